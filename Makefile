@@ -1,0 +1,38 @@
+# Thin aliases over cargo and the toolkit's binaries. CI runs `make test` (see .ci/run).
+CARGO ?= cargo
+BIN := target/debug
+
+.PHONY: help build test lint fmt fmt-check clippy validate list doc demo
+
+help: ## Show the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+build: ## Build every binary (debug profile, shared with the tests)
+	$(CARGO) build --workspace --locked --bins
+
+test: fmt-check clippy ## Formatting check, clippy -D warnings, then every test
+	$(CARGO) test --workspace --locked
+
+lint: fmt-check clippy ## Formatting check and clippy
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+validate: build ## Check datasets, prompts and schemas of every module
+	$(BIN)/orchestrator validate
+
+list: build ## List the modules
+	$(BIN)/orchestrator list
+
+doc: ## Build the API docs (warnings are errors)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+
+demo: build ## The main job (grows into the full M12 workflow as its pieces land)
+	$(BIN)/orchestrator list
+	$(BIN)/orchestrator validate

@@ -1,0 +1,3 @@
+//! One module per binary.
+
+pub mod orchestrator;

@@ -1,0 +1,275 @@
+//! `orchestrator`: list the modules, check the data, run experiments.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use core_config::check::{ModuleCheck, check_module};
+use core_config::{Catalog, ModuleSpec};
+use serde::Serialize;
+
+use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_main, thousands};
+
+/// Run LLM experiments for the keyword-classification modules.
+#[derive(Debug, Parser)]
+#[command(name = "orchestrator", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every module with its type and whether its files are ready.
+    ///
+    /// Marks: ✓ ready (dataset, prompt and schema found), ○ disabled (left out of `run --all`),
+    /// ✗ files missing.
+    List {
+        /// Print a JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check datasets, prompts and schemas of every module (or the ones named).
+    ///
+    /// Every dataset line must parse, every prompt placeholder must be fed by the dataset and
+    /// every input key used (or listed in `ignored_inputs`), every schema must be a valid strict
+    /// schema, every expected value must be one of the module's labels, and record ids must be
+    /// present and unique. Problems are printed as `file:line: what is wrong`; the exit code is 1
+    /// when there is any.
+    Validate {
+        /// Modules to check (ids such as m12, 12, 2b); all when none are given.
+        modules: Vec<String>,
+        /// Prompt version to check.
+        #[arg(long, value_name = "VERSION")]
+        prompt_version: Option<String>,
+        /// Print a JSON report instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point of the `orchestrator` binary.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run_main(|| run(cli))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let project = cli.global.project()?;
+    match cli.command {
+        Command::List { json } => list(&project.catalog, json),
+        Command::Validate {
+            modules,
+            prompt_version,
+            json,
+        } => {
+            let version =
+                prompt_version.unwrap_or_else(|| project.catalog.defaults().prompt_version.clone());
+            validate(&project.catalog, &modules, &version, json)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListEntry<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    module_type: &'a str,
+    stage: u8,
+    enabled: bool,
+    status: &'static str,
+    records: Option<usize>,
+    folder: String,
+    dataset: String,
+    prompt: String,
+    schema: String,
+    missing: Vec<String>,
+}
+
+fn count_records(path: &std::path::Path) -> Option<usize> {
+    let text = std::fs::read(path).ok()?;
+    Some(
+        text.split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .count(),
+    )
+}
+
+fn entry<'a>(catalog: &Catalog, m: &'a ModuleSpec) -> ListEntry<'a> {
+    let version = &catalog.defaults().prompt_version;
+    let files = [
+        ("dataset", m.dataset.clone()),
+        ("prompt", m.prompt_for(version)),
+        ("schema", m.schema.clone()),
+    ];
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|(_, p)| !catalog.path_of(p).is_file())
+        .map(|(what, p)| format!("{what} {}", p.display()))
+        .collect();
+    let status = if !missing.is_empty() {
+        "missing"
+    } else if m.enabled {
+        "ready"
+    } else {
+        "disabled"
+    };
+    ListEntry {
+        id: m.id.as_str(),
+        name: &m.name,
+        module_type: m.module_type.as_str(),
+        stage: m.stage,
+        enabled: m.enabled,
+        status,
+        records: count_records(&catalog.dataset_path(m)),
+        folder: m.folder_name(),
+        dataset: m.dataset.display().to_string(),
+        prompt: m.prompt_for(version).display().to_string(),
+        schema: m.schema.display().to_string(),
+        missing,
+    }
+}
+
+fn list(catalog: &Catalog, json: bool) -> anyhow::Result<ExitStatus> {
+    let entries: Vec<ListEntry<'_>> = catalog
+        .modules()
+        .iter()
+        .map(|m| entry(catalog, m))
+        .collect();
+    if json {
+        print_json(&entries)?;
+        return Ok(ExitStatus::Success);
+    }
+    let enabled = entries.iter().filter(|e| e.enabled).count();
+    let ready = entries.iter().filter(|e| e.status == "ready").count();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} modules ({enabled} enabled, {ready} ready)\n",
+        entries.len()
+    )?;
+    let mut table =
+        Table::new(["", "id", "name", "type", "stage", "records", "note"]).right(&[4, 5]);
+    for e in &entries {
+        let mark = match e.status {
+            "ready" => "✓",
+            "disabled" => "○",
+            _ => "✗",
+        };
+        let note = match e.status {
+            "missing" => format!("missing {}", e.missing.join(", ")),
+            "disabled" => "[disabled]".to_owned(),
+            _ => String::new(),
+        };
+        table.row([
+            mark.to_owned(),
+            e.id.to_owned(),
+            e.name.to_owned(),
+            e.module_type.to_owned(),
+            e.stage.to_string(),
+            e.records
+                .map_or_else(|| "-".to_owned(), |n| thousands(n as u64)),
+            note,
+        ]);
+    }
+    write!(out, "{}", table.render(2))?;
+    writeln!(
+        out,
+        "\n✓ ready   ○ disabled (not in run --all)   ✗ files missing"
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+#[derive(Serialize)]
+struct ValidateReport<'a> {
+    prompt_version: &'a str,
+    modules: Vec<ModuleReport>,
+    records: usize,
+    problems: usize,
+}
+
+#[derive(Serialize)]
+struct ModuleReport {
+    module: String,
+    records: usize,
+    problem_count: usize,
+    problems: Vec<String>,
+}
+
+fn validate(
+    catalog: &Catalog,
+    names: &[String],
+    version: &str,
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    let modules: Vec<&ModuleSpec> = if names.is_empty() {
+        catalog.modules().iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| catalog.resolve(n))
+            .collect::<Result<_, _>>()?
+    };
+    let checks: Vec<ModuleCheck> = modules
+        .iter()
+        .map(|m| check_module(catalog, m, version))
+        .collect();
+    let problems: usize = checks.iter().map(|c| c.total).sum();
+    let records: usize = checks.iter().map(|c| c.records).sum();
+    if json {
+        print_json(&ValidateReport {
+            prompt_version: version,
+            modules: checks
+                .iter()
+                .map(|c| ModuleReport {
+                    module: c.module.clone(),
+                    records: c.records,
+                    problem_count: c.total,
+                    problems: c.problems.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+            records,
+            problems,
+        })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        let mut table = Table::headless().right(&[2]);
+        for c in &checks {
+            let status = if c.total == 0 {
+                "ok".to_owned()
+            } else {
+                format!("{} problem{}", c.total, if c.total == 1 { "" } else { "s" })
+            };
+            table.row([
+                c.module.clone(),
+                status,
+                format!("{} records", thousands(c.records as u64)),
+            ]);
+        }
+        write!(out, "{}", table.render(0))?;
+        for c in checks.iter().filter(|c| !c.problems.is_empty()) {
+            writeln!(out, "\n{}:", c.module)?;
+            for p in &c.problems {
+                writeln!(out, "  {p}")?;
+            }
+        }
+        writeln!(
+            out,
+            "\n{} module{}, {} records, {} problem{} (prompt version {version})",
+            checks.len(),
+            if checks.len() == 1 { "" } else { "s" },
+            thousands(records as u64),
+            problems,
+            if problems == 1 { "" } else { "s" },
+        )?;
+    }
+    Ok(if problems == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}

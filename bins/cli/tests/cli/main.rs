@@ -1,0 +1,9 @@
+//! CLI tests: run the real binaries in temporary project copies and snapshot their output.
+#![allow(
+    unreachable_pub,
+    reason = "test helpers are shared between test modules"
+)]
+
+mod support;
+
+mod orchestrator;

@@ -1,0 +1,96 @@
+use crate::assert_run_snapshot;
+use crate::support::TestProject;
+
+#[test]
+fn list_shows_every_module() {
+    let project = TestProject::new();
+    let run = project.run("orchestrator", &["list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_run_snapshot!("orchestrator_list", &project, run);
+}
+
+#[test]
+fn list_json_has_all_22_modules_and_m03_disabled() {
+    let project = TestProject::new();
+    let run = project.run("orchestrator", &["list", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let modules: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(modules.len(), 22);
+    let m03 = modules.iter().find(|m| m["id"] == "m03").unwrap();
+    assert_eq!(m03["enabled"], false);
+    assert_eq!(m03["status"], "disabled");
+    assert!(
+        modules
+            .iter()
+            .filter(|m| m["id"] != "m03")
+            .all(|m| m["status"] == "ready")
+    );
+}
+
+#[test]
+fn shipped_data_validates() {
+    let project = TestProject::new();
+    let run = project.run("orchestrator", &["validate"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("22 modules"), "{}", run.stdout);
+    assert!(run.stdout.contains(", 0 problems"), "{}", run.stdout);
+}
+
+#[test]
+fn broken_catalogue_names_file_line_and_key() {
+    let project = TestProject::new();
+    let text = std::fs::read_to_string(project.path("modules.toml")).unwrap();
+    let broken = text.replacen(
+        "slug = \"check_hard_constraint\"",
+        "slug = \"check_hard_constraint\"\nthreshold_typo = 3",
+        1,
+    );
+    project.write("modules.toml", broken);
+    let run = project.run("orchestrator", &["list"]);
+    assert_eq!(run.code, 2);
+    assert_run_snapshot!("orchestrator_broken_catalogue", &project, run);
+}
+
+#[test]
+fn validate_reports_each_kind_of_problem() {
+    let project = TestProject::new();
+    // A dataset line with bad JSON.
+    let dataset = project.path("datasets/single/m14_v1_check_primary_use_same_type.jsonl");
+    let mut text = std::fs::read_to_string(&dataset).unwrap();
+    text.push_str("{\"id\": \"broken\", \"input\": {\"keyword\": \n");
+    std::fs::write(&dataset, text).unwrap();
+    // A prompt with an unfed placeholder.
+    let prompt = project.path("prompts/modules/single/m15_v1_check_substitute.md");
+    let mut text = std::fs::read_to_string(&prompt).unwrap();
+    text.push_str("\nAlso consider {{season}}.\n");
+    std::fs::write(&prompt, text).unwrap();
+    // A schema that is not strict.
+    let schema = project.path("prompts/json_schemas/single/m16_check_complementary_schema.json");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(
+        &schema,
+        text.replacen(
+            "\"additionalProperties\": false",
+            "\"additionalProperties\": true",
+            1,
+        ),
+    )
+    .unwrap();
+
+    let run = project.run("orchestrator", &["validate", "m14", "m15", "m16"]);
+    assert_eq!(run.code, 1);
+    assert_run_snapshot!("orchestrator_validate_problems", &project, run);
+}
+
+#[test]
+fn unknown_module_suggests_the_closest() {
+    let project = TestProject::new();
+    let run = project.run("orchestrator", &["validate", "m17"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .starts_with("error: unknown module `m17` (did you mean `m16`?); valid ids: m01, m01a"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,135 @@
+//! Writing files so that a reader (or a crash) never sees half of one: write a temporary file
+//! beside the target, flush it to disk, then rename it over the target.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// A file being written; it appears at its path only when [`AtomicFile::commit`] succeeds.
+/// Dropping it without committing removes the temporary file and leaves the target untouched.
+pub struct AtomicFile {
+    target: PathBuf,
+    temp: NamedTempFile,
+}
+
+impl AtomicFile {
+    /// Starts writing `target` (its parent directory is created if missing).
+    ///
+    /// # Errors
+    /// When the directory cannot be created or the temporary file cannot be opened.
+    pub fn create(target: impl Into<PathBuf>) -> io::Result<Self> {
+        let target = target.into();
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let name = target
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        Ok(Self { target, temp })
+    }
+
+    /// The path the file will have once committed.
+    #[must_use]
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    ///
+    /// # Errors
+    /// When flushing, syncing or renaming fails; the target is then unchanged.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        self.temp.flush()?;
+        self.temp.as_file().sync_all()?;
+        self.temp.persist(&self.target).map_err(|e| e.error)?;
+        // Make the rename itself durable where the platform allows it.
+        if let Some(dir) = self.target.parent()
+            && let Ok(handle) = std::fs::File::open(dir)
+        {
+            let _ = handle.sync_all();
+        }
+        Ok(self.target)
+    }
+
+    /// Like [`AtomicFile::commit`], but refuses to replace an existing file.
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the target exists; otherwise as `commit`.
+    pub fn commit_new(mut self) -> io::Result<PathBuf> {
+        self.temp.flush()?;
+        self.temp.as_file().sync_all()?;
+        self.temp
+            .persist_noclobber(&self.target)
+            .map_err(|e| e.error)?;
+        Ok(self.target)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+///
+/// # Errors
+/// As [`AtomicFile::create`] and [`AtomicFile::commit`].
+pub fn write_atomic(path: impl Into<PathBuf>, bytes: &[u8]) -> io::Result<PathBuf> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_appears_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/out.csv");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"a,b\n").unwrap();
+        assert!(!target.exists());
+        file.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "a,b\n");
+    }
+
+    #[test]
+    fn dropping_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        write_atomic(&target, b"old").unwrap();
+        {
+            let mut file = AtomicFile::create(&target).unwrap();
+            file.write_all(b"new but abandoned").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn commit_new_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("once.csv");
+        write_atomic(&target, b"first").unwrap();
+        let file = AtomicFile::create(&target).unwrap();
+        assert_eq!(
+            file.commit_new().unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "first");
+    }
+}

@@ -1,0 +1,320 @@
+//! Dataset records: one JSON object per line, `{"id", "input", "expected", "metadata"}`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// One dataset record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Unique id within its file.
+    pub id: String,
+    /// Values the prompt placeholders are filled from.
+    pub input: Map<String, Value>,
+    /// The expected answer (may be empty for unlabeled data).
+    pub expected: Map<String, Value>,
+    /// Free-form metadata (asin, brand_name, keyword, source, …).
+    pub metadata: Map<String, Value>,
+    /// 1-based line number in the file it was read from.
+    pub line: usize,
+}
+
+impl Record {
+    /// The record as the JSON object it was read from (without the line number).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("id".to_owned(), Value::String(self.id.clone()));
+        object.insert("input".to_owned(), Value::Object(self.input.clone()));
+        object.insert("expected".to_owned(), Value::Object(self.expected.clone()));
+        object.insert("metadata".to_owned(), Value::Object(self.metadata.clone()));
+        Value::Object(object)
+    }
+
+    /// A metadata value as text (`""` when absent or null).
+    #[must_use]
+    pub fn meta_text(&self, key: &str) -> String {
+        self.metadata
+            .get(key)
+            .map(crate::results::cell_text)
+            .unwrap_or_default()
+    }
+
+    /// An input value as text (`""` when absent or null).
+    #[must_use]
+    pub fn input_text(&self, key: &str) -> String {
+        self.input
+            .get(key)
+            .map(crate::results::cell_text)
+            .unwrap_or_default()
+    }
+
+    /// Parses one line's JSON object into a record.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the line (without file and line, which the caller
+    /// adds).
+    pub fn from_json(value: Value, line: usize) -> Result<Self, String> {
+        let Value::Object(mut object) = value else {
+            return Err(format!(
+                "a record must be a JSON object, found {}",
+                kind_of(&value)
+            ));
+        };
+        let id = match object.remove("id") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s,
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(_)) => return Err("field `id` is empty".to_owned()),
+            Some(other) => {
+                return Err(format!(
+                    "field `id` must be a string, found {}",
+                    kind_of(&other)
+                ));
+            }
+            None => {
+                return Err(
+                    "field `id` is missing (every record needs an id unique within its file)"
+                        .to_owned(),
+                );
+            }
+        };
+        let mut take_object = |key: &str, required: bool| -> Result<Map<String, Value>, String> {
+            match object.remove(key) {
+                Some(Value::Object(map)) => Ok(map),
+                Some(Value::Null) | None if !required => Ok(Map::new()),
+                None => Err(format!("field `{key}` is missing")),
+                Some(other) => Err(format!(
+                    "field `{key}` must be an object, found {}",
+                    kind_of(&other)
+                )),
+            }
+        };
+        let input = take_object("input", true)?;
+        let expected = take_object("expected", false)?;
+        let metadata = take_object("metadata", false)?;
+        Ok(Self {
+            id,
+            input,
+            expected,
+            metadata,
+            line,
+        })
+    }
+}
+
+/// A JSON value's kind, for messages.
+#[must_use]
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON error on one line, with the column inside that line (serde counts the trailing
+/// newline as a second line, which would be confusing here).
+fn json_error_message(error: &serde_json::Error, text: &str) -> String {
+    let message = error.to_string();
+    let reason = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(reason, _)| reason);
+    let column = if error.line() > 1 {
+        text.trim_end().chars().count() + 1
+    } else {
+        error.column()
+    };
+    format!("invalid JSON at column {column}: {reason}")
+}
+
+/// Reads records one line at a time; blank lines are skipped. Each error names the file and
+/// line.
+pub struct RecordReader<R> {
+    path: PathBuf,
+    reader: BufReader<R>,
+    line: usize,
+    buffer: Vec<u8>,
+}
+
+impl RecordReader<std::fs::File> {
+    /// Opens a dataset file.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self::new(path, file))
+    }
+}
+
+impl<R: Read> RecordReader<R> {
+    /// Reads records from any reader; `path` is only used in messages.
+    pub fn new(path: &Path, reader: R) -> Self {
+        Self {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            line: 0,
+            buffer: Vec::new(),
+        }
+    }
+
+    fn error(&self, message: String) -> Error {
+        Error::Dataset {
+            path: self.path.clone(),
+            line: self.line,
+            message,
+        }
+    }
+
+    /// The next raw line as parsed JSON, or `None` at the end of the file.
+    ///
+    /// # Errors
+    /// When the line is not UTF-8 or not valid JSON.
+    pub fn next_value(&mut self) -> Option<Result<(usize, Value)>> {
+        loop {
+            self.buffer.clear();
+            match self.reader.read_until(b'\n', &mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => self.line += 1,
+                Err(e) => return Some(Err(Error::io(&self.path, e))),
+            }
+            let text = match std::str::from_utf8(&self.buffer) {
+                Ok(text) => text,
+                Err(e) => {
+                    return Some(Err(self.error(format!(
+                        "not valid UTF-8 (invalid byte at column {})",
+                        e.valid_up_to() + 1
+                    ))));
+                }
+            };
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Some(
+                serde_json::from_str::<Value>(text)
+                    .map(|value| (self.line, value))
+                    .map_err(|e| self.error(json_error_message(&e, text))),
+            );
+        }
+    }
+}
+
+impl<R: Read> Iterator for RecordReader<R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (line, value) = match self.next_value()? {
+            Ok(pair) => pair,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Record::from_json(value, line).map_err(|message| self.error(message)))
+    }
+}
+
+/// Reads a whole dataset, stopping at the first bad line; duplicate ids are an error too.
+///
+/// # Errors
+/// The first problem, naming the file and line.
+pub fn read_records(path: &Path) -> Result<Vec<Record>> {
+    let mut records: Vec<Record> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for record in RecordReader::open(path)? {
+        let record = record?;
+        if let Some(first) = seen.insert(record.id.clone(), record.line) {
+            return Err(Error::Dataset {
+                path: path.to_owned(),
+                line: record.line,
+                message: format!("duplicate id `{}` (first used on line {first})", record.id),
+            });
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &[u8]) -> Vec<Result<Record>> {
+        RecordReader::new(Path::new("d.jsonl"), text).collect()
+    }
+
+    #[test]
+    fn reads_records_and_skips_blank_lines() {
+        let records = read(b"{\"id\":\"a\",\"input\":{\"keyword\":\"x\"},\"expected\":{\"relevancy\":null}}\n\n{\"id\":7,\"input\":{}}\n");
+        assert_eq!(records.len(), 2);
+        let second = records[1].as_ref().unwrap();
+        assert_eq!(second.id, "7");
+        assert_eq!(second.line, 3);
+        assert!(second.expected.is_empty());
+    }
+
+    #[test]
+    fn bad_json_names_file_and_line() {
+        let records = read(b"{\"id\":\"a\",\"input\":{}}\n{\"id\": \"b\", \"input\": {\n");
+        let err = records[1].as_ref().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "d.jsonl:2: invalid JSON at column 23: EOF while parsing an object"
+        );
+    }
+
+    #[test]
+    fn shape_errors_are_specific() {
+        for (line, want) in [
+            (
+                &b"[1,2]"[..],
+                "d.jsonl:1: a record must be a JSON object, found an array",
+            ),
+            (
+                b"{\"input\":{}}",
+                "d.jsonl:1: field `id` is missing (every record needs an id unique within its file)",
+            ),
+            (
+                b"{\"id\":\"\",\"input\":{}}",
+                "d.jsonl:1: field `id` is empty",
+            ),
+            (b"{\"id\":\"a\"}", "d.jsonl:1: field `input` is missing"),
+            (
+                b"{\"id\":\"a\",\"input\":\"x\"}",
+                "d.jsonl:1: field `input` must be an object, found a string",
+            ),
+        ] {
+            let err = read(line)[0].as_ref().unwrap_err().to_string();
+            assert_eq!(err, want);
+        }
+    }
+
+    #[test]
+    fn non_utf8_is_reported_with_its_line() {
+        let err = read(b"{\"id\":\"a\",\"input\":{}}\n{\"id\":\"\xff\"}\n")[1]
+            .as_ref()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "d.jsonl:2: not valid UTF-8 (invalid byte at column 8)");
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(
+            &path,
+            "{\"id\":\"a\",\"input\":{}}\n{\"id\":\"a\",\"input\":{}}\n",
+        )
+        .unwrap();
+        let err = read_records(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("d.jsonl:2: duplicate id `a` (first used on line 1)"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,434 @@
+//! The results CSV: one row per dataset record of a run, in the earlier tool's column layout
+//! (`name, input, output, expected, ASIN, Brand, Keyword`, the module's own columns,
+//! `Reasoning, metrics, metadata`) plus `record_id, correct, error`.
+//!
+//! The reader also accepts result CSVs the earlier tool wrote (without the last three columns).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::atomic::AtomicFile;
+use crate::catalog::ModuleSpec;
+use crate::error::{Error, Result};
+use crate::fieldpath::Root;
+
+/// Columns before the module's own.
+pub const LEADING_COLUMNS: [&str; 7] = [
+    "name", "input", "output", "expected", "ASIN", "Brand", "Keyword",
+];
+/// Columns after the module's own.
+pub const TRAILING_COLUMNS: [&str; 6] = [
+    "Reasoning",
+    "metrics",
+    "metadata",
+    "record_id",
+    "correct",
+    "error",
+];
+
+/// One row of a results CSV.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultRow {
+    /// The dataset record's id.
+    pub record_id: String,
+    /// The record's input.
+    pub input: Value,
+    /// The model's parsed answer (or `{"raw_output": …}` when it did not parse).
+    pub output: Value,
+    /// The record's expected answer.
+    pub expected: Value,
+    /// Product ASIN.
+    pub asin: String,
+    /// Brand name.
+    pub brand: String,
+    /// Keyword (keyword-level modules).
+    pub keyword: String,
+    /// The model's reasoning, if it gave one.
+    pub reasoning: String,
+    /// Per-call metrics (tokens, cost, duration, cache hit, …).
+    pub metrics: Value,
+    /// Record metadata plus run details.
+    pub metadata: Value,
+    /// Whether the answer was right; `None` when the row errored (or an old file lacks it).
+    pub correct: Option<bool>,
+    /// Why the row could not be scored (empty when it was scored).
+    pub error: String,
+    /// Columns not in the fixed layout (the module's own columns when reading).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl ResultRow {
+    /// The object a field-path root refers to in this row (null when it is not an object).
+    #[must_use]
+    pub fn root(&self, root: Root) -> Option<&Map<String, Value>> {
+        match root {
+            Root::Input => self.input.as_object(),
+            Root::Expected => self.expected.as_object(),
+            Root::Output => self.output.as_object(),
+            Root::Metadata => self.metadata.as_object(),
+        }
+    }
+}
+
+/// A JSON value as a CSV cell: strings as they are, null as empty, everything else as JSON.
+#[must_use]
+pub fn cell_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(_) | Value::Object(_) => value.to_string(),
+    }
+}
+
+/// The model's reasoning: `output.reasoning`, else the first `reasoning` found in a nested step.
+#[must_use]
+pub fn reasoning_of(output: &Value) -> String {
+    fn find(value: &Value) -> Option<&str> {
+        let object = value.as_object()?;
+        if let Some(Value::String(s)) = object.get("reasoning") {
+            return Some(s);
+        }
+        object.values().find_map(find)
+    }
+    find(output).unwrap_or_default().to_owned()
+}
+
+/// The headers of a module's results CSV.
+#[must_use]
+pub fn headers(module: &ModuleSpec) -> Vec<String> {
+    LEADING_COLUMNS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(module.results_columns.iter().map(|c| c.name.clone()))
+        .chain(TRAILING_COLUMNS.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
+/// Writes a results CSV atomically: rows go to a temporary file that replaces the target only
+/// when [`ResultsWriter::finish`] succeeds.
+pub struct ResultsWriter {
+    csv: csv::Writer<AtomicFile>,
+    module: ModuleSpec,
+}
+
+impl ResultsWriter {
+    /// Starts a results file for `module` at `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be created.
+    pub fn create(path: &Path, module: &ModuleSpec) -> Result<Self> {
+        let file = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
+        let mut csv = csv::WriterBuilder::new().from_writer(file);
+        csv.write_record(headers(module))
+            .map_err(|e| Error::io(path, e.into()))?;
+        Ok(Self {
+            csv,
+            module: module.clone(),
+        })
+    }
+
+    /// Appends one row.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn write(&mut self, row: &ResultRow) -> io::Result<()> {
+        let fields = row_fields(&self.module, row);
+        self.csv.write_record(&fields).map_err(io::Error::from)
+    }
+
+    /// Flushes and moves the file into place.
+    ///
+    /// # Errors
+    /// When flushing or renaming fails; the target is then untouched.
+    pub fn finish(self) -> io::Result<PathBuf> {
+        let file = self
+            .csv
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        file.commit()
+    }
+}
+
+/// The cells of one row, in [`headers`] order.
+#[must_use]
+pub fn row_fields(module: &ModuleSpec, row: &ResultRow) -> Vec<String> {
+    let mut fields = Vec::with_capacity(
+        LEADING_COLUMNS.len() + module.results_columns.len() + TRAILING_COLUMNS.len(),
+    );
+    fields.push("eval".to_owned());
+    fields.push(row.input.to_string());
+    fields.push(row.output.to_string());
+    fields.push(row.expected.to_string());
+    fields.push(row.asin.clone());
+    fields.push(row.brand.clone());
+    fields.push(row.keyword.clone());
+    for column in &module.results_columns {
+        let value = row
+            .root(column.from.root())
+            .and_then(|object| column.from.lookup(object));
+        fields.push(value.map(cell_text).unwrap_or_default());
+    }
+    fields.push(row.reasoning.clone());
+    fields.push(row.metrics.to_string());
+    fields.push(row.metadata.to_string());
+    fields.push(row.record_id.clone());
+    fields.push(match row.correct {
+        Some(true) => "true".to_owned(),
+        Some(false) => "false".to_owned(),
+        None => String::new(),
+    });
+    fields.push(row.error.clone());
+    fields
+}
+
+/// Parses a JSON column leniently: empty is `{}`, text that is not JSON is `{"raw": text}`.
+#[must_use]
+pub fn parse_json_cell(text: &str) -> Value {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Value::Object(Map::new());
+    }
+    serde_json::from_str(trimmed).unwrap_or_else(|_| {
+        let mut raw = Map::new();
+        raw.insert("raw".to_owned(), Value::String(text.to_owned()));
+        Value::Object(raw)
+    })
+}
+
+/// Reads a results CSV (ours or the earlier tool's).
+///
+/// # Errors
+/// When the file cannot be read, is not CSV, or lacks the `input`/`output`/`expected` columns.
+pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(strip_bom(file));
+    let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
+    let index = |name: &str| headers.iter().position(|h| h.trim() == name);
+    for required in ["input", "output", "expected"] {
+        if index(required).is_none() {
+            return Err(Error::Csv {
+                path: path.to_owned(),
+                line: 1,
+                message: format!("not a results CSV: column `{required}` is missing"),
+            });
+        }
+    }
+    let fixed: Vec<&str> = LEADING_COLUMNS
+        .iter()
+        .chain(TRAILING_COLUMNS.iter())
+        .copied()
+        .collect();
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| csv_error(path, &e))?;
+        let get = |name: &str| index(name).and_then(|i| record.get(i)).unwrap_or_default();
+        let correct = match get("correct").trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        };
+        let metadata = parse_json_cell(get("metadata"));
+        let record_id = match get("record_id") {
+            "" => metadata
+                .get("record_id")
+                .or_else(|| metadata.get("id"))
+                .map(cell_text)
+                .unwrap_or_else(|| format!("row{}", i + 1)),
+            id => id.to_owned(),
+        };
+        let extra = headers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !fixed.contains(&h.trim()))
+            .map(|(j, h)| (h.to_owned(), record.get(j).unwrap_or_default().to_owned()))
+            .collect();
+        rows.push(ResultRow {
+            record_id,
+            input: parse_json_cell(get("input")),
+            output: parse_json_cell(get("output")),
+            expected: parse_json_cell(get("expected")),
+            asin: get("ASIN").to_owned(),
+            brand: get("Brand").to_owned(),
+            keyword: get("Keyword").to_owned(),
+            reasoning: get("Reasoning").to_owned(),
+            metrics: parse_json_cell(get("metrics")),
+            metadata,
+            correct,
+            error: get("error").to_owned(),
+            extra,
+        });
+    }
+    Ok(rows)
+}
+
+fn csv_error(path: &Path, e: &csv::Error) -> Error {
+    Error::Csv {
+        path: path.to_owned(),
+        line: e.position().map_or(0, csv::Position::line),
+        message: e.to_string(),
+    }
+}
+
+/// A reader that skips a leading UTF-8 byte-order mark.
+pub fn strip_bom<R: io::Read>(reader: R) -> impl io::Read {
+    BomSkipper {
+        inner: reader,
+        checked: false,
+        pending: Vec::new(),
+    }
+}
+
+struct BomSkipper<R> {
+    inner: R,
+    checked: bool,
+    pending: Vec<u8>,
+}
+
+impl<R: io::Read> io::Read for BomSkipper<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.checked {
+            self.checked = true;
+            let mut head = [0u8; 3];
+            let mut filled = 0;
+            while filled < 3 {
+                let n = self.inner.read(&mut head[filled..])?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if head[..filled] != [0xEF, 0xBB, 0xBF] {
+                self.pending.extend_from_slice(&head[..filled]);
+            }
+        }
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Writes `rows` for `module` to `path` atomically (a convenience over [`ResultsWriter`]).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_results(path: &Path, module: &ModuleSpec, rows: &[ResultRow]) -> Result<PathBuf> {
+    let mut writer = ResultsWriter::create(path, module)?;
+    for row in rows {
+        writer.write(row).map_err(|e| Error::io(path, e))?;
+    }
+    writer.finish().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn m12() -> ModuleSpec {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules.toml"))
+                .unwrap();
+        let catalog = Catalog::parse(&text, Path::new("/p/modules.toml")).unwrap();
+        catalog.resolve("m12").unwrap().clone()
+    }
+
+    #[test]
+    fn round_trips_a_row_with_the_module_columns() {
+        let module = m12();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("M12/out.csv");
+        let row = ResultRow {
+            record_id: "M12_B0X__oven mitt".into(),
+            input: json!({"keyword": "oven mitt, \"large\"", "title": "Mitt\nline two"}),
+            output: json!({"violates_constraint": false, "relevancy": null, "reasoning": "fine"}),
+            expected: json!({"relevancy": "N"}),
+            asin: "B0X".into(),
+            brand: "KitchenAid".into(),
+            keyword: "oven mitt, \"large\"".into(),
+            reasoning: "fine".into(),
+            metrics: json!({"prompt_tokens": 10}),
+            metadata: json!({"asin": "B0X"}),
+            correct: Some(false),
+            error: String::new(),
+            extra: BTreeMap::new(),
+        };
+        write_results(&path, &module, std::slice::from_ref(&row)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("name,input,output,expected,ASIN,Brand,Keyword,Expected_Output,output_HC,Reasoning,metrics,metadata,record_id,correct,error\n"), "{text}");
+        let back = read_results(&path).unwrap();
+        assert_eq!(back.len(), 1);
+        let mut expected = row;
+        expected.extra = BTreeMap::from([
+            ("Expected_Output".into(), "N".into()),
+            ("output_HC".into(), String::new()),
+        ]);
+        assert_eq!(back[0], expected);
+    }
+
+    #[test]
+    fn reads_the_earlier_tools_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.csv");
+        std::fs::write(
+            &path,
+            "\u{feff}name,input,output,expected,ASIN,Brand,Keyword,Expected_Output,output_HC,Reasoning,metrics,metadata\n\
+             eval,\"{\"\"keyword\"\": \"\"k\"\"}\",not json,,B1,Br,k,N,N,r,{},\"{\"\"asin\"\": \"\"B1\"\"}\"\n",
+        )
+        .unwrap();
+        let rows = read_results(&path).unwrap();
+        assert_eq!(rows[0].record_id, "row1");
+        assert_eq!(rows[0].output, json!({"raw": "not json"}));
+        assert_eq!(rows[0].expected, json!({}));
+        assert_eq!(rows[0].correct, None);
+        assert_eq!(rows[0].extra["Expected_Output"], "N");
+    }
+
+    #[test]
+    fn rejects_files_that_are_not_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("x.csv:1: not a results CSV: column `input` is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reasoning_falls_back_to_nested_steps() {
+        assert_eq!(reasoning_of(&json!({"reasoning": "top"})), "top");
+        assert_eq!(
+            reasoning_of(&json!({"step1": {"reasoning": "inner"}, "relevancy": "R"})),
+            "inner"
+        );
+        assert_eq!(reasoning_of(&json!({"relevancy": "R"})), "");
+    }
+
+    #[test]
+    fn bom_is_skipped_only_when_present() {
+        let mut out = String::new();
+        strip_bom(&b"\xEF\xBB\xBFab"[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "ab");
+        out.clear();
+        strip_bom(&b"a"[..]).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "a");
+    }
+}

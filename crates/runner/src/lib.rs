@@ -1,0 +1,8 @@
+//! Running a module's experiment: render each record's prompt, call the model, parse and score
+//! the answer, write the results CSV, register the run. Shared by the orchestrator and the batch
+//! evaluator so rendering, parsing and scoring exist once.
+//!
+//! It must not depend on Braintrust, the batch workflow or terminal output.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod score;
