@@ -5,4 +5,9 @@
 //! It must not depend on Braintrust, the batch workflow or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod error;
+pub mod journal;
+pub mod metrics;
 pub mod score;
+
+pub use error::{Error, Result};

@@ -1,0 +1,78 @@
+use std::path::PathBuf;
+
+/// Why a run could not start or finish. Rows that fail individually are not errors of the run:
+/// they are kept in the results with their reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The catalogue, a dataset, a prompt or a schema is unusable.
+    #[error(transparent)]
+    Config(#[from] core_config::Error),
+
+    /// A prompt placeholder the record does not feed; found before any call is made.
+    #[error("{}:{line}: record `{record}`: {message}", dataset.display())]
+    Render {
+        /// Dataset file.
+        dataset: PathBuf,
+        /// Line of the record.
+        line: usize,
+        /// Record id.
+        record: String,
+        /// What is missing.
+        message: String,
+    },
+
+    /// A journal line that cannot be read.
+    #[error("{}:{line}: {message}", path.display())]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// Line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// `--resume` found nothing to resume.
+    #[error("nothing to resume for {module}: no unfinished run in {}", folder.display())]
+    NothingToResume {
+        /// Module id.
+        module: String,
+        /// Where journals are looked for.
+        folder: PathBuf,
+    },
+
+    /// `--resume` would mix different settings into one run.
+    #[error("cannot resume {}: its {what} was `{then}`, now it is `{now}` (start a new run instead)", journal.display())]
+    ResumeMismatch {
+        /// The journal.
+        journal: PathBuf,
+        /// Which setting differs.
+        what: &'static str,
+        /// Value recorded in the journal.
+        then: String,
+        /// Value of this invocation.
+        now: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,326 @@
+//! The run journal: finished rows are appended to a JSONL file beside the results CSV while a
+//! run is in progress, so an interrupted run can resume without asking again for what is done.
+//!
+//! Line 1 is a header describing the run (module, model, prompt, sampled record ids); each
+//! further line is one finished row. A row is durable once its line, newline included, is on
+//! disk: a run killed mid-write leaves at most a partial last line, which reading ignores (that
+//! row is simply done again).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use core_config::ResultRow;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+/// What identifies a run, written as the journal's first line. Resuming checks the new
+/// invocation against it so a changed prompt or model cannot be mixed into the same results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalHeader {
+    /// Journal format version.
+    pub journal: u32,
+    /// Local id the run will be registered under.
+    pub local_id: String,
+    /// Module id.
+    pub module: String,
+    /// Model name.
+    pub model: String,
+    /// Prompt version.
+    pub prompt_version: String,
+    /// Hash of the prompt file.
+    pub prompt_hash: String,
+    /// Dataset path relative to the root.
+    pub dataset: String,
+    /// The results CSV the run will write, relative to the root.
+    pub csv: String,
+    /// `--samples`, when given.
+    pub samples: Option<usize>,
+    /// Sampling seed.
+    pub seed: u64,
+    /// The records of the run, in order.
+    pub record_ids: Vec<String>,
+    /// When the run started (ISO 8601, local time).
+    pub started_at: String,
+}
+
+/// Appends finished rows to a journal.
+pub struct JournalWriter {
+    path: PathBuf,
+    file: File,
+}
+
+impl JournalWriter {
+    /// Creates a new journal with its header.
+    ///
+    /// # Errors
+    /// When the file cannot be created or already exists.
+    pub fn create(path: &Path, header: &JournalHeader) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let mut writer = Self {
+            path: path.to_owned(),
+            file,
+        };
+        let line = serde_json::to_string(header).map_err(|e| Error::io(path, e.into()))?;
+        writer.write_line(&line)?;
+        Ok(writer)
+    }
+
+    /// Reopens an existing journal to append more rows. A partial last line (from a kill
+    /// mid-write) is cut off first so the next row starts on a line of its own.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or truncated.
+    pub fn append(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        if keep < bytes.len() {
+            file.set_len(keep as u64).map_err(|e| Error::io(path, e))?;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Appends one finished row.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn write(&mut self, index: usize, row: &ResultRow, error_kind: Option<&str>) -> Result<()> {
+        let line = row_to_json(index, row, error_kind).to_string();
+        self.write_line(&line)
+    }
+
+    fn write_line(&mut self, line: &str) -> Result<()> {
+        // One write call per line keeps a killed process from interleaving half lines.
+        let mut buffer = Vec::with_capacity(line.len() + 1);
+        buffer.extend_from_slice(line.as_bytes());
+        buffer.push(b'\n');
+        self.file
+            .write_all(&buffer)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Flushes the journal to disk.
+    ///
+    /// # Errors
+    /// When syncing fails.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// A finished row read back from a journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalRow {
+    /// Position of the record in the run's order.
+    pub index: usize,
+    /// The row.
+    pub row: ResultRow,
+    /// The error kind when the row could not be scored.
+    pub error_kind: Option<String>,
+}
+
+/// A journal read back: its header and the rows finished so far (the last copy wins if a row
+/// appears twice).
+#[derive(Debug, Clone)]
+pub struct Journal {
+    /// The run description.
+    pub header: JournalHeader,
+    /// Finished rows by record id.
+    pub rows: BTreeMap<String, JournalRow>,
+}
+
+impl Journal {
+    /// Reads a journal, ignoring a partial last line.
+    ///
+    /// # Errors
+    /// When the file cannot be read, or a complete line is not a valid entry.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = BufReader::new(file);
+        let mut line = String::new();
+        let mut number = 0;
+        let mut header: Option<JournalHeader> = None;
+        let mut rows = BTreeMap::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| Error::io(path, e))?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            number += 1;
+            let bad = |message: String| Error::Journal {
+                path: path.to_owned(),
+                line: number,
+                message,
+            };
+            if header.is_none() {
+                header =
+                    Some(serde_json::from_str(&line).map_err(|e| bad(format!("bad header: {e}")))?);
+                continue;
+            }
+            let value: Value =
+                serde_json::from_str(&line).map_err(|e| bad(format!("bad row: {e}")))?;
+            let row =
+                row_from_json(&value).ok_or_else(|| bad("bad row: missing fields".to_owned()))?;
+            rows.insert(row.row.record_id.clone(), row);
+        }
+        let header = header.ok_or_else(|| Error::Journal {
+            path: path.to_owned(),
+            line: 1,
+            message: "the journal has no header (the run was killed before it started)".to_owned(),
+        })?;
+        Ok(Self { header, rows })
+    }
+}
+
+fn row_to_json(index: usize, row: &ResultRow, error_kind: Option<&str>) -> Value {
+    json!({
+        "index": index,
+        "record_id": row.record_id,
+        "input": row.input,
+        "output": row.output,
+        "expected": row.expected,
+        "asin": row.asin,
+        "brand": row.brand,
+        "keyword": row.keyword,
+        "reasoning": row.reasoning,
+        "metrics": row.metrics,
+        "metadata": row.metadata,
+        "correct": row.correct,
+        "error": row.error,
+        "error_kind": error_kind,
+    })
+}
+
+fn row_from_json(value: &Value) -> Option<JournalRow> {
+    let object: &Map<String, Value> = value.as_object()?;
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let take = |key: &str| object.get(key).cloned().unwrap_or(Value::Null);
+    Some(JournalRow {
+        index: usize::try_from(object.get("index")?.as_u64()?).ok()?,
+        error_kind: text("error_kind"),
+        row: ResultRow {
+            record_id: text("record_id")?,
+            input: take("input"),
+            output: take("output"),
+            expected: take("expected"),
+            asin: text("asin").unwrap_or_default(),
+            brand: text("brand").unwrap_or_default(),
+            keyword: text("keyword").unwrap_or_default(),
+            reasoning: text("reasoning").unwrap_or_default(),
+            metrics: take("metrics"),
+            metadata: take("metadata"),
+            correct: object.get("correct").and_then(Value::as_bool),
+            error: text("error").unwrap_or_default(),
+            extra: BTreeMap::new(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> JournalHeader {
+        JournalHeader {
+            journal: 1,
+            local_id: "exp_20260101_000000_m12".into(),
+            module: "m12".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_version: "v1".into(),
+            prompt_hash: "abcd1234".into(),
+            dataset: "datasets/single/m12.jsonl".into(),
+            csv: "experiment_results/M12_X/M12_v1_20260101_000000.csv".into(),
+            samples: Some(2),
+            seed: 42,
+            record_ids: vec!["a".into(), "b".into()],
+            started_at: "2026-01-01T00:00:00".into(),
+        }
+    }
+
+    fn row(id: &str) -> ResultRow {
+        ResultRow {
+            record_id: id.into(),
+            input: json!({"keyword": "k"}),
+            output: json!({"violates_constraint": false}),
+            expected: json!({"relevancy": null}),
+            correct: Some(true),
+            ..ResultRow::default()
+        }
+    }
+
+    #[test]
+    fn rows_survive_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        let mut writer = JournalWriter::create(&path, &header()).unwrap();
+        writer.write(0, &row("a"), None).unwrap();
+        let mut failed = row("b");
+        failed.correct = None;
+        failed.error = "invalid_json: expected value".into();
+        writer.write(1, &failed, Some("invalid_json")).unwrap();
+        let journal = Journal::read(&path).unwrap();
+        assert_eq!(journal.header, header());
+        assert_eq!(journal.rows.len(), 2);
+        assert_eq!(
+            journal.rows["a"].row.output,
+            json!({"violates_constraint": false})
+        );
+        assert_eq!(
+            journal.rows["b"].error_kind.as_deref(),
+            Some("invalid_json")
+        );
+        assert_eq!(journal.rows["b"].index, 1);
+    }
+
+    #[test]
+    fn a_partial_last_line_is_ignored_and_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        let mut writer = JournalWriter::create(&path, &header()).unwrap();
+        writer.write(0, &row("a"), None).unwrap();
+        drop(writer);
+        // A kill in the middle of writing row b.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"index\": 1, \"record_id\": \"b\", \"inp")
+            .unwrap();
+        drop(file);
+        assert_eq!(Journal::read(&path).unwrap().rows.len(), 1);
+        let mut writer = JournalWriter::append(&path).unwrap();
+        writer.write(1, &row("b"), None).unwrap();
+        let journal = Journal::read(&path).unwrap();
+        assert_eq!(journal.rows.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_journal_without_header_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.journal.jsonl");
+        std::fs::write(&path, "").unwrap();
+        let err = Journal::read(&path).unwrap_err().to_string();
+        assert!(err.contains("the journal has no header"), "{err}");
+        assert!(
+            JournalWriter::create(&path, &header()).is_err(),
+            "never overwrites"
+        );
+    }
+}
