@@ -36,3 +36,12 @@ doc: ## Build the API docs (warnings are errors)
 demo: build ## The main job (grows into the full M12 workflow as its pieces land)
 	$(BIN)/orchestrator list
 	$(BIN)/orchestrator validate
+
+.PHONY: bench-agreement-core
+bench-agreement-core: ## Agreement statistics on 1,000,000 generated rows (+1000 bootstrap replicates): time and peak memory
+	$(CARGO) run --release --locked -p agreement --example bench_agreement
+
+.PHONY: bench-client
+bench-client: ## Benchmark the LLM client against the simulator: requests/s vs ideal, CPU per request
+	$(CARGO) build --release --locked -p kw-cli --bin api-sim
+	$(CARGO) run --release --locked -p llm-client --example bench_client -- --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms
