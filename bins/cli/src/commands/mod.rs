@@ -1,3 +1,6 @@
 //! One module per binary.
 
+pub mod generate_annotation_csv;
+pub mod merge_annotations;
 pub mod orchestrator;
+pub mod simulate_annotators;

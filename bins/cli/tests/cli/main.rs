@@ -6,4 +6,7 @@
 
 mod support;
 
+mod annotation_roundtrip;
+mod generate_annotation_csv;
+mod merge_annotations;
 mod orchestrator;

@@ -1,0 +1,134 @@
+//! `simulate-annotators`: a development stand-in for the two human annotators.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use annotation::{GoldFrom, SimulateOptions, simulate};
+use clap::Parser;
+
+use crate::commands::merge_annotations::find_file;
+use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_main};
+
+/// DEVELOPMENT AID, NOT PEOPLE: fill both annotators' columns of an annotation CSV with
+/// labels copied from the module's dataset, a seeded share of them deliberately changed.
+///
+/// It exists so the agreement, merge and gold steps can be demonstrated (make demo) and tested
+/// without two people. Each row's label is looked up by record_id in the dataset (--gold-from);
+/// annotator A changes exactly round(--flip-a × rows) of them to another label of the field,
+/// annotator B round(--flip-b × rows), chosen with --seed. Reasoning columns get a short note
+/// saying what was done. The file is rewritten in place, atomically, in the same
+/// spreadsheet-safe format.
+///
+/// Its labels are the dataset's own, not a human judgement: agreement measured on a simulated
+/// file says nothing about whether the model's labels can be trusted.
+#[derive(Debug, Parser)]
+#[command(name = "simulate-annotators", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    /// The annotation CSV to fill (a bare name is also looked up in annotation_tasks/).
+    file: PathBuf,
+    /// Where the true labels come from: `auto` for the module's dataset in modules.toml, or a
+    /// dataset JSONL file.
+    #[arg(long, value_name = "DATASET|auto", default_value = "auto")]
+    gold_from: String,
+    /// Share of rows annotator A gets wrong (0 to 1).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.08)]
+    flip_a: f64,
+    /// Share of rows annotator B gets wrong (0 to 1).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.10)]
+    flip_b: f64,
+    /// Seed of the choice of rows and of the wrong labels.
+    #[arg(long, value_name = "S", default_value_t = 7)]
+    seed: u64,
+    /// The module, when the file name does not start with its id.
+    #[arg(long, value_name = "MODULE")]
+    module: Option<String>,
+    /// Replace annotator cells that are already filled (refused otherwise, to protect real
+    /// annotations).
+    #[arg(long)]
+    overwrite: bool,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Entry point of the `simulate-annotators` binary.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run_main(|| run(cli))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let project = cli.global.project()?;
+    let file = find_file(&project, &cli.file, &project.paths.annotation_tasks())?;
+    let module = annotation::generate::module_of(&project.catalog, &file, cli.module.as_deref())?;
+    let gold_from = if cli.gold_from.eq_ignore_ascii_case("auto") {
+        GoldFrom::Auto
+    } else {
+        GoldFrom::Dataset(PathBuf::from(&cli.gold_from))
+    };
+    let options = SimulateOptions {
+        gold_from,
+        flip_a: cli.flip_a,
+        flip_b: cli.flip_b,
+        seed: cli.seed,
+        overwrite: cli.overwrite,
+    };
+    let report = simulate(&project.catalog, module, &file, &options)?;
+    if cli.json {
+        print_json(&report)?;
+        return Ok(ExitStatus::Success);
+    }
+    let show = |p: &Path| project.paths.display(p).into_owned();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Filled {} with simulated annotators (a development aid, not people)",
+        show(&report.file)
+    )?;
+    let mut table = Table::headless();
+    table.row(["labels from".to_owned(), show(&report.dataset)]);
+    let missing = if report.missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} left empty, no dataset label (row_id {})",
+            report.missing.len(),
+            report.missing.join(", ")
+        )
+    };
+    table.row([
+        "rows".to_owned(),
+        format!("{} of {} filled{missing}", report.filled, report.rows),
+    ]);
+    table.row([
+        "annotator A".to_owned(),
+        format!(
+            "{} changed from the dataset label (--flip-a {})",
+            report.flipped_a, cli.flip_a
+        ),
+    ]);
+    table.row([
+        "annotator B".to_owned(),
+        format!(
+            "{} changed from the dataset label (--flip-b {}, seed {})",
+            report.flipped_b, cli.flip_b, cli.seed
+        ),
+    ]);
+    write!(out, "{}", table.render(2))?;
+    if !cli.global.quiet {
+        let name = report
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "Next:\n  calculate-agreement analyze {name}\n  merge-annotations merge {name}"
+        )?;
+    }
+    Ok(ExitStatus::Success)
+}

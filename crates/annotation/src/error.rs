@@ -1,0 +1,226 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while generating, reading, merging or exporting annotations.
+///
+/// Every variant names the file it is about and, where there is one, the line, row id and
+/// column, so a binary can print it as is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The catalogue, a dataset or a results CSV could not be read.
+    #[error(transparent)]
+    Config(#[from] core_config::Error),
+
+    /// A CSV file is malformed at a line.
+    #[error("{}:{line}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A file that should start with a header line is empty.
+    #[error("{}: the file is empty (expected a header line starting with `row_id`)", path.display())]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// An annotation CSV lacks columns the module's layout needs.
+    #[error(
+        "{}:1: missing column{} {} (module {module} needs them; was the header row edited?)",
+        path.display(),
+        if missing.len() == 1 { "" } else { "s" },
+        quoted(missing)
+    )]
+    MissingColumns {
+        /// The file.
+        path: PathBuf,
+        /// The module whose layout was expected.
+        module: String,
+        /// The columns that are not in the header.
+        missing: Vec<String>,
+    },
+
+    /// Two header cells have the same name.
+    #[error("{}:1: column `{column}` appears twice in the header", path.display())]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The repeated name.
+        column: String,
+    },
+
+    /// Several rows carry the same `row_id`.
+    #[error(
+        "{}: duplicate row ids, so rows cannot be told apart; nothing was written:{}",
+        path.display(),
+        list_lines(duplicates.iter().map(|d| format!("row_id {} on lines {}", d.row_id, join(&d.lines))))
+    )]
+    DuplicateRowIds {
+        /// The file.
+        path: PathBuf,
+        /// Each repeated id with the lines it appears on.
+        duplicates: Vec<DuplicateRowId>,
+    },
+
+    /// Annotator cells that are not values of their field; nothing was written.
+    #[error(
+        "{}: {} annotator cell{} {} not valid for {module}; nothing was written:{}",
+        path.display(),
+        cells.len(),
+        if cells.len() == 1 { "" } else { "s" },
+        if cells.len() == 1 { "is" } else { "are" },
+        list_lines(cells.iter().map(ToString::to_string))
+    )]
+    InvalidCells {
+        /// The file.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// Every offending cell.
+        cells: Vec<InvalidCell>,
+    },
+
+    /// No result CSV exists for a module.
+    #[error(
+        "no result CSV for module {module} in {} (run `orchestrator run {module}` first, or pass --source FILE)",
+        folder.display()
+    )]
+    NoSource {
+        /// The module.
+        module: String,
+        /// Where result CSVs were looked for.
+        folder: PathBuf,
+    },
+
+    /// The module of a file cannot be told from its name.
+    #[error(
+        "{}: cannot tell the module from the file name (it should start with a module id such as M12_); pass --module",
+        path.display()
+    )]
+    UnknownModule {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A file has nothing to work on.
+    #[error("{}: {message}", path.display())]
+    Nothing {
+        /// The file.
+        path: PathBuf,
+        /// Why there is nothing to do.
+        message: String,
+    },
+
+    /// Records a gold file needs could not be found in any source.
+    #[error(
+        "{}: {} record id{} not found in {}: {}{}",
+        path.display(),
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+        source_file.display(),
+        missing.iter().take(10).map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", "),
+        if missing.len() > 10 { format!(" and {} more", missing.len() - 10) } else { String::new() }
+    )]
+    MissingRecords {
+        /// The validated (or annotation) file.
+        path: PathBuf,
+        /// Where the records were looked up.
+        source_file: PathBuf,
+        /// The ids that were not found.
+        missing: Vec<String>,
+    },
+
+    /// A sidecar file (`*.meta.json`) is unreadable.
+    #[error("{}: {message}", path.display())]
+    Sidecar {
+        /// The sidecar.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// An option value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One repeated `row_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateRowId {
+    /// The id.
+    pub row_id: String,
+    /// Every line it is on.
+    pub lines: Vec<u64>,
+}
+
+/// One annotator cell that is not a value of its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidCell {
+    /// The row's `row_id`.
+    pub row_id: String,
+    /// 1-based line in the file.
+    pub line: u64,
+    /// Column header.
+    pub column: String,
+    /// The cell as read.
+    pub value: String,
+    /// Why it is not accepted (e.g. the allowed labels).
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "row_id {} (line {}), {}: `{}`: {}",
+            self.row_id, self.line, self.column, self.value, self.reason
+        )
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join(lines: &[u64]) -> String {
+    lines
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list_lines(items: impl Iterator<Item = String>) -> String {
+    items.map(|item| format!("\n  {item}")).collect()
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,570 @@
+//! CSV files that go to people and come back: written so a spreadsheet cannot run anything in
+//! them, read back so that nothing the writer did (or the spreadsheet did on saving) changes a
+//! value.
+//!
+//! Writing: UTF-8 with a byte-order mark (Excel guesses the code page without it), every field
+//! quoted, CRLF line ends (RFC 4180), and a `'` before any cell that a spreadsheet would read as
+//! a formula or a control sequence (OWASP CSV injection).
+//!
+//! Reading: undoes exactly that `'`, and accepts what spreadsheets write back: CRLF or LF, a BOM
+//! or none, `;` or tab separators (European Excel locales; detected from the header line),
+//! trailing empty columns, rows made only of separators, header cells with spaces around them.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::{Error, Result};
+
+/// First characters that make a spreadsheet treat a cell as a formula or control sequence:
+/// the OWASP set (`=`, `+`, `-`, `@`, tab, CR, LF), NUL, the DDE pipe, and the full-width forms
+/// some spreadsheets normalise to ASCII.
+const DANGEROUS: [char; 13] = [
+    '=', '+', '-', '@', '\t', '\r', '\n', '\0', '|', '＝', '＋', '－', '＠',
+];
+
+fn is_dangerous(c: char) -> bool {
+    DANGEROUS.contains(&c)
+}
+
+/// Whether a cell needs a protecting `'`. A cell that already starts with quotes followed by a
+/// dangerous character needs one more, or reading would strip one of its own quotes.
+fn needs_escape(cell: &str) -> bool {
+    cell.trim_start_matches('\'')
+        .chars()
+        .next()
+        .is_some_and(is_dangerous)
+}
+
+/// The cell as written: prefixed with `'` when a spreadsheet would otherwise evaluate it.
+#[must_use]
+pub fn escape_cell(cell: &str) -> Cow<'_, str> {
+    if needs_escape(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// The cell as it was before [`escape_cell`]: one leading `'` is removed when what follows it
+/// would have been escaped. Any other text is returned unchanged.
+#[must_use]
+pub fn unescape_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if needs_escape(rest) => rest,
+        _ => cell,
+    }
+}
+
+/// Writes spreadsheet-safe CSV to any writer.
+pub struct SafeCsvWriter<W: Write> {
+    csv: csv::Writer<W>,
+    path: PathBuf,
+}
+
+impl<W: Write> SafeCsvWriter<W> {
+    /// Starts a file: writes the byte-order mark and the header row. `path` is only used in
+    /// messages.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn new<S: AsRef<str>>(path: &Path, mut out: W, headers: &[S]) -> Result<Self> {
+        out.write_all("\u{feff}".as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+        let csv = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        let mut writer = Self {
+            csv,
+            path: path.to_owned(),
+        };
+        writer.write_row(headers)?;
+        Ok(writer)
+    }
+
+    /// Writes one row; every cell is escaped.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn write_row<S: AsRef<str>>(&mut self, cells: &[S]) -> Result<()> {
+        self.csv
+            .write_record(cells.iter().map(|c| escape_cell(c.as_ref()).into_owned()))
+            .map_err(|e| Error::io(&self.path, e.into()))
+    }
+
+    /// Flushes and returns the inner writer.
+    ///
+    /// # Errors
+    /// When flushing fails.
+    pub fn finish(self) -> Result<W> {
+        let path = self.path;
+        self.csv
+            .into_inner()
+            .map_err(|e| Error::io(&path, io::Error::other(e.to_string())))
+    }
+}
+
+/// One data row of an annotation CSV, cells already un-escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationRow {
+    /// 1-based line the row starts on.
+    pub line: u64,
+    /// One cell per header (missing trailing cells are empty).
+    pub cells: Vec<String>,
+}
+
+impl AnnotationRow {
+    /// The cell at a column index (`""` when the row is shorter).
+    #[must_use]
+    pub fn get(&self, index: usize) -> &str {
+        self.cells.get(index).map_or("", String::as_str)
+    }
+
+    /// The cell at an optional column index (`""` when the column is absent).
+    #[must_use]
+    pub fn get_opt(&self, index: Option<usize>) -> &str {
+        index.map_or("", |i| self.get(i))
+    }
+}
+
+type Source<R> = LineMarks<io::Chain<Cursor<Vec<u8>>, BufReader<R>>>;
+
+/// Line-end bytes (`\r`, `\n`) seen by the parser but not yet behind a reported row.
+///
+/// The `csv` crate's own line numbers drift on CRLF files (it counts the `\n` of a CRLF as part
+/// of the next record), and spreadsheets write CRLF, so lines are counted here instead. Only the
+/// parser's read-ahead is kept, so memory stays bounded.
+#[derive(Default)]
+struct Marks {
+    pending: VecDeque<(u64, bool)>,
+    newlines_before: u64,
+}
+
+impl Marks {
+    /// The 1-based line of the first content byte at or after `start` (the parser reports a
+    /// record's start before skipping the line ends in front of it).
+    fn line_at(&mut self, start: u64) -> u64 {
+        let mut content = start;
+        while let Some(&(offset, newline)) = self.pending.front() {
+            if offset <= content {
+                self.pending.pop_front();
+                self.newlines_before += u64::from(newline);
+                if offset == content {
+                    content += 1;
+                }
+            } else {
+                break;
+            }
+        }
+        self.newlines_before + 1
+    }
+}
+
+/// A reader that records where line-end bytes are.
+struct LineMarks<R> {
+    inner: R,
+    offset: u64,
+    marks: Arc<Mutex<Marks>>,
+}
+
+impl<R: Read> Read for LineMarks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                marks
+                    .pending
+                    .push_back((self.offset + i as u64, b == b'\n'));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Streams the rows of an annotation CSV: headers first, then one row at a time, so memory does
+/// not grow with the file.
+pub struct AnnotationReader<R: Read> {
+    path: PathBuf,
+    csv: csv::Reader<Source<R>>,
+    headers: Vec<String>,
+    delimiter: u8,
+    record: csv::ByteRecord,
+    marks: Arc<Mutex<Marks>>,
+}
+
+impl AnnotationReader<File> {
+    /// Opens a file and reads its header line.
+    ///
+    /// # Errors
+    /// When the file cannot be opened, is empty, or its header is not valid.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::new(path, file)
+    }
+}
+
+impl<R: Read> AnnotationReader<R> {
+    /// Reads the header line from any reader; `path` is only used in messages.
+    ///
+    /// # Errors
+    /// When the input is empty or its header is not valid.
+    pub fn new(path: &Path, reader: R) -> Result<Self> {
+        let mut buffered = BufReader::with_capacity(64 * 1024, reader);
+        // The first line decides the separator; it is read ahead and replayed to the parser.
+        let mut first = Vec::new();
+        buffered
+            .read_until(b'\n', &mut first)
+            .map_err(|e| Error::io(path, e))?;
+        if first.starts_with(b"\xEF\xBB\xBF") {
+            first.drain(..3);
+        }
+        if first.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::EmptyFile {
+                path: path.to_owned(),
+            });
+        }
+        let delimiter = detect_delimiter(&first);
+        let marks = Arc::new(Mutex::new(Marks::default()));
+        let source = LineMarks {
+            inner: Cursor::new(first).chain(buffered),
+            offset: 0,
+            marks: Arc::clone(&marks),
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(source);
+        let mut record = csv::ByteRecord::new();
+        let read = csv
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(path, &e))?;
+        if !read {
+            return Err(Error::EmptyFile {
+                path: path.to_owned(),
+            });
+        }
+        let mut headers = Vec::with_capacity(record.len());
+        for (i, cell) in record.iter().enumerate() {
+            let text = std::str::from_utf8(cell).map_err(|_| Error::Csv {
+                path: path.to_owned(),
+                line: 1,
+                message: format!(
+                    "header cell {} is not valid UTF-8 (save the file as \"CSV UTF-8\")",
+                    i + 1
+                ),
+            })?;
+            headers.push(text.trim().to_owned());
+        }
+        while headers.last().is_some_and(String::is_empty) {
+            headers.pop();
+        }
+        for (i, name) in headers.iter().enumerate() {
+            if !name.is_empty() && headers[..i].iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(Error::DuplicateColumn {
+                    path: path.to_owned(),
+                    column: name.clone(),
+                });
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            csv,
+            headers,
+            delimiter,
+            record,
+            marks,
+        })
+    }
+
+    /// The file being read (as given).
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Header cells, trimmed, without trailing empty ones.
+    #[must_use]
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The separator found in the header line (`,`, `;` or tab).
+    #[must_use]
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// The index of a column, matched case-insensitively.
+    #[must_use]
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        index_of(&self.headers, name)
+    }
+
+    fn next_row(&mut self) -> Result<Option<AnnotationRow>> {
+        loop {
+            let read = self
+                .csv
+                .read_byte_record(&mut self.record)
+                .map_err(|e| csv_error(&self.path, &e))?;
+            if !read {
+                return Ok(None);
+            }
+            let start = self.record.position().map_or(0, csv::Position::byte);
+            let line = self
+                .marks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .line_at(start);
+            // Spreadsheets save rows of bare separators for formatted but empty rows.
+            if self
+                .record
+                .iter()
+                .all(|c| c.iter().all(u8::is_ascii_whitespace))
+            {
+                continue;
+            }
+            let mut cells = Vec::with_capacity(self.headers.len());
+            for (i, cell) in self.record.iter().take(self.headers.len()).enumerate() {
+                let text = std::str::from_utf8(cell).map_err(|e| Error::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message: format!(
+                        "column `{}` is not valid UTF-8 (invalid byte at position {}); save the file as \"CSV UTF-8\"",
+                        self.headers[i],
+                        e.valid_up_to() + 1
+                    ),
+                })?;
+                cells.push(unescape_cell(text).to_owned());
+            }
+            cells.resize(self.headers.len(), String::new());
+            return Ok(Some(AnnotationRow { line, cells }));
+        }
+    }
+}
+
+impl<R: Read> Iterator for AnnotationReader<R> {
+    type Item = Result<AnnotationRow>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row().transpose()
+    }
+}
+
+/// A whole annotation CSV in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationTable {
+    /// Header cells.
+    pub headers: Vec<String>,
+    /// Data rows.
+    pub rows: Vec<AnnotationRow>,
+}
+
+impl AnnotationTable {
+    /// The index of a column, matched case-insensitively.
+    #[must_use]
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        index_of(&self.headers, name)
+    }
+}
+
+/// Reads a whole annotation CSV (a convenience over [`AnnotationReader`] for small files).
+///
+/// # Errors
+/// As [`AnnotationReader`].
+pub fn read_annotation_file(path: &Path) -> Result<AnnotationTable> {
+    let reader = AnnotationReader::open(path)?;
+    let headers = reader.headers().to_vec();
+    let rows = reader.collect::<Result<Vec<_>>>()?;
+    Ok(AnnotationTable { headers, rows })
+}
+
+fn index_of(headers: &[String], name: &str) -> Option<usize> {
+    headers
+        .iter()
+        .position(|h| h == name)
+        .or_else(|| headers.iter().position(|h| h.eq_ignore_ascii_case(name)))
+}
+
+/// The separator a header line uses: whichever of `,`, `;` and tab occurs most often outside
+/// quotes (a comma on a tie).
+fn detect_delimiter(line: &[u8]) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let mut best = 0;
+    for i in 1..3 {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    candidates[best]
+}
+
+fn csv_error(path: &Path, e: &csv::Error) -> Error {
+    let line = e.position().map_or(0, csv::Position::line);
+    match e.kind() {
+        csv::ErrorKind::Io(io) => Error::io(path, io::Error::new(io.kind(), io.to_string())),
+        _ => Error::Csv {
+            path: path.to_owned(),
+            line,
+            message: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(headers: &[&str], rows: &[Vec<&str>]) -> Vec<u8> {
+        let mut w = SafeCsvWriter::new(Path::new("t.csv"), Vec::new(), headers).unwrap();
+        for row in rows {
+            w.write_row(row).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn read(bytes: &[u8]) -> AnnotationTable {
+        let reader = AnnotationReader::new(Path::new("t.csv"), bytes).unwrap();
+        let headers = reader.headers().to_vec();
+        let rows = reader.collect::<Result<Vec<_>>>().unwrap();
+        AnnotationTable { headers, rows }
+    }
+
+    #[test]
+    fn dangerous_cells_are_prefixed_and_restored() {
+        for cell in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "-5 volts",
+            "+1",
+            "@x",
+            "\tleading tab",
+            "\nleading newline",
+            "\rleading return",
+            "|pipe",
+            "＝1+1",
+            "＠x",
+            "'=already quoted",
+            "''=twice",
+        ] {
+            let written = escape_cell(cell);
+            assert!(written.starts_with('\''), "{cell:?} -> {written:?}");
+            assert_eq!(unescape_cell(&written), cell, "{cell:?}");
+        }
+        for cell in ["", "plain", "'tis", "a=b", "5 - 3", "'", "''"] {
+            assert_eq!(escape_cell(cell), cell);
+            assert_eq!(unescape_cell(cell), cell);
+        }
+    }
+
+    #[test]
+    fn files_have_a_bom_quote_everything_and_end_lines_with_crlf() {
+        let bytes = write(&["row_id", "note"], &[vec!["1", "=1+2\";=1+2"]]);
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text,
+            "\u{feff}\"row_id\",\"note\"\r\n\"1\",\"'=1+2\"\";=1+2\"\r\n"
+        );
+    }
+
+    #[test]
+    fn round_trip_is_lossless() {
+        let cells = vec![
+            "1",
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "-5 volts",
+            "multi\nline, with \"quotes\"",
+            "\u{e9}t\u{e9} 500\u{b0}F",
+        ];
+        let table = read(&write(
+            &["a", "b", "c", "d", "e"],
+            std::slice::from_ref(&cells),
+        ));
+        assert_eq!(table.rows[0].cells, cells);
+        assert_eq!(table.rows[0].line, 2);
+    }
+
+    #[test]
+    fn reads_what_spreadsheets_write_back() {
+        // European Excel: semicolons, CRLF, no BOM, no quotes where not needed, trailing
+        // empty columns, padded header cells and a row of bare separators.
+        let text = " row_id ;annotator_a; notes;;\r\n1;'=SUM(A1);x;;\r\n;;;;\r\n2;\"a;b\";;;\r\n";
+        let table = read(text.as_bytes());
+        assert_eq!(table.headers, ["row_id", "annotator_a", "notes"]);
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[0].cells, ["1", "=SUM(A1)", "x"]);
+        assert_eq!(table.rows[1].cells, ["2", "a;b", ""]);
+        assert_eq!(table.rows[1].line, 4);
+        let blank_lines = read(b"row_id,a\r\n\r\n1,\"x\r\ny\"\r\n\r\n2,z\r\n");
+        let lines: Vec<u64> = blank_lines.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3, 6]);
+        let lf = read(b"row_id,a\n\n1,\"x\ny\"\n\n2,z\n");
+        let lines: Vec<u64> = lf.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3, 6]);
+        let tabs = read(b"row_id\tnote\n1\t-2\n");
+        assert_eq!(tabs.rows[0].cells, ["1", "-2"]);
+        let short = read(b"\xEF\xBB\xBFrow_id,a,b\n1\n");
+        assert_eq!(short.rows[0].cells, ["1", "", ""]);
+    }
+
+    #[test]
+    fn empty_and_broken_files_name_the_problem() {
+        let err = AnnotationReader::new(Path::new("e.csv"), &b""[..])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "e.csv: the file is empty (expected a header line starting with `row_id`)"
+        );
+        let err = AnnotationReader::new(Path::new("d.csv"), &b"row_id,a,A\n"[..])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(err, "d.csv:1: column `A` appears twice in the header");
+        let reader = AnnotationReader::new(Path::new("u.csv"), &b"row_id,a\n1,x\n2,\xff\n"[..]);
+        let results: Vec<_> = reader.unwrap().collect();
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(
+            err.starts_with("u.csv:3: column `a` is not valid UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_ten_megabyte_cell_round_trips() {
+        let big = format!("={}", "x\"y,z;".repeat(10 * 1024 * 1024 / 6));
+        let table = read(&write(&["row_id", "note"], &[vec!["1", &big]]));
+        assert_eq!(table.rows[0].cells[1], big);
+    }
+
+    #[test]
+    fn readers_can_move_to_another_thread() {
+        fn send<T: Send>(_: &T) {}
+        send(&AnnotationReader::new(Path::new("t.csv"), &b"row_id\n"[..]).unwrap());
+    }
+
+    #[test]
+    fn delimiter_detection_ignores_quoted_separators() {
+        assert_eq!(detect_delimiter(b"\"a;b;c\",d,e"), b',');
+        assert_eq!(detect_delimiter(b"a;b;c"), b';');
+        assert_eq!(detect_delimiter(b"a\tb"), b'\t');
+        assert_eq!(detect_delimiter(b"row_id"), b',');
+    }
+}

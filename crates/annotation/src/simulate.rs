@@ -1,0 +1,345 @@
+//! A stand-in for the two people who annotate: fills both annotators' columns of an annotation
+//! CSV with each row's label from the module's dataset, then changes a seeded share of them to
+//! another label, so the agreement and merge steps can be run end to end without people (demos,
+//! tests). It is a development aid: its labels are the dataset's, not a human judgement.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use core_config::fieldpath::lookup_dotted;
+use core_config::{AtomicFile, Catalog, ModuleSpec, read_records};
+
+use crate::error::{Error, Result};
+use crate::generate::annotator_columns;
+use crate::merge::{display_id, locate};
+use crate::sample::Sampler;
+use crate::sheet::{AnnotationReader, SafeCsvWriter, read_annotation_file};
+use crate::values::FieldValue;
+
+/// Where the true labels come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GoldFrom {
+    /// The module's dataset named in `modules.toml`.
+    Auto,
+    /// A dataset file (JSONL records).
+    Dataset(PathBuf),
+}
+
+/// Options of [`simulate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulateOptions {
+    /// Where the true labels come from.
+    pub gold_from: GoldFrom,
+    /// Share of rows annotator A gets wrong (0..=1).
+    pub flip_a: f64,
+    /// Share of rows annotator B gets wrong (0..=1).
+    pub flip_b: f64,
+    /// Seed of the choice of rows and wrong labels.
+    pub seed: u64,
+    /// Replace annotator cells that are already filled (otherwise that is an error).
+    pub overwrite: bool,
+}
+
+/// What [`simulate`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimulateReport {
+    /// Module id.
+    pub module: String,
+    /// The annotation CSV filled in place.
+    pub file: PathBuf,
+    /// The dataset the labels came from.
+    pub dataset: PathBuf,
+    /// Data rows.
+    pub rows: usize,
+    /// Rows filled for both annotators.
+    pub filled: usize,
+    /// Rows where annotator A's label differs from the dataset.
+    pub flipped_a: usize,
+    /// Rows where annotator B's label differs from the dataset.
+    pub flipped_b: usize,
+    /// Row ids left empty because their record (or its label) is not in the dataset.
+    pub missing: Vec<String>,
+}
+
+/// A different value of the same field: another label (uniformly chosen), a list with one item
+/// dropped (or one added when empty), text with its last word dropped. Structures are returned
+/// unchanged (`None`): there is no meaningful small change to make.
+fn flip(
+    value: &FieldValue,
+    labels: Option<&[String]>,
+    sampler: &mut Sampler,
+) -> Option<FieldValue> {
+    match value {
+        FieldValue::Label(label) => {
+            let others: Vec<&String> = labels?.iter().filter(|l| *l != label).collect();
+            (!others.is_empty())
+                .then(|| FieldValue::Label(others[sampler.index(others.len())].clone()))
+        }
+        FieldValue::List(items) if items.is_empty() => {
+            Some(FieldValue::List(vec!["something else".to_owned()]))
+        }
+        FieldValue::List(items) => {
+            let mut items = items.clone();
+            items.remove(sampler.index(items.len()));
+            Some(FieldValue::List(items))
+        }
+        FieldValue::Text(text) => {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            Some(FieldValue::Text(if words.len() > 1 {
+                words[..words.len() - 1].join(" ")
+            } else {
+                format!("{text} (unsure)")
+            }))
+        }
+        FieldValue::Json(_) => None,
+    }
+}
+
+/// How a simulated annotator writes a value (an empty list must not look "not annotated").
+fn cell_of(value: &FieldValue) -> String {
+    match value {
+        FieldValue::List(items) if items.is_empty() => "none".to_owned(),
+        other => other.cell(),
+    }
+}
+
+/// Exactly `round(share × n)` of `n` positions, chosen with the sampler.
+fn chosen(n: usize, share: f64, sampler: &mut Sampler) -> Vec<bool> {
+    let count = ((share * n as f64).round() as usize).min(n);
+    let mut order: Vec<usize> = (0..n).collect();
+    sampler.shuffle(&mut order);
+    let mut picked = vec![false; n];
+    for &i in &order[..count] {
+        picked[i] = true;
+    }
+    picked
+}
+
+/// Fills the annotator columns of `file` in place (atomically, keeping the spreadsheet-safe
+/// format).
+///
+/// # Errors
+/// When a share is outside 0..=1, the file lacks annotator columns, annotator cells are already
+/// filled (without `overwrite`), the dataset cannot be read or shares no record with the file,
+/// or writing fails.
+pub fn simulate(
+    catalog: &Catalog,
+    module: &ModuleSpec,
+    file: &Path,
+    options: &SimulateOptions,
+) -> Result<SimulateReport> {
+    for (name, share) in [("--flip-a", options.flip_a), ("--flip-b", options.flip_b)] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(Error::Invalid(format!(
+                "{name} must be a share between 0 and 1, not {share}"
+            )));
+        }
+    }
+    let located = {
+        let reader = AnnotationReader::open(file)?;
+        let located = locate(module, &reader, &["row_id", "record_id"])?;
+        located
+            .iter()
+            .map(|l| (l.field, l.reader, l.a, l.b))
+            .collect::<Vec<_>>()
+    };
+    let mut table = read_annotation_file(file)?;
+    let index = |name: &str| table.index_of(name);
+    let (row_id_col, record_id_col) = (index("row_id"), index("record_id"));
+    let reasoning: Vec<Option<usize>> = [
+        module
+            .annotation
+            .reasoning_column(core_config::Annotator::A),
+        module
+            .annotation
+            .reasoning_column(core_config::Annotator::B),
+    ]
+    .iter()
+    .map(|c| c.as_deref().and_then(index))
+    .collect();
+
+    if !options.overwrite {
+        let annotator_cols: Vec<usize> = annotator_columns(module, core_config::Annotator::A)
+            .iter()
+            .chain(&annotator_columns(module, core_config::Annotator::B))
+            .filter_map(|c| index(c))
+            .collect();
+        let filled: Vec<(String, String)> = table
+            .rows
+            .iter()
+            .flat_map(|row| {
+                annotator_cols
+                    .iter()
+                    .filter(|&&c| !row.get(c).trim().is_empty())
+                    .map(|&c| {
+                        (
+                            display_id(row.get_opt(row_id_col), row.line),
+                            table.headers[c].clone(),
+                        )
+                    })
+            })
+            .collect();
+        if let Some((row_id, column)) = filled.first() {
+            return Err(Error::Nothing {
+                path: file.to_owned(),
+                message: format!(
+                    "{} annotator cell{} already filled (first: row_id {row_id}, {column}); pass --overwrite to replace them",
+                    filled.len(),
+                    if filled.len() == 1 { " is" } else { "s are" }
+                ),
+            });
+        }
+    }
+
+    let dataset = match &options.gold_from {
+        GoldFrom::Auto => catalog.dataset_path(module),
+        GoldFrom::Dataset(path) => path.clone(),
+    };
+    let expected: HashMap<String, Map<String, Value>> = read_records(&dataset)?
+        .into_iter()
+        .map(|r| (r.id, r.expected))
+        .collect();
+
+    // The true value of every field of every row, or None when it is unknown.
+    let mut report = SimulateReport {
+        module: module.id.to_string(),
+        file: file.to_owned(),
+        dataset: dataset.clone(),
+        rows: table.rows.len(),
+        filled: 0,
+        flipped_a: 0,
+        flipped_b: 0,
+        missing: Vec::new(),
+    };
+    let mut truths: Vec<Option<Vec<FieldValue>>> = Vec::with_capacity(table.rows.len());
+    for row in &table.rows {
+        let record = expected.get(row.get_opt(record_id_col).trim());
+        let values: Option<Vec<FieldValue>> = record.and_then(|exp| {
+            located
+                .iter()
+                .map(|(_, reader, _, _)| {
+                    let raw = lookup_dotted(exp, &reader.field().expected);
+                    reader.expected(raw).ok().flatten()
+                })
+                .collect()
+        });
+        if values.is_none() {
+            report
+                .missing
+                .push(display_id(row.get_opt(row_id_col).trim(), row.line));
+        }
+        truths.push(values);
+    }
+    let known: Vec<usize> = (0..truths.len()).filter(|&i| truths[i].is_some()).collect();
+    if known.is_empty() {
+        return Err(Error::Nothing {
+            path: file.to_owned(),
+            message: format!(
+                "no record_id of the file has a label in {} (is it the dataset of module {}?)",
+                dataset.display(),
+                module.id
+            ),
+        });
+    }
+
+    let mut sampler = Sampler::new(options.seed);
+    for (annotator, share) in [(0, options.flip_a), (1, options.flip_b)] {
+        let wrong = chosen(known.len(), share, &mut sampler);
+        let letter = if annotator == 0 { 'A' } else { 'B' };
+        for (k, &row_index) in known.iter().enumerate() {
+            let Some(truth) = &truths[row_index] else {
+                continue;
+            };
+            let row = &mut table.rows[row_index];
+            let mut changed = Vec::new();
+            for (i, (_, reader, a, b)) in located.iter().enumerate() {
+                let labels = reader.labels().map(|l| l.labels());
+                let mut value = truth[i].clone();
+                // Only the primary field is flipped, so a flipped row is wrong in one place.
+                if wrong[k]
+                    && i == 0
+                    && let Some(other) = flip(&value, labels, &mut sampler)
+                {
+                    changed.push(format!("{} -> {}", cell_of(&value), cell_of(&other)));
+                    value = other;
+                }
+                let col = if annotator == 0 { *a } else { *b };
+                row.cells[col] = cell_of(&value);
+            }
+            if !changed.is_empty() {
+                if annotator == 0 {
+                    report.flipped_a += 1;
+                } else {
+                    report.flipped_b += 1;
+                }
+            }
+            if let Some(col) = reasoning[annotator] {
+                row.cells[col] = if changed.is_empty() {
+                    format!("Simulated annotator {letter}: dataset label kept.")
+                } else {
+                    format!(
+                        "Simulated annotator {letter}: dataset label changed on purpose ({}).",
+                        changed.join(", ")
+                    )
+                };
+            }
+        }
+    }
+    report.filled = known.len();
+
+    let mut out = AtomicFile::create(file).map_err(|e| Error::io(file, e))?;
+    {
+        let mut writer = SafeCsvWriter::new(file, &mut out, &table.headers)?;
+        for row in &table.rows {
+            writer.write_row(&row.cells)?;
+        }
+        writer.finish()?;
+    }
+    out.commit().map_err(|e| Error::io(file, e))?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flips_change_the_value() {
+        let mut sampler = Sampler::new(3);
+        let labels = [
+            "R".to_owned(),
+            "S".to_owned(),
+            "C".to_owned(),
+            "N".to_owned(),
+        ];
+        for _ in 0..20 {
+            let flipped =
+                flip(&FieldValue::Label("S".into()), Some(&labels), &mut sampler).unwrap();
+            assert_ne!(flipped, FieldValue::Label("S".into()));
+        }
+        let list = FieldValue::List(vec!["a".into(), "b".into()]);
+        assert_eq!(
+            flip(&list, None, &mut sampler).map(|v| match v {
+                FieldValue::List(items) => items.len(),
+                _ => 0,
+            }),
+            Some(1)
+        );
+        assert_eq!(
+            flip(&FieldValue::Json(Value::Null), None, &mut sampler),
+            None
+        );
+    }
+
+    #[test]
+    fn the_share_is_exact() {
+        let mut sampler = Sampler::new(7);
+        let picked = chosen(100, 0.08, &mut sampler);
+        assert_eq!(picked.iter().filter(|p| **p).count(), 8);
+        assert_eq!(chosen(3, 1.0, &mut sampler), [true, true, true]);
+        assert_eq!(chosen(3, 0.0, &mut sampler), [false, false, false]);
+    }
+}
