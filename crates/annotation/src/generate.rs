@@ -12,9 +12,9 @@ use core_config::{Annotator, Catalog, Column, ModuleSpec, ProjectPaths, ResultRo
 
 use crate::error::{Error, Result};
 use crate::files::{NewFile, Sidecar, SourceFile, result_csvs, stored_path, timestamp_now};
-use crate::sample::{DEFAULT_SEED, sample_order};
 use crate::sheet::SafeCsvWriter;
 use crate::values::render_cell;
+use core_config::sample::{DEFAULT_SEED, sample_order};
 
 /// How rows are picked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Annotation tasks: sampling result rows into spreadsheet-safe CSVs for two annotators,
 //! reading them back exactly, merging the two annotators' labels and writing gold datasets.
 //!
-//! - [`generate()`] samples a run's result CSV (seeded, portable: [`sample`]) into
+//! - [`generate()`] samples a run's result CSV (seeded, portable: `core_config::sample`) into
 //!   `annotation_tasks/{MODULE}_annotation_{timestamp}.csv`, in the columns `modules.toml`
 //!   declares for the module.
 //! - [`sheet`] writes those files so spreadsheets cannot evaluate a cell, and reads them back
@@ -19,11 +19,11 @@ pub mod files;
 pub mod generate;
 pub mod gold;
 pub mod merge;
-pub mod sample;
 pub mod sheet;
 pub mod simulate;
 pub mod values;
 
+pub use core_config::sample::DEFAULT_SEED;
 pub use error::{DuplicateRowId, Error, InvalidCell, Result};
 pub use generate::{GenerateOptions, Generated, generate};
 pub use gold::{GoldFormat, GoldOptions, GoldReport, gold};
@@ -31,7 +31,6 @@ pub use merge::{
     FieldColumns, FileStatus, MergeOptions, MergeReport, NEEDS_REVIEW, Resolution, Strategy,
     file_status, locate, merge,
 };
-pub use sample::DEFAULT_SEED;
 pub use sheet::{AnnotationReader, AnnotationRow, AnnotationTable, read_annotation_file};
 pub use simulate::{GoldFrom, SimulateOptions, SimulateReport, simulate};
 

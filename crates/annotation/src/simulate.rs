@@ -15,9 +15,9 @@ use core_config::{AtomicFile, Catalog, ModuleSpec, read_records};
 use crate::error::{Error, Result};
 use crate::generate::annotator_columns;
 use crate::merge::{display_id, locate};
-use crate::sample::Sampler;
 use crate::sheet::{AnnotationReader, SafeCsvWriter, read_annotation_file};
 use crate::values::FieldValue;
+use core_config::sample::Sampler;
 
 /// Where the true labels come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,7 @@ mod ids;
 pub mod labels;
 mod paths;
 pub mod results;
+pub mod sample;
 pub mod schema;
 pub mod template;
 
