@@ -44,4 +44,6 @@ bench-agreement-core: ## Agreement statistics on 1,000,000 generated rows (+1000
 .PHONY: bench-client
 bench-client: ## Benchmark the LLM client against the simulator: requests/s vs ideal, CPU per request
 	$(CARGO) build --release --locked -p kw-cli --bin api-sim
-	$(CARGO) run --release --locked -p llm-client --example bench_client -- --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms
+	$(CARGO) build --release --locked -p llm-client --example bench_client
+	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms
+	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms --threads 1

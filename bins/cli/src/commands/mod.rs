@@ -1,5 +1,6 @@
 //! One module per binary.
 
+pub mod api_sim;
 pub mod generate_annotation_csv;
 pub mod merge_annotations;
 pub mod orchestrator;

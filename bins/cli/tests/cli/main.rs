@@ -7,6 +7,7 @@
 mod support;
 
 mod annotation_roundtrip;
+mod api_sim;
 mod generate_annotation_csv;
 mod merge_annotations;
 mod orchestrator;

@@ -1,0 +1,309 @@
+//! The simulator over HTTP: request checks, rate-limit headers, determinism, answer-key mode
+//! over the project's real datasets, and the stats endpoint.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use api_sim::{SimConfig, SimServer};
+use core_config::{Catalog, Reading, ResponseSchema, Side, Template};
+use serde_json::{Value, json};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sim(config: SimConfig) -> SimServer {
+    api_sim::spawn(config).unwrap()
+}
+
+async fn post(server: &SimServer, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+fn content(answer: &Value) -> Value {
+    serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn json_mode_needs_the_word_json_and_strict_schemas_must_be_strict() {
+    let server = sim(SimConfig::default());
+    let (status, _, body) = post(&server, &json!({"model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hello"}], "response_format": {"type": "json_object"}})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must contain the word 'json'")
+    );
+    let (status, _, _) = post(&server, &json!({"model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Reply in JSON"}], "response_format": {"type": "json_object"}})).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = post(
+        &server,
+        &json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "open", "strict": true,
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid schema for response_format 'open'"),
+        "{body}"
+    );
+    let (status, _, body) = post(
+        &server,
+        &json!({"messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("model"))
+    );
+    let missing = reqwest::get(format!("{}/v1/nothing", server.url()))
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/nothing")
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_come_with_openai_headers() {
+    let server = sim(SimConfig {
+        rpm: Some(60),
+        ..SimConfig::default()
+    });
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]});
+    let (status, headers, answer) = post(&server, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["model"], "sim-gpt-4o-mini");
+    let h = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(h("x-ratelimit-limit-requests").as_deref(), Some("60"));
+    assert_eq!(h("x-ratelimit-remaining-requests").as_deref(), Some("0"));
+    assert_eq!(h("x-ratelimit-reset-requests").as_deref(), Some("1s"));
+    let (status, headers, error) = post(&server, &body).await;
+    assert_eq!(status, 429);
+    assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+    let wait_ms: u64 = headers["retry-after-ms"].to_str().unwrap().parse().unwrap();
+    assert!((1..=1000).contains(&wait_ms), "{wait_ms}");
+    assert_eq!(headers["retry-after"].to_str().unwrap(), "1");
+    let stats = server.stats();
+    assert_eq!(stats.count("POST /v1/chat/completions", 429), 1);
+    assert_eq!(stats.fault("rate_limited"), 1);
+}
+
+#[tokio::test]
+async fn answers_are_a_function_of_the_request_and_fit_every_module_schema() {
+    let server = sim(SimConfig::default());
+    let catalog = Catalog::load(&repo_root().join("modules.toml")).unwrap();
+    for module in catalog.modules() {
+        let schema = ResponseSchema::load(&catalog.schema_path(module), &module.slug).unwrap();
+        let validator = jsonschema::validator_for(&schema.schema).unwrap();
+        let body = json!({"model": "gpt-4o-mini", "temperature": 0,
+            "messages": [{"role": "user", "content": format!("Module {}", module.id)}],
+            "response_format": schema.response_format()});
+        let (status, _, first) = post(&server, &body).await;
+        assert_eq!(status, 200, "{}: {first}", module.id);
+        let value = content(&first);
+        let problems: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{}: {problems:?}\n{value}", module.id);
+        let (_, _, second) = post(&server, &body).await;
+        assert_eq!(first["choices"], second["choices"], "{}", module.id);
+        assert_eq!(first["id"], second["id"]);
+    }
+    let stats: api_sim::StatsSnapshot = reqwest::get(format!("{}/_sim/stats", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.count("POST /v1/chat/completions", 200),
+        2 * catalog.modules().len() as u64
+    );
+    assert_eq!(stats.chat_unrecognised, stats.chat_answered);
+}
+
+/// Sends the first records of every module whose prompt exists, rendered exactly as a runner
+/// would, and checks the answers against the expected labels.
+async fn ask_rendered(server: &SimServer, per_module: usize) -> Vec<(String, String, bool)> {
+    let catalog = Catalog::load(&repo_root().join("modules.toml")).unwrap();
+    let version = catalog.defaults().prompt_version.clone();
+    let mut checked = Vec::new();
+    for module in catalog.modules() {
+        let Ok(text) = std::fs::read_to_string(catalog.prompt_path(module, &version)) else {
+            continue;
+        };
+        let template = Template::parse(text).unwrap();
+        let schema = ResponseSchema::load(&catalog.schema_path(module), &module.slug).unwrap();
+        let records = core_config::read_records(&catalog.dataset_path(module)).unwrap();
+        for record in records.iter().take(per_module) {
+            let prompt = template.render(&record.input).unwrap();
+            let body = json!({"model": "gpt-4o-mini", "temperature": 0,
+                "messages": [{"role": "user", "content": prompt}],
+                "response_format": schema.response_format()});
+            let (status, _, answer) = post(server, &body).await;
+            assert_eq!(status, 200);
+            let output = content(&answer);
+            let mut all_right = true;
+            for field in &module.score {
+                let expected = dotted(&Value::Object(record.expected.clone()), &field.expected);
+                let got = dotted(&output, &field.output);
+                let right = match &field.labels {
+                    Some(labels) => {
+                        let want = labels.read_json(Side::Expected, expected.as_ref());
+                        let have = labels.read_json(Side::Output, got.as_ref());
+                        matches!(want, Ok(Reading::Label(_))) && want == have
+                    }
+                    None => expected.is_none() || expected == got,
+                };
+                all_right &= right;
+            }
+            checked.push((module.id.to_string(), record.id.clone(), all_right));
+        }
+    }
+    checked
+}
+
+fn dotted(value: &Value, path: &str) -> Option<Value> {
+    let mut current = value;
+    for part in path.split('.') {
+        current = current.get(part)?;
+    }
+    Some(current.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_key_mode_answers_with_the_expected_labels() {
+    let server = sim(SimConfig {
+        answer_key: Some(repo_root()),
+        ..SimConfig::default()
+    });
+    let checked = ask_rendered(&server, 3).await;
+    assert!(
+        checked.len() >= 30,
+        "too few modules have prompts: {}",
+        checked.len()
+    );
+    let wrong: Vec<_> = checked.iter().filter(|c| !c.2).collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+    let stats = server.stats();
+    assert_eq!(stats.chat_unrecognised, 0);
+    for (module, record, _) in &checked {
+        assert_eq!(
+            stats.chat_by_record.get(&format!("{module}:{record}")),
+            Some(&1)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_rate_is_seeded_per_record() {
+    let config = SimConfig {
+        answer_key: Some(repo_root()),
+        wrong_rate: 0.5,
+        seed: 11,
+        ..SimConfig::default()
+    };
+    let first = ask_rendered(&sim(config.clone()), 6).await;
+    let again = ask_rendered(&sim(config), 6).await;
+    assert_eq!(first, again, "reruns agree on which records are wrong");
+    let wrong = first.iter().filter(|c| !c.2).count();
+    assert!(
+        wrong > first.len() / 5 && wrong < first.len() * 4 / 5,
+        "{wrong} of {}",
+        first.len()
+    );
+}
+
+#[tokio::test]
+async fn records_are_recognised_from_their_keyword_when_the_prompt_differs() {
+    let server = sim(SimConfig {
+        answer_key: Some(repo_root()),
+        ..SimConfig::default()
+    });
+    let catalog = Catalog::load(&repo_root().join("modules.toml")).unwrap();
+    let module = catalog.resolve("m02").unwrap();
+    let schema = ResponseSchema::load(&catalog.schema_path(module), &module.slug).unwrap();
+    let record = &core_config::read_records(&catalog.dataset_path(module)).unwrap()[7];
+    let keyword = record.input["keyword"].as_str().unwrap();
+    let body = json!({"model": "gpt-4o-mini", "messages": [
+        {"role": "system", "content": "A rewritten prompt the simulator has never seen."},
+        {"role": "user", "content": format!("Keyword: {keyword}\nEntities: …")}],
+        "response_format": schema.response_format()});
+    let (status, _, _) = post(&server, &body).await;
+    assert_eq!(status, 200);
+    let stats = server.stats();
+    assert_eq!(
+        stats.chat_by_record.get(&format!("m02:{}", record.id)),
+        Some(&1),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn quota_exhaustion_and_latency() {
+    let server = sim(SimConfig {
+        quota_after: Some(0),
+        ..SimConfig::default()
+    });
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+    let (status, _, error) = post(&server, &body).await;
+    assert_eq!(status, 429);
+    assert_eq!(error["error"]["type"], "insufficient_quota");
+    assert_eq!(error["error"]["code"], "insufficient_quota");
+
+    let slow = sim(SimConfig {
+        latency: Duration::from_millis(150),
+        ..SimConfig::default()
+    });
+    let started = std::time::Instant::now();
+    let (status, headers, _) = post(&slow, &body).await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(headers["openai-processing-ms"].to_str().unwrap(), "150");
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    let err = api_sim::spawn(SimConfig {
+        error_rate: 1.5,
+        ..SimConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "error_rate: must be a share within 0..1, not 1.5"
+    );
+    let err = api_sim::spawn(SimConfig {
+        answer_key: Some(PathBuf::from("/nonexistent")),
+        ..SimConfig::default()
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("answer key: /nonexistent/modules.toml"),
+        "{err}"
+    );
+}
