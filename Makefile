@@ -47,3 +47,8 @@ bench-client: ## Benchmark the LLM client against the simulator: requests/s vs i
 	$(CARGO) build --release --locked -p llm-client --example bench_client
 	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms
 	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms --threads 1
+
+.PHONY: bench-agreement
+bench-agreement: ## `calculate-agreement analyze --json` on a generated 1,000,000-row annotation CSV: wall time, peak memory, pandas + scikit-learn ratio when installed
+	$(CARGO) build --release --locked -p kw-cli --bin calculate-agreement --example bench_agreement_csv
+	target/release/examples/bench_agreement_csv --bin target/release/calculate-agreement --rows 1000000

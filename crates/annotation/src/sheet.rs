@@ -307,14 +307,23 @@ impl<R: Read> AnnotationReader<R> {
         index_of(&self.headers, name)
     }
 
-    fn next_row(&mut self) -> Result<Option<AnnotationRow>> {
+    /// Reads the next data row into `row`, reusing its cell buffers, and returns `Ok(false)`
+    /// at the end of the input.
+    ///
+    /// The iterator allocates a fresh row (one `String` per cell) each time; this is for callers
+    /// that stream millions of rows and only look at each row once. On an error, `row` holds
+    /// unspecified contents.
+    ///
+    /// # Errors
+    /// As the iterator: a malformed line or a cell that is not valid UTF-8.
+    pub fn read_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
         loop {
             let read = self
                 .csv
                 .read_byte_record(&mut self.record)
                 .map_err(|e| csv_error(&self.path, &e))?;
             if !read {
-                return Ok(None);
+                return Ok(false);
             }
             let start = self.record.position().map_or(0, csv::Position::byte);
             let line = self
@@ -330,9 +339,15 @@ impl<R: Read> AnnotationReader<R> {
             {
                 continue;
             }
-            let mut cells = Vec::with_capacity(self.headers.len());
-            for (i, cell) in self.record.iter().take(self.headers.len()).enumerate() {
-                let text = std::str::from_utf8(cell).map_err(|e| Error::Csv {
+            row.line = line;
+            row.cells.resize(self.headers.len(), String::new());
+            let mut given = self.record.iter();
+            for (i, cell) in row.cells.iter_mut().enumerate() {
+                cell.clear();
+                let Some(bytes) = given.next() else {
+                    continue;
+                };
+                let text = std::str::from_utf8(bytes).map_err(|e| Error::Csv {
                     path: self.path.clone(),
                     line,
                     message: format!(
@@ -341,11 +356,18 @@ impl<R: Read> AnnotationReader<R> {
                         e.valid_up_to() + 1
                     ),
                 })?;
-                cells.push(unescape_cell(text).to_owned());
+                cell.push_str(unescape_cell(text));
             }
-            cells.resize(self.headers.len(), String::new());
-            return Ok(Some(AnnotationRow { line, cells }));
+            return Ok(true);
         }
+    }
+
+    fn next_row(&mut self) -> Result<Option<AnnotationRow>> {
+        let mut row = AnnotationRow {
+            line: 0,
+            cells: Vec::with_capacity(self.headers.len()),
+        };
+        Ok(self.read_row(&mut row)?.then_some(row))
     }
 }
 
@@ -543,6 +565,35 @@ mod tests {
         let err = results[1].as_ref().unwrap_err().to_string();
         assert!(
             err.starts_with("u.csv:3: column `a` is not valid UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn read_row_reuses_the_row_and_matches_the_iterator() {
+        let bytes = b"row_id,a,b\r\n1,'=x,long cell\r\n,,\r\n2\r\n3,\"q,\"\"\",z\r\n";
+        let expected = read(bytes);
+        let mut reader = AnnotationReader::new(Path::new("t.csv"), &bytes[..]).unwrap();
+        let mut row = AnnotationRow {
+            line: 0,
+            cells: Vec::new(),
+        };
+        let mut rows = Vec::new();
+        while reader.read_row(&mut row).unwrap() {
+            rows.push(row.clone());
+        }
+        assert_eq!(rows, expected.rows);
+        assert_eq!(rows[0].cells, ["1", "=x", "long cell"]);
+        assert_eq!(rows[1].cells, ["2", "", ""]);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 4, 5]);
+        assert_eq!(rows[2].cells, ["3", "q,\"", "z"]);
+        assert!(!reader.read_row(&mut row).unwrap());
+
+        let mut bad =
+            AnnotationReader::new(Path::new("u.csv"), &b"row_id,a\n1,\xff\n"[..]).unwrap();
+        let err = bad.read_row(&mut row).unwrap_err().to_string();
+        assert!(
+            err.starts_with("u.csv:2: column `a` is not valid UTF-8"),
             "{err}"
         );
     }

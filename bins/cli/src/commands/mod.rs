@@ -1,6 +1,7 @@
 //! One module per binary.
 
 pub mod api_sim;
+pub mod calculate_agreement;
 pub mod generate_annotation_csv;
 pub mod merge_annotations;
 pub mod orchestrator;

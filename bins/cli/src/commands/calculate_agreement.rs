@@ -1,0 +1,1560 @@
+//! `calculate-agreement`: how far two annotators agree on an annotation CSV (Cohen's kappa and
+//! the statistics that correct its blind spots), and how close the LLM comes to them.
+//!
+//! The file is streamed once through `annotation`'s reader and label readers into `agreement`'s
+//! accumulators, so memory does not grow with the number of rows; everything here is the glue
+//! between the two crates and the rendering of their reports.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use agreement::{
+    AgreementAccumulator, AgreementReport, AnalysisOptions, Categories, Interpretation,
+    ListAgreement, ListReport, TextAgreement, TextReport, Undefined,
+};
+use annotation::files::files_in;
+use annotation::values::FieldValue;
+use annotation::{AnnotationReader, AnnotationRow, FieldColumns, InvalidCell, Progress, locate};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use core_config::{ModuleSpec, ScoreKind};
+use serde_json::{Map, Value, json};
+
+use crate::commands::generate_annotation_csv::task_file;
+use crate::commands::merge_annotations::{RowProgress, find_file};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+
+/// Measure how far two annotators agree on an annotation CSV, and how close the LLM comes.
+///
+/// Reads the files generate-annotation-csv writes, once annotators A and B have filled their
+/// columns. Each cell is read with the module's own labels and aliases, in any case (yes/no,
+/// R/S/C/N, OB/CB/NB/Null, ...); an empty cell means "not annotated yet" and its row is left out
+/// of the statistics, never counted as a label.
+///
+/// Low agreement is an answer, not an error: the exit code is 0 whenever a file could be
+/// analysed, 2 when it could not (a cell that is not a label, missing columns, an unreadable
+/// file), and 1 when `batch` could not analyse some of the files.
+#[derive(Debug, Parser)]
+#[command(name = "calculate-agreement", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The annotation files in annotation_tasks/, with their module, rows, and how many rows
+    /// annotator A, annotator B and both have filled.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The agreement report of one annotation file.
+    ///
+    /// Cohen's kappa with its interpretation, observed and expected agreement, agreements,
+    /// disagreements and each annotator's label distribution; then the kappa's standard error
+    /// and 95% interval, a seeded bootstrap interval, kappa_max, PABAK (with the prevalence and
+    /// bias indices for two labels), Gwet's AC1, Krippendorff's alpha, weighted kappas for
+    /// ordered labels such as R, S, C, N, and the LLM's agreement with A, B and their
+    /// consensus. Modules with several annotated fields get one section per field; list fields
+    /// report mean Jaccard overlap and exact-set agreement, text fields normalised exact
+    /// agreement and mean token overlap.
+    ///
+    /// When both annotators used one and the same label everywhere, kappa is undefined (0/0):
+    /// the report says so and still gives observed agreement, PABAK and AC1.
+    Analyze {
+        /// The annotation CSV (a relative name is also looked up in annotation_tasks/).
+        file: PathBuf,
+        /// Also print the confusion matrix (rows annotator A, columns annotator B).
+        #[arg(short, long)]
+        verbose: bool,
+        /// Print one JSON object (fractions in [0, 1] at full precision, null where a value
+        /// does not apply) instead of the text report.
+        #[arg(long)]
+        json: bool,
+        /// The module, when the file name does not start with its id (M12_..., M12B_...).
+        #[arg(long, value_name = "MODULE")]
+        module: Option<String>,
+        #[command(flatten)]
+        stats: StatsArgs,
+    },
+    /// One line per annotation file in annotation_tasks/: module, annotated rows (N), kappa
+    /// and its interpretation.
+    ///
+    /// A file that cannot be analysed is listed with its error, and the exit code is then 1.
+    Batch {
+        /// Print JSON (every file's full report, or its error) instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        stats: StatsArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct StatsArgs {
+    /// Seed of the bootstrap interval: the same seed gives the same interval on every machine.
+    #[arg(long, value_name = "S", default_value_t = agreement::DEFAULT_SEED)]
+    seed: u64,
+    /// Bootstrap replicates for the kappa interval (0 turns the bootstrap off).
+    #[arg(long, value_name = "N", default_value_t = agreement::DEFAULT_REPLICATES)]
+    bootstrap: u32,
+}
+
+/// Entry point of the `calculate-agreement` binary.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run_main(|| run(cli))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let project = cli.global.project()?;
+    match cli.command {
+        Command::List { json } => list(&project, json),
+        Command::Analyze {
+            file,
+            verbose,
+            json,
+            module,
+            stats,
+        } => {
+            let file = find_file(&project, &file, &project.paths.annotation_tasks())?;
+            let module =
+                annotation::generate::module_of(&project.catalog, &file, module.as_deref())?;
+            let mut progress = RowProgress::new(&cli.global, "reading annotations");
+            let analysis = analyze_file(module, &file, &options(stats), &mut progress);
+            progress.finish();
+            let analysis = analysis?;
+            let shown = project.paths.display(&file).into_owned();
+            if json {
+                print_json(&analysis_json(&analysis, &shown))?;
+            } else {
+                let text = render_report(&analysis, &shown, verbose);
+                std::io::stdout().lock().write_all(text.as_bytes())?;
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Batch { json, stats } => batch(&project, &cli.global, stats, json),
+    }
+}
+
+/// The statistics options; whether a field's label order counts is decided per field from the
+/// catalogue (see [`FieldTally::finish`]).
+fn options(stats: StatsArgs) -> AnalysisOptions {
+    AnalysisOptions {
+        ordered: false,
+        bootstrap_replicates: stats.bootstrap,
+        seed: stats.seed,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis: one pass over the file
+// ---------------------------------------------------------------------------------------------
+
+/// Every annotated field of one annotation file, analysed.
+#[derive(Debug)]
+struct FileAnalysis<'a> {
+    module: &'a ModuleSpec,
+    total_rows: u64,
+    /// In the module's order; the first is the primary field.
+    fields: Vec<FieldAnalysis>,
+}
+
+/// One annotated field's statistics and where they came from.
+#[derive(Debug)]
+struct FieldAnalysis {
+    name: String,
+    score_kind: ScoreKind,
+    column_a: String,
+    column_b: String,
+    /// The model's column, when the file has it.
+    llm_column: Option<String>,
+    /// Rows where annotator A / B filled this field.
+    filled_a: u64,
+    filled_b: u64,
+    /// Non-empty model cells that are not a value of the field (left out of the comparison).
+    llm_unreadable: u64,
+    stats: FieldStats,
+}
+
+#[derive(Debug)]
+enum FieldStats {
+    Categorical(Box<AgreementReport>),
+    /// List fields, and taxonomy / ranking tables compared as sets of their rows.
+    List(ListReport),
+    Text(TextReport),
+}
+
+impl FieldAnalysis {
+    fn annotated_rows(&self) -> u64 {
+        match &self.stats {
+            FieldStats::Categorical(r) => r.annotated_rows,
+            FieldStats::List(r) => r.annotated_rows,
+            FieldStats::Text(r) => r.annotated_rows,
+        }
+    }
+
+    fn is_structured(&self) -> bool {
+        matches!(self.score_kind, ScoreKind::Taxonomy | ScoreKind::Ranking)
+    }
+}
+
+/// Remembers what the field's reader made of each distinct cell text. A categorical column
+/// holds a handful of spellings (`R`, `relevant`, ` n `, ...) over millions of rows, so each is
+/// read once; past [`Memo::MAX`] distinct texts, cells are read directly.
+struct Memo<V> {
+    seen: HashMap<String, V>,
+}
+
+impl<V: Clone> Memo<V> {
+    const MAX: usize = 512;
+
+    fn new() -> Self {
+        Self {
+            seen: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, cell: &str, read: impl FnOnce(&str) -> V) -> V {
+        if let Some(value) = self.seen.get(cell) {
+            return value.clone();
+        }
+        let value = read(cell);
+        if self.seen.len() < Self::MAX {
+            self.seen.insert(cell.to_owned(), value.clone());
+        }
+        value
+    }
+}
+
+/// The running counts of one field.
+enum Tally {
+    Categorical {
+        acc: Box<AgreementAccumulator>,
+        ordered: bool,
+        /// Annotator cell → category position (`None`: empty), or why it is not a label.
+        cells: Memo<Result<Option<usize>, String>>,
+        /// Model cell → category position (`None`: empty or not a label).
+        llm_cells: Memo<Option<usize>>,
+    },
+    List(ListAgreement),
+    Text(TextAgreement),
+}
+
+/// One annotated field being counted.
+struct FieldTally<'a> {
+    loc: FieldColumns<'a>,
+    tally: Tally,
+    filled_a: u64,
+    filled_b: u64,
+    llm_unreadable: u64,
+}
+
+/// Annotator cells that are not values of their field: the first [`SHOWN_BAD_CELLS`], and how
+/// many there are in all.
+#[derive(Default)]
+struct BadCells {
+    shown: Vec<InvalidCell>,
+    total: u64,
+}
+
+impl BadCells {
+    /// The value of a read cell, or `None` after noting why it is not a value of its field.
+    fn check<T>(
+        &mut self,
+        row: &AnnotationRow,
+        row_id: Option<usize>,
+        column: &str,
+        cell: &str,
+        read: Result<T, String>,
+    ) -> Option<T> {
+        let reason = match read {
+            Ok(value) => return Some(value),
+            Err(reason) => reason,
+        };
+        self.total += 1;
+        if self.shown.len() < SHOWN_BAD_CELLS {
+            let id = row.get_opt(row_id).trim();
+            self.shown.push(InvalidCell {
+                row_id: if id.is_empty() {
+                    "(empty)".to_owned()
+                } else {
+                    id.to_owned()
+                },
+                line: row.line,
+                column: column.to_owned(),
+                value: cell.to_owned(),
+                reason,
+            });
+        }
+        None
+    }
+}
+
+impl<'a> FieldTally<'a> {
+    fn new(loc: FieldColumns<'a>) -> anyhow::Result<Self> {
+        let tally = if let Some(labels) = loc.reader.labels() {
+            let categories = Categories::new(labels.labels().iter().cloned())
+                .with_context(|| format!("the labels of field `{}`", loc.field.score))?;
+            Tally::Categorical {
+                acc: Box::new(AgreementAccumulator::new(categories)),
+                ordered: labels.ordered(),
+                cells: Memo::new(),
+                llm_cells: Memo::new(),
+            }
+        } else {
+            match loc.reader.field().kind {
+                ScoreKind::List | ScoreKind::Taxonomy | ScoreKind::Ranking => {
+                    Tally::List(ListAgreement::new())
+                }
+                _ => Tally::Text(TextAgreement::new()),
+            }
+        };
+        Ok(Self {
+            loc,
+            tally,
+            filled_a: 0,
+            filled_b: 0,
+            llm_unreadable: 0,
+        })
+    }
+
+    /// Reads this field's cells of one row. Bad annotator cells go to `bad`; once there is
+    /// any, rows are only checked, not counted (the file will be refused).
+    fn add_row(
+        &mut self,
+        row: &AnnotationRow,
+        headers: &[String],
+        row_id: Option<usize>,
+        bad: &mut BadCells,
+    ) -> anyhow::Result<()> {
+        let loc = self.loc;
+        if let Tally::Categorical {
+            acc,
+            cells,
+            llm_cells,
+            ..
+        } = &mut self.tally
+        {
+            let labels = loc.reader.labels();
+            let position = |value: Option<FieldValue>| {
+                value
+                    .as_ref()
+                    .and_then(label)
+                    .and_then(|l| labels.and_then(|set| set.index_of(l)))
+            };
+            let a = cells.get(row.get(loc.a), |cell| {
+                loc.reader.annotator(cell).map(position)
+            });
+            let b = cells.get(row.get(loc.b), |cell| {
+                loc.reader.annotator(cell).map(position)
+            });
+            let a = bad.check(row, row_id, &headers[loc.a], row.get(loc.a), a);
+            let b = bad.check(row, row_id, &headers[loc.b], row.get(loc.b), b);
+            let (Some(a), Some(b)) = (a, b) else {
+                return Ok(());
+            };
+            if bad.total > 0 {
+                return Ok(());
+            }
+            self.filled_a += u64::from(a.is_some());
+            self.filled_b += u64::from(b.is_some());
+            match loc.llm {
+                Some(col) => {
+                    let cell = row.get(col);
+                    let llm = llm_cells.get(cell, |cell| position(loc.reader.llm(cell)));
+                    if llm.is_none() && !cell.trim().is_empty() {
+                        self.llm_unreadable += 1;
+                    }
+                    acc.push_indices_with_llm(a, b, llm)?;
+                }
+                None => acc.push_indices(a, b)?,
+            }
+            return Ok(());
+        }
+
+        let a = loc.reader.annotator(row.get(loc.a));
+        let b = loc.reader.annotator(row.get(loc.b));
+        let a = bad.check(row, row_id, &headers[loc.a], row.get(loc.a), a);
+        let b = bad.check(row, row_id, &headers[loc.b], row.get(loc.b), b);
+        let (Some(a), Some(b)) = (a, b) else {
+            return Ok(());
+        };
+        if bad.total > 0 {
+            return Ok(());
+        }
+        self.filled_a += u64::from(a.is_some());
+        self.filled_b += u64::from(b.is_some());
+        let llm = loc.llm.map(|col| {
+            let cell = row.get(col);
+            let value = loc.reader.llm(cell);
+            if value.is_none() && !cell.trim().is_empty() {
+                self.llm_unreadable += 1;
+            }
+            value
+        });
+        let (a, b) = (a.as_ref(), b.as_ref());
+        let llm = llm.as_ref().map(Option::as_ref);
+        match &mut self.tally {
+            Tally::List(acc) => {
+                let (a, b) = (a.map(items), b.map(items));
+                match llm {
+                    Some(llm) => acc.push_with_llm(a, b, llm.map(items)),
+                    None => acc.push(a, b),
+                }
+            }
+            Tally::Text(acc) => {
+                let (a, b) = (a.map(text), b.map(text));
+                match llm {
+                    Some(llm) => acc.push_with_llm(a, b, llm.map(text)),
+                    None => acc.push(a, b),
+                }
+            }
+            Tally::Categorical { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self, headers: &[String], options: &AnalysisOptions) -> FieldAnalysis {
+        let stats = match &self.tally {
+            Tally::Categorical { acc, ordered, .. } => {
+                let options = AnalysisOptions {
+                    ordered: *ordered,
+                    ..*options
+                };
+                FieldStats::Categorical(Box::new(acc.report(&options)))
+            }
+            Tally::List(acc) => FieldStats::List(acc.report()),
+            Tally::Text(acc) => FieldStats::Text(acc.report()),
+        };
+        FieldAnalysis {
+            name: self.loc.field.score.clone(),
+            score_kind: self.loc.reader.field().kind,
+            column_a: headers[self.loc.a].clone(),
+            column_b: headers[self.loc.b].clone(),
+            llm_column: self.loc.llm.map(|c| headers[c].clone()),
+            filled_a: self.filled_a,
+            filled_b: self.filled_b,
+            llm_unreadable: self.llm_unreadable,
+            stats,
+        }
+    }
+}
+
+fn label(value: &FieldValue) -> Option<&str> {
+    match value {
+        FieldValue::Label(label) => Some(label),
+        _ => None,
+    }
+}
+
+/// The items a list-like value is compared by: a list's items, or a taxonomy / ranking table's
+/// rows, each as canonical JSON (keys sorted) so that key order does not matter.
+fn items(value: &FieldValue) -> Vec<String> {
+    match value {
+        FieldValue::List(items) => items.clone(),
+        FieldValue::Json(Value::Array(rows)) => rows.iter().map(canonical_json).collect(),
+        FieldValue::Json(other) => vec![canonical_json(other)],
+        FieldValue::Label(s) | FieldValue::Text(s) => vec![s.clone()],
+    }
+}
+
+fn text(value: &FieldValue) -> &str {
+    match value {
+        FieldValue::Text(s) | FieldValue::Label(s) => s,
+        // Lists and tables never reach a text field; an empty answer keeps the row honest.
+        FieldValue::List(_) | FieldValue::Json(_) => "",
+    }
+}
+
+fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// At most this many bad cells are listed; the rest are counted.
+const SHOWN_BAD_CELLS: usize = 20;
+
+/// Reads an annotation file once and analyses every annotated field of `module`.
+///
+/// Fails (naming the file, and the line, row id, column and value of every offending cell up
+/// to [`SHOWN_BAD_CELLS`]) when an annotator cell is not a value of its field, when annotator
+/// columns are missing, when the file is empty or unreadable, has no data rows, or has no row
+/// that both annotators filled.
+fn analyze_file<'a>(
+    module: &'a ModuleSpec,
+    file: &Path,
+    options: &AnalysisOptions,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<FileAnalysis<'a>> {
+    let mut reader = AnnotationReader::open(file)?;
+    let located = locate(module, &reader, &[])?;
+    if located.is_empty() {
+        anyhow::bail!(
+            "module {} declares no annotated field in modules.toml, so there is nothing to compare",
+            module.id
+        );
+    }
+    let headers = reader.headers().to_vec();
+    let row_id = reader.index_of("row_id");
+    let mut fields = located
+        .into_iter()
+        .map(FieldTally::new)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut bad = BadCells::default();
+    let mut rows = 0u64;
+    let mut row = AnnotationRow {
+        line: 0,
+        cells: Vec::new(),
+    };
+    while reader.read_row(&mut row)? {
+        rows += 1;
+        if rows.is_multiple_of(1024) {
+            progress.rows_done(rows);
+        }
+        for field in &mut fields {
+            field.add_row(&row, &headers, row_id, &mut bad)?;
+        }
+    }
+    progress.rows_done(rows);
+
+    if bad.total > 0 {
+        anyhow::bail!(bad_cells_message(file, module, &bad));
+    }
+    if rows == 0 {
+        anyhow::bail!(
+            "{}: the file has a header but no data rows, so there is nothing to compare",
+            file.display()
+        );
+    }
+    let fields: Vec<FieldAnalysis> = fields
+        .into_iter()
+        .map(|f| f.finish(&headers, options))
+        .collect();
+    if fields.iter().all(|f| f.annotated_rows() == 0) {
+        let primary = &fields[0];
+        anyhow::bail!(
+            "{}: no row has labels from both annotators yet ({} rows; annotator A filled {} in `{}`, annotator B {} in `{}`); fill the annotator columns first",
+            file.display(),
+            thousands(rows),
+            thousands(primary.filled_a),
+            primary.column_a,
+            thousands(primary.filled_b),
+            primary.column_b
+        );
+    }
+    Ok(FileAnalysis {
+        module,
+        total_rows: rows,
+        fields,
+    })
+}
+
+fn bad_cells_message(file: &Path, module: &ModuleSpec, bad: &BadCells) -> String {
+    let total = bad.total;
+    let mut message = format!(
+        "{}: {} annotator cell{} {} not a value of {} field for module {}; nothing was analysed:",
+        file.display(),
+        thousands(total),
+        if total == 1 { "" } else { "s" },
+        if total == 1 { "is" } else { "are" },
+        if total == 1 { "its" } else { "their" },
+        module.id
+    );
+    for cell in &bad.shown {
+        message.push_str(&format!("\n  {cell}"));
+    }
+    let more = total.saturating_sub(bad.shown.len() as u64);
+    if more > 0 {
+        message.push_str(&format!("\n  ... and {} more", thousands(more)));
+    }
+    message.push_str(
+        "\nCorrect these cells (or clear them to mark the rows as not annotated) and run again.",
+    );
+    message
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------------
+
+/// The contract's metric names, in order, between `module` and `fields`.
+const CONTRACT: [&str; 24] = [
+    "total_rows",
+    "annotated_rows",
+    "cohen_kappa",
+    "interpretation",
+    "observed_agreement",
+    "expected_agreement",
+    "agreements",
+    "disagreements",
+    "labels",
+    "distribution_a",
+    "distribution_b",
+    "kappa_se",
+    "kappa_ci95",
+    "kappa_bootstrap_ci95",
+    "kappa_max",
+    "pabak",
+    "prevalence_index",
+    "bias_index",
+    "gwet_ac1",
+    "krippendorff_alpha",
+    "weighted_kappa_linear",
+    "weighted_kappa_quadratic",
+    "confusion_matrix",
+    "llm_agreement",
+];
+
+/// One field as JSON: `field`, every contract metric (null with a reason where it does not
+/// apply, e.g. kappa for a list field), the field kind's own metrics, then the extras.
+fn field_json(field: &FieldAnalysis) -> Map<String, Value> {
+    let report = match &field.stats {
+        FieldStats::Categorical(r) => serde_json::to_value(r),
+        FieldStats::List(r) => serde_json::to_value(r),
+        FieldStats::Text(r) => serde_json::to_value(r),
+    };
+    let mut report = match report {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let mut undefined = match report.shift_remove("undefined") {
+        Some(Value::Object(reasons)) => reasons,
+        _ => Map::new(),
+    };
+    let mut out = Map::new();
+    out.insert("field".into(), json!(field.name));
+    for key in CONTRACT {
+        let value = report.shift_remove(key).unwrap_or_else(|| {
+            undefined.insert(
+                key.to_owned(),
+                json!({
+                    "code": "not_categorical",
+                    "message": format!(
+                        "`{}` is a {} field, not a set of labels; see {}",
+                        field.name,
+                        field.score_kind,
+                        own_metrics(field).join(" and ")
+                    ),
+                }),
+            );
+            Value::Null
+        });
+        out.insert(key.to_owned(), value);
+    }
+    // The band is null exactly when kappa is; say why in the same words.
+    if out["interpretation"].is_null()
+        && let Some(reason) = undefined.get("cohen_kappa").cloned()
+    {
+        undefined.entry("interpretation").or_insert(reason);
+    }
+    for &key in own_metrics(field) {
+        if let Some(value) = report.shift_remove(key) {
+            out.insert(key.to_owned(), value);
+        }
+    }
+    out.insert(
+        "kind".into(),
+        report.shift_remove("kind").unwrap_or(Value::Null),
+    );
+    out.insert("field_kind".into(), json!(field.score_kind.to_string()));
+    if field.is_structured() {
+        out.insert("compared_as".into(), json!("sets of table rows"));
+    }
+    out.insert(
+        "columns".into(),
+        json!({"annotator_a": field.column_a, "annotator_b": field.column_b, "llm": field.llm_column}),
+    );
+    out.insert("filled_a".into(), json!(field.filled_a));
+    out.insert("filled_b".into(), json!(field.filled_b));
+    out.insert("llm_unreadable_cells".into(), json!(field.llm_unreadable));
+    // Whatever the report has beyond the contract (categories, ordered, kappa_z, bootstrap, ...).
+    out.append(&mut report);
+    out.insert("undefined".into(), Value::Object(undefined));
+    out
+}
+
+/// The metrics a field reports beyond the categorical ones.
+fn own_metrics(field: &FieldAnalysis) -> &'static [&'static str] {
+    match field.stats {
+        FieldStats::Categorical(_) => &[],
+        FieldStats::List(_) => &["mean_jaccard", "exact_set_agreement"],
+        FieldStats::Text(_) => &["exact_agreement", "mean_token_overlap"],
+    }
+}
+
+/// The `--json` object: `file`, `module`, the primary field's figures under the contract's
+/// names, `fields`, then the primary field's extras.
+fn analysis_json(analysis: &FileAnalysis<'_>, shown_file: &str) -> Value {
+    let fields: Vec<Map<String, Value>> = analysis.fields.iter().map(field_json).collect();
+    let mut primary = fields[0].clone();
+    let mut out = Map::new();
+    out.insert("file".into(), json!(shown_file));
+    out.insert("module".into(), json!(analysis.module.id.to_string()));
+    for key in CONTRACT {
+        out.insert(
+            key.to_owned(),
+            primary.shift_remove(key).unwrap_or(Value::Null),
+        );
+    }
+    out.insert(
+        "fields".into(),
+        Value::Array(fields.into_iter().map(Value::Object).collect()),
+    );
+    out.insert("module_name".into(), json!(analysis.module.name));
+    if let Some(name) = primary.shift_remove("field") {
+        out.insert("primary_field".into(), name);
+    }
+    out.append(&mut primary);
+    Value::Object(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text report
+// ---------------------------------------------------------------------------------------------
+
+const RULE: &str = "============================================================";
+const SUBRULE: &str = "----------------------------------------";
+
+/// A coefficient to 4 places (never `-0.0000`).
+fn f4(x: f64) -> String {
+    let text = format!("{x:.4}");
+    if text == "-0.0000" {
+        "0.0000".to_owned()
+    } else {
+        text
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", x * 100.0)
+}
+
+fn section(out: &mut String, title: &str) {
+    out.push('\n');
+    out.push_str(SUBRULE);
+    out.push('\n');
+    out.push_str(title);
+    out.push('\n');
+    out.push_str(SUBRULE);
+    out.push_str("\n\n");
+}
+
+/// Why a value is missing, in plain words.
+fn why(reason: &Undefined) -> String {
+    match reason {
+        Undefined::SingleLabel { label } => format!(
+            "both annotators gave every annotated row the same label, `{label}`, so chance agreement is already 100% and kappa is 0/0: it has no value (it is not 1)"
+        ),
+        Undefined::NoItems => "no row has labels from both annotators".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn render_report(analysis: &FileAnalysis<'_>, shown_file: &str, verbose: bool) -> String {
+    let mut out = String::new();
+    out.push_str(RULE);
+    out.push_str("\nINTER-ANNOTATOR AGREEMENT REPORT\n");
+    out.push_str(RULE);
+    out.push_str("\n\n");
+    out.push_str(&format!("File: {shown_file}\n"));
+    out.push_str(&format!(
+        "Module: {} ({})\n",
+        analysis.module.id, analysis.module.name
+    ));
+    let single = analysis.fields.len() == 1;
+    if single {
+        let f = &analysis.fields[0];
+        out.push_str(&format!(
+            "Field: {} ({} vs {})\n",
+            f.name, f.column_a, f.column_b
+        ));
+    } else {
+        let names: Vec<&str> = analysis.fields.iter().map(|f| f.name.as_str()).collect();
+        out.push_str(&format!(
+            "Fields: {} (the first is the primary field)\n",
+            names.join(", ")
+        ));
+    }
+    out.push_str(&format!("Total rows: {}\n", analysis.total_rows));
+    if single {
+        out.push_str(&annotated_line(&analysis.fields[0], analysis.total_rows));
+    }
+
+    for (i, field) in analysis.fields.iter().enumerate() {
+        if !single {
+            out.push('\n');
+            out.push_str(RULE);
+            out.push_str(&format!(
+                "\nFIELD {} of {}: {} ({} field{}; {} vs {})\n",
+                i + 1,
+                analysis.fields.len(),
+                field.name,
+                field.score_kind,
+                if i == 0 { ", primary" } else { "" },
+                field.column_a,
+                field.column_b
+            ));
+            out.push_str(RULE);
+            out.push_str("\n\n");
+            out.push_str(&annotated_line(field, analysis.total_rows));
+        }
+        match &field.stats {
+            FieldStats::Categorical(report) => render_categorical(&mut out, field, report, verbose),
+            FieldStats::List(report) => render_list(&mut out, field, report),
+            FieldStats::Text(report) => render_text(&mut out, field, report),
+        }
+    }
+
+    let categorical = analysis
+        .fields
+        .iter()
+        .any(|f| matches!(f.stats, FieldStats::Categorical(_)));
+    if !categorical {
+        return out;
+    }
+    section(&mut out, "KAPPA INTERPRETATION (Landis & Koch 1977)");
+    let band = match &analysis.fields[0].stats {
+        FieldStats::Categorical(r) => r.interpretation,
+        _ => None,
+    };
+    let mut guide = Table::headless();
+    for b in Interpretation::ALL {
+        let mark = match (Some(b) == band, analysis.fields.len()) {
+            (false, _) => String::new(),
+            (true, 1) => "<- this file".to_owned(),
+            (true, _) => format!("<- {} (primary field)", analysis.fields[0].name),
+        };
+        guide.row([b.range().to_owned(), b.as_str().to_owned(), mark]);
+    }
+    out.push_str(&guide.render(2));
+    out
+}
+
+fn annotated_line(field: &FieldAnalysis, total_rows: u64) -> String {
+    let annotated = field.annotated_rows();
+    let left_out = total_rows - annotated;
+    if left_out == 0 {
+        format!("Annotated rows: {annotated}\n")
+    } else {
+        format!(
+            "Annotated rows: {annotated} ({left_out} left out: A filled {}, B filled {})\n",
+            field.filled_a, field.filled_b
+        )
+    }
+}
+
+fn render_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementReport, verbose: bool) {
+    section(out, "AGREEMENT METRICS");
+    match (&r.cohen_kappa, r.interpretation) {
+        (Ok(kappa), Some(band)) => {
+            out.push_str(&format!("Cohen's Kappa: {}\n", f4(*kappa)));
+            out.push_str(&format!("Interpretation: {band}\n"));
+        }
+        (Ok(kappa), None) => out.push_str(&format!("Cohen's Kappa: {}\n", f4(*kappa))),
+        (Err(reason), _) => {
+            out.push_str("Cohen's Kappa: undefined\n");
+            out.push_str("Interpretation: none (kappa is undefined)\n");
+            out.push_str(&wrap(&format!("Why: {}.", why(reason)), 2));
+            if matches!(reason, Undefined::SingleLabel { .. }) {
+                out.push_str(&wrap(
+                    "Observed agreement, PABAK and Gwet's AC1 below still say how often they agreed.",
+                    2,
+                ));
+            }
+        }
+    }
+    out.push('\n');
+    let share = |v: &agreement::Value| v.as_ref().map_or_else(|_| "-".to_owned(), |x| pct(*x));
+    out.push_str(&format!(
+        "Observed Agreement: {}\n",
+        share(&r.observed_agreement)
+    ));
+    out.push_str(&format!(
+        "Expected Agreement: {}\n\n",
+        share(&r.expected_agreement)
+    ));
+    out.push_str(&format!("Agreements: {}\n", r.agreements));
+    out.push_str(&format!("Disagreements: {}\n\n", r.disagreements));
+    out.push_str(&format!(
+        "Labels found: {}\n",
+        if r.labels.is_empty() {
+            "none".to_owned()
+        } else {
+            r.labels.join(", ")
+        }
+    ));
+
+    if !r.labels.is_empty() {
+        section(out, "LABEL DISTRIBUTION");
+        let n = r.annotated_rows;
+        let cell = |count: u64| {
+            if n == 0 {
+                count.to_string()
+            } else {
+                format!("{count} ({})", pct(count as f64 / n as f64))
+            }
+        };
+        let mut table = Table::new(["label", "annotator A", "annotator B"]).right(&[1, 2]);
+        for (label, a) in &r.distribution_a.0 {
+            table.row([label.clone(), cell(*a), cell(r.distribution_b.get(label))]);
+        }
+        out.push_str(&table.render(2));
+    }
+
+    section(out, "ADDITIONAL STATISTICS");
+    let kappa_reason = r.cohen_kappa.as_ref().err();
+    let shown = |value: &agreement::Value, note: String| -> [String; 2] {
+        match value {
+            Ok(x) => [f4(*x), note],
+            Err(reason) if Some(reason) == kappa_reason => {
+                ["undefined".to_owned(), "(as kappa)".to_owned()]
+            }
+            Err(reason) => ["undefined".to_owned(), format!("({})", why(reason))],
+        }
+    };
+    let interval = |value: &Result<[f64; 2], Undefined>, note: String| -> [String; 2] {
+        match value {
+            Ok([lo, hi]) => [format!("[{}, {}]", f4(*lo), f4(*hi)), note],
+            Err(reason) if Some(reason) == kappa_reason => {
+                ["undefined".to_owned(), "(as kappa)".to_owned()]
+            }
+            Err(Undefined::NoReplicates) => ["off".to_owned(), "(--bootstrap 0)".to_owned()],
+            Err(reason) => ["undefined".to_owned(), format!("({})", why(reason))],
+        }
+    };
+    let mut table = Table::headless();
+    let mut row = |name: &str, [value, note]: [String; 2]| {
+        table.row([format!("{name}:"), value, note]);
+    };
+    row(
+        "Kappa standard error",
+        shown(
+            &r.kappa_se,
+            "(asymptotic; Fleiss, Cohen & Everitt 1969)".into(),
+        ),
+    );
+    row(
+        "Kappa 95% CI",
+        interval(&r.kappa_ci95, "(kappa ± 1.96 standard errors)".into()),
+    );
+    let boot = &r.bootstrap;
+    let dropped = if boot.undefined_replicates > 0 {
+        format!(
+            ", {} with undefined kappa dropped",
+            boot.undefined_replicates
+        )
+    } else {
+        String::new()
+    };
+    row(
+        "Bootstrap 95% CI",
+        interval(
+            &r.kappa_bootstrap_ci95,
+            format!(
+                "({}, {} replicates, seed {}{dropped})",
+                boot.method, boot.replicates, boot.seed
+            ),
+        ),
+    );
+    row(
+        "Kappa max",
+        shown(
+            &r.kappa_max,
+            "(the highest kappa these label distributions allow)".into(),
+        ),
+    );
+    let declared = r.categories.len();
+    row(
+        "PABAK",
+        shown(&r.pabak, format!("({declared} declared labels)")),
+    );
+    if declared == 2 {
+        let first = r.categories[0].clone();
+        row(
+            "Prevalence index",
+            shown(
+                &r.prevalence_index,
+                format!("(both `{first}` minus both `{}`, over N)", r.categories[1]),
+            ),
+        );
+        row(
+            "Bias index",
+            shown(
+                &r.bias_index,
+                format!(
+                    "(A `{first}` with B `{}`, minus the reverse, over N)",
+                    r.categories[1]
+                ),
+            ),
+        );
+    }
+    row(
+        "Gwet's AC1",
+        shown(&r.gwet_ac1, format!("({declared} declared labels)")),
+    );
+    row(
+        "Krippendorff's alpha",
+        shown(&r.krippendorff_alpha, "(nominal)".into()),
+    );
+    if r.ordered {
+        let order = format!("(distances by position in {})", r.categories.join(", "));
+        row(
+            "Weighted kappa, linear",
+            shown(&r.weighted_kappa_linear, order),
+        );
+        row(
+            "Weighted kappa, quadratic",
+            shown(&r.weighted_kappa_quadratic, "(same order)".into()),
+        );
+    }
+    out.push_str(&table.render(0));
+
+    render_llm_categorical(out, field, r);
+
+    if verbose {
+        section(
+            out,
+            "CONFUSION MATRIX (rows: annotator A, columns: annotator B)",
+        );
+        let labels = r.categories.clone();
+        let mut header = vec!["A \\ B".to_owned()];
+        header.extend(labels.iter().cloned());
+        header.push("total".to_owned());
+        let numeric: Vec<usize> = (1..=labels.len() + 1).collect();
+        let mut table = Table::new(header).right(&numeric);
+        let mut column_totals = vec![0u64; labels.len()];
+        for (label, counts) in labels.iter().zip(r.confusion_matrix.rows()) {
+            let mut cells = vec![label.clone()];
+            for (total, count) in column_totals.iter_mut().zip(counts) {
+                *total += count;
+                cells.push(count.to_string());
+            }
+            cells.push(counts.iter().sum::<u64>().to_string());
+            table.row(cells);
+        }
+        let mut totals = vec!["total".to_owned()];
+        totals.extend(column_totals.iter().map(u64::to_string));
+        totals.push(r.annotated_rows.to_string());
+        table.row(totals);
+        out.push_str(&table.render(2));
+    }
+}
+
+fn render_llm_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementReport) {
+    let Some(column) = &field.llm_column else {
+        section(out, "LLM AGREEMENT");
+        out.push_str("The file has no column with the model's answer for this field.\n");
+        return;
+    };
+    section(out, &format!("LLM AGREEMENT ({column})"));
+    let Some(llm) = &r.llm_agreement else {
+        return;
+    };
+    let mut table = Table::new(["compared with", "rows", "agreement", "kappa"]).right(&[1, 2, 3]);
+    let mut notes = Vec::new();
+    for (who, c) in [
+        ("annotator A", &llm.vs_a),
+        ("annotator B", &llm.vs_b),
+        ("consensus", &llm.vs_consensus),
+    ] {
+        let agreement = c
+            .agreement
+            .as_ref()
+            .map_or_else(|_| "-".to_owned(), |x| pct(*x));
+        let kappa = match &c.cohen_kappa {
+            Ok(k) => f4(*k),
+            Err(reason) => {
+                if c.rows > 0 {
+                    notes.push(format!("kappa against {who} is undefined: {}", why(reason)));
+                }
+                "-".to_owned()
+            }
+        };
+        table.row([who.to_owned(), c.rows.to_string(), agreement, kappa]);
+    }
+    out.push_str(&table.render(2));
+    out.push_str("  (consensus: the rows where A and B agree, with their shared label)\n");
+    for note in notes {
+        out.push_str(&wrap(&format!("Note: {note}."), 2));
+    }
+    if field.llm_unreadable > 0 {
+        out.push_str(&wrap(
+            &format!(
+                "Note: {} cells of {column} are not a label of the field and were left out.",
+                field.llm_unreadable
+            ),
+            2,
+        ));
+    }
+}
+
+fn render_list(out: &mut String, field: &FieldAnalysis, r: &ListReport) {
+    section(out, "AGREEMENT METRICS");
+    if field.is_structured() {
+        out.push_str(&wrap(
+            "Each table is compared as a set of its rows: a row counts as shared only when every value in it matches (case aside).",
+            0,
+        ));
+        out.push('\n');
+    }
+    let value = |v: &agreement::Value| {
+        v.as_ref()
+            .map_or_else(|r| format!("undefined ({})", why(r)), |x| f4(*x))
+    };
+    let share = |v: &agreement::Value| {
+        v.as_ref()
+            .map_or_else(|r| format!("undefined ({})", why(r)), |x| pct(*x))
+    };
+    out.push_str(&format!(
+        "Mean Jaccard overlap: {}\n",
+        value(&r.mean_jaccard)
+    ));
+    out.push_str(&format!(
+        "Exact-set agreement: {}\n",
+        share(&r.exact_set_agreement)
+    ));
+    let Some(column) = &field.llm_column else {
+        section(out, "LLM AGREEMENT");
+        out.push_str("The file has no column with the model's answer for this field.\n");
+        return;
+    };
+    section(out, &format!("LLM AGREEMENT ({column})"));
+    if let Some(llm) = &r.llm_agreement {
+        let mut table =
+            Table::new(["compared with", "rows", "mean Jaccard", "exact sets"]).right(&[1, 2, 3]);
+        for (who, c) in [
+            ("annotator A", &llm.vs_a),
+            ("annotator B", &llm.vs_b),
+            ("consensus", &llm.vs_consensus),
+        ] {
+            let j = c
+                .mean_jaccard
+                .as_ref()
+                .map_or_else(|_| "-".to_owned(), |x| f4(*x));
+            let e = c
+                .exact_set_agreement
+                .as_ref()
+                .map_or_else(|_| "-".to_owned(), |x| pct(*x));
+            table.row([who.to_owned(), c.rows.to_string(), j, e]);
+        }
+        out.push_str(&table.render(2));
+        out.push_str("  (consensus: the rows where A and B gave the same set)\n");
+    }
+}
+
+fn render_text(out: &mut String, field: &FieldAnalysis, r: &TextReport) {
+    section(out, "AGREEMENT METRICS");
+    let value = |v: &agreement::Value| {
+        v.as_ref()
+            .map_or_else(|r| format!("undefined ({})", why(r)), |x| f4(*x))
+    };
+    let share = |v: &agreement::Value| {
+        v.as_ref()
+            .map_or_else(|r| format!("undefined ({})", why(r)), |x| pct(*x))
+    };
+    out.push_str(&format!(
+        "Exact agreement: {} (after lower-casing and keeping only words)\n",
+        share(&r.exact_agreement)
+    ));
+    out.push_str(&format!(
+        "Mean token overlap: {} (Jaccard of the word sets)\n",
+        value(&r.mean_token_overlap)
+    ));
+    let Some(column) = &field.llm_column else {
+        section(out, "LLM AGREEMENT");
+        out.push_str("The file has no column with the model's answer for this field.\n");
+        return;
+    };
+    section(out, &format!("LLM AGREEMENT ({column})"));
+    if let Some(llm) = &r.llm_agreement {
+        let mut table =
+            Table::new(["compared with", "rows", "exact", "token overlap"]).right(&[1, 2, 3]);
+        for (who, c) in [
+            ("annotator A", &llm.vs_a),
+            ("annotator B", &llm.vs_b),
+            ("consensus", &llm.vs_consensus),
+        ] {
+            let e = c
+                .exact_agreement
+                .as_ref()
+                .map_or_else(|_| "-".to_owned(), |x| pct(*x));
+            let t = c
+                .mean_token_overlap
+                .as_ref()
+                .map_or_else(|_| "-".to_owned(), |x| f4(*x));
+            table.row([who.to_owned(), c.rows.to_string(), e, t]);
+        }
+        out.push_str(&table.render(2));
+        out.push_str("  (consensus: the rows where A and B wrote the same text)\n");
+    }
+}
+
+/// Wraps prose at 92 columns with a hanging indent.
+fn wrap(text: &str, indent: usize) -> String {
+    const WIDTH: usize = 92;
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    let mut line = pad.clone();
+    for word in text.split_whitespace() {
+        if line.len() > indent && line.len() + 1 + word.len() > WIDTH {
+            out.push_str(&line);
+            out.push('\n');
+            line = pad.clone();
+        }
+        if line.len() > indent {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if line.len() > indent {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// list and batch
+// ---------------------------------------------------------------------------------------------
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
+    let folder = project.paths.annotation_tasks();
+    let files = files_in(&folder, ".csv")?;
+    let entries: Vec<Value> = files
+        .iter()
+        .map(|path| {
+            let found = task_file(project, path);
+            let (status, error) = match found.status {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            };
+            json!({
+                "file": project.paths.display(path),
+                "module": found.module,
+                "rows": status.map(|s| s.rows),
+                "annotated_a": status.map(|s| s.annotated_a),
+                "annotated_b": status.map(|s| s.annotated_b),
+                "annotated_both": status.map(|s| s.complete),
+                "error": error,
+            })
+        })
+        .collect();
+    if json {
+        print_json(&json!({
+            "folder": project.paths.display(&folder),
+            "files": entries,
+        }))?;
+        return Ok(ExitStatus::Success);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Annotation files ({}/):",
+        project.paths.display(&folder)
+    )?;
+    if files.is_empty() {
+        writeln!(
+            out,
+            "  none (generate-annotation-csv generate MODULE writes one)"
+        )?;
+        return Ok(ExitStatus::Success);
+    }
+    let n = |v: &Value| v.as_u64().map_or_else(|| "-".to_owned(), thousands);
+    let mut table =
+        Table::new(["", "file", "module", "rows", "A", "B", "both"]).right(&[3, 4, 5, 6]);
+    for (path, entry) in files.iter().zip(&entries) {
+        let (rows, both) = (entry["rows"].as_u64(), entry["annotated_both"].as_u64());
+        let mark = match (rows, both) {
+            (Some(rows), Some(both)) if rows > 0 && rows == both => "✓",
+            (Some(_), Some(_)) => "○",
+            _ => "✗",
+        };
+        let mut cells = vec![
+            mark.to_owned(),
+            file_name(path),
+            entry["module"].as_str().unwrap_or("?").to_owned(),
+            n(&entry["rows"]),
+            n(&entry["annotated_a"]),
+            n(&entry["annotated_b"]),
+            n(&entry["annotated_both"]),
+        ];
+        if let Some(error) = entry["error"].as_str() {
+            cells.push(format!("({})", first_line(error)));
+        }
+        table.row(cells);
+    }
+    write!(out, "{}", table.render(2))?;
+    writeln!(
+        out,
+        "  ✓ every row annotated by both   ○ some rows still missing an annotation   ✗ unreadable"
+    )?;
+    writeln!(
+        out,
+        "  A, B, both: rows where annotator A, annotator B, or both filled every annotated field"
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+fn batch(
+    project: &Project,
+    global: &GlobalArgs,
+    stats: StatsArgs,
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    let folder = project.paths.annotation_tasks();
+    let files = files_in(&folder, ".csv")?;
+    let mut results = Vec::with_capacity(files.len());
+    for path in &files {
+        let shown = project.paths.display(path).into_owned();
+        let module = annotation::generate::module_of(&project.catalog, path, None);
+        let outcome = module.map_err(anyhow::Error::from).and_then(|module| {
+            let mut progress = RowProgress::new(global, &format!("reading {}", file_name(path)));
+            let analysis = analyze_file(module, path, &options(stats), &mut progress);
+            progress.finish();
+            analysis
+        });
+        results.push((path, shown, outcome));
+    }
+    let failed = results.iter().filter(|(_, _, r)| r.is_err()).count();
+    let status = if failed > 0 {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    };
+
+    if json {
+        let entries: Vec<Value> = results
+            .iter()
+            .map(|(path, shown, outcome)| match outcome {
+                Ok(analysis) => json!({
+                    "file": shown,
+                    "module": analysis.module.id.to_string(),
+                    "status": "ok",
+                    "report": analysis_json(analysis, shown),
+                }),
+                Err(error) => json!({
+                    "file": shown,
+                    "module": path.file_name().and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy())).map(|m| m.id.to_string()),
+                    "status": "error",
+                    "error": format!("{error:#}"),
+                }),
+            })
+            .collect();
+        print_json(&json!({
+            "folder": project.paths.display(&folder),
+            "analysed": results.len() - failed,
+            "failed": failed,
+            "files": entries,
+        }))?;
+        return Ok(status);
+    }
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Agreement per annotation file ({}/):",
+        project.paths.display(&folder)
+    )?;
+    if files.is_empty() {
+        writeln!(
+            out,
+            "  none (generate-annotation-csv generate MODULE writes one)"
+        )?;
+        return Ok(status);
+    }
+    let mut table = Table::new(["file", "module", "N", "kappa", "interpretation"]).right(&[2, 3]);
+    for (path, _, outcome) in &results {
+        let name = file_name(path);
+        match outcome {
+            Ok(analysis) => {
+                let primary = &analysis.fields[0];
+                let (kappa, reading) = batch_cells(primary);
+                table.row([
+                    name,
+                    analysis.module.id.to_string(),
+                    thousands(primary.annotated_rows()),
+                    kappa,
+                    reading,
+                ]);
+            }
+            Err(error) => {
+                let module = path
+                    .file_name()
+                    .and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy()))
+                    .map_or_else(|| "?".to_owned(), |m| m.id.to_string());
+                let text = format!("{error:#}");
+                let message = first_line(&text)
+                    .strip_prefix(&format!("{}: ", path.display()))
+                    .unwrap_or(first_line(&text))
+                    .trim_end_matches(':')
+                    .to_owned();
+                table.row([
+                    name,
+                    module,
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    format!("✗ {message}"),
+                ]);
+            }
+        }
+    }
+    write!(out, "{}", table.render(2))?;
+    if failed > 0 {
+        writeln!(
+            out,
+            "\n{failed} of {} file{} could not be analysed; `calculate-agreement analyze FILE` shows the details.",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(status)
+}
+
+/// The kappa and interpretation cells of a file's primary field in the batch table.
+fn batch_cells(field: &FieldAnalysis) -> (String, String) {
+    match &field.stats {
+        FieldStats::Categorical(r) => match (&r.cohen_kappa, r.interpretation) {
+            (Ok(k), Some(band)) => (f4(*k), band.to_string()),
+            (Ok(k), None) => (f4(*k), String::new()),
+            (Err(Undefined::SingleLabel { label }), _) => (
+                "-".to_owned(),
+                format!("undefined: every label is `{label}`"),
+            ),
+            (Err(reason), _) => ("-".to_owned(), format!("undefined: {}", why(reason))),
+        },
+        FieldStats::List(r) => (
+            "-".to_owned(),
+            format!(
+                "{} field: mean Jaccard {}",
+                field.score_kind,
+                r.mean_jaccard
+                    .as_ref()
+                    .map_or_else(|_| "-".to_owned(), |x| f4(*x))
+            ),
+        ),
+        FieldStats::Text(r) => (
+            "-".to_owned(),
+            format!(
+                "text field: exact {}",
+                r.exact_agreement
+                    .as_ref()
+                    .map_or_else(|_| "-".to_owned(), |x| pct(*x))
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_compare_whatever_the_key_order() {
+        let one = FieldValue::Json(
+            json!([{"level": 1, "product_type": "Oven Mitt"}, {"level": 2, "product_type": "Kitchen"}]),
+        );
+        let other = FieldValue::Json(json!([{"product_type": "Oven Mitt", "level": 1}]));
+        let (one, other) = (items(&one), items(&other));
+        assert_eq!(one.len(), 2);
+        assert_eq!(one[0], other[0]);
+        assert_eq!(
+            canonical_json(&json!({"b": {"y": 1, "x": 2}, "a": [{"d": 0, "c": 1}]})),
+            r#"{"a":[{"c":1,"d":0}],"b":{"x":2,"y":1}}"#
+        );
+    }
+
+    #[test]
+    fn coefficients_print_four_places_and_never_minus_zero() {
+        assert_eq!(f4(0.823_44), "0.8234");
+        assert_eq!(f4(-0.000_01), "0.0000");
+        assert_eq!(f4(-0.052_63), "-0.0526");
+        assert_eq!(pct(0.915_789), "91.58%");
+    }
+
+    #[test]
+    fn memo_reads_each_text_once_and_stays_bounded() {
+        let mut memo: Memo<usize> = Memo::new();
+        let mut reads = 0;
+        for _ in 0..3 {
+            assert_eq!(
+                memo.get("relevant", |c| {
+                    reads += 1;
+                    c.len()
+                }),
+                8
+            );
+        }
+        assert_eq!(reads, 1);
+        for i in 0..2 * Memo::<usize>::MAX {
+            assert_eq!(memo.get(&i.to_string(), str::len), i.to_string().len());
+        }
+        assert_eq!(memo.seen.len(), Memo::<usize>::MAX);
+    }
+
+    #[test]
+    fn bad_cells_are_capped_but_counted() {
+        let row = AnnotationRow {
+            line: 7,
+            cells: vec![String::new(), "maybe".to_owned()],
+        };
+        let mut bad = BadCells::default();
+        for _ in 0..SHOWN_BAD_CELLS + 3 {
+            let read: Result<(), String> = Err("not a label".to_owned());
+            assert!(
+                bad.check(&row, Some(0), "annotator_a_violates", "maybe", read)
+                    .is_none()
+            );
+        }
+        assert_eq!(bad.check(&row, Some(0), "x", "yes", Ok(1)), Some(1));
+        assert_eq!(bad.total, SHOWN_BAD_CELLS as u64 + 3);
+        assert_eq!(bad.shown.len(), SHOWN_BAD_CELLS);
+        assert_eq!(
+            bad.shown[0].to_string(),
+            "row_id (empty) (line 7), annotator_a_violates: `maybe`: not a label"
+        );
+    }
+
+    #[test]
+    fn prose_wraps_with_a_hanging_indent() {
+        let text = "word ".repeat(40);
+        let wrapped = wrap(&text, 2);
+        assert!(
+            wrapped
+                .lines()
+                .all(|l| l.starts_with("  word") && l.len() <= 92)
+        );
+        assert_eq!(wrapped.split_whitespace().count(), 40);
+    }
+}
