@@ -48,6 +48,11 @@ bench-client: ## Benchmark the LLM client against the simulator: requests/s vs i
 	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms
 	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms --threads 1
 
+.PHONY: bench-registry
+bench-registry: ## Time `experiment-registry list --module` and `stats` on a 100,000-run registry (target < 300 ms)
+	$(CARGO) build --release --locked -p kw-cli --bin experiment-registry
+	$(CARGO) run --release --locked -p registry --example bench_registry -- --bin target/release/experiment-registry --entries 100000 --repeat 10
+
 .PHONY: bench-agreement
 bench-agreement: ## `calculate-agreement analyze --json` on a generated 1,000,000-row annotation CSV: wall time, peak memory, pandas + scikit-learn ratio when installed
 	$(CARGO) build --release --locked -p kw-cli --bin calculate-agreement --example bench_agreement_csv

@@ -2,6 +2,7 @@
 
 pub mod api_sim;
 pub mod calculate_agreement;
+pub mod experiment_registry;
 pub mod generate_annotation_csv;
 pub mod merge_annotations;
 pub mod orchestrator;

@@ -9,6 +9,7 @@ mod support;
 mod annotation_roundtrip;
 mod api_sim;
 mod calculate_agreement;
+mod experiment_registry;
 mod generate_annotation_csv;
 mod merge_annotations;
 mod orchestrator;
