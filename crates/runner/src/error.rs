@@ -18,6 +18,54 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] core_config::Error),
 
+    /// A module's dataset or prompt file is missing.
+    #[error("module {module}: cannot read its {what} {}: {source}", path.display())]
+    Missing {
+        /// `dataset` or `prompt`.
+        what: &'static str,
+        /// Module id.
+        module: String,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The prompt template is malformed.
+    #[error("{}: {message}", path.display())]
+    Prompt {
+        /// Prompt file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The model API failed in a way no retry fixes (out of quota, bad key); the run stopped.
+    /// Finished rows are kept in the journal: fix the cause and run again with `--resume`.
+    #[error("the run stopped after {done} of {total} rows; finished rows are kept in {} (fix the cause below, then run again with --resume)", journal.display())]
+    Fatal {
+        /// Rows finished.
+        done: usize,
+        /// Rows in the run.
+        total: usize,
+        /// The journal.
+        journal: PathBuf,
+        /// The client's error.
+        #[source]
+        source: llm_client::Error,
+    },
+
+    /// Registering the run failed (its results CSV is written).
+    #[error("the results are in {}, but registering the run failed: {source}", csv.display())]
+    Registry {
+        /// The results file.
+        csv: PathBuf,
+        /// The cause.
+        #[source]
+        source: registry::Error,
+    },
+
     /// A prompt placeholder the record does not feed; found before any call is made.
     #[error("{}:{line}: record `{record}`: {message}", dataset.display())]
     Render {
@@ -29,6 +77,17 @@ pub enum Error {
         record: String,
         /// What is missing.
         message: String,
+    },
+
+    /// The run was interrupted (Ctrl-C); finished rows are in the journal.
+    #[error("interrupted after {done} of {total} rows; finished rows are kept in {} (run again with --resume)", journal.display())]
+    Interrupted {
+        /// Rows finished.
+        done: usize,
+        /// Rows in the run.
+        total: usize,
+        /// The journal.
+        journal: PathBuf,
     },
 
     /// A journal line that cannot be read.

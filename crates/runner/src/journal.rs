@@ -192,6 +192,15 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// Parses one row line (not the header).
+    #[must_use]
+    pub fn parse_row(line: &str) -> Option<JournalRow> {
+        let value: Value = serde_json::from_str(line).ok()?;
+        row_from_json(&value)
+    }
+}
+
 fn row_to_json(index: usize, row: &ResultRow, error_kind: Option<&str>) -> Value {
     json!({
         "index": index,

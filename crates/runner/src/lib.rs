@@ -8,6 +8,13 @@
 mod error;
 pub mod journal;
 pub mod metrics;
+pub mod plan;
+pub mod run;
 pub mod score;
 
 pub use error::{Error, Result};
+pub use plan::{DEFAULT_SEED, Estimate, Plan, RunSettings, plan};
+pub use run::{
+    ExecOptions, Progress, Quiet, RunReport, RunReporter, ScoredRow, add_to_tally, error_row,
+    execute, register, run_quietly, score_answer,
+};

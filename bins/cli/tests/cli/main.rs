@@ -13,3 +13,4 @@ mod experiment_registry;
 mod generate_annotation_csv;
 mod merge_annotations;
 mod orchestrator;
+mod orchestrator_run;

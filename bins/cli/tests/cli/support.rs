@@ -126,6 +126,7 @@ pub fn filters(project: &TestProject) -> Vec<(String, String)> {
         ),
         (r"\d{8}_\d{6}".to_owned(), "[TIMESTAMP]".to_owned()),
         (r"\b\d+(\.\d+)?(ms|s)\b".to_owned(), "[DURATION]".to_owned()),
+        (r"\d+(\.\d+)? rows/s".to_owned(), "[RATE] rows/s".to_owned()),
     ]
 }
 
@@ -151,4 +152,77 @@ macro_rules! assert_run_snapshot {
             insta::assert_snapshot!($name, $run.transcript());
         });
     }};
+}
+
+/// A running `api-sim` process for a test project; killed when dropped.
+pub struct Sim {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Sim {
+    /// Starts the simulator in the project's root with extra flags (e.g. `--answer-key`).
+    pub fn start(project: &TestProject, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(exe("api-sim"))
+            .args(["--port", "0", "--exit-after", "10m"])
+            .args(args)
+            .current_dir(project.root())
+            .env_clear()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("api-sim starts");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("api-sim listening on http://127.0.0.1:")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stdout so the simulator never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        Self { child, port }
+    }
+
+    /// `OPENAI_BASE_URL` for this simulator.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// The simulator's counters (`GET /_sim/stats`).
+    pub fn stats(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "GET /_sim/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("stats body {body:?}: {e}"))
+    }
+
+    /// A command for one of the binaries, pointed at this simulator with a fake key.
+    pub fn command(&self, project: &TestProject, bin: &str) -> Command {
+        let mut command = project.command(bin);
+        command
+            .env("OPENAI_BASE_URL", self.base_url())
+            .env("OPENAI_API_KEY", "sk-test-not-a-real-key");
+        command
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

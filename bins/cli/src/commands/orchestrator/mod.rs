@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_main, thousands};
 
+mod run;
+
 /// Run LLM experiments for the keyword-classification modules.
 #[derive(Debug, Parser)]
 #[command(name = "orchestrator", version, about, long_about = None)]
@@ -48,6 +50,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run modules' prompts over their datasets, score the answers, write the results CSV and
+    /// register the run.
+    ///
+    /// Everything is checked before the first call: every dataset line must parse and feed
+    /// every prompt placeholder. Answers are cached (`.cache/llm/`), so running the same thing
+    /// again costs nothing. A run interrupted by Ctrl-C, a crash or a kill keeps its finished
+    /// rows in a journal beside the results; `--resume` finishes it without asking again.
+    ///
+    /// Exit codes: 0 every row scored, 1 the run completed but some rows errored (their
+    /// reasons are in the CSV's `error` column), 2 the tool could not run.
+    Run(run::RunArgs),
 }
 
 /// Entry point of the `orchestrator` binary.
@@ -70,6 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 prompt_version.unwrap_or_else(|| project.catalog.defaults().prompt_version.clone());
             validate(&project.catalog, &modules, &version, json)
         }
+        Command::Run(args) => run::run(&cli.global, &project, &args),
     }
 }
 

@@ -1,0 +1,186 @@
+//! Benchmark of `orchestrator run` against the simulator (`make bench-run`).
+//!
+//! Builds a temporary project whose m12 dataset has N records (the shipped records repeated
+//! with fresh ids), starts `api-sim` with a fixed latency, runs `orchestrator run m12
+//! --no-cache --concurrency C`, and reports rows/s against the ideal (C / latency) and the
+//! orchestrator's peak memory (VmHWM, read from /proc while it runs). It measures; it asserts
+//! nothing.
+//!
+//! Usage: bench_run [--rows N] [--concurrency C] [--latency-ms L] [--bin-dir DIR]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn measure(
+    bin_dir: &Path,
+    root: &Path,
+    base_url: &str,
+    rows: usize,
+    concurrency: usize,
+) -> (f64, u64, String) {
+    let start = Instant::now();
+    let mut child = Command::new(bin_dir.join("orchestrator"))
+        .args([
+            "run",
+            "m12",
+            "--no-cache",
+            "--json",
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
+        .current_dir(root)
+        .env("OPENAI_BASE_URL", base_url)
+        .env("OPENAI_API_KEY", "sk-bench-not-a-real-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("orchestrator starts");
+    let pid = child.id();
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Some(hwm) = vm_hwm_kib(pid) {
+            peak = peak.max(hwm);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success() || output.status.code() == Some(1),
+        "orchestrator failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let run = &report["runs"][0];
+    assert_eq!(run["rows"].as_u64(), Some(rows as u64));
+    let accuracy = run["metrics"]["accuracy"].as_f64().unwrap_or(0.0);
+    (
+        elapsed,
+        peak,
+        format!(
+            "accuracy {:.1}%, {} http requests",
+            accuracy * 100.0,
+            run["http_requests"]
+        ),
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: usize = arg(&args, "--rows", "2000").parse().unwrap();
+    let concurrency: usize = arg(&args, "--concurrency", "64").parse().unwrap();
+    let latency_ms: u64 = arg(&args, "--latency-ms", "50").parse().unwrap();
+    let bin_dir = PathBuf::from(arg(&args, "--bin-dir", "target/release"))
+        .canonicalize()
+        .expect("--bin-dir exists (build with `cargo build --release --bins`)");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::copy(repo.join("modules.toml"), root.join("modules.toml")).unwrap();
+    std::fs::copy(repo.join("prices.toml"), root.join("prices.toml")).unwrap();
+    copy_dir(&repo.join("prompts"), &root.join("prompts"));
+    copy_dir(&repo.join("datasets"), &root.join("datasets"));
+
+    let dataset = root.join("datasets/single/m12_v1_check_hard_constraint.jsonl");
+    let source: Vec<serde_json::Value> = std::fs::read_to_string(&dataset)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&dataset).unwrap());
+    for i in 0..rows {
+        let mut record = source[i % source.len()].clone();
+        record["id"] = serde_json::Value::String(format!("bench_{i:06}"));
+        writeln!(out, "{record}").unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+
+    let mut sim = Command::new(bin_dir.join("api-sim"))
+        .args([
+            "--port",
+            "0",
+            "--exit-after",
+            "10m",
+            "--answer-key",
+            "--latency",
+            &format!("{latency_ms}ms"),
+        ])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("api-sim starts (build it with `cargo build --release --bins`)");
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    let base_url = format!("http://127.0.0.1:{port}/v1");
+
+    let (elapsed, peak_kib, detail) = measure(&bin_dir, root, &base_url, rows, concurrency);
+    // A second size shows whether memory grows with the number of rows.
+    let small = rows / 4;
+    let small_file = std::fs::read_to_string(&dataset).unwrap();
+    let small_text: String = small_file
+        .lines()
+        .take(small)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&dataset, small_text).unwrap();
+    let (_, small_peak_kib, _) = measure(&bin_dir, root, &base_url, small, concurrency);
+    let _ = sim.kill();
+    let _ = sim.wait();
+
+    #[expect(clippy::cast_precision_loss, reason = "display only")]
+    let rate = rows as f64 / elapsed;
+    #[expect(clippy::cast_precision_loss, reason = "display only")]
+    let ideal = concurrency as f64 / (latency_ms as f64 / 1000.0);
+    println!(
+        "orchestrator run benchmark (api-sim answer key, {latency_ms} ms latency, --no-cache)"
+    );
+    println!("  rows:          {rows}");
+    println!("  concurrency:   {concurrency}");
+    println!(
+        "  wall time:     {elapsed:.2} s (process start to exit: planning, calls, results CSV, registry)"
+    );
+    println!("  rows/s:        {rate:.1}");
+    println!("  ideal rows/s:  {ideal:.1} (concurrency / latency)");
+    println!("  ratio:         {:.1}% of ideal", rate / ideal * 100.0);
+    println!(
+        "  peak memory:   {:.1} MiB for {rows} rows, {:.1} MiB for {small} rows (VmHWM)",
+        peak_kib as f64 / 1024.0,
+        small_peak_kib as f64 / 1024.0
+    );
+    println!("  {detail}");
+}

@@ -1,0 +1,415 @@
+//! Planning a run: load and check everything before the first call (dataset lines, prompt
+//! placeholders, schema), choose the records, name the output files and estimate the cost.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+use core_config::TokenParam;
+use core_config::template::Template;
+use core_config::{
+    Catalog, ModuleSpec, ProjectPaths, RecordReader, ResponseFormatKind, ResponseSchema,
+};
+use llm_client::{ChatRequest, Message, PriceTable, ResponseFormat, Tier, Usage};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use core_config::sample::sample_order;
+
+/// Seed used for `--samples` when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+
+/// What the caller decides about a run.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Prompt version (`v1`, …).
+    pub prompt_version: String,
+    /// Model to call.
+    pub model: String,
+    /// Run only a seeded random sample of this many records.
+    pub samples: Option<usize>,
+    /// Seed of the sample.
+    pub seed: u64,
+    /// Read records from this file instead of the module's dataset (e.g. a gold file).
+    pub dataset: Option<PathBuf>,
+    /// How the token cap is sent.
+    pub token_param: TokenParam,
+    /// When the run starts (names the files and the registry entry).
+    pub started: DateTime<Local>,
+}
+
+/// Rough token and cost estimate of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Prompt tokens (about four characters a token).
+    pub prompt_tokens: u64,
+    /// Completion tokens (a per-module guess bounded by the token cap).
+    pub completion_tokens: u64,
+    /// USD at the live price, when the model is in the price table.
+    pub cost_usd: Option<f64>,
+}
+
+/// Everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The module.
+    pub module: ModuleSpec,
+    /// The project's folders.
+    pub paths: ProjectPaths,
+    /// Dataset file.
+    pub dataset: PathBuf,
+    /// Prompt file.
+    pub prompt: PathBuf,
+    /// The parsed prompt.
+    pub template: Template,
+    /// The output schema.
+    pub schema: ResponseSchema,
+    /// Model settings.
+    pub settings: RunSettings,
+    /// Hash of the prompt file (first 8 hex digits of SHA-256).
+    pub prompt_hash: String,
+    /// Records of the run in order (ids), with the dataset line of each.
+    pub records: Vec<(String, usize)>,
+    /// Records in the dataset.
+    pub dataset_records: usize,
+    /// Dataset version recorded in the registry.
+    pub dataset_version: String,
+    /// Registry id of the run.
+    pub local_id: String,
+    /// Results CSV.
+    pub csv: PathBuf,
+    /// Journal of finished rows.
+    pub journal: PathBuf,
+    /// The journal being resumed, if any.
+    pub resume: Option<Journal>,
+    /// Token and cost estimate.
+    pub estimate: Estimate,
+    /// In JSON mode the server does not hold answers to the schema; they are checked here.
+    pub json_mode_check: Option<llm_client::SchemaCheck>,
+}
+
+impl Plan {
+    /// Builds the chat request for one record.
+    ///
+    /// # Errors
+    /// When a placeholder is not fed (checked for every record during planning, so this does
+    /// not happen for planned records).
+    pub fn request(
+        &self,
+        input: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<ChatRequest, core_config::TemplateError> {
+        let prompt = self.template.render(input)?;
+        Ok(request_for(
+            &self.module,
+            &self.schema,
+            &self.settings,
+            prompt,
+        ))
+    }
+
+    /// Path shown relative to the project root.
+    #[must_use]
+    pub fn display(&self, path: &Path) -> String {
+        self.paths.display(path).into_owned()
+    }
+}
+
+fn request_for(
+    module: &ModuleSpec,
+    schema: &ResponseSchema,
+    settings: &RunSettings,
+    prompt: String,
+) -> ChatRequest {
+    let format = match module.settings.response_format {
+        ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(schema.clone()),
+        ResponseFormatKind::JsonObject => ResponseFormat::JsonObject,
+    };
+    ChatRequest::new(settings.model.clone(), vec![Message::user(prompt)])
+        .temperature(module.settings.temperature)
+        .max_tokens(module.settings.max_tokens)
+        .token_param(settings.token_param)
+        .response_format(format)
+}
+
+/// File-name timestamp, `YYYYmmdd_HHMMSS`.
+#[must_use]
+pub fn stamp(time: &DateTime<Local>) -> String {
+    time.format("%Y%m%d_%H%M%S").to_string()
+}
+
+/// Hash of a prompt file as stored in the registry.
+#[must_use]
+pub fn prompt_hash(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..4])
+}
+
+/// A guess at the answer length: classifiers answer a label, a confidence and a sentence or
+/// two; extraction modules answer lists.
+fn completion_guess(module: &ModuleSpec) -> u64 {
+    let guess: u64 = if module.primary_score().kind.is_categorical() {
+        120
+    } else {
+        300
+    };
+    guess.min(u64::from(module.settings.max_tokens))
+}
+
+/// Plans a new run, or the resumption of the newest unfinished one.
+///
+/// # Errors
+/// When the dataset, prompt or schema is missing or broken (naming file and line), a record
+/// does not feed a placeholder, or `resume` finds nothing (or something incompatible).
+pub fn plan(
+    catalog: &Catalog,
+    module: &ModuleSpec,
+    settings: RunSettings,
+    resume: bool,
+    prices: Option<&PriceTable>,
+) -> Result<Plan> {
+    let paths = ProjectPaths::new(catalog.root());
+    let dataset = settings
+        .dataset
+        .clone()
+        .unwrap_or_else(|| catalog.dataset_path(module));
+    let prompt = catalog.prompt_path(module, &settings.prompt_version);
+    let prompt_text = std::fs::read(&prompt).map_err(|e| Error::Missing {
+        what: "prompt",
+        module: module.id.to_string(),
+        path: prompt.clone(),
+        source: e,
+    })?;
+    let template =
+        Template::parse(String::from_utf8_lossy(&prompt_text).into_owned()).map_err(|e| {
+            Error::Prompt {
+                path: prompt.clone(),
+                message: e.to_string(),
+            }
+        })?;
+    let schema = ResponseSchema::load(&catalog.schema_path(module), &module.slug)?;
+    if !dataset.is_file() {
+        return Err(Error::Missing {
+            what: "dataset",
+            module: module.id.to_string(),
+            path: dataset,
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+
+    // Pass 1 over the dataset: every line must parse and feed every placeholder before any
+    // call is made. Only ids and line numbers are kept.
+    let mut all: Vec<(String, usize)> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut prompt_chars: u64 = 0;
+    for record in RecordReader::open(&dataset)? {
+        let record = record?;
+        if let Some(p) = template.unfed(&record.input) {
+            return Err(Error::Render {
+                dataset: dataset.clone(),
+                line: record.line,
+                record: record.id.clone(),
+                message: format!(
+                    "no input key `{}` for the placeholder {{{{{}}}}} ({}:{})",
+                    p.name,
+                    p.name,
+                    paths.display(&prompt),
+                    p.line
+                ),
+            });
+        }
+        if !seen.insert(record.id.clone()) {
+            return Err(Error::Config(core_config::Error::Dataset {
+                path: dataset.clone(),
+                line: record.line,
+                message: format!("duplicate id `{}`", record.id),
+            }));
+        }
+        prompt_chars += template
+            .render(&record.input)
+            .map(|text| text.chars().count() as u64)
+            .unwrap_or_default();
+        all.push((record.id, record.line));
+    }
+    let dataset_records = all.len();
+
+    let folder = paths.experiment_results().join(module.folder_name());
+    let (records, local_id, csv, journal, resumed, started) = if resume {
+        let journal_path =
+            newest_journal(&folder, module)?.ok_or_else(|| Error::NothingToResume {
+                module: module.id.to_string(),
+                folder: folder.clone(),
+            })?;
+        let journal = Journal::read(&journal_path)?;
+        let header = &journal.header;
+        let hash = prompt_hash(&prompt_text);
+        for (what, then, now) in [
+            ("model", &header.model, &settings.model),
+            (
+                "prompt version",
+                &header.prompt_version,
+                &settings.prompt_version,
+            ),
+            ("prompt hash", &header.prompt_hash, &hash),
+        ] {
+            if then != now {
+                return Err(Error::ResumeMismatch {
+                    journal: journal_path,
+                    what,
+                    then: then.clone(),
+                    now: now.clone(),
+                });
+            }
+        }
+        let lines: std::collections::HashMap<&str, usize> =
+            all.iter().map(|(id, line)| (id.as_str(), *line)).collect();
+        let mut records = Vec::with_capacity(header.record_ids.len());
+        for id in &header.record_ids {
+            let line = lines
+                .get(id.as_str())
+                .copied()
+                .ok_or_else(|| Error::ResumeMismatch {
+                    journal: journal_path.clone(),
+                    what: "dataset",
+                    then: format!("a record `{id}`"),
+                    now: "no such record in the dataset".to_owned(),
+                })?;
+            records.push((id.clone(), line));
+        }
+        let started = DateTime::parse_from_rfc3339(&header.started_at)
+            .map_or(settings.started, |t| t.with_timezone(&Local));
+        let csv = paths.root.join(&header.csv);
+        (
+            records,
+            header.local_id.clone(),
+            csv,
+            journal_path,
+            Some(journal),
+            started,
+        )
+    } else {
+        let order = sample_order(
+            all.len(),
+            settings.samples,
+            settings.samples.map(|_| settings.seed),
+        );
+        let records: Vec<(String, usize)> = order.into_iter().map(|i| all[i].clone()).collect();
+        let (stem, local_id) = free_names(&folder, module, &settings)?;
+        let csv = folder.join(format!("{stem}.csv"));
+        let journal = folder.join(format!("{stem}.journal.jsonl"));
+        (records, local_id, csv, journal, None, settings.started)
+    };
+
+    #[expect(clippy::cast_precision_loss, reason = "estimates")]
+    let share = if dataset_records == 0 {
+        0.0
+    } else {
+        records.len() as f64 / dataset_records as f64
+    };
+    let schema_tokens = schema.schema.to_string().len() as u64 / 4;
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "estimates"
+    )]
+    let prompt_tokens =
+        ((prompt_chars / 4) as f64 * share) as u64 + schema_tokens * records.len() as u64;
+    let completion_tokens = completion_guess(module) * records.len() as u64;
+    let cost_usd = prices.and_then(|p| {
+        let usage = Usage {
+            prompt_tokens,
+            cached_prompt_tokens: 0,
+            completion_tokens,
+            reasoning_tokens: 0,
+            total_tokens: prompt_tokens + completion_tokens,
+        };
+        p.cost(&settings.model, &usage, Tier::Standard)
+    });
+    let estimate = Estimate {
+        prompt_tokens,
+        completion_tokens,
+        cost_usd,
+    };
+    let json_mode_check = match module.settings.response_format {
+        ResponseFormatKind::JsonObject => Some(
+            llm_client::SchemaCheck::new(&schema.schema).map_err(|message| Error::Prompt {
+                path: catalog.schema_path(module),
+                message: format!("the schema does not compile: {message}"),
+            })?,
+        ),
+        ResponseFormatKind::JsonSchema => None,
+    };
+    let mut settings = settings;
+    settings.started = started;
+    Ok(Plan {
+        module: module.clone(),
+        paths,
+        dataset,
+        prompt,
+        template,
+        schema,
+        prompt_hash: prompt_hash(&prompt_text),
+        settings,
+        records,
+        dataset_records,
+        dataset_version: catalog.defaults().dataset_version.clone(),
+        local_id,
+        csv,
+        journal,
+        resume: resumed,
+        estimate,
+        json_mode_check,
+    })
+}
+
+/// A results stem and local id not used yet: `M12_v1_20260116_123456` and
+/// `exp_20260116_123456_m12`, with `_2`, `_3`, … when a run of the module already started in the
+/// same second.
+fn free_names(
+    folder: &Path,
+    module: &ModuleSpec,
+    settings: &RunSettings,
+) -> Result<(String, String)> {
+    let ts = stamp(&settings.started);
+    let base = format!("{}_{}_{ts}", module.id.upper(), settings.prompt_version);
+    for n in 1..1000 {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("_{n}")
+        };
+        let stem = format!("{base}{suffix}");
+        let taken = folder.join(format!("{stem}.csv")).exists()
+            || folder.join(format!("{stem}.journal.jsonl")).exists();
+        if !taken {
+            return Ok((stem, format!("exp_{ts}_{}{suffix}", module.id)));
+        }
+    }
+    Err(Error::io(
+        folder,
+        std::io::Error::other("too many runs started in the same second"),
+    ))
+}
+
+/// The newest unfinished run of a module (its journal), if any.
+fn newest_journal(folder: &Path, module: &ModuleSpec) -> Result<Option<PathBuf>> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(folder, e)),
+    };
+    let prefix = format!("{}_", module.id.upper());
+    let mut journals: Vec<PathBuf> = entries
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".journal.jsonl"))
+        })
+        .collect();
+    // Names carry the start time, so the lexically last is the newest.
+    journals.sort();
+    Ok(journals.pop())
+}

@@ -1,0 +1,647 @@
+//! Executing a planned run: call the model for every record not finished yet, score each answer,
+//! journal it, then write the results CSV in run order and register the run.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Instant;
+
+use core_config::results::{ResultsWriter, reasoning_of};
+use core_config::{Record, RecordReader, ResultRow};
+use futures::StreamExt;
+use llm_client::{CacheMode, CallOptions, ChatResponse, Client, Outcome};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::journal::{Journal, JournalHeader, JournalWriter};
+use crate::metrics::{RunMetrics, Tally};
+use crate::plan::Plan;
+use crate::score::score_row;
+
+/// How a run calls the model.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecOptions {
+    /// Most calls in flight (the client's adaptive limit may hold fewer).
+    pub max_in_flight: usize,
+    /// Cache use.
+    pub cache: CacheMode,
+}
+
+/// Progress so far, for progress bars.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    /// Rows finished (including those done before a resume).
+    pub done: usize,
+    /// Rows in the run.
+    pub total: usize,
+    /// Finished rows that were correct.
+    pub correct: usize,
+    /// Finished rows that errored.
+    pub errors: usize,
+    /// Tokens billed so far in this invocation (prompt + completion).
+    pub tokens: u64,
+    /// Money spent so far in this invocation, USD.
+    pub cost_usd: f64,
+}
+
+/// Receives run progress. Defaults do nothing.
+pub trait RunReporter: Send + Sync {
+    /// The run starts; `already_done` rows come from the journal of an earlier attempt.
+    fn started(&self, plan: &Plan, already_done: usize) {
+        let _ = (plan, already_done);
+    }
+    /// A row finished.
+    fn row_done(&self, progress: &Progress) {
+        let _ = progress;
+    }
+    /// Every row is done; the results file is being written.
+    fn finishing(&self) {}
+}
+
+/// A reporter that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl RunReporter for Quiet {}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Module id.
+    pub module: String,
+    /// Registry id.
+    pub local_id: String,
+    /// Results CSV, relative to the root.
+    pub csv: String,
+    /// Model called.
+    pub model: String,
+    /// Prompt version and hash.
+    pub prompt_version: String,
+    /// Prompt hash.
+    pub prompt_hash: String,
+    /// Rows in the run.
+    pub rows: usize,
+    /// Rows taken from the journal of an earlier, interrupted attempt.
+    pub resumed_rows: usize,
+    /// Accuracy, errors, per-label figures.
+    pub metrics: RunMetrics,
+    /// Calls answered from the response cache in this invocation.
+    pub cache_hits: u64,
+    /// HTTP requests sent in this invocation (retries included).
+    pub http_requests: u64,
+    /// Prompt tokens billed in this invocation.
+    pub prompt_tokens: u64,
+    /// Of which served from the provider's prompt cache.
+    pub cached_prompt_tokens: u64,
+    /// Completion tokens billed in this invocation.
+    pub completion_tokens: u64,
+    /// USD spent in this invocation (priced answers only).
+    pub cost_usd: f64,
+    /// Whether every billed answer had a price (otherwise the real cost is higher).
+    pub cost_complete: bool,
+    /// Wall time of this invocation, seconds.
+    pub seconds: f64,
+}
+
+impl RunReport {
+    /// Whether every row was scored (exit code 0) or some errored (exit code 1).
+    #[must_use]
+    pub fn all_scored(&self) -> bool {
+        self.metrics.errors.is_empty()
+    }
+}
+
+/// A record's row of the results: scored, or carrying the reason it could not be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRow {
+    /// The results row (`correct` set when scored, `error` set when not).
+    pub row: ResultRow,
+    /// Short error kind (`invalid_json`, `server_error`, …) when the row could not be scored.
+    pub error_kind: Option<String>,
+}
+
+/// The outcome of one record, before it is journaled.
+struct Finished {
+    index: usize,
+    scored: ScoredRow,
+    fatal: Option<llm_client::Error>,
+}
+
+/// Runs a plan to the end (or until `stop` resolves, or a fatal API error), then writes the
+/// results CSV and registers the run.
+///
+/// Interrupted runs keep their finished rows in the journal; run the plan again with
+/// `resume` to finish them.
+///
+/// # Errors
+/// [`Error::Fatal`] on quota or key failures (the journal keeps what finished),
+/// [`Error::Interrupted`] when `stop` resolved first, and I/O or registry failures.
+pub async fn execute(
+    plan: &Plan,
+    client: &Client,
+    options: ExecOptions,
+    reporter: &dyn RunReporter,
+    stop: impl Future<Output = ()>,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let totals_before = client.totals();
+    let module = &plan.module;
+    let mut tally = Tally::new(module);
+    let total = plan.records.len();
+
+    // Rows an earlier attempt finished count now and are not asked again.
+    let mut journal = match &plan.resume {
+        Some(previous) => {
+            for finished in previous.rows.values() {
+                add_to_tally(
+                    &mut tally,
+                    plan,
+                    &finished.row,
+                    finished.error_kind.as_deref(),
+                );
+            }
+            JournalWriter::append(&plan.journal)?
+        }
+        None => JournalWriter::create(&plan.journal, &header(plan))?,
+    };
+    let done: HashMap<&str, ()> = plan
+        .resume
+        .as_ref()
+        .map(|j| j.rows.keys().map(|k| (k.as_str(), ())).collect())
+        .unwrap_or_default();
+    let resumed_rows = done.len();
+    reporter.started(plan, resumed_rows);
+
+    let positions: HashMap<&str, usize> = plan
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+
+    // Pass 2 over the dataset: stream the records that are part of the run and not finished.
+    let reader = RecordReader::open(&plan.dataset)?;
+    let pending = reader.filter_map(|record| {
+        let record = record.ok()?;
+        let index = *positions.get(record.id.as_str())?;
+        (!done.contains_key(record.id.as_str())).then_some((index, record))
+    });
+    // Each call runs as its own task so rendering, parsing and scoring use every worker thread,
+    // not just the one driving this loop.
+    let shared = Arc::new(plan.clone());
+    let calls = futures::stream::iter(pending)
+        .map(|(index, record)| {
+            let plan = Arc::clone(&shared);
+            let client = client.clone();
+            tokio::spawn(
+                async move { call_one(&plan, &client, options.cache, index, record).await },
+            )
+        })
+        .buffer_unordered(options.max_in_flight.max(1));
+    tokio::pin!(calls);
+    tokio::pin!(stop);
+
+    let mut fatal = None;
+    let mut interrupted = false;
+    loop {
+        let finished = tokio::select! {
+            biased;
+            () = &mut stop => { interrupted = true; break; }
+            next = calls.next() => match next {
+                Some(Ok(finished)) => finished,
+                // A panicking call is a bug; surface it rather than losing the row silently.
+                Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+                None => break,
+            },
+        };
+        if let Some(error) = finished.fatal {
+            fatal = Some(error);
+            break;
+        }
+        let scored = &finished.scored;
+        journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
+        add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
+        let now = client.totals();
+        reporter.row_done(&Progress {
+            done: tally.total(),
+            total,
+            correct: tally.correct(),
+            errors: tally.error_count(),
+            tokens: (now.prompt_tokens + now.completion_tokens)
+                .saturating_sub(totals_before.prompt_tokens + totals_before.completion_tokens),
+            cost_usd: now.spent_usd - totals_before.spent_usd,
+        });
+    }
+    journal.sync()?;
+    if let Some(source) = fatal {
+        return Err(Error::Fatal {
+            done: tally.total(),
+            total,
+            journal: plan.journal.clone(),
+            source,
+        });
+    }
+    if interrupted {
+        return Err(Error::Interrupted {
+            done: tally.total(),
+            total,
+            journal: plan.journal.clone(),
+        });
+    }
+
+    reporter.finishing();
+    write_results(plan)?;
+    let metrics = tally.metrics();
+    let entry = register(plan, &metrics)?;
+    // The CSV and the registry entry exist: the journal has done its job.
+    let _ = std::fs::remove_file(&plan.journal);
+
+    let after = client.totals();
+    Ok(RunReport {
+        module: module.id.to_string(),
+        local_id: entry,
+        csv: plan.display(&plan.csv),
+        model: plan.settings.model.clone(),
+        prompt_version: plan.settings.prompt_version.clone(),
+        prompt_hash: plan.prompt_hash.clone(),
+        rows: total,
+        resumed_rows,
+        metrics,
+        cache_hits: after.cache_hits - totals_before.cache_hits,
+        http_requests: after.http_requests - totals_before.http_requests,
+        prompt_tokens: after.prompt_tokens - totals_before.prompt_tokens,
+        cached_prompt_tokens: after.cached_prompt_tokens - totals_before.cached_prompt_tokens,
+        completion_tokens: after.completion_tokens - totals_before.completion_tokens,
+        cost_usd: after.spent_usd - totals_before.spent_usd,
+        cost_complete: after.unpriced_responses == totals_before.unpriced_responses,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn header(plan: &Plan) -> JournalHeader {
+    JournalHeader {
+        journal: 1,
+        local_id: plan.local_id.clone(),
+        module: plan.module.id.to_string(),
+        model: plan.settings.model.clone(),
+        prompt_version: plan.settings.prompt_version.clone(),
+        prompt_hash: plan.prompt_hash.clone(),
+        dataset: plan.display(&plan.dataset),
+        csv: plan.display(&plan.csv),
+        samples: plan.settings.samples,
+        seed: plan.settings.seed,
+        record_ids: plan.records.iter().map(|(id, _)| id.clone()).collect(),
+        started_at: plan.settings.started.to_rfc3339(),
+    }
+}
+
+/// Adds a finished row to a tally (re-scoring it from its expected and output values).
+pub fn add_to_tally(tally: &mut Tally, plan: &Plan, row: &ResultRow, error_kind: Option<&str>) {
+    if let Some(kind) = error_kind {
+        tally.add_error(kind);
+        return;
+    }
+    let empty = Map::new();
+    let expected = row.expected.as_object().unwrap_or(&empty);
+    let output = row.output.as_object().unwrap_or(&empty);
+    match score_row(&plan.module, expected, output) {
+        Ok(score) => tally.add_scored(&score),
+        Err(e) => tally.add_error(e.kind()),
+    }
+}
+
+async fn call_one(
+    plan: &Plan,
+    client: &Client,
+    cache: CacheMode,
+    index: usize,
+    record: Record,
+) -> Finished {
+    let done = |scored| Finished {
+        index,
+        scored,
+        fatal: None,
+    };
+    let request = match plan.request(&record.input) {
+        Ok(request) => request,
+        // Planning checked every placeholder; a record changed on disk since then.
+        Err(e) => return done(error_row(plan, record, "render", &e.to_string(), json!({}))),
+    };
+    let options = CallOptions {
+        repeat: 0,
+        cache,
+        label: Some(record.id.clone()),
+        invalid_retries: 0,
+    };
+    match client.chat(&request, &options).await {
+        Err(error) if error.is_fatal() => Finished {
+            index,
+            scored: ScoredRow {
+                row: ResultRow::default(),
+                error_kind: None,
+            },
+            fatal: Some(error),
+        },
+        Err(error) => {
+            let kind = error.kind().map_or("error", failure_name);
+            let message = error.to_string();
+            done(error_row(plan, record, kind, &message, json!({})))
+        }
+        Ok(response) => {
+            let metrics = metrics_of(&response);
+            done(score_answer(
+                plan,
+                record,
+                &response.outcome,
+                response.content.as_deref(),
+                metrics,
+            ))
+        }
+    }
+}
+
+fn failure_name(kind: llm_client::FailureKind) -> &'static str {
+    use llm_client::FailureKind as K;
+    match kind {
+        K::BadRequest => "bad_request",
+        K::Unauthorized => "unauthorized",
+        K::Forbidden => "forbidden",
+        K::NotFound => "not_found",
+        K::Unprocessable => "unprocessable",
+        K::Quota => "quota",
+        K::RateLimited => "rate_limited",
+        K::Server => "server_error",
+        K::Timeout => "timeout",
+        K::Connection => "connection",
+        K::Other => "http_error",
+    }
+}
+
+fn metrics_of(response: &ChatResponse) -> Value {
+    let usage = response.usage.as_ref();
+    json!({
+        "cached": response.cached,
+        "duration": response.elapsed.as_secs_f64(),
+        "attempts": response.attempts,
+        "prompt_tokens": usage.map(|u| u.prompt_tokens),
+        "cached_prompt_tokens": usage.map(|u| u.cached_prompt_tokens),
+        "completion_tokens": usage.map(|u| u.completion_tokens),
+        "total_tokens": usage.map(|u| u.total_tokens),
+        "estimated_cost": response.cost_usd,
+        "finish_reason": response.finish_reason.as_str(),
+        "model": response.model,
+        "request_id": response.request_id,
+    })
+}
+
+/// Turns a model answer into a results row: parses, checks the schema (in JSON mode), scores.
+/// Used for live calls and for Batch API results alike.
+#[must_use]
+pub fn score_answer(
+    plan: &Plan,
+    record: Record,
+    outcome: &Outcome,
+    content: Option<&str>,
+    metrics: Value,
+) -> ScoredRow {
+    let raw = || json!({"raw_output": content, "parse_error": true});
+    let fail = |record, kind: &str, message: &str, output| {
+        failed_row(plan, record, kind, message, output, metrics.clone())
+    };
+    let value = match outcome {
+        Outcome::Json(value) => value.clone(),
+        Outcome::Refusal { message } => {
+            return fail(record, "refusal", message, json!({"refusal": message}));
+        }
+        Outcome::InvalidJson { error } => return fail(record, "invalid_json", error, raw()),
+        Outcome::SchemaMismatch { value, problems } => {
+            return fail(
+                record,
+                "schema_mismatch",
+                &problems.join("; "),
+                value.clone(),
+            );
+        }
+        Outcome::Truncated => {
+            let message = format!(
+                "the answer hit the token cap ({} tokens)",
+                plan.module.settings.max_tokens
+            );
+            return fail(record, "truncated", &message, raw());
+        }
+        other => return fail(record, other.kind(), &format!("{other:?}"), raw()),
+    };
+    if let Some(check) = &plan.json_mode_check {
+        let problems = check.problems(&value);
+        if !problems.is_empty() {
+            return fail(record, "schema_mismatch", &problems.join("; "), value);
+        }
+    }
+    let Some(output) = value.as_object() else {
+        return fail(
+            record,
+            "schema_mismatch",
+            "the answer is not a JSON object",
+            value,
+        );
+    };
+    match score_row(&plan.module, &record.expected, output) {
+        Ok(score) => ScoredRow {
+            row: row_for(
+                plan,
+                record,
+                value.clone(),
+                metrics.clone(),
+                Some(score.correct),
+                String::new(),
+            ),
+            error_kind: None,
+        },
+        Err(e) => {
+            let output = value.clone();
+            fail(record, e.kind(), &e.to_string(), output)
+        }
+    }
+}
+
+/// A results row for a record whose call failed (no answer to score).
+#[must_use]
+pub fn error_row(
+    plan: &Plan,
+    record: Record,
+    kind: &str,
+    message: &str,
+    metrics: Value,
+) -> ScoredRow {
+    let output = json!({"error": message, "error_type": kind});
+    failed_row(plan, record, kind, message, output, metrics)
+}
+
+fn failed_row(
+    plan: &Plan,
+    record: Record,
+    kind: &str,
+    message: &str,
+    output: Value,
+    metrics: Value,
+) -> ScoredRow {
+    ScoredRow {
+        row: row_for(
+            plan,
+            record,
+            output,
+            metrics,
+            None,
+            format!("{kind}: {message}"),
+        ),
+        error_kind: Some(kind.to_owned()),
+    }
+}
+
+fn row_for(
+    plan: &Plan,
+    record: Record,
+    output: Value,
+    metrics: Value,
+    correct: Option<bool>,
+    error: String,
+) -> ResultRow {
+    let mut metadata = record.metadata.clone();
+    metadata.insert("record_id".to_owned(), Value::String(record.id.clone()));
+    metadata.insert(
+        "module_id".to_owned(),
+        Value::String(plan.module.id.to_string()),
+    );
+    metadata
+        .entry("split")
+        .or_insert_with(|| Value::String("eval".to_owned()));
+    metadata.insert(
+        "prompt_version".to_owned(),
+        Value::String(plan.settings.prompt_version.clone()),
+    );
+    metadata.insert(
+        "model".to_owned(),
+        Value::String(plan.settings.model.clone()),
+    );
+    let keyword = record.input_text("keyword");
+    let keyword = if keyword.is_empty() {
+        record.meta_text("keyword")
+    } else {
+        keyword
+    };
+    ResultRow {
+        asin: record.meta_text("asin"),
+        brand: {
+            let brand = record.meta_text("brand_name");
+            if brand.is_empty() {
+                record.input_text("brand_name")
+            } else {
+                brand
+            }
+        },
+        keyword,
+        reasoning: reasoning_of(&output),
+        record_id: record.id,
+        input: Value::Object(record.input),
+        expected: Value::Object(record.expected),
+        output,
+        metrics,
+        metadata: Value::Object(metadata),
+        correct,
+        error,
+        extra: std::collections::BTreeMap::new(),
+    }
+}
+
+/// Writes the results CSV in run order from the journal, holding only line offsets in memory.
+fn write_results(plan: &Plan) -> Result<()> {
+    let file = std::fs::File::open(&plan.journal).map_err(|e| Error::io(&plan.journal, e))?;
+    let mut reader = BufReader::new(file);
+    // Index pass: (position in the run, byte offset) of each row's newest line.
+    let mut offsets: HashMap<String, (usize, u64)> = HashMap::new();
+    let mut line = String::new();
+    let mut offset = 0u64;
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io(&plan.journal, e))?;
+        if n == 0 || !line.ends_with('\n') {
+            break;
+        }
+        if !first {
+            let value: Value = serde_json::from_str(&line).map_err(|e| Error::Journal {
+                path: plan.journal.clone(),
+                line: 0,
+                message: e.to_string(),
+            })?;
+            if let (Some(id), Some(index)) = (value["record_id"].as_str(), value["index"].as_u64())
+            {
+                offsets.insert(
+                    id.to_owned(),
+                    (usize::try_from(index).unwrap_or(usize::MAX), offset),
+                );
+            }
+        }
+        first = false;
+        offset += n as u64;
+    }
+    let mut order: Vec<(usize, u64)> = offsets.into_values().collect();
+    order.sort_unstable();
+    let mut writer = ResultsWriter::create(&plan.csv, &plan.module)?;
+    for (_, offset) in order {
+        reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(&plan.journal, e))?;
+        line.clear();
+        reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io(&plan.journal, e))?;
+        let row = Journal::parse_row(&line).ok_or_else(|| Error::Journal {
+            path: plan.journal.clone(),
+            line: 0,
+            message: "a row could not be read back".to_owned(),
+        })?;
+        writer
+            .write(&row.row)
+            .map_err(|e| Error::io(&plan.csv, e))?;
+    }
+    writer.finish().map_err(|e| Error::io(&plan.csv, e))?;
+    Ok(())
+}
+
+/// Registers a finished run (its results CSV written) and returns its local id.
+///
+/// # Errors
+/// [`Error::Registry`] when the registry cannot be updated.
+pub fn register(plan: &Plan, metrics: &RunMetrics) -> Result<String> {
+    let file = registry::RegistryFile::in_project(&plan.paths.root);
+    let run = registry::NewRun {
+        created_at: Some(plan.settings.started.naive_local()),
+        model: plan.settings.model.clone(),
+        prompt_version: plan.settings.prompt_version.clone(),
+        prompt_hash: Some(plan.prompt_hash.clone()),
+        dataset_version: plan.dataset_version.clone(),
+        samples: plan.records.len() as u64,
+        accuracy: metrics.accuracy,
+        metrics: serde_json::to_value(metrics).unwrap_or_default(),
+        ..registry::NewRun::new(plan.module.id.clone(), plan.csv.clone())
+    };
+    file.register(run)
+        .map(|entry| entry.local_id)
+        .map_err(|source| Error::Registry {
+            csv: plan.csv.clone(),
+            source,
+        })
+}
+
+/// Drives a plan with a quiet reporter and no interruption (for tests and library users).
+///
+/// # Errors
+/// As [`execute`].
+pub async fn run_quietly(plan: &Plan, client: &Client, options: ExecOptions) -> Result<RunReport> {
+    execute(plan, client, options, &Quiet, std::future::pending()).await
+}
