@@ -1,6 +1,7 @@
 //! A local server that speaks the OpenAI (chat completions, files, batches) and Braintrust REST
 //! protocols, so tests, the demo and benchmarks run without the real services. The OpenAI side
-//! lives in `openai`; the Braintrust routes join the same router from a module of their own.
+//! lives in `openai`; the Braintrust side (projects, experiments, event insert/fetch,
+//! summarize; bearer auth; insert faults) lives in `braintrust` and joins the same router.
 //!
 //! - [`SimConfig`] sets latency, fault injection (rate limits with real headers, 500/503s,
 //!   invalid JSON, quota exhaustion), batch timing and answer-key mode.
@@ -17,6 +18,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod answer;
+mod braintrust;
 mod error;
 mod openai;
 mod stats;
@@ -78,6 +80,14 @@ pub struct SimConfig {
     pub batch_max_lines: usize,
     /// Largest batch input file, bytes.
     pub batch_max_bytes: usize,
+    /// Share of Braintrust event inserts answered 500 (half of them after storing the rows).
+    pub braintrust_insert_error_rate: f64,
+    /// Answer this many Braintrust inserts, then 500 every one after (nothing stored).
+    pub braintrust_insert_fail_after: Option<u64>,
+    /// The only Braintrust API key accepted; any non-empty bearer key when `None`.
+    pub braintrust_api_key: Option<String>,
+    /// Base of the experiment URLs `summarize` returns; the simulator's own address when `None`.
+    pub braintrust_app_url: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -98,6 +108,10 @@ impl Default for SimConfig {
             batch_expire_after: None,
             batch_max_lines: 50_000,
             batch_max_bytes: 200 * 1024 * 1024,
+            braintrust_insert_error_rate: 0.0,
+            braintrust_insert_fail_after: None,
+            braintrust_api_key: None,
+            braintrust_app_url: None,
         }
     }
 }
@@ -110,6 +124,10 @@ impl SimConfig {
             ("slow_down_rate", self.slow_down_rate),
             ("invalid_json_rate", self.invalid_json_rate),
             ("wrong_rate", self.wrong_rate),
+            (
+                "braintrust_insert_error_rate",
+                self.braintrust_insert_error_rate,
+            ),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(Error::Config {
@@ -147,6 +165,7 @@ pub(crate) struct Shared {
     pub(crate) seen_prompts: Mutex<HashSet<u64>>,
     pub(crate) files: Mutex<openai::files::FileStore>,
     pub(crate) batches: Mutex<openai::batches::BatchStore>,
+    pub(crate) braintrust: Mutex<braintrust::Store>,
 }
 
 /// The state handed to every route (shared by the OpenAI and Braintrust sides).
@@ -173,6 +192,7 @@ impl Shared {
             seen_prompts: Mutex::new(HashSet::new()),
             files: Mutex::new(openai::files::FileStore::default()),
             batches: Mutex::new(openai::batches::BatchStore::default()),
+            braintrust: Mutex::new(braintrust::Store::new(&config)),
             config,
         })
     }
@@ -232,8 +252,7 @@ fn router(state: SimState) -> Router {
     let body_limit = state.config.batch_max_bytes.max(8 * 1024 * 1024) + 1024 * 1024;
     Router::new()
         .merge(openai::routes())
-        // The Braintrust side (`/v1/project`, `/v1/experiment…`, `/v1/dataset…`) is merged here
-        // by its own module.
+        .merge(braintrust::routes(&state))
         .route("/_sim/stats", get(stats_handler))
         .route("/_sim/reset", post(reset_handler))
         .route("/", get(index))
@@ -287,7 +306,7 @@ async fn not_found(request: Request) -> Response {
     util::api_error(
         axum::http::StatusCode::NOT_FOUND,
         &format!(
-            "Unknown request URL: {} {}. The simulator serves /v1/chat/completions, /v1/files and /v1/batches.",
+            "Unknown request URL: {} {}. The simulator serves /v1/chat/completions, /v1/files, /v1/batches, /v1/project and /v1/experiment.",
             request.method(),
             request.uri().path()
         ),

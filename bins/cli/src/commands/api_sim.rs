@@ -1,4 +1,4 @@
-//! `api-sim`: the local OpenAI API simulator, for tests, demos and benchmarks.
+//! `api-sim`: the local OpenAI and Braintrust API simulator, for tests, demos and benchmarks.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,7 +11,8 @@ use llm_client::{format_duration, parse_duration};
 
 use crate::common::{ExitStatus, GlobalArgs, run_main};
 
-/// A local stand-in for the OpenAI API (chat completions, files, batches) on 127.0.0.1.
+/// A local stand-in for the OpenAI API (chat completions, files, batches) and the Braintrust
+/// REST API (projects, experiments, event insert and fetch) on 127.0.0.1.
 ///
 /// Answers are synthetic and deterministic (the same request always gets the same answer), fit
 /// the request's JSON schema, and come from a model whose name starts with `sim-`. With
@@ -20,7 +21,9 @@ use crate::common::{ExitStatus, GlobalArgs, run_main};
 ///
 /// The first line on stdout is `api-sim listening on http://127.0.0.1:PORT`; point clients at
 /// `OPENAI_BASE_URL=http://127.0.0.1:PORT/v1`. `GET /_sim/stats` counts requests by endpoint and
-/// status, and chat requests per recognised record.
+/// status, and chat requests per recognised record. Braintrust clients use
+/// `BRAINTRUST_API_URL=http://127.0.0.1:PORT` with any bearer key; `GET /_sim/braintrust` shows
+/// what they stored.
 #[derive(Debug, Parser)]
 #[command(name = "api-sim", version, about, long_about)]
 struct Cli {
@@ -89,6 +92,20 @@ struct Cli {
     /// Batches still unfinished this long after creation expire with partial results.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     batch_expire_after: Option<Duration>,
+
+    /// Share of Braintrust event inserts answered 500; half of them store the rows first (an
+    /// answer lost after the write).
+    #[arg(long, value_name = "SHARE", default_value = "0", value_parser = share)]
+    bt_insert_error_rate: f64,
+
+    /// Answer this many Braintrust inserts, then 500 every one after without storing it
+    /// (`POST /_sim/braintrust/faults` changes this while running).
+    #[arg(long, value_name = "N")]
+    bt_insert_fail_after: Option<u64>,
+
+    /// Accept only this Braintrust API key (any non-empty key otherwise).
+    #[arg(long, value_name = "KEY")]
+    bt_api_key: Option<String>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -141,6 +158,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         seed: cli.seed,
         batch_duration: cli.batch_duration,
         batch_expire_after: cli.batch_expire_after,
+        braintrust_insert_error_rate: cli.bt_insert_error_rate,
+        braintrust_insert_fail_after: cli.bt_insert_fail_after,
+        braintrust_api_key: cli.bt_api_key.clone(),
         ..SimConfig::default()
     };
     let simulator = Simulator::new(config.clone())?;
@@ -197,6 +217,10 @@ fn banner(
         api_sim::MODEL_PREFIX
     )?;
     writeln!(err, "api-sim: clients use OPENAI_BASE_URL=http://{addr}/v1")?;
+    writeln!(
+        err,
+        "api-sim: Braintrust clients use BRAINTRUST_API_URL=http://{addr}"
+    )?;
     if let Some((modules, records)) = simulator.answer_key_size() {
         writeln!(
             err,
@@ -220,6 +244,10 @@ fn banner(
         ("503 overloaded", config.overload_rate),
         ("503 slow down", config.slow_down_rate),
         ("invalid JSON", config.invalid_json_rate),
+        (
+            "Braintrust insert 500s",
+            config.braintrust_insert_error_rate,
+        ),
     ] {
         if share > 0.0 {
             faults.push(format!("{name} {}", percent(share)));
@@ -227,6 +255,9 @@ fn banner(
     }
     if let Some(n) = config.quota_after {
         faults.push(format!("quota runs out after {n} answers"));
+    }
+    if let Some(n) = config.braintrust_insert_fail_after {
+        faults.push(format!("Braintrust inserts fail after {n}"));
     }
     if faults.is_empty() {
         faults.push("none".to_owned());

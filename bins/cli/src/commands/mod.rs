@@ -7,3 +7,4 @@ pub mod generate_annotation_csv;
 pub mod merge_annotations;
 pub mod orchestrator;
 pub mod simulate_annotators;
+pub mod sync_braintrust;

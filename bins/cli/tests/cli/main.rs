@@ -14,3 +14,4 @@ mod generate_annotation_csv;
 mod merge_annotations;
 mod orchestrator;
 mod orchestrator_run;
+mod sync_braintrust;

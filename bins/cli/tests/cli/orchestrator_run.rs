@@ -223,6 +223,16 @@ fn a_killed_run_resumes_without_asking_again_for_finished_rows() {
         !journal.exists(),
         "the journal is removed once the results are written"
     );
+    let leftovers: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 
     let csvs = results_csvs(&project, "M12B_CombinedClassification");
     assert_eq!(csvs.len(), 1);
@@ -307,7 +317,9 @@ fn upload_without_braintrust_is_a_clear_error() {
     let out = project.run("orchestrator", &["run", "m12", "--upload"]);
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("--upload is not available yet"),
+        out.stderr.starts_with(
+            "error: --upload needs Braintrust settings\n  caused by: BRAINTRUST_API_KEY is not set"
+        ),
         "{}",
         out.stderr
     );

@@ -88,11 +88,14 @@ pub(super) fn run(
     project: &Project,
     args: &RunArgs,
 ) -> anyhow::Result<ExitStatus> {
-    if args.upload {
-        anyhow::bail!(
-            "--upload is not available yet: Braintrust sync has not landed in this version (the run's results and registry entry are written either way)"
-        );
-    }
+    // Checked before any work: a missing Braintrust key should stop the run, not its upload.
+    let upload = if args.upload {
+        Some(crate::commands::sync_braintrust::Session::for_orchestrator(
+            project, global,
+        )?)
+    } else {
+        None
+    };
     if args.samples == Some(0) {
         anyhow::bail!("--samples must be at least 1");
     }
@@ -154,6 +157,11 @@ pub(super) fn run(
             .with_context(|| format!("cannot plan a run of {} {}", module.id, module.name))?;
         plans.push(plan);
     }
+    // A registry that does not load would otherwise surface only after every call was paid
+    // for, when the finished run tries to register.
+    registry::RegistryFile::in_project(&project.paths.root)
+        .overview()
+        .context("the experiment registry does not load, so the run could not be registered; nothing was sent")?;
 
     if args.dry_run {
         return dry_run(&plans, &openai.base_url, args.json);
@@ -209,6 +217,12 @@ pub(super) fn run(
                 }
                 if !args.json {
                     print_summary(plan, &report)?;
+                }
+                if let Some(session) = &upload
+                    && session.upload_finished_run(project, &report.local_id, args.json)?
+                        != ExitStatus::Success
+                {
+                    status = ExitStatus::Failure;
                 }
                 reports.push(report);
             }

@@ -1,0 +1,490 @@
+//! `sync-braintrust` and `orchestrator run --upload` against the simulator: runs made by the real
+//! orchestrator (answer-key mode), uploaded, synced again, interrupted by injected 500s and
+//! finished, checked through fetch; `status` offline; the missing-key message.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{Run, Sim, TestProject, filters, run};
+
+const BIN: &str = "sync-braintrust";
+const FAKE_KEY: &str = "bt-test-not-a-real-key-7c1e";
+
+/// A command pointed at the simulator for both APIs, with fake keys.
+fn command(sim: &Sim, project: &TestProject, bin: &str) -> Command {
+    let mut command = sim.command(project, bin);
+    command
+        .env(
+            "BRAINTRUST_API_URL",
+            format!("http://127.0.0.1:{}", sim.port),
+        )
+        .env("BRAINTRUST_API_KEY", FAKE_KEY);
+    command
+}
+
+fn bt(sim: &Sim, project: &TestProject, args: &[&str]) -> Run {
+    run(command(sim, project, BIN).args(args))
+}
+
+/// Registers a run of `module` made by the real orchestrator.
+fn orchestrate(sim: &Sim, project: &TestProject, module: &str, samples: &str) {
+    let out = run(sim
+        .command(project, "orchestrator")
+        .args(["run", module, "--samples", samples]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+/// A request to the simulator on a plain socket (the tests have no HTTP client).
+fn http(sim: &Sim, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", sim.port)).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {FAKE_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Live rows per experiment name, as the simulator stores them.
+fn stored_rows(sim: &Sim) -> Vec<(String, u64)> {
+    let (status, body) = http(sim, "GET", "/_sim/braintrust", None);
+    assert_eq!(status, 200, "{body}");
+    json(&body)["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["experiments"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn registry(project: &TestProject) -> Value {
+    json(&std::fs::read_to_string(project.path("experiment_results/.registry.json")).unwrap())
+}
+
+fn entries(project: &TestProject) -> Vec<Value> {
+    registry(project)["experiments"]
+        .as_object()
+        .unwrap()
+        .values()
+        .cloned()
+        .collect()
+}
+
+/// Snapshot with the shared filters plus the simulator's port and short dates.
+fn snapshot(name: &str, project: &TestProject, sim: Option<&Sim>, out: &Run) {
+    let mut filters = filters(project);
+    if let Some(sim) = sim {
+        filters.push((
+            format!("127.0.0.1:{}", sim.port),
+            "127.0.0.1:[PORT]".to_owned(),
+        ));
+    }
+    filters.push((
+        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}".to_owned(),
+        "[DATE] [TIME]".to_owned(),
+    ));
+    filters.push((
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}".to_owned(),
+        "[UUID]".to_owned(),
+    ));
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    insta::with_settings!({ filters => filters, prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(name, out.transcript());
+    });
+}
+
+/// Rows of an experiment read back through fetch (`download --format jsonl -o -`).
+fn fetched(sim: &Sim, project: &TestProject, experiment: &str) -> Vec<Value> {
+    let out = bt(
+        sim,
+        project,
+        &["download", experiment, "--format", "jsonl", "-o", "-"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout.lines().map(json).collect()
+}
+
+#[test]
+fn a_sync_uploads_every_pending_run_and_a_second_sync_uploads_nothing() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    // In this order the runs sort the same way whether or not they start in the same second.
+    orchestrate(&sim, &project, "m01", "6");
+    orchestrate(&sim, &project, "m12", "20");
+
+    let out = bt(&sim, &project, &["sync"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot("sync_braintrust_sync", &project, Some(&sim), &out);
+    for entry in entries(&project) {
+        assert_eq!(entry["status"], "uploaded", "{entry}");
+        let url = entry["braintrust_url"].as_str().unwrap();
+        assert!(url.starts_with(&format!(
+            "http://127.0.0.1:{}/app/sim-org/p/Keyword-Classification-Pipeline/experiments/root_",
+            sim.port
+        )));
+        // Checked through fetch: one row per results row, under the run's own ids.
+        let rows = fetched(&sim, &project, entry["local_id"].as_str().unwrap());
+        let ids: BTreeSet<&str> = rows
+            .iter()
+            .map(|r| r["record_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(rows.len() as u64, entry["samples"].as_u64().unwrap());
+        assert_eq!(ids.len(), rows.len());
+    }
+    let inserts =
+        sim.stats()["requests"]["POST /v1/experiment/{experiment_id}/insert"]["200"].clone();
+    assert_eq!(inserts, 2);
+
+    let again = bt(&sim, &project, &["sync"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    snapshot("sync_braintrust_sync_again", &project, Some(&sim), &again);
+    assert_eq!(
+        sim.stats()["requests"]["POST /v1/experiment/{experiment_id}/insert"]["200"],
+        inserts
+    );
+    assert_eq!(stored_rows(&sim).len(), 2);
+
+    let status = bt(&sim, &project, &["status"]);
+    assert_eq!(status.code, 0);
+    snapshot(
+        "sync_braintrust_status_all_uploaded",
+        &project,
+        Some(&sim),
+        &status,
+    );
+
+    // The list module's rows carry precision, recall and F1 next to `correct`.
+    let m01 = entries(&project)
+        .into_iter()
+        .find(|e| e["module_id"] == "m01")
+        .unwrap();
+    let (_, body) = http(
+        &sim,
+        "POST",
+        &format!(
+            "/v1/experiment/{}/fetch",
+            m01["braintrust_id"].as_str().unwrap()
+        ),
+        Some("{}"),
+    );
+    let events = json(&body)["events"].as_array().unwrap().clone();
+    assert!(!events.is_empty());
+    for e in &events {
+        for score in ["correct", "precision", "recall", "f1"] {
+            let x = e["scores"][score].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&x), "{score} in {e}");
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_sync_finishes_with_one_row_per_result_row() {
+    let project = TestProject::new();
+    // The first insert is answered; every one after fails with 500 until the faults are lifted.
+    let sim = Sim::start(&project, &["--answer-key", "--bt-insert-fail-after", "1"]);
+    orchestrate(&sim, &project, "m12", "150");
+
+    let out = bt(&sim, &project, &["sync", "--retries", "0"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    snapshot("sync_braintrust_sync_failed", &project, Some(&sim), &out);
+    let entry = entries(&project).remove(0);
+    assert_eq!(entry["status"], "failed");
+    assert!(
+        entry["notes"].as_str().unwrap().contains("HTTP 500"),
+        "{entry}"
+    );
+    let stored = stored_rows(&sim);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, 100, "the first chunk landed");
+
+    let status = bt(&sim, &project, &["status"]);
+    snapshot("sync_braintrust_status", &project, Some(&sim), &status);
+
+    let (code, body) = http(
+        &sim,
+        "POST",
+        "/_sim/braintrust/faults",
+        Some(r#"{"insert_error_rate": 0, "insert_fail_after": null}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let out = bt(&sim, &project, &["sync", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = json(&out.stdout);
+    assert_eq!(
+        (report["uploaded"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(report["runs"][0]["status"], "uploaded");
+    assert_eq!(report["runs"][0]["rows"], 150);
+
+    // Exactly one row per results row, in the one experiment of the run.
+    let stored = stored_rows(&sim);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, 150);
+    let rows = fetched(&sim, &project, &stored[0].0);
+    let ids: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((rows.len(), ids.len()), (150, 150));
+    let entry = entries(&project).remove(0);
+    assert_eq!(entry["status"], "uploaded");
+    assert_eq!(entry["notes"], "");
+}
+
+#[test]
+fn status_works_offline_and_without_a_key() {
+    let project = TestProject::new();
+    {
+        let sim = Sim::start(&project, &["--answer-key"]);
+        orchestrate(&sim, &project, "m12", "20");
+    }
+    let out = project.run(BIN, &["status"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot("sync_braintrust_status_offline", &project, None, &out);
+    let out = project.run(BIN, &["status", "--json"]);
+    assert_eq!(out.code, 0);
+    let status = json(&out.stdout);
+    assert_eq!(status["key_set"], false);
+    assert_eq!(status["by_status"]["local_only"], 1);
+    assert_eq!(status["not_uploaded"][0]["module_id"], "m12");
+}
+
+#[test]
+fn every_network_command_says_which_key_to_set() {
+    let project = TestProject::new();
+    let out = project.run(BIN, &["sync"]);
+    assert_eq!(out.code, 2);
+    snapshot("sync_braintrust_missing_key", &project, None, &out);
+    for args in [
+        &["upload", "exp_20260116_123456_m12"][..],
+        &["download", "root_m12_x"],
+        &["match", "--dry-run"],
+    ] {
+        let out = project.run(BIN, args);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert_eq!(out.stderr, project.run(BIN, &["sync"]).stderr, "{args:?}");
+    }
+    // Nothing reaches a file, and the key never shows in what is printed.
+    assert!(!project.path("experiment_results").exists());
+}
+
+#[test]
+fn orchestrator_upload_links_the_run_and_fails_softly() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key", "--bt-api-key", FAKE_KEY]);
+    let out = run(command(&sim, &project, "orchestrator").args([
+        "run",
+        "m12",
+        "--samples",
+        "20",
+        "--upload",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("braintrust"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        line.contains(&format!(
+            "http://127.0.0.1:{}/app/sim-org/p/Keyword-Classification-Pipeline/experiments/root_m12_HardConstraintViolationCheck_",
+            sim.port
+        )),
+        "{line}"
+    );
+    let first = entries(&project).remove(0);
+    assert_eq!(first["status"], "uploaded");
+
+    // A refused key: the run is kept and registered, marked failed, exit code 1.
+    let out = run(command(&sim, &project, "orchestrator")
+        .env("BRAINTRUST_API_KEY", "bt-wrong-key-0000")
+        .args(["run", "m01", "--samples", "4", "--upload"]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("error: the upload of exp_")
+            && out.stderr.contains("HTTP 401 Unauthorized"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("bt-wrong-key-0000"));
+    let failed = entries(&project)
+        .into_iter()
+        .find(|e| e["module_id"] == "m01")
+        .unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["notes"].as_str().unwrap().contains("HTTP 401"));
+    assert!(project.path(failed["csv_path"].as_str().unwrap()).is_file());
+
+    // Without a key, --upload refuses before anything runs.
+    let before = sim.stats()["chat_answered"].clone();
+    let out = run(sim.command(&project, "orchestrator").args([
+        "run",
+        "m14",
+        "--samples",
+        "3",
+        "--upload",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with(
+            "error: --upload needs Braintrust settings\n  caused by: BRAINTRUST_API_KEY is not set"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sim.stats()["chat_answered"], before);
+}
+
+#[test]
+fn upload_refuses_an_uploaded_run_unless_forced() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    orchestrate(&sim, &project, "m12", "20");
+    let id = entries(&project)[0]["local_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = bt(&sim, &project, &["upload", &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with(&format!("✓ {id}  root_m12_HardConstraintViolationCheck_"))
+    );
+    let out = bt(&sim, &project, &["upload", &id]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is already uploaded") && out.stderr.contains("pass --force"));
+    let out = bt(&sim, &project, &["upload", &id, "--force", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(json(&out.stdout)["status"], "uploaded");
+    assert_eq!(stored_rows(&sim)[0].1, 20, "a forced upload replaces rows");
+}
+
+#[test]
+fn download_writes_the_results_shape_and_match_links_existing_experiments() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key", "--wrong-rate", "0.2"]);
+    orchestrate(&sim, &project, "m12", "20");
+    orchestrate(&sim, &project, "m14", "10");
+    let m12 = entries(&project)
+        .into_iter()
+        .find(|e| e["module_id"] == "m12")
+        .unwrap();
+    let m12_id = m12["local_id"].as_str().unwrap().to_owned();
+    let out = bt(&sim, &project, &["upload", &m12_id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // Download: the results CSV comes back with the module's columns.
+    let out = bt(&sim, &project, &["download", &m12_id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let path = out
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit_once(" to "))
+        .map(|(_, p)| project.path(p))
+        .unwrap();
+    assert!(
+        path.starts_with(
+            project.path("experiment_results/M12_HardConstraintViolationCheck/braintrust")
+        ),
+        "{}",
+        path.display()
+    );
+    let original =
+        std::fs::read_to_string(project.path(m12["csv_path"].as_str().unwrap())).unwrap();
+    let downloaded = std::fs::read_to_string(&path).unwrap();
+    let columns = |text: &str, names: &[&str]| -> Vec<Vec<String>> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let at: Vec<usize> = names
+            .iter()
+            .map(|n| headers.iter().position(|h| h == *n).unwrap())
+            .collect();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                at.iter().map(|&i| r[i].to_owned()).collect()
+            })
+            .collect()
+    };
+    let wanted = [
+        "record_id",
+        "Keyword",
+        "ASIN",
+        "Expected_Output",
+        "output_HC",
+        "correct",
+        "error",
+    ];
+    assert_eq!(columns(&downloaded, &wanted), columns(&original, &wanted));
+    assert_eq!(
+        original.lines().next(),
+        downloaded.lines().next(),
+        "same header"
+    );
+
+    // Match: m14's run was uploaded by someone else under the conventional name.
+    let m14 = entries(&project)
+        .into_iter()
+        .find(|e| e["module_id"] == "m14")
+        .unwrap();
+    let stamp = m14["local_id"].as_str().unwrap()[4..19].to_owned();
+    let (_, body) = http(
+        &sim,
+        "POST",
+        "/v1/project",
+        Some(r#"{"name": "Keyword-Classification-Pipeline"}"#),
+    );
+    let pid = json(&body)["id"].as_str().unwrap().to_owned();
+    let (code, body) = http(
+        &sim,
+        "POST",
+        "/v1/experiment",
+        Some(&format!(
+            r#"{{"project_id": "{pid}", "name": "root_m14_PrimaryUseCheckSameType_{stamp}"}}"#
+        )),
+    );
+    assert_eq!(code, 200, "{body}");
+    let dry = bt(&sim, &project, &["match", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    snapshot("sync_braintrust_match_dry_run", &project, Some(&sim), &dry);
+    let done = bt(&sim, &project, &["match", "--json"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report = json(&done.stdout);
+    assert_eq!(report["linked"][0]["local_id"], m14["local_id"]);
+    assert_eq!(report["linked"][0]["rule"], "name");
+    let linked = entries(&project)
+        .into_iter()
+        .find(|e| e["module_id"] == "m14")
+        .unwrap();
+    assert_eq!(linked["status"], "uploaded");
+    assert_eq!(linked["braintrust_url"], report["linked"][0]["url"]);
+}

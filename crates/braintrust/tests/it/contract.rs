@@ -1,0 +1,321 @@
+//! Contract test: every request body the client sends, captured on the wire by a recording
+//! proxy in front of the simulator, validates against the Braintrust OpenAPI schemas
+//! (`fixtures/specs/braintrust/v1-subset.json`); so does every answer the simulator gives.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use api_sim::SimConfig;
+use braintrust::{Client, RepoInfo, Uploader};
+use serde_json::{Map, Value, json};
+
+use crate::support::{self, catalog, fixture_rows, json_ok, sim};
+
+fn spec() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/specs/braintrust/v1-subset.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// OpenAPI 3.0's `nullable: true` in JSON Schema terms (the validator speaks 2020-12, where
+/// `nullable` means nothing and a null would be refused).
+fn nullable_to_json_schema(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(nullable_to_json_schema),
+        Value::Object(object) => {
+            for child in object.values_mut() {
+                nullable_to_json_schema(child);
+            }
+            if object.remove("nullable") != Some(Value::Bool(true)) {
+                return;
+            }
+            if let Some(reference) = object.remove("$ref") {
+                object.insert(
+                    "anyOf".to_owned(),
+                    json!([{ "$ref": reference }, { "type": "null" }]),
+                );
+            } else if let Some(Value::String(kind)) = object.get("type").cloned() {
+                object.insert("type".to_owned(), json!([kind, "null"]));
+                if let Some(Value::Array(options)) = object.get_mut("enum")
+                    && !options.contains(&Value::Null)
+                {
+                    options.push(Value::Null);
+                }
+            } else if let Some(Value::Array(options)) = object.get_mut("anyOf") {
+                options.push(json!({"type": "null"}));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn validator(spec: &Value, schema: &Value) -> jsonschema::Validator {
+    let mut components = spec["components"].clone();
+    nullable_to_json_schema(&mut components);
+    let mut schema = schema.clone();
+    nullable_to_json_schema(&mut schema);
+    let mut root = Map::new();
+    root.insert("allOf".to_owned(), json!([schema]));
+    root.insert("components".to_owned(), components);
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&Value::Object(root))
+        .unwrap()
+}
+
+fn problems(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// One request and its answer, as seen by the proxy.
+struct Exchange {
+    method: String,
+    path: String,
+    request: Vec<u8>,
+    status: u16,
+    response: Vec<u8>,
+}
+
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    log: Mutex<Vec<Exchange>>,
+}
+
+async fn forward(
+    axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let sent = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    let mut upstream = proxy
+        .http
+        .request(parts.method.clone(), format!("{}{target}", proxy.upstream))
+        .body(sent.to_vec());
+    for name in ["authorization", "content-type"] {
+        if let Some(value) = parts.headers.get(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = upstream.send().await.unwrap();
+    let status = answer.status();
+    let content_type = answer.headers().get("content-type").cloned();
+    let received = answer.bytes().await.unwrap();
+    proxy.log.lock().unwrap().push(Exchange {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        request: sent.to_vec(),
+        status: status.as_u16(),
+        response: received.to_vec(),
+    });
+    let mut out = axum::response::Response::new(axum::body::Body::from(received));
+    *out.status_mut() = status;
+    if let Some(content_type) = content_type {
+        out.headers_mut().insert("content-type", content_type);
+    }
+    out
+}
+
+/// The spec path a request path belongs to.
+fn template(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "v1", "experiment", _id] => "/v1/experiment/{experiment_id}".to_owned(),
+        ["", "v1", "experiment", _id, action] => {
+            format!("/v1/experiment/{{experiment_id}}/{action}")
+        }
+        _ => path.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_body_the_client_sends_matches_the_spec() {
+    let server = sim(SimConfig::default());
+    let proxy = Arc::new(Proxy {
+        upstream: server.url(),
+        http: reqwest::Client::new(),
+        log: Mutex::new(Vec::new()),
+    });
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(Arc::clone(&proxy));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Everything the toolkit does with Braintrust, through the proxy.
+    let project = support::Project::new();
+    let m12 = fixture_rows("m12_results.csv");
+    project.register("m12", "2026-01-16T08:00:00", &m12);
+    let taken = project.register("m12", "2026-01-16T09:00:00", &m12);
+    let m01 = project.register(
+        "m01",
+        "2026-01-16T10:00:00",
+        &fixture_rows("m01_results.csv"),
+    );
+    let direct = support::client(&server, 0);
+    let pid = direct.project().await.unwrap().id;
+    json_ok(
+        &server,
+        "POST",
+        "/v1/experiment",
+        Some(&json!({"project_id": pid, "name": "root_m12_HardConstraintViolationCheck_20260116_090000"})),
+    )
+    .await;
+    let client = Client::new(support::config(&format!("http://{addr}"), 0)).unwrap();
+    let registry = project.registry();
+    let catalog = catalog();
+    let repo = RepoInfo {
+        commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        branch: Some("main".into()),
+        dirty: Some(true),
+        author_name: Some("A. Nnotator".into()),
+        commit_time: Some("2026-01-16T08:00:00+00:00".into()),
+        ..RepoInfo::default()
+    };
+    let report = Uploader::new(&client, &registry, &catalog)
+        .repo_info(Some(repo))
+        .sync(None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.uploaded(), 3, "{:?}", report.outcomes);
+    let saved = registry.load().unwrap();
+    let m01_id = saved
+        .get(&m01.local_id)
+        .unwrap()
+        .braintrust_id
+        .clone()
+        .unwrap();
+    client.fetch_all(&m01_id, 2).await.unwrap();
+    client.find_project().await.unwrap();
+    let bt_project = client.project().await.unwrap();
+    braintrust::download::resolve_experiment(&client, &bt_project, &saved, &taken.local_id)
+        .await
+        .unwrap();
+    braintrust::download::resolve_experiment(
+        &client,
+        &bt_project,
+        &saved,
+        "root_m01_ExtractOwnBrandEntities_20260116_100000",
+    )
+    .await
+    .unwrap();
+    braintrust::matching::match_runs(&client, &registry, &catalog, true)
+        .await
+        .unwrap();
+
+    let spec = spec();
+    let log = proxy.log.lock().unwrap();
+    let mut checked_requests = std::collections::BTreeMap::<String, usize>::new();
+    let mut checked_answers = 0;
+    for exchange in log.iter() {
+        let operation = &spec["paths"][template(&exchange.path)][exchange.method.to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{} {} is not in the spec subset",
+            exchange.method,
+            exchange.path
+        );
+        if !exchange.request.is_empty() {
+            let body: Value = serde_json::from_slice(&exchange.request).unwrap();
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            assert!(
+                schema.is_object(),
+                "{} {} takes no body",
+                exchange.method,
+                exchange.path
+            );
+            assert_eq!(
+                problems(&validator(&spec, schema), &body),
+                Vec::<String>::new(),
+                "{} {}: {body}",
+                exchange.method,
+                exchange.path
+            );
+            *checked_requests
+                .entry(format!("{} {}", exchange.method, template(&exchange.path)))
+                .or_default() += 1;
+        }
+        assert_eq!(
+            exchange.status, 200,
+            "{} {}",
+            exchange.method, exchange.path
+        );
+        let answer: Value = serde_json::from_slice(&exchange.response).unwrap();
+        let schema = &operation["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            problems(&validator(&spec, schema), &answer),
+            Vec::<String>::new(),
+            "answer to {} {}: {answer}",
+            exchange.method,
+            exchange.path
+        );
+        checked_answers += 1;
+    }
+    let kinds: Vec<&str> = checked_requests.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "POST /v1/experiment",
+            "POST /v1/experiment/{experiment_id}/fetch",
+            "POST /v1/experiment/{experiment_id}/insert",
+            "POST /v1/project",
+        ]
+    );
+    assert!(checked_answers > 20, "{checked_answers}");
+    let bodies = |path: &str| {
+        log.iter()
+            .filter(|e| template(&e.path) == path && !e.request.is_empty())
+            .map(|e| serde_json::from_slice::<Value>(&e.request).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // The variants worth checking were all sent: a renamed experiment, git state, a baseline,
+    // scored and errored rows, and a fetch that followed a cursor.
+    let experiments = bodies("/v1/experiment");
+    assert!(experiments.iter().any(|b| b["ensure_new"] == true));
+    assert!(
+        experiments
+            .iter()
+            .all(|b| b["repo_info"]["branch"] == "main")
+    );
+    assert!(experiments.iter().any(|b| b["base_exp_id"].is_string()));
+    let events: Vec<Value> = bodies("/v1/experiment/{experiment_id}/insert")
+        .into_iter()
+        .flat_map(|b| b["events"].as_array().unwrap().clone())
+        .collect();
+    assert!(events.iter().any(|e| e.get("error").is_some()));
+    assert!(events.iter().any(|e| e["scores"]["correct"] == 0));
+    assert!(
+        bodies("/v1/experiment/{experiment_id}/fetch")
+            .iter()
+            .any(|b| b["cursor"].is_string())
+    );
+
+    // The validator is not a rubber stamp.
+    let insert = &spec["paths"]["/v1/experiment/{experiment_id}/insert"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    let v = validator(&spec, insert);
+    assert!(!problems(&v, &json!({"events": [{"scores": {"correct": 2}}]})).is_empty());
+    assert!(!problems(&v, &json!({"events": [{"metrics": {"tokens": "many"}}]})).is_empty());
+    assert!(!problems(&v, &json!({"rows": []})).is_empty());
+    assert!(
+        problems(
+            &v,
+            &json!({"events": [{"scores": {"correct": null}, "id": null}]})
+        )
+        .is_empty()
+    );
+    let create = &spec["paths"]["/v1/experiment"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let v = validator(&spec, create);
+    assert!(!problems(&v, &json!({"project_id": "not-a-uuid", "name": "x"})).is_empty());
+    assert!(!problems(&v, &json!({"name": "x"})).is_empty());
+}
