@@ -62,3 +62,7 @@ bench-run: ## Benchmark `orchestrator run` on 2,000 rows at 50 ms simulated late
 bench-agreement: ## `calculate-agreement analyze --json` on a generated 1,000,000-row annotation CSV: wall time, peak memory, pandas + scikit-learn ratio when installed
 	$(CARGO) build --release --locked -p kw-cli --bin calculate-agreement --example bench_agreement_csv
 	target/release/examples/bench_agreement_csv --bin target/release/calculate-agreement --rows 1000000
+
+.PHONY: test-reliability
+test-reliability: ## The reliability suite: kill and resume, fault storm, 8 concurrent runs, malformed inputs, secrets
+	$(CARGO) test --locked -p kw-cli --test cli reliability::

@@ -7,3 +7,8 @@
 
 pub mod commands;
 pub mod common;
+
+// Every binary parses and writes a lot of small JSON values; mimalloc handles that many short
+// allocations with noticeably less CPU than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -187,11 +187,25 @@ impl fmt::Display for InvalidCell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "row_id {} (line {}), {}: `{}`: {}",
-            self.row_id, self.line, self.column, self.value, self.reason
-        )
+            "row_id {} (line {}), {}: ",
+            self.row_id, self.line, self.column
+        )?;
+        // A pasted paragraph (or a runaway 10 MB cell) is cut, so the list stays readable.
+        match self.value.char_indices().nth(SHOWN_CHARS) {
+            None => write!(f, "`{}`", self.value)?,
+            Some((end, _)) => write!(
+                f,
+                "`{}…` ({} characters)",
+                &self.value[..end],
+                self.value.chars().count()
+            )?,
+        }
+        write!(f, ": {}", self.reason)
     }
 }
+
+/// Longest cell value quoted whole in a message.
+const SHOWN_CHARS: usize = 60;
 
 fn quoted(names: &[String]) -> String {
     names
@@ -224,3 +238,38 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_cell_is_cut_in_messages() {
+        let cell = |value: &str| InvalidCell {
+            row_id: "2".into(),
+            line: 3,
+            column: "annotator_a_violates".into(),
+            value: value.into(),
+            reason: "not a label".into(),
+        };
+        assert_eq!(
+            cell("maybe").to_string(),
+            "row_id 2 (line 3), annotator_a_violates: `maybe`: not a label"
+        );
+        let long = "ja ".repeat(4_000_000);
+        let shown = cell(&long).to_string();
+        assert_eq!(
+            shown,
+            format!(
+                "row_id 2 (line 3), annotator_a_violates: `{}…` (12000000 characters): not a label",
+                &long[..60]
+            )
+        );
+        // Cut on a character boundary, never inside one.
+        assert!(
+            cell(&"é".repeat(100))
+                .to_string()
+                .contains(&format!("`{}…`", "é".repeat(60)))
+        );
+    }
+}

@@ -17,6 +17,8 @@ use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use core_config::results::CsvQuoting;
+
 use crate::error::{Error, Result};
 
 /// First characters that make a spreadsheet treat a cell as a formula or control sequence:
@@ -138,13 +140,26 @@ type Source<R> = LineMarks<io::Chain<Cursor<Vec<u8>>, BufReader<R>>>;
 /// The `csv` crate's own line numbers drift on CRLF files (it counts the `\n` of a CRLF as part
 /// of the next record), and spreadsheets write CRLF, so lines are counted here instead. Only the
 /// parser's read-ahead is kept, so memory stays bounded.
-#[derive(Default)]
+///
+/// It also follows the quoting of every byte, so a file that ends inside a quoted cell (cut
+/// off) is told apart from a complete one, which the `csv` crate does not do.
 struct Marks {
     pending: VecDeque<(u64, bool)>,
     newlines_before: u64,
+    quoting: CsvQuoting,
+    ended: bool,
 }
 
 impl Marks {
+    fn new(delimiter: u8) -> Self {
+        Self {
+            pending: VecDeque::new(),
+            newlines_before: 0,
+            quoting: CsvQuoting::new(delimiter),
+            ended: false,
+        }
+    }
+
     /// The 1-based line of the first content byte at or after `start` (the parser reports a
     /// record's start before skipping the line ends in front of it).
     fn line_at(&mut self, start: u64) -> u64 {
@@ -175,6 +190,8 @@ impl<R: Read> Read for LineMarks<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.quoting.feed(&buf[..n]);
+        marks.ended |= n == 0 && !buf.is_empty();
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' || b == b'\r' {
                 marks
@@ -230,7 +247,7 @@ impl<R: Read> AnnotationReader<R> {
             });
         }
         let delimiter = detect_delimiter(&first);
-        let marks = Arc::new(Mutex::new(Marks::default()));
+        let marks = Arc::new(Mutex::new(Marks::new(delimiter)));
         let source = LineMarks {
             inner: Cursor::new(first).chain(buffered),
             offset: 0,
@@ -326,11 +343,17 @@ impl<R: Read> AnnotationReader<R> {
                 return Ok(false);
             }
             let start = self.record.position().map_or(0, csv::Position::byte);
-            let line = self
-                .marks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .line_at(start);
+            let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+            let line = marks.line_at(start);
+            // The parser has seen the end of the input, so this is the last row.
+            if marks.ended && marks.quoting.inside_quotes() {
+                return Err(Error::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message: CsvQuoting::CUT_OFF.to_owned(),
+                });
+            }
+            drop(marks);
             // Spreadsheets save rows of bare separators for formatted but empty rows.
             if self
                 .record
@@ -467,6 +490,25 @@ mod tests {
         let headers = reader.headers().to_vec();
         let rows = reader.collect::<Result<Vec<_>>>().unwrap();
         AnnotationTable { headers, rows }
+    }
+
+    #[test]
+    fn a_file_cut_inside_a_cell_is_refused_at_the_row_it_cut() {
+        let bytes = write(
+            &["row_id", "notes"],
+            &[vec!["1", "first"], vec!["2", "second line\nof two"]],
+        );
+        assert_eq!(read(&bytes).rows.len(), 2);
+        let cut = bytes.len() - "of two\"\r\n".len();
+        let reader = AnnotationReader::new(Path::new("t.csv"), &bytes[..cut]).unwrap();
+        let rows: Vec<Result<AnnotationRow>> = reader.collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].as_ref().unwrap().cells, ["1", "first"]);
+        let err = rows[1].as_ref().unwrap_err().to_string();
+        assert_eq!(err, format!("t.csv:3: {}", CsvQuoting::CUT_OFF));
+        // Cut right after a closing quote, the row is whole: nothing to refuse.
+        let whole = bytes.len() - "\r\n".len();
+        assert_eq!(read(&bytes[..whole]).rows.len(), 2);
     }
 
     #[test]

@@ -198,9 +198,9 @@ pub fn simulate(
         GoldFrom::Auto => catalog.dataset_path(module),
         GoldFrom::Dataset(path) => path.clone(),
     };
-    let expected: HashMap<String, Map<String, Value>> = read_records(&dataset)?
+    let expected: HashMap<String, (usize, Map<String, Value>)> = read_records(&dataset)?
         .into_iter()
-        .map(|r| (r.id, r.expected))
+        .map(|r| (r.id, (r.line, r.expected)))
         .collect();
 
     // The true value of every field of every row, or None when it is unknown.
@@ -216,16 +216,28 @@ pub fn simulate(
     };
     let mut truths: Vec<Option<Vec<FieldValue>>> = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
-        let record = expected.get(row.get_opt(record_id_col).trim());
-        let values: Option<Vec<FieldValue>> = record.and_then(|exp| {
-            located
+        let id = row.get_opt(record_id_col).trim();
+        let mut values: Option<Vec<FieldValue>> = None;
+        if let Some((line, exp)) = expected.get(id) {
+            // A label that is there but unreadable is a broken dataset, not a missing label:
+            // say where, rather than quietly leaving the row empty.
+            let read = located
                 .iter()
                 .map(|(_, reader, _, _)| {
-                    let raw = lookup_dotted(exp, &reader.field().expected);
-                    reader.expected(raw).ok().flatten()
+                    let field = &reader.field().expected;
+                    reader
+                        .expected(lookup_dotted(exp, field))
+                        .map_err(|reason| {
+                            Error::Config(core_config::Error::Dataset {
+                                path: dataset.clone(),
+                                line: *line,
+                                message: format!("record `{id}`: expected.{field}: {reason}"),
+                            })
+                        })
                 })
-                .collect()
-        });
+                .collect::<Result<Vec<Option<FieldValue>>>>()?;
+            values = read.into_iter().collect();
+        }
         if values.is_none() {
             report
                 .missing
@@ -331,6 +343,44 @@ mod tests {
         assert_eq!(
             flip(&FieldValue::Json(Value::Null), None, &mut sampler),
             None
+        );
+    }
+
+    #[test]
+    fn a_label_outside_the_field_in_the_gold_file_names_its_line() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let catalog = Catalog::load(&repo.join("modules.toml")).unwrap();
+        let module = catalog.resolve("m12").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sheet = dir.path().join("M12_annotation_unfilled.csv");
+        std::fs::copy(
+            repo.join("fixtures/bad/M12_annotation_unfilled.csv"),
+            &sheet,
+        )
+        .unwrap();
+        let before = std::fs::read(&sheet).unwrap();
+        let gold = repo.join("fixtures/bad/M12_gold_bad_label.jsonl");
+        let options = SimulateOptions {
+            gold_from: GoldFrom::Dataset(gold.clone()),
+            flip_a: 0.0,
+            flip_b: 0.0,
+            seed: 7,
+            overwrite: false,
+        };
+        let err = simulate(&catalog, module, &sheet, &options)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:3: record `M12_B0D6YNWLTS__mens puffer jacket`: expected.relevancy: `maybe` is not a label of this field (expected one of: true, false)",
+                gold.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read(&sheet).unwrap(),
+            before,
+            "the file is untouched"
         );
     }
 

@@ -91,6 +91,42 @@ impl Write for AtomicFile {
     }
 }
 
+/// Removes the temporary files that interrupted writes of `target` left beside it (a process
+/// killed between [`AtomicFile::create`] and its commit cannot clean up) and returns how many
+/// there were. Only names of the form [`AtomicFile`] gives its temporary files are touched.
+///
+/// # Errors
+/// When the directory cannot be listed or a leftover cannot be removed.
+pub fn remove_leftovers(target: &Path) -> io::Result<usize> {
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let Some(name) = target.file_name() else {
+        return Ok(0);
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if file_name.starts_with(&prefix)
+            && file_name.ends_with(".tmp")
+            && entry.file_type()?.is_file()
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to `path` atomically.
 ///
 /// # Errors
@@ -104,6 +140,39 @@ pub fn write_atomic(path: impl Into<PathBuf>, bytes: &[u8]) -> io::Result<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_of_an_interrupted_write_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("run.csv");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"half a row").unwrap();
+        // A killed process never drops its writer.
+        std::mem::forget(file);
+        for keep in [
+            "run.csv.journal.jsonl",
+            ".other.csv.x1.tmp",
+            ".run.csv.keep",
+        ] {
+            std::fs::write(dir.path().join(keep), b"x").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+        assert_eq!(remove_leftovers(&target).unwrap(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".other.csv.x1.tmp",
+                ".run.csv.keep",
+                "run.csv.journal.jsonl"
+            ]
+        );
+        assert_eq!(remove_leftovers(&dir.path().join("gone/x.csv")).unwrap(), 0);
+    }
 
     #[test]
     fn nothing_appears_until_commit() {

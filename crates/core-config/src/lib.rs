@@ -30,7 +30,7 @@ pub mod sample;
 pub mod schema;
 pub mod template;
 
-pub use atomic::{AtomicFile, write_atomic};
+pub use atomic::{AtomicFile, remove_leftovers, write_atomic};
 pub use catalog::{
     AnnotatedField, AnnotationSpec, Annotator, CATALOG_FILE, Catalog, Column, Defaults,
     ModelSettings, ModuleSpec, ModuleType, ResponseFormatKind, ScoreField,

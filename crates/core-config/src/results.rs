@@ -141,6 +141,29 @@ impl ResultsWriter {
         self.csv.write_record(&fields).map_err(io::Error::from)
     }
 
+    /// Appends one row whose input is given as JSON text (compact, as `Value::to_string` writes
+    /// it) instead of in `row.input`: the text goes into the `input` column as it is, which
+    /// spares parsing and re-serialising the largest column.
+    ///
+    /// # Errors
+    /// When writing fails, or `input_json` is not JSON while a module column needs to read it.
+    pub fn write_with_input_json(&mut self, row: &ResultRow, input_json: &str) -> io::Result<()> {
+        let reads_input = self
+            .module
+            .results_columns
+            .iter()
+            .any(|c| c.from.root() == Root::Input);
+        let mut fields = if reads_input {
+            let mut full = row.clone();
+            full.input = serde_json::from_str(input_json).map_err(io::Error::other)?;
+            row_fields(&self.module, &full)
+        } else {
+            row_fields(&self.module, row)
+        };
+        input_json.clone_into(&mut fields[1]);
+        self.csv.write_record(&fields).map_err(io::Error::from)
+    }
+
     /// Flushes and moves the file into place.
     ///
     /// # Errors
@@ -208,7 +231,10 @@ pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(strip_bom(file));
+        .from_reader(QuoteWatch {
+            inner: strip_bom(file),
+            quoting: CsvQuoting::new(b','),
+        });
     let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
     let index = |name: &str| headers.iter().position(|h| h.trim() == name);
     for required in ["input", "output", "expected"] {
@@ -226,8 +252,10 @@ pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
         .copied()
         .collect();
     let mut rows = Vec::new();
+    let mut last_line = 1;
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| csv_error(path, &e))?;
+        last_line = record.position().map_or(last_line, csv::Position::line);
         let get = |name: &str| index(name).and_then(|i| record.get(i)).unwrap_or_default();
         let correct = match get("correct").trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Some(true),
@@ -265,7 +293,92 @@ pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
             extra,
         });
     }
+    if reader.get_ref().quoting.inside_quotes() {
+        return Err(Error::Csv {
+            path: path.to_owned(),
+            line: last_line,
+            message: CsvQuoting::CUT_OFF.to_owned(),
+        });
+    }
     Ok(rows)
+}
+
+/// Follows the quoting of a CSV byte stream the way the `csv` crate reads it (a field is quoted
+/// when its first byte is `"`; `""` inside is a quote), so a reader can tell whether its input
+/// stopped inside a quoted cell. The `csv` crate accepts such a cell as complete, which turns a
+/// file cut off by a crash or an interrupted copy into plausible, silently shortened data.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvQuoting {
+    delimiter: u8,
+    state: Quoting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+impl CsvQuoting {
+    /// What to tell the user about a file that ends inside a quoted cell.
+    pub const CUT_OFF: &'static str = "the file ends inside a quoted cell that starts on this line: it was cut off (a crash or an interrupted copy?); restore or regenerate it";
+
+    /// A tracker for a stream with this separator, at the start of the stream.
+    #[must_use]
+    pub fn new(delimiter: u8) -> Self {
+        Self {
+            delimiter,
+            state: Quoting::FieldStart,
+        }
+    }
+
+    /// Follows the next bytes of the stream.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while let Some((&b, tail)) = rest.split_first() {
+            rest = tail;
+            self.state = match self.state {
+                Quoting::Quoted if b == b'"' => Quoting::QuoteInQuoted,
+                // Most bytes of a long quoted cell: skip to its next quote at once.
+                Quoting::Quoted => match rest.iter().position(|&c| c == b'"') {
+                    Some(i) => {
+                        rest = &rest[i + 1..];
+                        Quoting::QuoteInQuoted
+                    }
+                    None => {
+                        rest = &[];
+                        Quoting::Quoted
+                    }
+                },
+                Quoting::QuoteInQuoted if b == b'"' => Quoting::Quoted,
+                Quoting::FieldStart if b == b'"' => Quoting::Quoted,
+                _ if b == self.delimiter || b == b'\n' || b == b'\r' => Quoting::FieldStart,
+                _ => Quoting::Unquoted,
+            };
+        }
+    }
+
+    /// Whether the bytes so far stop inside a quoted cell.
+    #[must_use]
+    pub fn inside_quotes(&self) -> bool {
+        self.state == Quoting::Quoted
+    }
+}
+
+/// A reader that follows the quoting of everything read through it.
+struct QuoteWatch<R> {
+    inner: R,
+    quoting: CsvQuoting,
+}
+
+impl<R: io::Read> io::Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.quoting.feed(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> Error {
@@ -348,6 +461,57 @@ mod tests {
     }
 
     #[test]
+    fn quoting_follows_the_csv_rules() {
+        let state = |text: &str| {
+            let mut q = CsvQuoting::new(b',');
+            q.feed(text.as_bytes());
+            q.inside_quotes()
+        };
+        assert!(!state("a,\"b,c\"\n\"x\"\"y\",z"));
+        assert!(state("a,\"b,c"));
+        assert!(state("a,\"line one\nline two"));
+        assert!(
+            state("a,\"say \"\"hi\"\""),
+            "an escaped quote does not close the cell"
+        );
+        assert!(
+            !state("a,5\" screen,b"),
+            "a quote inside an unquoted cell is text"
+        );
+        // Fed in pieces, as a reader sees it.
+        let mut q = CsvQuoting::new(b';');
+        for piece in ["a;\"", "b;c\"", "\"", "d\";e\r\n"] {
+            q.feed(piece.as_bytes());
+        }
+        assert!(!q.inside_quotes());
+    }
+
+    #[test]
+    fn a_results_file_cut_inside_a_cell_is_refused_with_its_line() {
+        let module = m12();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("M12/out.csv");
+        let row = |id: &str| ResultRow {
+            record_id: id.into(),
+            input: json!({"keyword": "k", "title": "a title"}),
+            output: json!({"violates_constraint": false}),
+            expected: json!({"relevancy": "N"}),
+            correct: Some(true),
+            ..ResultRow::default()
+        };
+        write_results(&path, &module, &[row("a"), row("b")]).unwrap();
+        assert_eq!(read_results(&path).unwrap().len(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cut = text.rfind("a title").unwrap();
+        std::fs::write(&path, &text[..cut]).unwrap();
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with(&format!("out.csv:3: {}", CsvQuoting::CUT_OFF)),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn round_trips_a_row_with_the_module_columns() {
         let module = m12();
         let dir = tempfile::tempdir().unwrap();
@@ -378,6 +542,31 @@ mod tests {
             ("output_HC".into(), String::new()),
         ]);
         assert_eq!(back[0], expected);
+    }
+
+    #[test]
+    fn input_given_as_json_text_is_written_as_is() {
+        let module = m12();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        let row = ResultRow {
+            record_id: "r1".into(),
+            input: json!({"keyword": "k", "n": [1, 2]}),
+            output: json!({"violates_constraint": true, "relevancy": "N"}),
+            expected: json!({"relevancy": "N"}),
+            correct: Some(true),
+            ..ResultRow::default()
+        };
+        write_results(&a, &module, std::slice::from_ref(&row)).unwrap();
+        let mut writer = ResultsWriter::create(&b, &module).unwrap();
+        let text = row.input.to_string();
+        let without = ResultRow {
+            input: Value::Null,
+            ..row
+        };
+        writer.write_with_input_json(&without, &text).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     }
 
     #[test]

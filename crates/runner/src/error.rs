@@ -57,13 +57,22 @@ pub enum Error {
     },
 
     /// Registering the run failed (its results CSV is written).
-    #[error("the results are in {}, but registering the run failed: {source}", csv.display())]
+    #[error("the results are in {}, but registering the run failed", csv.display())]
     Registry {
         /// The results file.
         csv: PathBuf,
         /// The cause.
         #[source]
         source: registry::Error,
+    },
+
+    /// The dataset holds no record (an empty file, or only blank lines).
+    #[error("{}: module {module}: the dataset has no records (is the file empty?)", path.display())]
+    EmptyDataset {
+        /// Module id.
+        module: String,
+        /// The dataset file.
+        path: PathBuf,
     },
 
     /// A prompt placeholder the record does not feed; found before any call is made.
@@ -135,3 +144,32 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_registry_failure_names_its_cause_once() {
+        let error = Error::Registry {
+            csv: PathBuf::from("experiment_results/M12_X/M12_v1.csv"),
+            source: registry::Error::Corrupt {
+                path: PathBuf::from(".registry.json"),
+                line: 3,
+                column: 7,
+                message: "EOF while parsing".to_owned(),
+            },
+        };
+        // Printers walk the source chain, so the message itself must not repeat the cause.
+        let mut chain = vec![error.to_string()];
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            chain.push(c.to_string());
+            cause = c.source();
+        }
+        let text = chain.join("\n");
+        assert_eq!(text.matches("EOF while parsing").count(), 1, "{text}");
+    }
+}

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use core_config::ResultRow;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 
@@ -102,7 +103,23 @@ impl JournalWriter {
     /// # Errors
     /// When writing fails.
     pub fn write(&mut self, index: usize, row: &ResultRow, error_kind: Option<&str>) -> Result<()> {
-        let line = row_to_json(index, row, error_kind).to_string();
+        let line = LineOut {
+            index,
+            record_id: &row.record_id,
+            error_kind,
+            correct: row.correct,
+            error: &row.error,
+            asin: &row.asin,
+            brand: &row.brand,
+            keyword: &row.keyword,
+            reasoning: &row.reasoning,
+            expected: &row.expected,
+            output: &row.output,
+            metrics: &row.metrics,
+            metadata: &row.metadata,
+            input: &row.input,
+        };
+        let line = serde_json::to_string(&line).map_err(|e| Error::io(&self.path, e.into()))?;
         self.write_line(&line)
     }
 
@@ -125,7 +142,7 @@ impl JournalWriter {
     }
 }
 
-/// A finished row read back from a journal.
+/// A finished row read back from a journal (its `row.input` is null: see [`Journal::parse_row`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalRow {
     /// Position of the record in the run's order.
@@ -177,10 +194,8 @@ impl Journal {
                     Some(serde_json::from_str(&line).map_err(|e| bad(format!("bad header: {e}")))?);
                 continue;
             }
-            let value: Value =
-                serde_json::from_str(&line).map_err(|e| bad(format!("bad row: {e}")))?;
-            let row =
-                row_from_json(&value).ok_or_else(|| bad("bad row: missing fields".to_owned()))?;
+            let (row, _) =
+                Self::parse_row(&line).ok_or_else(|| bad("not a journal row".to_owned()))?;
             rows.insert(row.row.record_id.clone(), row);
         }
         let header = header.ok_or_else(|| Error::Journal {
@@ -192,61 +207,103 @@ impl Journal {
     }
 }
 
+/// A journal line as written: the small fields first, the big input last.
+#[derive(Serialize)]
+struct LineOut<'a> {
+    index: usize,
+    record_id: &'a str,
+    error_kind: Option<&'a str>,
+    correct: Option<bool>,
+    error: &'a str,
+    asin: &'a str,
+    brand: &'a str,
+    keyword: &'a str,
+    reasoning: &'a str,
+    expected: &'a Value,
+    output: &'a Value,
+    metrics: &'a Value,
+    metadata: &'a Value,
+    input: &'a Value,
+}
+
+/// A journal line as read. The input, the largest part, stays raw JSON text: writing the results
+/// CSV copies it as it is, and resuming does not need it.
+#[derive(Deserialize)]
+struct LineIn<'a> {
+    index: usize,
+    record_id: String,
+    error_kind: Option<String>,
+    correct: Option<bool>,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    asin: String,
+    #[serde(default)]
+    brand: String,
+    #[serde(default)]
+    keyword: String,
+    #[serde(default)]
+    reasoning: String,
+    #[serde(default)]
+    expected: Value,
+    #[serde(default)]
+    output: Value,
+    #[serde(default)]
+    metrics: Value,
+    #[serde(default)]
+    metadata: Value,
+    #[serde(borrow)]
+    input: &'a RawValue,
+}
+
+/// Just the position and id of a journal line (the rest is skipped, not built).
+#[derive(Deserialize)]
+pub(crate) struct LineHead {
+    pub(crate) index: usize,
+    pub(crate) record_id: String,
+}
+
 impl Journal {
-    /// Parses one row line (not the header).
+    /// Parses one row line (not the header). The row's `input` is left null; the input's JSON
+    /// text is returned beside it.
     #[must_use]
-    pub fn parse_row(line: &str) -> Option<JournalRow> {
-        let value: Value = serde_json::from_str(line).ok()?;
-        row_from_json(&value)
+    pub fn parse_row(line: &str) -> Option<(JournalRow, &str)> {
+        let line: LineIn<'_> = serde_json::from_str(line).ok()?;
+        let input = line.input.get();
+        Some((
+            JournalRow {
+                index: line.index,
+                error_kind: line.error_kind,
+                row: ResultRow {
+                    record_id: line.record_id,
+                    input: Value::Null,
+                    output: line.output,
+                    expected: line.expected,
+                    asin: line.asin,
+                    brand: line.brand,
+                    keyword: line.keyword,
+                    reasoning: line.reasoning,
+                    metrics: line.metrics,
+                    metadata: line.metadata,
+                    correct: line.correct,
+                    error: line.error,
+                    extra: BTreeMap::new(),
+                },
+            },
+            input,
+        ))
     }
-}
 
-fn row_to_json(index: usize, row: &ResultRow, error_kind: Option<&str>) -> Value {
-    json!({
-        "index": index,
-        "record_id": row.record_id,
-        "input": row.input,
-        "output": row.output,
-        "expected": row.expected,
-        "asin": row.asin,
-        "brand": row.brand,
-        "keyword": row.keyword,
-        "reasoning": row.reasoning,
-        "metrics": row.metrics,
-        "metadata": row.metadata,
-        "correct": row.correct,
-        "error": row.error,
-        "error_kind": error_kind,
-    })
-}
-
-fn row_from_json(value: &Value) -> Option<JournalRow> {
-    let object: &Map<String, Value> = value.as_object()?;
-    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-    let take = |key: &str| object.get(key).cloned().unwrap_or(Value::Null);
-    Some(JournalRow {
-        index: usize::try_from(object.get("index")?.as_u64()?).ok()?,
-        error_kind: text("error_kind"),
-        row: ResultRow {
-            record_id: text("record_id")?,
-            input: take("input"),
-            output: take("output"),
-            expected: take("expected"),
-            asin: text("asin").unwrap_or_default(),
-            brand: text("brand").unwrap_or_default(),
-            keyword: text("keyword").unwrap_or_default(),
-            reasoning: text("reasoning").unwrap_or_default(),
-            metrics: take("metrics"),
-            metadata: take("metadata"),
-            correct: object.get("correct").and_then(Value::as_bool),
-            error: text("error").unwrap_or_default(),
-            extra: BTreeMap::new(),
-        },
-    })
+    /// The position and id of a row line, read without building the row.
+    pub(crate) fn parse_head(line: &str) -> Option<LineHead> {
+        serde_json::from_str(line).ok()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn header() -> JournalHeader {

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
+use crate::score::{ScoreError, score_row};
 use core_config::sample::sample_order;
 
 /// Seed used for `--samples` when none is given.
@@ -188,6 +189,20 @@ pub fn plan(
             }
         })?;
     let schema = ResponseSchema::load(&catalog.schema_path(module), &module.slug)?;
+    // The API refuses every request of a strict schema that breaks the strict rules; say so
+    // once, before the first call, rather than once per row.
+    if module.settings.response_format == ResponseFormatKind::JsonSchema && schema.strict {
+        let problems = schema.strict_problems();
+        if !problems.is_empty() {
+            return Err(Error::Prompt {
+                path: catalog.schema_path(module),
+                message: format!(
+                    "not a valid strict schema (the API would refuse every request): {}",
+                    problems.join("; ")
+                ),
+            });
+        }
+    }
     if !dataset.is_file() {
         return Err(Error::Missing {
             what: "dataset",
@@ -225,6 +240,17 @@ pub fn plan(
                 message: format!("duplicate id `{}`", record.id),
             }));
         }
+        // A row whose expected value cannot be read can never be scored: paying for its answer
+        // is waste (a hand-edited gold file is the usual source).
+        if let Err(e @ ScoreError::Expected { .. }) =
+            score_row(module, &record.expected, &serde_json::Map::new())
+        {
+            return Err(Error::Config(core_config::Error::Dataset {
+                path: dataset.clone(),
+                line: record.line,
+                message: format!("record `{}`: {e}", record.id),
+            }));
+        }
         prompt_chars += template
             .render(&record.input)
             .map(|text| text.chars().count() as u64)
@@ -232,6 +258,12 @@ pub fn plan(
         all.push((record.id, record.line));
     }
     let dataset_records = all.len();
+    if dataset_records == 0 {
+        return Err(Error::EmptyDataset {
+            module: module.id.to_string(),
+            path: dataset,
+        });
+    }
 
     let folder = paths.experiment_results().join(module.folder_name());
     let (records, local_id, csv, journal, resumed, started) = if resume {
@@ -412,4 +444,118 @@ fn newest_journal(folder: &Path, module: &ModuleSpec) -> Result<Option<PathBuf>>
     // Names carry the start time, so the lexically last is the newest.
     journals.sort();
     Ok(journals.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOG: &str = r#"
+version = 1
+[defaults]
+model = "m"
+temperature = 0.0
+max_tokens = 10
+prompt_version = "v1"
+dataset_version = "v1"
+response_format = "json_schema"
+
+[[module]]
+id = "m14"
+name = "PrimaryUseCheckSameType"
+slug = "check_primary_use"
+type = "classifier"
+stage = 4
+enabled = true
+description = "d"
+dataset = "d.jsonl"
+prompt = "p_{version}.md"
+schema = "s.json"
+
+[[module.score]]
+name = "relevancy"
+kind = "binary"
+expected = "relevancy"
+output = "relevancy"
+labels = ["R", "N"]
+positive = "R"
+
+[module.annotation]
+llm = [{ name = "llm_relevancy", from = "output.relevancy" }]
+fields = [{ score = "relevancy", column = "relevancy", llm = "llm_relevancy" }]
+reasoning = false
+"#;
+
+    const SCHEMA: &str = r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
+        "required": ["relevancy"], "properties": {"relevancy": {"type": "string", "enum": ["R", "N"]}}}}"#;
+
+    const LINE: &str = r#"{"id": "a", "input": {"keyword": "k"}, "expected": {"relevancy": "R"}}"#;
+
+    /// Plans a run of the one module of a project made of these files.
+    fn plan_of(dataset: &str, schema: &str) -> (tempfile::TempDir, Result<Plan>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("modules.toml"), CATALOG).unwrap();
+        std::fs::write(dir.path().join("d.jsonl"), dataset).unwrap();
+        std::fs::write(dir.path().join("p_v1.md"), "Keyword: {{keyword}}").unwrap();
+        std::fs::write(dir.path().join("s.json"), schema).unwrap();
+        let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
+        let settings = RunSettings {
+            prompt_version: "v1".into(),
+            model: "m".into(),
+            samples: None,
+            seed: DEFAULT_SEED,
+            dataset: None,
+            token_param: TokenParam::MaxCompletionTokens,
+            started: Local::now(),
+        };
+        let result = plan(&catalog, &catalog.modules()[0], settings, false, None);
+        (dir, result)
+    }
+
+    fn error_of(dataset: &str, schema: &str) -> String {
+        let (dir, result) = plan_of(dataset, schema);
+        let Err(error) = result else {
+            panic!("the plan is refused");
+        };
+        let message = error.to_string();
+        message.replace(&format!("{}/", dir.path().display()), "")
+    }
+
+    #[test]
+    fn a_sound_project_plans_every_record() {
+        let (_dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
+        assert_eq!(result.unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_dataset_is_refused() {
+        assert_eq!(
+            error_of("\n\n", SCHEMA),
+            "d.jsonl: module m14: the dataset has no records (is the file empty?)"
+        );
+    }
+
+    #[test]
+    fn an_expected_value_outside_the_labels_is_refused_before_any_call() {
+        let dataset = format!(
+            "{LINE}\n{}\n",
+            LINE.replace("\"a\"", "\"b\"").replace("\"R\"", "\"maybe\"")
+        );
+        assert_eq!(
+            error_of(&dataset, SCHEMA),
+            "d.jsonl:2: record `b`: expected.relevancy: `maybe` is not a label of this field (expected one of: R, N)"
+        );
+    }
+
+    #[test]
+    fn a_strict_schema_that_breaks_the_strict_rules_is_refused() {
+        let open = SCHEMA.replace("\"additionalProperties\": false,", "");
+        assert_eq!(
+            error_of(&format!("{LINE}\n"), &open),
+            "s.json: not a valid strict schema (the API would refuse every request): #: objects must set \"additionalProperties\": false"
+        );
+        // A schema that does not ask for strict mode is the provider's to interpret.
+        let loose = open.replace("\"strict\": true", "\"strict\": false");
+        assert!(plan_of(&format!("{LINE}\n"), &loose).1.is_ok());
+    }
 }

@@ -1,7 +1,7 @@
 //! Executing a planned run: call the model for every record not finished yet, score each answer,
 //! journal it, then write the results CSV in run order and register the run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::sync::Arc;
@@ -162,6 +162,8 @@ pub async fn execute(
                     finished.error_kind.as_deref(),
                 );
             }
+            // An attempt killed while writing the results left its temporary file behind.
+            core_config::remove_leftovers(&plan.csv).map_err(|e| Error::io(&plan.csv, e))?;
             JournalWriter::append(&plan.journal)?
         }
         None => JournalWriter::create(&plan.journal, &header(plan))?,
@@ -203,6 +205,19 @@ pub async fn execute(
     tokio::pin!(calls);
     tokio::pin!(stop);
 
+    // A fresh run writes its results CSV as it goes, in run order, so nothing is left to do
+    // at the end but the rename. Rows that finish early wait in a small reorder buffer; if an
+    // early row is slow for long enough that the buffer grows past its cap (or the run is a
+    // resumption), the CSV is written from the journal at the end instead.
+    let mut in_order = if plan.resume.is_none() {
+        Some(InOrder {
+            writer: ResultsWriter::create(&plan.csv, module)?,
+            next: 0,
+            waiting: BTreeMap::new(),
+        })
+    } else {
+        None
+    };
     let mut fatal = None;
     let mut interrupted = false;
     loop {
@@ -220,9 +235,17 @@ pub async fn execute(
             fatal = Some(error);
             break;
         }
-        let scored = &finished.scored;
+        let scored = finished.scored;
         journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
         add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
+        if let Some(stream) = in_order.as_mut()
+            && !stream
+                .push(finished.index, scored.row)
+                .map_err(|e| Error::io(&plan.csv, e))?
+        {
+            // Too many rows waiting behind a slow one: fall back to the journal.
+            in_order = None;
+        }
         let now = client.totals();
         reporter.row_done(&Progress {
             done: tally.total(),
@@ -252,7 +275,15 @@ pub async fn execute(
     }
 
     reporter.finishing();
-    write_results(plan)?;
+    match in_order {
+        Some(stream) if stream.next == total => {
+            stream
+                .writer
+                .finish()
+                .map_err(|e| Error::io(&plan.csv, e))?;
+        }
+        _ => write_results(plan)?,
+    }
     let metrics = tally.metrics();
     let entry = register(plan, &metrics)?;
     // The CSV and the registry entry exist: the journal has done its job.
@@ -555,6 +586,30 @@ fn row_for(
     }
 }
 
+/// Most finished rows kept waiting for an earlier, slower row before the in-order writer gives
+/// up and the CSV is written from the journal at the end.
+const REORDER_CAP: usize = 4096;
+
+/// Writes rows to the results CSV in run order as they finish.
+struct InOrder {
+    writer: ResultsWriter,
+    next: usize,
+    waiting: BTreeMap<usize, ResultRow>,
+}
+
+impl InOrder {
+    /// Adds a finished row; writes every row whose turn has come. `false` when the buffer
+    /// overflowed and streaming should stop.
+    fn push(&mut self, index: usize, row: ResultRow) -> std::io::Result<bool> {
+        self.waiting.insert(index, row);
+        while let Some(row) = self.waiting.remove(&self.next) {
+            self.writer.write(&row)?;
+            self.next += 1;
+        }
+        Ok(self.waiting.len() <= REORDER_CAP)
+    }
+}
+
 /// Writes the results CSV in run order from the journal, holding only line offsets in memory.
 fn write_results(plan: &Plan) -> Result<()> {
     let file = std::fs::File::open(&plan.journal).map_err(|e| Error::io(&plan.journal, e))?;
@@ -573,18 +628,12 @@ fn write_results(plan: &Plan) -> Result<()> {
             break;
         }
         if !first {
-            let value: Value = serde_json::from_str(&line).map_err(|e| Error::Journal {
+            let head = Journal::parse_head(&line).ok_or_else(|| Error::Journal {
                 path: plan.journal.clone(),
                 line: 0,
-                message: e.to_string(),
+                message: "not a journal row".to_owned(),
             })?;
-            if let (Some(id), Some(index)) = (value["record_id"].as_str(), value["index"].as_u64())
-            {
-                offsets.insert(
-                    id.to_owned(),
-                    (usize::try_from(index).unwrap_or(usize::MAX), offset),
-                );
-            }
+            offsets.insert(head.record_id, (head.index, offset));
         }
         first = false;
         offset += n as u64;
@@ -600,13 +649,13 @@ fn write_results(plan: &Plan) -> Result<()> {
         reader
             .read_line(&mut line)
             .map_err(|e| Error::io(&plan.journal, e))?;
-        let row = Journal::parse_row(&line).ok_or_else(|| Error::Journal {
+        let (row, input) = Journal::parse_row(&line).ok_or_else(|| Error::Journal {
             path: plan.journal.clone(),
             line: 0,
             message: "a row could not be read back".to_owned(),
         })?;
         writer
-            .write(&row.row)
+            .write_with_input_json(&row.row, input)
             .map_err(|e| Error::io(&plan.csv, e))?;
     }
     writer.finish().map_err(|e| Error::io(&plan.csv, e))?;

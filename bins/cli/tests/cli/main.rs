@@ -14,4 +14,5 @@ mod generate_annotation_csv;
 mod merge_annotations;
 mod orchestrator;
 mod orchestrator_run;
+mod reliability;
 mod sync_braintrust;
