@@ -66,3 +66,9 @@ bench-agreement: ## `calculate-agreement analyze --json` on a generated 1,000,00
 .PHONY: test-reliability
 test-reliability: ## The reliability suite: kill and resume, fault storm, 8 concurrent runs, malformed inputs, secrets
 	$(CARGO) test --locked -p kw-cli --test cli reliability::
+
+.PHONY: bench-batch
+bench-batch: ## Batch request files for 500,000 records (and 50,000, to show memory does not grow with them): MB/s written, peak memory
+	$(CARGO) build --release --locked -p batch --example bench_generate
+	target/release/examples/bench_generate --records 50000
+	target/release/examples/bench_generate --records 500000

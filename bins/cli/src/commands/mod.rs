@@ -1,6 +1,7 @@
 //! One module per binary.
 
 pub mod api_sim;
+pub mod batch;
 pub mod calculate_agreement;
 pub mod experiment_registry;
 pub mod generate_annotation_csv;

@@ -8,6 +8,7 @@ mod support;
 
 mod annotation_roundtrip;
 mod api_sim;
+mod batch;
 mod calculate_agreement;
 mod experiment_registry;
 mod generate_annotation_csv;
