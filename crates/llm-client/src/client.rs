@@ -664,7 +664,10 @@ impl Client {
                         FailureKind::Connection
                     };
                     let message = describe(&e);
-                    if *attempts >= policy.max_attempts {
+                    // 429s have their own budget: a rate-limit storm must not use up the
+                    // retries meant for broken connections and server errors.
+                    let failures = *attempts - rate_limited;
+                    if failures >= policy.max_attempts {
                         return Err(Error::Transport {
                             endpoint: endpoint.to_owned(),
                             kind,
@@ -673,7 +676,7 @@ impl Client {
                             elapsed: start.elapsed(),
                         });
                     }
-                    let delay = policy.backoff(*attempts);
+                    let delay = policy.backoff(failures);
                     self.report_retry(label, *attempts, delay, message);
                     tokio::time::sleep(delay).await;
                     continue;
@@ -690,7 +693,8 @@ impl Client {
                 Err(e) => {
                     drop(slot);
                     let message = describe(&e);
-                    if *attempts >= policy.max_attempts {
+                    let failures = *attempts - rate_limited;
+                    if failures >= policy.max_attempts {
                         return Err(Error::Transport {
                             endpoint: endpoint.to_owned(),
                             kind: FailureKind::Connection,
@@ -699,7 +703,7 @@ impl Client {
                             elapsed: start.elapsed(),
                         });
                     }
-                    let delay = policy.backoff(*attempts);
+                    let delay = policy.backoff(failures);
                     self.report_retry(label, *attempts, delay, message);
                     tokio::time::sleep(delay).await;
                     continue;
@@ -751,7 +755,7 @@ impl Client {
                         if rate_limited > policy.max_rate_limit_retries {
                             return Err(fail(FailureKind::RateLimited, *attempts));
                         }
-                    } else if *attempts >= policy.max_attempts {
+                    } else if *attempts - rate_limited >= policy.max_attempts {
                         return Err(fail(kind, *attempts));
                     }
                     if let Some(wait) = server_wait
@@ -768,7 +772,7 @@ impl Client {
                     let step = if is_rate_limit {
                         rate_limited
                     } else {
-                        *attempts
+                        *attempts - rate_limited
                     };
                     let delay = server_wait.unwrap_or_else(|| policy.backoff(step));
                     if pace.is_some() && (is_rate_limit || slow_down) {

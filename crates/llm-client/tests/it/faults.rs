@@ -363,3 +363,51 @@ async fn an_unreachable_server_fails_after_bounded_retries() {
     assert_eq!(err.attempts(), Some(3));
     assert!(err.to_string().contains("3 attempts in"), "{err}");
 }
+
+/// A scripted server: answers 429 five times, then 500 three times, then a completion. Rate
+/// limits have their own retry budget, so the three 500s still fit in the server-error budget
+/// (six attempts) even though the request is on its ninth attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_retries_do_not_use_up_the_server_error_budget() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    async fn scripted() -> axum::response::Response {
+        let n = CALLS.fetch_add(1, Ordering::SeqCst);
+        let error = |status: StatusCode, code: &str| {
+            let body = serde_json::json!({"error": {"message": code, "type": code, "param": null, "code": code}});
+            (status, [("retry-after-ms", "1")], axum::Json(body)).into_response()
+        };
+        match n {
+            0..5 => error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded"),
+            5..8 => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+            _ => axum::Json(serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+                    "message": {"role": "assistant", "content": "ok", "refusal": null}}]
+            }))
+            .into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(scripted));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client =
+        llm_client::Client::builder(crate::support::settings_for(&format!("http://{addr}/v1")))
+            .retry(crate::support::quick_retries())
+            .build()
+            .unwrap();
+    let request = ChatRequest::new("m", vec![Message::user("hi")]);
+    let response = client
+        .chat(&request, &CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(response.attempts, 9);
+    assert_eq!(response.content.as_deref(), Some("ok"));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 9);
+}
