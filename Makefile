@@ -33,9 +33,36 @@ list: build ## List the modules
 doc: ## Build the API docs (warnings are errors)
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
-demo: build ## The main job (grows into the full M12 workflow as its pieces land)
-	$(BIN)/orchestrator list
-	$(BIN)/orchestrator validate
+demo: build ## The main job: the whole M12 workflow on the built-in simulator (no keys, no network)
+	scripts/demo.sh
+
+# The M12 workflow against whatever OPENAI_BASE_URL / OPENAI_API_KEY point at.
+.PHONY: m12-workflow m12-agreement m12-merge m12-gold
+m12-workflow: build ## Run m12, then write a 100-row annotation sheet (seed 42) for annotators A and B
+	$(BIN)/orchestrator run m12
+	$(BIN)/generate-annotation-csv generate m12 --sample 100 --seed 42
+	@echo ""
+	@echo "Next: give the annotation_tasks/M12_annotation_*.csv file above to annotators A and B."
+	@echo "When both have filled their columns: make m12-agreement FILE=annotation_tasks/<that file>"
+
+m12-agreement: build ## Agreement report of a filled annotation sheet (FILE=annotation_tasks/...)
+	@test -n "$(FILE)" || { echo "usage: make m12-agreement FILE=annotation_tasks/M12_annotation_<timestamp>.csv" >&2; exit 2; }
+	$(BIN)/calculate-agreement analyze "$(FILE)" --verbose
+	@echo ""
+	@echo "Next (kappa above 0.60 is the usual bar): make m12-merge FILE=$(FILE)"
+
+m12-merge: build ## Merge the two annotators' labels (majority; FILE=annotation_tasks/...)
+	@test -n "$(FILE)" || { echo "usage: make m12-merge FILE=annotation_tasks/M12_annotation_<timestamp>.csv" >&2; exit 2; }
+	$(BIN)/merge-annotations merge "$(FILE)" --strategy $(or $(STRATEGY),majority)
+	@echo ""
+	@echo "Next: make m12-gold FILE=validated_data/<the M12_validated_*.csv file above>"
+
+m12-gold: build ## Gold JSONL from a merged file (FILE=validated_data/...)
+	@test -n "$(FILE)" || { echo "usage: make m12-gold FILE=validated_data/M12_validated_<timestamp>.csv" >&2; exit 2; }
+	$(BIN)/merge-annotations gold "$(FILE)"
+	@echo ""
+	@echo "Next: evaluate against the gold labels with: orchestrator run m12 --dataset validated_data/<the M12_gold_*.jsonl file above>"
+	@echo "      and push runs to Braintrust with: sync-braintrust sync --module m12"
 
 .PHONY: bench-agreement-core
 bench-agreement-core: ## Agreement statistics on 1,000,000 generated rows (+1000 bootstrap replicates): time and peak memory

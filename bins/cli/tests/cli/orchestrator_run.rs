@@ -324,3 +324,60 @@ fn upload_without_braintrust_is_a_clear_error() {
         out.stderr
     );
 }
+
+/// The loop closes: a gold file written by `merge-annotations gold` runs as a dataset, as is.
+#[test]
+fn a_gold_file_runs_as_a_dataset_without_conversion() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key", "--wrong-rate", "0.1"]);
+    let step = |bin: &str, args: &[&str]| {
+        let out = run(sim.command(&project, bin).args(args));
+        assert_eq!(
+            out.code, 0,
+            "{bin} {args:?}\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    };
+    let field = |json: &str, key: &str| -> String {
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        value[key].as_str().unwrap().to_owned()
+    };
+    step("orchestrator", &["run", "m12", "--samples", "40"]);
+    let sheet = field(
+        &step(
+            "generate-annotation-csv",
+            &["generate", "m12", "--sample", "30", "--json"],
+        ),
+        "file",
+    );
+    step(
+        "simulate-annotators",
+        &[&sheet, "--flip-a", "0.1", "--flip-b", "0.1", "--seed", "3"],
+    );
+    let validated = field(
+        &step("merge-annotations", &["merge", &sheet, "--json"]),
+        "output",
+    );
+    let gold = field(
+        &step("merge-annotations", &["gold", &validated, "--json"]),
+        "output",
+    );
+
+    let out = run(sim.command(&project, "orchestrator").args([
+        "run",
+        "m12",
+        "--dataset",
+        &gold,
+        "--json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let metrics = &report["runs"][0]["metrics"];
+    assert_eq!(metrics["total"], 30);
+    assert_eq!(
+        metrics["scored"], 30,
+        "every gold record is scored: {}",
+        metrics["errors"]
+    );
+}
