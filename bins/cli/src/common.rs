@@ -1,7 +1,7 @@
 //! What every binary shares: global flags, the project context, exit codes, error rendering and
 //! small output helpers.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +27,13 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Error => Self::from(2),
         }
     }
+}
+
+/// Parses the command line of a binary and runs it with [`run_main`]: the whole `main` of
+/// every binary.
+pub fn run_cli<C: clap::Parser>(run: impl FnOnce(C) -> anyhow::Result<ExitStatus>) -> ExitCode {
+    let cli = C::parse();
+    run_main(|| run(cli))
 }
 
 /// Runs a command body: prints an error chain as `error: …` / `  caused by: …` on stderr and maps
@@ -76,6 +83,35 @@ pub struct GlobalArgs {
     /// Hide progress bars (they are also hidden when stderr is not a terminal).
     #[arg(long, global = true)]
     pub no_progress: bool,
+}
+
+impl GlobalArgs {
+    /// Whether progress may be drawn: not with `--quiet`, `--no-progress` or `--json` (whose
+    /// readers want clean streams), and only when stderr is a terminal.
+    #[must_use]
+    pub fn shows_progress(&self, json: bool) -> bool {
+        !(self.quiet || self.no_progress || json) && io::stderr().is_terminal()
+    }
+
+    /// A progress bar (or spinner, when `len` is `None`) on stderr drawn with `template`, or
+    /// `None` when progress is not shown.
+    #[must_use]
+    pub fn progress_bar(
+        &self,
+        json: bool,
+        len: Option<u64>,
+        template: &str,
+    ) -> Option<indicatif::ProgressBar> {
+        if !self.shows_progress(json) {
+            return None;
+        }
+        let bar =
+            indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Some(bar)
+    }
 }
 
 /// The loaded project: catalogue, paths and environment.

@@ -69,8 +69,8 @@ pub use overlap::{
     TextLlmAgreement, TextReport, jaccard, normalize_text, same_set, same_text, token_overlap,
 };
 pub use report::{
-    AgreementAccumulator, AgreementReport, AnalysisOptions, BootstrapSummary, LlmAgreement,
-    LlmComparison,
+    AgreementAccumulator, AgreementReport, AnalysisOptions, BootstrapSummary, CONTRACT_METRICS,
+    LlmAgreement, LlmComparison,
 };
 pub use ser::{Distribution, Reasons};
 

@@ -200,6 +200,35 @@ impl AgreementAccumulator {
 
 /// The agreement between two annotators (and optionally the LLM) on one categorical field.
 ///
+/// The metric names of the `calculate-agreement --json` contract, in their stable order. An
+/// [`AgreementReport`] serialises `kind` and then these, then its extras.
+pub const CONTRACT_METRICS: [&str; 24] = [
+    "total_rows",
+    "annotated_rows",
+    "cohen_kappa",
+    "interpretation",
+    "observed_agreement",
+    "expected_agreement",
+    "agreements",
+    "disagreements",
+    "labels",
+    "distribution_a",
+    "distribution_b",
+    "kappa_se",
+    "kappa_ci95",
+    "kappa_bootstrap_ci95",
+    "kappa_max",
+    "pabak",
+    "prevalence_index",
+    "bias_index",
+    "gwet_ac1",
+    "krippendorff_alpha",
+    "weighted_kappa_linear",
+    "weighted_kappa_quadratic",
+    "confusion_matrix",
+    "llm_agreement",
+];
+
 /// Serialises to the `calculate-agreement --json` field names, which are stable:
 /// `kind, total_rows, annotated_rows, cohen_kappa, interpretation, observed_agreement,
 /// expected_agreement, agreements, disagreements, labels, distribution_a, distribution_b,
@@ -669,6 +698,7 @@ mod tests {
                 "undefined",
             ]
         );
+        assert_eq!(keys[1..=CONTRACT_METRICS.len()], CONTRACT_METRICS);
         assert_eq!(
             json["confusion_matrix"]["counts"],
             serde_json::json!([[1, 1], [0, 1]])

@@ -9,7 +9,7 @@ use api_sim::{SimConfig, Simulator};
 use clap::Parser;
 use llm_client::{format_duration, parse_duration};
 
-use crate::common::{ExitStatus, GlobalArgs, run_main};
+use crate::common::{ExitStatus, GlobalArgs, run_cli};
 
 /// A local stand-in for the OpenAI API (chat completions, files, batches) and the Braintrust
 /// REST API (projects, experiments, event insert and fetch) on 127.0.0.1.
@@ -130,8 +130,7 @@ fn share(text: &str) -> Result<f64, String> {
 /// Entry point of the `api-sim` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn percent(share: f64) -> String {

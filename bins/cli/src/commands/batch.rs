@@ -1,7 +1,7 @@
 //! `batch`: the OpenAI Batch API workflow (generate, upload, status, download, evaluate,
 //! resubmit, cancel) over the `batch` crate.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,12 +15,12 @@ use batch::{
 };
 use chrono::Local;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use llm_client::{Client, PriceTable, format_duration, parse_duration};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Run modules through the OpenAI Batch API: half the price of live calls, no client-side rate
 /// limits, answers within 24 hours.
@@ -298,8 +298,7 @@ struct CancelArgs {
 /// Entry point of the `batch` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -394,27 +393,18 @@ fn metadata_map(pairs: &[(String, String)]) -> Map<String, Value> {
         .collect()
 }
 
-fn show_progress(global: &GlobalArgs, json: bool) -> bool {
-    !(global.quiet || global.no_progress || json) && std::io::stderr().is_terminal()
-}
-
 /// Progress on stderr: a bar for generation and watching, a spinner message otherwise.
 struct Bar {
     bar: Option<ProgressBar>,
 }
 
 impl Bar {
-    fn new(show: bool) -> Self {
-        if !show {
-            return Self { bar: None };
+    fn new(global: &GlobalArgs, json: bool) -> Self {
+        let bar = global.progress_bar(json, Some(0), "{prefix:>8} [{bar:30}] {pos}/{len} {msg}");
+        if let Some(bar) = &bar {
+            bar.enable_steady_tick(Duration::from_millis(200));
         }
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Self { bar: Some(bar) }
+        Self { bar }
     }
 
     fn clear(&self) {
@@ -509,7 +499,7 @@ fn generate(
         out: args.out.as_ref().map(|d| cwd.join(d)),
         started: Local::now(),
     };
-    let bar = Bar::new(show_progress(global, args.json));
+    let bar = Bar::new(global, args.json);
     let generated = batch::generate(&project.catalog, prices.as_ref(), &options, &bar);
     bar.clear();
     let generated = generated.context("no request files were written")?;
@@ -641,7 +631,7 @@ fn upload(global: &GlobalArgs, project: &Project, args: &UploadArgs) -> anyhow::
         return Ok(ExitStatus::Success);
     }
     let client = client(project)?;
-    let bar = Bar::new(show_progress(global, args.dir.json));
+    let bar = Bar::new(global, args.dir.json);
     let report = runtime()?.block_on(batch::upload(&dir, &client, &metadata, &bar));
     bar.clear();
     let report = report?;
@@ -708,7 +698,7 @@ fn status(global: &GlobalArgs, project: &Project, args: &StatusArgs) -> anyhow::
     let shown_dir = shown(project, &dir.path);
     let runtime = runtime()?;
     let (report, end) = if args.watch {
-        let bar = Bar::new(show_progress(global, args.dir.json));
+        let bar = Bar::new(global, args.dir.json);
         let options = WatchOptions {
             interval: args.interval,
             max_interval: args.max_interval.max(args.interval),
@@ -853,7 +843,7 @@ fn print_status(
 fn download(global: &GlobalArgs, project: &Project, args: &DirArgs) -> anyhow::Result<ExitStatus> {
     let dir = open_dir(project, &args.dir)?;
     let client = client(project)?;
-    let bar = Bar::new(show_progress(global, args.json));
+    let bar = Bar::new(global, args.json);
     let report = runtime()?.block_on(batch::download(&dir, &client, &bar));
     bar.clear();
     let report = report?;
@@ -1081,7 +1071,7 @@ fn resubmit(
         metadata: metadata_map(&args.metadata),
         dry_run: args.dry_run,
     };
-    let bar = Bar::new(show_progress(global, args.dir.json));
+    let bar = Bar::new(global, args.dir.json);
     let report = runtime()?.block_on(batch::resubmit(&dir, &client, &options, &bar));
     bar.clear();
     let report = report?;

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::commands::generate_annotation_csv::task_file;
 use crate::commands::merge_annotations::{RowProgress, find_file};
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Measure how far two annotators agree on an annotation CSV, and how close the LLM comes.
 ///
@@ -109,8 +109,7 @@ struct StatsArgs {
 /// Entry point of the `calculate-agreement` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -599,34 +598,6 @@ fn bad_cells_message(file: &Path, module: &ModuleSpec, bad: &BadCells) -> String
 // JSON
 // ---------------------------------------------------------------------------------------------
 
-/// The contract's metric names, in order, between `module` and `fields`.
-const CONTRACT: [&str; 24] = [
-    "total_rows",
-    "annotated_rows",
-    "cohen_kappa",
-    "interpretation",
-    "observed_agreement",
-    "expected_agreement",
-    "agreements",
-    "disagreements",
-    "labels",
-    "distribution_a",
-    "distribution_b",
-    "kappa_se",
-    "kappa_ci95",
-    "kappa_bootstrap_ci95",
-    "kappa_max",
-    "pabak",
-    "prevalence_index",
-    "bias_index",
-    "gwet_ac1",
-    "krippendorff_alpha",
-    "weighted_kappa_linear",
-    "weighted_kappa_quadratic",
-    "confusion_matrix",
-    "llm_agreement",
-];
-
 /// One field as JSON: `field`, every contract metric (null with a reason where it does not
 /// apply, e.g. kappa for a list field), the field kind's own metrics, then the extras.
 fn field_json(field: &FieldAnalysis) -> Map<String, Value> {
@@ -645,7 +616,7 @@ fn field_json(field: &FieldAnalysis) -> Map<String, Value> {
     };
     let mut out = Map::new();
     out.insert("field".into(), json!(field.name));
-    for key in CONTRACT {
+    for key in agreement::CONTRACT_METRICS {
         let value = report.shift_remove(key).unwrap_or_else(|| {
             undefined.insert(
                 key.to_owned(),
@@ -712,7 +683,7 @@ fn analysis_json(analysis: &FileAnalysis<'_>, shown_file: &str) -> Value {
     let mut out = Map::new();
     out.insert("file".into(), json!(shown_file));
     out.insert("module".into(), json!(analysis.module.id.to_string()));
-    for key in CONTRACT {
+    for key in agreement::CONTRACT_METRICS {
         out.insert(
             key.to_owned(),
             primary.shift_remove(key).unwrap_or(Value::Null),
@@ -1110,6 +1081,54 @@ fn render_llm_categorical(out: &mut String, field: &FieldAnalysis, r: &Agreement
     }
 }
 
+/// A value, or why it is undefined.
+fn value_text(v: &agreement::Value) -> String {
+    v.as_ref()
+        .map_or_else(|r| format!("undefined ({})", why(r)), |x| f4(*x))
+}
+
+/// A share as a percentage, or why it is undefined.
+fn share_text(v: &agreement::Value) -> String {
+    v.as_ref()
+        .map_or_else(|r| format!("undefined ({})", why(r)), |x| pct(*x))
+}
+
+/// The model's agreement with A, B and their consensus on a list or text field: one table row
+/// each, the two metric cells made by `cells`. `None` when the file has no model column.
+fn render_llm_overlap<C>(
+    out: &mut String,
+    field: &FieldAnalysis,
+    comparisons: Option<[&C; 3]>,
+    headers: [&str; 2],
+    cells: impl Fn(&C) -> (u64, String, String),
+    note: &str,
+) {
+    let Some(column) = &field.llm_column else {
+        section(out, "LLM AGREEMENT");
+        out.push_str("The file has no column with the model's answer for this field.\n");
+        return;
+    };
+    section(out, &format!("LLM AGREEMENT ({column})"));
+    if let Some([a, b, consensus]) = comparisons {
+        let mut table =
+            Table::new(["compared with", "rows", headers[0], headers[1]]).right(&[1, 2, 3]);
+        for (who, c) in [
+            ("annotator A", a),
+            ("annotator B", b),
+            ("consensus", consensus),
+        ] {
+            let (rows, first, second) = cells(c);
+            table.row([who.to_owned(), rows.to_string(), first, second]);
+        }
+        out.push_str(&table.render(2));
+        out.push_str(note);
+    }
+}
+
+fn dash_or(v: &agreement::Value, show: fn(f64) -> String) -> String {
+    v.as_ref().map_or_else(|_| "-".to_owned(), |x| show(*x))
+}
+
 fn render_list(out: &mut String, field: &FieldAnalysis, r: &ListReport) {
     section(out, "AGREEMENT METRICS");
     if field.is_structured() {
@@ -1119,96 +1138,58 @@ fn render_list(out: &mut String, field: &FieldAnalysis, r: &ListReport) {
         ));
         out.push('\n');
     }
-    let value = |v: &agreement::Value| {
-        v.as_ref()
-            .map_or_else(|r| format!("undefined ({})", why(r)), |x| f4(*x))
-    };
-    let share = |v: &agreement::Value| {
-        v.as_ref()
-            .map_or_else(|r| format!("undefined ({})", why(r)), |x| pct(*x))
-    };
     out.push_str(&format!(
         "Mean Jaccard overlap: {}\n",
-        value(&r.mean_jaccard)
+        value_text(&r.mean_jaccard)
     ));
     out.push_str(&format!(
         "Exact-set agreement: {}\n",
-        share(&r.exact_set_agreement)
+        share_text(&r.exact_set_agreement)
     ));
-    let Some(column) = &field.llm_column else {
-        section(out, "LLM AGREEMENT");
-        out.push_str("The file has no column with the model's answer for this field.\n");
-        return;
-    };
-    section(out, &format!("LLM AGREEMENT ({column})"));
-    if let Some(llm) = &r.llm_agreement {
-        let mut table =
-            Table::new(["compared with", "rows", "mean Jaccard", "exact sets"]).right(&[1, 2, 3]);
-        for (who, c) in [
-            ("annotator A", &llm.vs_a),
-            ("annotator B", &llm.vs_b),
-            ("consensus", &llm.vs_consensus),
-        ] {
-            let j = c
-                .mean_jaccard
-                .as_ref()
-                .map_or_else(|_| "-".to_owned(), |x| f4(*x));
-            let e = c
-                .exact_set_agreement
-                .as_ref()
-                .map_or_else(|_| "-".to_owned(), |x| pct(*x));
-            table.row([who.to_owned(), c.rows.to_string(), j, e]);
-        }
-        out.push_str(&table.render(2));
-        out.push_str("  (consensus: the rows where A and B gave the same set)\n");
-    }
+    render_llm_overlap(
+        out,
+        field,
+        r.llm_agreement
+            .as_ref()
+            .map(|l| [&l.vs_a, &l.vs_b, &l.vs_consensus]),
+        ["mean Jaccard", "exact sets"],
+        |c| {
+            (
+                c.rows,
+                dash_or(&c.mean_jaccard, f4),
+                dash_or(&c.exact_set_agreement, pct),
+            )
+        },
+        "  (consensus: the rows where A and B gave the same set)\n",
+    );
 }
 
 fn render_text(out: &mut String, field: &FieldAnalysis, r: &TextReport) {
     section(out, "AGREEMENT METRICS");
-    let value = |v: &agreement::Value| {
-        v.as_ref()
-            .map_or_else(|r| format!("undefined ({})", why(r)), |x| f4(*x))
-    };
-    let share = |v: &agreement::Value| {
-        v.as_ref()
-            .map_or_else(|r| format!("undefined ({})", why(r)), |x| pct(*x))
-    };
     out.push_str(&format!(
         "Exact agreement: {} (after lower-casing and keeping only words)\n",
-        share(&r.exact_agreement)
+        share_text(&r.exact_agreement)
     ));
     out.push_str(&format!(
         "Mean token overlap: {} (Jaccard of the word sets)\n",
-        value(&r.mean_token_overlap)
+        value_text(&r.mean_token_overlap)
     ));
-    let Some(column) = &field.llm_column else {
-        section(out, "LLM AGREEMENT");
-        out.push_str("The file has no column with the model's answer for this field.\n");
-        return;
-    };
-    section(out, &format!("LLM AGREEMENT ({column})"));
-    if let Some(llm) = &r.llm_agreement {
-        let mut table =
-            Table::new(["compared with", "rows", "exact", "token overlap"]).right(&[1, 2, 3]);
-        for (who, c) in [
-            ("annotator A", &llm.vs_a),
-            ("annotator B", &llm.vs_b),
-            ("consensus", &llm.vs_consensus),
-        ] {
-            let e = c
-                .exact_agreement
-                .as_ref()
-                .map_or_else(|_| "-".to_owned(), |x| pct(*x));
-            let t = c
-                .mean_token_overlap
-                .as_ref()
-                .map_or_else(|_| "-".to_owned(), |x| f4(*x));
-            table.row([who.to_owned(), c.rows.to_string(), e, t]);
-        }
-        out.push_str(&table.render(2));
-        out.push_str("  (consensus: the rows where A and B wrote the same text)\n");
-    }
+    render_llm_overlap(
+        out,
+        field,
+        r.llm_agreement
+            .as_ref()
+            .map(|l| [&l.vs_a, &l.vs_b, &l.vs_consensus]),
+        ["exact", "token overlap"],
+        |c| {
+            (
+                c.rows,
+                dash_or(&c.exact_agreement, pct),
+                dash_or(&c.mean_token_overlap, f4),
+            )
+        },
+        "  (consensus: the rows where A and B wrote the same text)\n",
+    );
 }
 
 /// Wraps prose at 92 columns with a hanging indent.

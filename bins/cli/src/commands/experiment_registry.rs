@@ -14,7 +14,7 @@ use registry::{Entry, Filter, Overview, Registry, RegistryFile, Status, Summary}
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Keep track of experiment runs: what ran, with which prompt and model, how well it did,
 /// and whether it is on Braintrust yet.
@@ -124,8 +124,7 @@ enum Command {
 /// Entry point of the `experiment-registry` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {

@@ -10,7 +10,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use core_config::ModuleSpec;
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Turn a run's results into a CSV for two human annotators.
 ///
@@ -98,8 +98,7 @@ struct Output {
 /// Entry point of the `generate-annotation-csv` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {

@@ -1,7 +1,7 @@
 //! `merge-annotations`: resolve two annotators' labels into validated data, and validated data
 //! into gold datasets.
 
-use std::io::{IsTerminal as _, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,11 +11,11 @@ use annotation::{
     gold, merge,
 };
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::commands::generate_annotation_csv::task_file;
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Merge two annotators' labels into validated data, and validated data into gold datasets.
 ///
@@ -136,8 +136,7 @@ enum Command {
 /// Entry point of the `merge-annotations` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -238,15 +237,11 @@ pub(crate) struct RowProgress {
 
 impl RowProgress {
     pub(crate) fn new(global: &GlobalArgs, what: &str) -> Self {
-        if global.quiet || global.no_progress || !std::io::stderr().is_terminal() {
-            return Self { bar: None };
+        let bar = global.progress_bar(false, None, "{spinner} {msg} {human_pos} rows");
+        if let Some(bar) = &bar {
+            bar.set_message(what.to_owned());
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {human_pos} rows") {
-            bar.set_style(style);
-        }
-        bar.set_message(what.to_owned());
-        Self { bar: Some(bar) }
+        Self { bar }
     }
 
     pub(crate) fn finish(&self) {

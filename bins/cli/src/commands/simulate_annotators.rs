@@ -8,7 +8,7 @@ use annotation::{GoldFrom, SimulateOptions, simulate};
 use clap::Parser;
 
 use crate::commands::merge_annotations::find_file;
-use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_main};
+use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_cli};
 
 /// DEVELOPMENT AID, NOT PEOPLE: fill both annotators' columns of an annotation CSV with
 /// labels copied from the module's dataset, a seeded share of them deliberately changed.
@@ -57,8 +57,7 @@ struct Cli {
 /// Entry point of the `simulate-annotators` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {

@@ -1,7 +1,7 @@
 //! `sync-braintrust`: upload registered runs to Braintrust, see where each run stands, download
 //! experiments back, and link runs to experiments that already exist.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,12 +15,12 @@ use braintrust::{
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use core_config::{EnvVars, ModuleSpec, ResultRow};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use registry::{Entry, Filter, RegistryFile, Status};
 use runner::score::{Detail, score_row};
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Upload experiment runs to Braintrust and keep the registry in step with it.
 ///
@@ -156,8 +156,7 @@ enum DownloadFormat {
 /// Entry point of the `sync-braintrust` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -244,8 +243,7 @@ impl Session {
     }
 
     fn with_config(config: Config, global: &GlobalArgs, print_runs: bool) -> anyhow::Result<Self> {
-        let show = !(global.quiet || global.no_progress) && std::io::stderr().is_terminal();
-        let bar = Arc::new(Bar::new(show, print_runs, global.quiet));
+        let bar = Arc::new(Bar::new(global, print_runs));
         let client = Client::new(config)?.with_progress(Arc::clone(&bar) as Arc<dyn Progress>);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1001,17 +999,12 @@ struct Bar {
 }
 
 impl Bar {
-    fn new(show: bool, print_runs: bool, quiet: bool) -> Self {
-        let bar = show.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} rows {msg}")
-            {
-                bar.set_style(style.progress_chars("=> "));
-            }
+    fn new(global: &GlobalArgs, print_runs: bool) -> Self {
+        let quiet = global.quiet;
+        let bar = global.progress_bar(false, Some(0), "{prefix} [{bar:30}] {pos}/{len} rows {msg}");
+        if let Some(bar) = &bar {
             bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
+        }
         Self {
             bar,
             print_runs,

@@ -8,7 +8,7 @@ use core_config::check::{ModuleCheck, check_module};
 use core_config::{Catalog, ModuleSpec};
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_main, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_cli, thousands};
 
 mod run;
 
@@ -66,8 +66,7 @@ enum Command {
 /// Entry point of the `orchestrator` binary.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    run_main(|| run(cli))
+    run_cli(run)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {

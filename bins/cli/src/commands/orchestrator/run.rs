@@ -1,6 +1,6 @@
 //! `orchestrator run`: plan, call, score, write, register; with a progress bar and a summary.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Local;
 use core_config::ModuleSpec;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use llm_client::{Cache, CacheMode, Client, PacingConfig, PriceTable, Reporter, RetryEvent};
 use runner::metrics::RunMetrics;
 use runner::{ExecOptions, Plan, Progress, RunReport, RunReporter, RunSettings};
@@ -167,9 +167,7 @@ pub(super) fn run(
         return dry_run(&plans, &openai.base_url, args.json);
     }
 
-    let show_progress =
-        !(global.quiet || global.no_progress || args.json) && std::io::stderr().is_terminal();
-    let bar = Arc::new(RunBar::new(show_progress));
+    let bar = Arc::new(RunBar::new(global, args.json));
     let pacing = PacingConfig {
         max_concurrency: args.concurrency.max(1),
         rpm: args.rpm,
@@ -535,18 +533,16 @@ struct RunBar {
 }
 
 impl RunBar {
-    fn new(show: bool) -> Self {
-        if !show {
-            return Self { bar: None };
-        }
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
+    fn new(global: &GlobalArgs, json: bool) -> Self {
+        let bar = global.progress_bar(
+            json,
+            Some(0),
             "{prefix:>5} [{bar:30}] {pos}/{len} rows {per_sec} ETA {eta} {msg}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
+        );
+        if let Some(bar) = &bar {
+            bar.enable_steady_tick(Duration::from_millis(200));
         }
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Self { bar: Some(bar) }
+        Self { bar }
     }
 
     fn clear(&self) {
