@@ -381,3 +381,34 @@ fn a_gold_file_runs_as_a_dataset_without_conversion() {
         metrics["errors"]
     );
 }
+
+#[test]
+fn the_cache_can_be_inspected_and_cleared() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    let out = run(sim
+        .command(&project, "orchestrator")
+        .args(["run", "m14", "--samples", "12"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stats = run(sim
+        .command(&project, "orchestrator")
+        .args(["cache", "stats", "--json"]));
+    let stats: serde_json::Value = serde_json::from_str(&stats.stdout).unwrap();
+    assert_eq!(stats["entries"], 12);
+    let cleared = run(sim
+        .command(&project, "orchestrator")
+        .args(["cache", "clear"]));
+    assert_eq!(cleared.code, 0);
+    assert!(
+        cleared.stdout.starts_with("Removed 12 answers ("),
+        "{}",
+        cleared.stdout
+    );
+    let stats = run(sim
+        .command(&project, "orchestrator")
+        .args(["cache", "stats"]));
+    assert_eq!(
+        stats.stdout,
+        "response cache .cache/llm\n  0 answers, 0 bytes\n"
+    );
+}

@@ -61,6 +61,31 @@ enum Command {
     /// Exit codes: 0 every row scored, 1 the run completed but some rows errored (their
     /// reasons are in the CSV's `error` column), 2 the tool could not run.
     Run(run::RunArgs),
+    /// Inspect or empty the response cache (`.cache/llm/`, or KW_CACHE_DIR).
+    ///
+    /// Every usable answer is kept, keyed by everything that changes it (URL, model, messages,
+    /// temperature, token cap, response format, seed, repeat index), so running the same thing
+    /// again costs nothing. Errors and broken answers are never cached.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// Count the cached answers and their size.
+    Stats {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every cached answer (and temporary files left by killed writers).
+    Clear {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Entry point of the `orchestrator` binary.
@@ -83,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             validate(&project.catalog, &modules, &version, json)
         }
         Command::Run(args) => run::run(&cli.global, &project, &args),
+        Command::Cache { action } => cache(&project, &action),
     }
 }
 
@@ -285,4 +311,49 @@ fn validate(
     } else {
         ExitStatus::Failure
     })
+}
+
+fn cache(project: &crate::common::Project, action: &CacheAction) -> anyhow::Result<ExitStatus> {
+    let dir = llm_client::Cache::default_dir(&project.paths, &project.env);
+    let shown = project.paths.display(&dir).into_owned();
+    let cache = llm_client::Cache::open(&dir)?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        CacheAction::Stats { json: true } => print_json(&cache.stats()?)?,
+        CacheAction::Stats { json: false } => {
+            let stats = cache.stats()?;
+            writeln!(out, "response cache {shown}")?;
+            writeln!(
+                out,
+                "  {} answers, {} bytes",
+                thousands(stats.entries),
+                thousands(stats.bytes)
+            )?;
+            if stats.unreadable > 0 {
+                writeln!(
+                    out,
+                    "  {} damaged entries (treated as misses)",
+                    stats.unreadable
+                )?;
+            }
+            if stats.temp_files > 0 {
+                writeln!(
+                    out,
+                    "  {} temporary files left by killed writers",
+                    stats.temp_files
+                )?;
+            }
+        }
+        CacheAction::Clear { json: true } => print_json(&cache.clear()?)?,
+        CacheAction::Clear { json: false } => {
+            let report = cache.clear()?;
+            writeln!(
+                out,
+                "Removed {} answers ({} bytes) from {shown}",
+                thousands(report.entries),
+                thousands(report.bytes)
+            )?;
+        }
+    }
+    Ok(ExitStatus::Success)
 }
