@@ -243,6 +243,168 @@ impl Table {
     }
 }
 
+/// `n` and the noun that fits it, with thousands separators: `1 row`, `1,234 rows`.
+#[must_use]
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(n as u64),
+        if n == 1 { one } else { many }
+    )
+}
+
+/// A share in `0..=1` as a percentage with one decimal (`87.5%`), or `-` when unknown.
+#[must_use]
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0))
+}
+
+/// `part` as a percentage of `whole` with one decimal, or `-` when `whole` is 0.
+#[must_use]
+pub fn percent_of(part: usize, whole: usize) -> String {
+    percent((whole > 0).then(|| part as f64 / whole as f64))
+}
+
+/// A registry timestamp for tables: `2026-01-16T12:34:56…` → `2026-01-16 12:34`; any other text
+/// as it is, and `-` for an empty one.
+#[must_use]
+pub fn short_time(text: &str) -> String {
+    match registry::parse_timestamp(text) {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None if text.trim().is_empty() => "-".to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// The one-character mark of a run's Braintrust status in tables.
+#[must_use]
+pub fn status_mark(status: &registry::Status) -> &'static str {
+    match status {
+        registry::Status::Uploaded => "✓",
+        registry::Status::LocalOnly => "○",
+        registry::Status::Failed => "✗",
+        registry::Status::Other(_) => "?",
+    }
+}
+
+/// The async runtime every command that talks HTTP (or serves it) runs on.
+///
+/// # Errors
+/// When the operating system refuses the runtime's threads.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+impl Project {
+    /// The price table (`prices.toml`, or `KW_PRICES`), or `None` when there is no such file
+    /// (costs are then unknown, never 0).
+    ///
+    /// # Errors
+    /// When the file exists but does not parse.
+    pub fn prices(&self) -> anyhow::Result<Option<llm_client::PriceTable>> {
+        let path = llm_client::PriceTable::default_path(&self.paths, &self.env);
+        Ok(if path.is_file() {
+            Some(llm_client::PriceTable::load(&path)?)
+        } else {
+            None
+        })
+    }
+
+    /// An OpenAI-compatible client from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`),
+    /// pricing its calls with [`Project::prices`].
+    ///
+    /// # Errors
+    /// When the key is missing, the price table is bad or the client cannot be built.
+    pub fn openai_client(&self) -> anyhow::Result<llm_client::Client> {
+        let mut builder = llm_client::Client::builder(self.env.openai()?);
+        if let Some(prices) = self.prices()? {
+            builder = builder.prices(prices);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// The one progress bar of every command: drawn on stderr when [`GlobalArgs::shows_progress`]
+/// allows it, and a silent no-op otherwise, so commands call it without checking.
+#[derive(Debug, Clone, Default)]
+pub struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    /// A bar of `len` steps (a spinner when `None`) drawn with an indicatif `template`.
+    #[must_use]
+    pub fn new(global: &GlobalArgs, json: bool, len: Option<u64>, template: &str) -> Self {
+        Self(global.progress_bar(json, len, template))
+    }
+
+    /// A bar that never draws.
+    #[must_use]
+    pub fn hidden() -> Self {
+        Self(None)
+    }
+
+    /// Sets the number of steps.
+    pub fn set_length(&self, len: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(len);
+        }
+    }
+
+    /// Sets the position.
+    pub fn set_position(&self, pos: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(pos);
+        }
+    }
+
+    /// Advances by `delta` steps.
+    pub fn inc(&self, delta: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(delta);
+        }
+    }
+
+    /// Sets the text after the bar.
+    pub fn set_message(&self, message: impl Into<std::borrow::Cow<'static, str>>) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message);
+        }
+    }
+
+    /// Sets the text before the bar.
+    pub fn set_prefix(&self, prefix: impl Into<std::borrow::Cow<'static, str>>) {
+        if let Some(bar) = &self.0 {
+            bar.set_prefix(prefix);
+        }
+    }
+
+    /// Prints a line above the bar (or on stderr when no bar is drawn and `always` is set).
+    pub fn println(&self, line: &str, always: bool) {
+        match &self.0 {
+            Some(bar) => bar.println(line),
+            None if always => {
+                let _ = writeln!(io::stderr().lock(), "{line}");
+            }
+            None => {}
+        }
+    }
+
+    /// Removes the bar from the screen.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Whether the bar is drawn.
+    #[must_use]
+    pub fn is_visible(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// Formats an integer with thousands separators (`12,345`).
 #[must_use]
 pub fn thousands(n: u64) -> String {
@@ -267,6 +429,21 @@ mod tests {
         t.row(["m12", "120"]);
         t.row(["m12b", "7"]);
         assert_eq!(t.render(2), "  id      n\n  m12   120\n  m12b    7\n");
+    }
+
+    #[test]
+    fn presentation_helpers() {
+        assert_eq!(plural(1, "row", "rows"), "1 row");
+        assert_eq!(plural(1234, "row", "rows"), "1,234 rows");
+        assert_eq!(plural(0, "row", "rows"), "0 rows");
+        assert_eq!(percent(Some(0.875)), "87.5%");
+        assert_eq!(percent(None), "-");
+        assert_eq!(percent_of(1, 3), "33.3%");
+        assert_eq!(percent_of(1, 0), "-");
+        assert_eq!(short_time("2026-01-16T12:34:56"), "2026-01-16 12:34");
+        assert_eq!(short_time(""), "-");
+        assert_eq!(short_time("yesterday"), "yesterday");
+        assert_eq!(status_mark(&registry::Status::Uploaded), "✓");
     }
 
     #[test]
