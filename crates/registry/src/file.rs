@@ -294,6 +294,70 @@ mod tests {
         assert_eq!(std::fs::read(file.path()).unwrap(), truncated);
     }
 
+    /// Two entries under one id: the file is refused (naming the second one's line) and left
+    /// as it is, by the full reader, the listing reader and writers alike.
+    #[test]
+    fn a_duplicated_id_is_a_corrupt_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        let text = "{\n  \"experiments\": {\n    \"exp_a\": {\"model\": \"one\"},\n    \"exp_b\": {},\n    \"exp_a\": {\"model\": \"two\"}\n  },\n  \"metadata\": {}\n}\n";
+        std::fs::write(file.path(), text).unwrap();
+
+        let err = file.load().unwrap_err();
+        let Error::Corrupt { line, message, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(*line, 5, "{err}");
+        assert!(message.contains("`exp_a` appears twice"), "{err}");
+        let listed = file.overview().unwrap_err();
+        assert_eq!(listed.to_string(), err.to_string());
+
+        assert!(file.register(run("c.csv")).is_err());
+        assert_eq!(std::fs::read_to_string(file.path()).unwrap(), text);
+    }
+
+    #[test]
+    fn an_empty_registry_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        for text in ["", "  \n"] {
+            std::fs::write(file.path(), text).unwrap();
+            for err in [file.load().unwrap_err(), file.overview().unwrap_err()] {
+                assert!(matches!(err, Error::Empty { .. }), "{err}");
+                let shown = err.to_string();
+                assert!(shown.contains(".registry.json: empty file"), "{shown}");
+                assert!(!shown.contains(":1:0"), "{shown}");
+                assert!(err.short().ends_with(".registry.json: empty file"), "{err}");
+            }
+        }
+        assert!(file.register(run("a.csv")).is_err());
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"  \n");
+    }
+
+    #[test]
+    fn a_registry_that_is_not_utf8_names_the_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        let mut bytes = br#"{"experiments": {"exp_a": {"model": "gpt"#.to_vec();
+        let offset = bytes.len();
+        bytes.extend_from_slice(b"\xff\xfe\"}}}");
+        std::fs::write(file.path(), &bytes).unwrap();
+        for err in [file.load().unwrap_err(), file.overview().unwrap_err()] {
+            assert!(
+                matches!(err, Error::NotUtf8 { offset: at, .. } if at == offset),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string()
+                    .contains(&format!("not UTF-8 text (first invalid byte at offset {offset})")),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn a_failing_change_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();

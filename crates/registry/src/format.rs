@@ -560,13 +560,28 @@ impl<'de, R: EntryReader<'de>> Visitor<'de> for Experiments<'_, R> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(self.capacity));
+        // Ids of skipped entries, so a duplicate among them is refused as the full reader does.
+        let mut skipped: HashSet<String> = HashSet::new();
         while let Some(id) = map.next_key::<String>()? {
+            // A second entry under one id would silently replace the first, and the next write
+            // would lose it for good. Refused right after the key, so the error names its line.
+            let seen = if self.reader.wants(&id) {
+                out.contains_key(&id)
+            } else {
+                skipped.contains(&id)
+            };
+            if seen {
+                return Err(de::Error::custom(format!(
+                    "experiment `{id}` appears twice (a second entry with the same local id)"
+                )));
+            }
             if self.reader.wants(&id) {
                 let item = self.reader.read(&mut map, &id)?;
                 out.insert(id, item);
             } else {
                 // Even a skipped entry must be an object, as the full reader requires.
                 map.next_value_seed(ObjectCheck { id: &id })?;
+                skipped.insert(id);
             }
         }
         Ok(out)
@@ -674,6 +689,17 @@ pub(crate) fn parse_lenient<T>(
                     parsed,
                     fixed: Some(fixed),
                     warning: Some(warning),
+                });
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(Error::Empty {
+                    path: path.to_owned(),
+                });
+            }
+            if let Err(e) = std::str::from_utf8(bytes) {
+                return Err(Error::NotUtf8 {
+                    path: path.to_owned(),
+                    offset: e.valid_up_to(),
                 });
             }
             Err(corrupt(path, &first))
@@ -817,6 +843,21 @@ mod tests {
         ] {
             let err = one(&entry).unwrap_err();
             assert!(err.contains(message), "{entry}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_duplicated_id_is_refused_by_every_reader_alike() {
+        let text = "{\"experiments\": {\n\"a\": {},\n\"b\": {},\n\"a\": {}}}";
+        let full = parse_full(text.as_bytes()).err().unwrap();
+        let summaries = parse_summaries(text.as_bytes()).err().unwrap();
+        // Skipping `a` (only `b` asked for) must not hide its second copy.
+        let selected = parse_selected(text.as_bytes(), &HashSet::from(["b"]))
+            .err()
+            .unwrap();
+        for err in [&full, &summaries, &selected] {
+            assert_eq!(err.line(), 4, "{err}");
+            assert!(err.to_string().contains("`a` appears twice"), "{err}");
         }
     }
 
