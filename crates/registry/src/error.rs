@@ -48,13 +48,15 @@ pub enum Error {
 
     /// The registry file is not UTF-8 text. The file is left as it is.
     #[error(
-        "{}: not UTF-8 text (first invalid byte at offset {offset}); the file was left as it \
-         is (`experiment-registry repair` rebuilds it after keeping a backup)",
+        "{}:{line}: not UTF-8 text (first invalid byte at offset {offset}); the file was left \
+         as it is (`experiment-registry repair` rebuilds it after keeping a backup)",
         path.display()
     )]
     NotUtf8 {
         /// The registry file.
         path: PathBuf,
+        /// 1-based line of that byte.
+        line: usize,
         /// 0-based byte offset of the first byte that is not UTF-8.
         offset: usize,
     },
@@ -103,8 +105,8 @@ impl Error {
                 message,
             } => format!("{}:{line}:{column}: {message}", path.display()),
             Self::Empty { path } => format!("{}: empty file", path.display()),
-            Self::NotUtf8 { path, offset } => format!(
-                "{}: not UTF-8 text (first invalid byte at offset {offset})",
+            Self::NotUtf8 { path, line, offset } => format!(
+                "{}:{line}: not UTF-8 text (first invalid byte at offset {offset})",
                 path.display()
             ),
             other => other.to_string(),

@@ -347,12 +347,12 @@ mod tests {
         std::fs::write(file.path(), &bytes).unwrap();
         for err in [file.load().unwrap_err(), file.overview().unwrap_err()] {
             assert!(
-                matches!(err, Error::NotUtf8 { offset: at, .. } if at == offset),
+                matches!(err, Error::NotUtf8 { line: 1, offset: at, .. } if at == offset),
                 "{err:?}"
             );
             assert!(
                 err.to_string()
-                    .contains(&format!("not UTF-8 text (first invalid byte at offset {offset})")),
+                    .contains(&format!(".registry.json:1: not UTF-8 text (first invalid byte at offset {offset})")),
                 "{err}"
             );
         }

@@ -697,9 +697,11 @@ pub(crate) fn parse_lenient<T>(
                 });
             }
             if let Err(e) = std::str::from_utf8(bytes) {
+                let offset = e.valid_up_to();
                 return Err(Error::NotUtf8 {
                     path: path.to_owned(),
-                    offset: e.valid_up_to(),
+                    line: 1 + bytes[..offset].iter().filter(|b| **b == b'\n').count(),
+                    offset,
                 });
             }
             Err(corrupt(path, &first))
