@@ -120,8 +120,7 @@ pub fn repair(
                 let salvaged = salvage(bytes);
                 report.lost = salvaged.lost;
                 report.renamed = salvaged.renamed;
-                let registry = salvaged.registry;
-                registry
+                salvaged.registry
             }
         },
     };
