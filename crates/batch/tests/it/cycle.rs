@@ -394,7 +394,7 @@ async fn a_second_different_answer_is_reported_and_the_first_is_kept() {
     };
 
     // The first request answered again, identically: harmless.
-    let mut appended = text.clone();
+    let mut appended = text;
     appended.push_str(&format!("{}\n", lines[0]));
     // The second answered again with the opposite branding.
     let mut changed = lines[1].clone();
