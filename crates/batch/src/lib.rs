@@ -32,7 +32,7 @@ pub use evaluate::{
     EvaluateOptions, EvaluationReport, EvaluationSummary, GroupEvaluation, MISMATCHES_LISTED,
     Mismatch, Unanswered, evaluate, evaluate_into_cache, grade,
 };
-pub use generate::{GenerateOptions, Generated, generate};
+pub use generate::{GenerateOptions, Generated, STAGING_PREFIX, generate};
 pub use ids::{IdScheme, MAX_ID_CHARS, custom_id, safe_id};
 pub use layout::{BatchDir, Limits, Manifest, UploadManifest};
 pub use progress::{Event, Quiet, Reporter};
