@@ -260,6 +260,7 @@ mod tests {
     use core_config::ModuleId;
 
     use super::*;
+    use crate::entry::Tier;
 
     fn run(csv: &str) -> NewRun {
         NewRun::new(ModuleId::parse("m12").unwrap(), csv)
@@ -356,6 +357,56 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn batch_runs_are_marked_and_entries_without_a_tier_are_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        // A registry the earlier tool wrote: no tier anywhere.
+        std::fs::write(
+            file.path(),
+            r#"{"experiments": {"exp_old": {"module_id": "m12", "status": "uploaded"}}, "metadata": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(file.load().unwrap().get("exp_old").unwrap().tier, Tier::Live);
+
+        let live = file.register(run("live.csv")).unwrap();
+        let batch = file
+            .register(NewRun {
+                tier: Tier::Batch,
+                ..run("batch.csv")
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let experiments = &json["experiments"];
+        assert_eq!(experiments[&batch.local_id]["tier"], "batch");
+        // Live runs are written as before: no tier field.
+        assert!(experiments[&live.local_id].get("tier").is_none(), "{text}");
+        assert!(experiments["exp_old"].get("tier").is_none(), "{text}");
+
+        let registry = file.load().unwrap();
+        assert_eq!(registry.get(&batch.local_id).unwrap().tier, Tier::Batch);
+        assert_eq!(registry.get(&live.local_id).unwrap().tier, Tier::Live);
+        // The listing reader, from the summary index and from the file, agrees.
+        let tiers = |overview: Overview| -> Vec<(String, Tier)> {
+            overview
+                .runs()
+                .map(|s| (s.local_id.clone(), s.tier.clone()))
+                .collect()
+        };
+        let indexed = file.overview().unwrap();
+        assert!(format!("{indexed:?}").contains("from_index: true"));
+        let parsed = Overview::parse(text.into_bytes(), file.path()).unwrap();
+        let want = vec![
+            ("exp_old".to_owned(), Tier::Live),
+            (live.local_id.clone(), Tier::Live),
+            (batch.local_id.clone(), Tier::Batch),
+        ];
+        assert_eq!(tiers(indexed), want);
+        assert_eq!(tiers(parsed), want);
     }
 
     #[test]

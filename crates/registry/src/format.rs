@@ -18,7 +18,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-use crate::entry::{Entry, Status};
+use crate::entry::{Entry, Status, Tier};
 use crate::error::Error;
 use crate::overview::Summary;
 
@@ -40,6 +40,7 @@ pub(crate) enum Field {
     Status,
     Model,
     Notes,
+    Tier,
     Unknown(String),
 }
 
@@ -62,6 +63,7 @@ impl Field {
             "status" => Self::Status,
             "model" => Self::Model,
             "notes" => Self::Notes,
+            "tier" => Self::Tier,
             other => Self::Unknown(other.to_owned()),
         }
     }
@@ -84,6 +86,7 @@ impl Field {
             Self::Status => "status",
             Self::Model => "model",
             Self::Notes => "notes",
+            Self::Tier => "tier",
             Self::Unknown(name) => name,
         }
     }
@@ -267,6 +270,7 @@ fn set_scalar(entry: &mut Entry, field: &Field, value: Scalar<'_>) -> Result<(),
         Field::Status => entry.status = status(value)?,
         Field::Model => entry.model = text(value)?.unwrap_or_default(),
         Field::Notes => entry.notes = text(value)?.unwrap_or_default(),
+        Field::Tier => entry.tier = text(value)?.map_or(Tier::Live, |t| Tier::parse(&t)),
         Field::Metrics | Field::Unknown(_) => unreachable!("not scalar fields"),
     }
     Ok(())
@@ -415,6 +419,7 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
             prompt_version: defaults.prompt_version,
             samples: defaults.samples,
             accuracy: defaults.accuracy,
+            tier: defaults.tier,
         };
         while let Some(field) = map.next_key::<Field>()? {
             match field {
@@ -451,6 +456,9 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
                 }
                 Field::Samples => count(&value).map(|n| out.samples = n),
                 Field::Accuracy => fraction(&value).map(|a| out.accuracy = a),
+                Field::Tier => {
+                    text(value).map(|t| out.tier = t.map_or(Tier::Live, |t| Tier::parse(&t)))
+                }
                 _ => unreachable!("handled above"),
             };
             result.map_err(|m| field_error::<A::Error>(self.id, &field, &m))?;
