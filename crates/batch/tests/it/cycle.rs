@@ -165,6 +165,7 @@ async fn the_cycle_scores_every_answer_as_a_live_run_does() {
     let entry = &registry["experiments"][&evaluation.local_id];
     assert_eq!(entry["module_id"], "m02");
     assert_eq!(entry["samples"], 40);
+    assert_eq!(entry["tier"], "batch", "batch runs are marked in the registry");
 
     let (live_accuracy, live_rows) = live_run(&tiny, &client).await;
     assert_eq!(evaluation.metrics.accuracy, live_accuracy);
