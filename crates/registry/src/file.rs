@@ -402,8 +402,8 @@ mod tests {
         let parsed = Overview::parse(text.into_bytes(), file.path()).unwrap();
         let want = vec![
             ("exp_old".to_owned(), Tier::Live),
-            (live.local_id.clone(), Tier::Live),
-            (batch.local_id.clone(), Tier::Batch),
+            (live.local_id, Tier::Live),
+            (batch.local_id, Tier::Batch),
         ];
         assert_eq!(tiers(indexed), want);
         assert_eq!(tiers(parsed), want);
