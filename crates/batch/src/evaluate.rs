@@ -724,10 +724,12 @@ fn register_batch_run(plan: &Plan, metrics: &RunMetrics) -> Result<String> {
         tier: registry::Tier::Batch,
         ..registry::NewRun::new(plan.module.id.clone(), plan.csv.clone())
     };
-    let entry = file.register(run).map_err(|source| runner::Error::Registry {
-        csv: plan.csv.clone(),
-        source,
-    })?;
+    let entry = file
+        .register(run)
+        .map_err(|source| runner::Error::Registry {
+            csv: plan.csv.clone(),
+            source,
+        })?;
     Ok(entry.local_id)
 }
 

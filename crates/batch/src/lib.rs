@@ -36,7 +36,7 @@ pub use generate::{GenerateOptions, Generated, STAGING_PREFIX, generate};
 pub use ids::{IdScheme, MAX_ID_CHARS, custom_id, safe_id};
 pub use layout::{BatchDir, Limits, Manifest, UploadManifest};
 pub use progress::{Event, Quiet, Reporter};
-pub use results::Conflict;
 pub use resubmit::{ResubmitGroup, ResubmitOptions, ResubmitReport, resubmit};
+pub use results::Conflict;
 pub use status::{BatchState, GroupProgress, StatusReport, StatusSummary, WatchEnd, WatchOptions};
 pub use upload::{PendingFile, UploadReport, check_metadata, pending_files, upload};

@@ -226,9 +226,8 @@ impl Outcomes {
                     Some(old) if old.success && !new.success => {}
                     Some(old) if old.success => {
                         if old.answer != new.answer {
-                            let place = |r: &LineRef| {
-                                format!("{}:{}", paths[r.file].display(), r.line)
-                            };
+                            let place =
+                                |r: &LineRef| format!("{}:{}", paths[r.file].display(), r.line);
                             conflicts.push(Conflict {
                                 custom_id: parsed.custom_id,
                                 kept: place(old),

@@ -352,8 +352,9 @@ mod tests {
                 "{err:?}"
             );
             assert!(
-                err.to_string()
-                    .contains(&format!(".registry.json:1: not UTF-8 text (first invalid byte at offset {offset})")),
+                err.to_string().contains(&format!(
+                    ".registry.json:1: not UTF-8 text (first invalid byte at offset {offset})"
+                )),
                 "{err}"
             );
         }
@@ -370,7 +371,10 @@ mod tests {
             r#"{"experiments": {"exp_old": {"module_id": "m12", "status": "uploaded"}}, "metadata": {}}"#,
         )
         .unwrap();
-        assert_eq!(file.load().unwrap().get("exp_old").unwrap().tier, Tier::Live);
+        assert_eq!(
+            file.load().unwrap().get("exp_old").unwrap().tier,
+            Tier::Live
+        );
 
         let live = file.register(run("live.csv")).unwrap();
         let batch = file

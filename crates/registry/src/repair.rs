@@ -548,7 +548,11 @@ mod tests {
         assert_eq!(registry.get("exp_a_dup2").unwrap().model, "taken");
         let moved = registry.get("exp_a_dup3").unwrap();
         assert_eq!(moved.model, "second");
-        assert!(moved.notes.starts_with("kd; renamed from `exp_a`"), "{}", moved.notes);
+        assert!(
+            moved.notes.starts_with("kd; renamed from `exp_a`"),
+            "{}",
+            moved.notes
+        );
         assert_eq!(
             std::fs::read_to_string(report.backup.unwrap()).unwrap(),
             text

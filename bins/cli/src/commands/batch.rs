@@ -932,10 +932,8 @@ fn evaluate(project: &Project, args: &EvaluateArgs) -> anyhow::Result<ExitStatus
     };
     // Usable answers also go into the response cache, so a live run of them is free. Scoring
     // needs no API key: without a usable client configuration there is just no caching.
-    let cache = llm_client::Cache::open(llm_client::Cache::default_dir(
-        &project.paths,
-        &project.env,
-    ))?;
+    let cache =
+        llm_client::Cache::open(llm_client::Cache::default_dir(&project.paths, &project.env))?;
     let report = match Client::builder(openai).cache(cache).build() {
         Ok(client) => {
             batch::evaluate_into_cache(&dir, &project.catalog, prices.as_ref(), &options, &client)?

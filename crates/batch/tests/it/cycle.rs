@@ -165,7 +165,10 @@ async fn the_cycle_scores_every_answer_as_a_live_run_does() {
     let entry = &registry["experiments"][&evaluation.local_id];
     assert_eq!(entry["module_id"], "m02");
     assert_eq!(entry["samples"], 40);
-    assert_eq!(entry["tier"], "batch", "batch runs are marked in the registry");
+    assert_eq!(
+        entry["tier"], "batch",
+        "batch runs are marked in the registry"
+    );
 
     let (live_accuracy, live_rows) = live_run(&tiny, &client).await;
     assert_eq!(evaluation.metrics.accuracy, live_accuracy);
@@ -386,7 +389,10 @@ async fn a_second_different_answer_is_reported_and_the_first_is_kept() {
     let dir = downloaded(&tiny, &client, 6).await;
     let results = dir.join("results/m02_results.jsonl");
     let text = std::fs::read_to_string(&results).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let content = |line: &Value| {
         line["response"]["body"]["choices"][0]["message"]["content"]
             .as_str()
@@ -416,24 +422,33 @@ async fn a_second_different_answer_is_reported_and_the_first_is_kept() {
     assert_eq!(evaluation.conflicts.len(), 1, "{:?}", evaluation.conflicts);
     let conflict = &evaluation.conflicts[0];
     assert_eq!(conflict.custom_id, conflicted);
-    assert!(conflict.kept.ends_with("m02_results.jsonl:2"), "{conflict:?}");
-    assert!(conflict.ignored.ends_with("m02_results.jsonl:8"), "{conflict:?}");
+    assert!(
+        conflict.kept.ends_with("m02_results.jsonl:2"),
+        "{conflict:?}"
+    );
+    assert!(
+        conflict.ignored.ends_with("m02_results.jsonl:8"),
+        "{conflict:?}"
+    );
     assert!(
         evaluation.warnings.iter().any(|w| w.contains(conflicted)),
         "{:?}",
         evaluation.warnings
     );
-    assert!(!report.all_scored(), "a conflict makes the evaluation incomplete");
+    assert!(
+        !report.all_scored(),
+        "a conflict makes the evaluation incomplete"
+    );
     assert_eq!((evaluation.requests, evaluation.total), (6, 6));
 
     // The row holds the first answer, not the later one.
     let rows = core_config::read_results(&tiny.root().join(&evaluation.results_csv)).unwrap();
     let record = conflicted.rsplit('-').next().unwrap();
-    let row = rows
-        .iter()
-        .find(|r| r.record_id.ends_with(record))
-        .unwrap();
-    assert_eq!(row.output["branding_scope_1"], first_answer["branding_scope_1"]);
+    let row = rows.iter().find(|r| r.record_id.ends_with(record)).unwrap();
+    assert_eq!(
+        row.output["branding_scope_1"],
+        first_answer["branding_scope_1"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,8 +494,14 @@ async fn evaluated_batch_answers_serve_a_later_live_run_from_the_cache() {
         token_param: TokenParam::MaxCompletionTokens,
         started: chrono::Local::now() + chrono::Duration::seconds(5),
     };
-    let plan = runner::plan(&catalog, catalog.resolve("m02").unwrap(), settings, false, None)
-        .unwrap();
+    let plan = runner::plan(
+        &catalog,
+        catalog.resolve("m02").unwrap(),
+        settings,
+        false,
+        None,
+    )
+    .unwrap();
     let live = runner::run_quietly(
         &plan,
         &cached_client,

@@ -79,8 +79,5 @@ fn the_next_generate_removes_what_a_killed_one_left_and_spares_a_running_one() {
     )
     .unwrap();
     assert_eq!(again.leftovers_removed, 1);
-    assert_eq!(
-        staging_folders(&parent),
-        [format!("{STAGING_PREFIX}fresh")]
-    );
+    assert_eq!(staging_folders(&parent), [format!("{STAGING_PREFIX}fresh")]);
 }

@@ -604,7 +604,10 @@ async fn a_forced_upload_removes_the_rows_the_csv_no_longer_has() {
         panic!()
     };
     assert_eq!(first.removed, 0);
-    assert_eq!(client.fetch_rows(&first.experiment_id).await.unwrap().len(), 30);
+    assert_eq!(
+        client.fetch_rows(&first.experiment_id).await.unwrap().len(),
+        30
+    );
 
     // The CSV loses every third row: a forced upload makes the experiment hold exactly what
     // the CSV holds.
@@ -637,5 +640,8 @@ async fn a_forced_upload_removes_the_rows_the_csv_no_longer_has() {
         panic!()
     };
     assert_eq!(third.removed, 0);
-    assert_eq!(client.fetch_rows(&third.experiment_id).await.unwrap().len(), 20);
+    assert_eq!(
+        client.fetch_rows(&third.experiment_id).await.unwrap().len(),
+        20
+    );
 }
