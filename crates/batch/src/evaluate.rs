@@ -12,7 +12,7 @@ use core_config::{
     Catalog, ModuleSpec, RecordReader, ResponseFormatKind, ResultsWriter, TokenParam,
 };
 use llm_client::{
-    ApiErrorBody, BatchOutputLine, PriceTable, ResponseFormat, SchemaCheck, Tier, classify,
+    ApiErrorBody, BatchOutputLine, Client, PriceTable, ResponseFormat, SchemaCheck, Tier, classify,
     parse_completion,
 };
 use runner::metrics::{RunMetrics, Tally};
@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::ids::{IdScheme, custom_id};
 use crate::layout::{BatchDir, EVALUATION_REPORT, GroupEntry, now_iso, write_json};
-use crate::results::{Outcomes, read_requested};
+use crate::results::{Conflict, Outcomes, read_requested};
 
 /// How to evaluate.
 #[derive(Debug, Clone)]
@@ -101,6 +101,12 @@ pub struct GroupEvaluation {
     pub mismatches: Vec<Mismatch>,
     /// All wrong answers.
     pub mismatches_total: usize,
+    /// Requests answered twice with different answers: the first answer was scored, the
+    /// other ignored. Any conflict makes the evaluation incomplete
+    /// ([`EvaluationReport::all_scored`] is false).
+    pub conflicts: Vec<Conflict>,
+    /// Answers stored in the response cache for later live runs (0 without a cache).
+    pub cached_answers: usize,
     /// Custom ids in the results that were not asked for (first 20).
     pub unexpected: Vec<String>,
     /// All of them.
@@ -160,10 +166,13 @@ pub struct EvaluationReport {
 }
 
 impl EvaluationReport {
-    /// Whether every request of every group has a scored answer.
+    /// Whether every request of every group has one scored answer (none missing, failed,
+    /// unusable, or answered twice differently).
     #[must_use]
     pub fn all_scored(&self) -> bool {
-        self.evaluations.iter().all(|e| e.errors_count == 0)
+        self.evaluations
+            .iter()
+            .all(|e| e.errors_count == 0 && e.conflicts.is_empty())
     }
 }
 
@@ -191,6 +200,34 @@ pub fn evaluate(
     prices: Option<&PriceTable>,
     options: &EvaluateOptions,
 ) -> Result<EvaluationReport> {
+    evaluate_groups(dir, catalog, prices, options, None)
+}
+
+/// As [`evaluate`], and stores every usable answer in `client`'s response cache under the key
+/// a live run of the same request uses ([`Client::cache_answer`], repeat 0), so a later live
+/// run of those records is answered from the cache instead of paying again. Answers the
+/// cache would not keep (refusals, invalid JSON) are not stored; a cache entry that cannot be
+/// written is a warning, not a failure.
+///
+/// # Errors
+/// As [`evaluate`].
+pub fn evaluate_into_cache(
+    dir: &BatchDir,
+    catalog: &Catalog,
+    prices: Option<&PriceTable>,
+    options: &EvaluateOptions,
+    client: &Client,
+) -> Result<EvaluationReport> {
+    evaluate_groups(dir, catalog, prices, options, Some(client))
+}
+
+fn evaluate_groups(
+    dir: &BatchDir,
+    catalog: &Catalog,
+    prices: Option<&PriceTable>,
+    options: &EvaluateOptions,
+    cache: Option<&Client>,
+) -> Result<EvaluationReport> {
     let groups: Vec<&GroupEntry> = dir.groups().collect();
     for key in &options.keys {
         if !groups.iter().any(|g| g.key() == key) {
@@ -210,7 +247,7 @@ pub fn evaluate(
         .into_iter()
         .filter(|g| options.keys.is_empty() || options.keys.iter().any(|k| k == g.key()))
     {
-        evaluations.push(evaluate_group(dir, catalog, prices, options, group)?);
+        evaluations.push(evaluate_group(dir, catalog, prices, options, group, cache)?);
     }
     let summary = summarise(&evaluations);
     let report = EvaluationReport {
@@ -332,6 +369,7 @@ fn evaluate_group(
     prices: Option<&PriceTable>,
     options: &EvaluateOptions,
     group: &GroupEntry,
+    cache: Option<&Client>,
 ) -> Result<GroupEvaluation> {
     let key = group.key();
     let module = catalog.resolve(&group.module)?;
@@ -414,6 +452,7 @@ fn evaluate_group(
     let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
     let mut cost: Option<f64> = Some(0.0);
     let mut matched = vec![false; requested.ids.len()];
+    let (mut cached_answers, mut cache_failures) = (0usize, Vec::new());
     let primary = module.primary_score();
 
     for (index, record) in RecordReader::open(&dataset)?.enumerate() {
@@ -447,6 +486,23 @@ fn evaluate_group(
                 match (line.success_body(), &line.response, &line.error) {
                     (Some(body), response, _) => match parse_completion(body) {
                         Ok(parsed) => {
+                            if let Some(client) = cache {
+                                // The very request a live run sends for this record, so the
+                                // key matches; the dataset was read the same way.
+                                let stored = plan
+                                    .request(&record.input)
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|request| {
+                                        client
+                                            .cache_answer(&request, 0, body.clone())
+                                            .map_err(|e| e.to_string())
+                                    });
+                                match stored {
+                                    Ok(true) => cached_answers += 1,
+                                    Ok(false) => {}
+                                    Err(message) => cache_failures.push(message),
+                                }
+                            }
                             let usage = parsed.usage;
                             let row_cost = prices.zip(usage.as_ref()).and_then(|(p, u)| {
                                 p.cost(&parsed.model, u, Tier::Batch)
@@ -597,8 +653,27 @@ fn evaluate_group(
     writer.finish().map_err(|e| Error::io(&plan.csv, e))?;
     plan.records = records;
     let metrics = tally.metrics();
-    let local_id = runner::register(&plan, &metrics)?;
+    let local_id = register_batch_run(&plan, &metrics)?;
 
+    if let Some(first) = cache_failures.first() {
+        warnings.push(format!(
+            "{} answer{} could not be stored in the response cache (first: {first})",
+            cache_failures.len(),
+            if cache_failures.len() == 1 { "" } else { "s" }
+        ));
+    }
+    for conflict in outcomes.conflicts.iter().take(5) {
+        warnings.push(format!(
+            "`{}` was answered twice with different answers: {} was scored, {} ignored",
+            conflict.custom_id, conflict.kept, conflict.ignored
+        ));
+    }
+    if outcomes.conflicts.len() > 5 {
+        warnings.push(format!(
+            "… and {} more requests answered twice differently (all are listed in evaluation_report.json)",
+            outcomes.conflicts.len() - 5
+        ));
+    }
     let accuracy = metrics.accuracy.map(|a| a * 100.0);
     let unexpected_total = outcomes.unexpected.len();
     outcomes.unexpected.truncate(20);
@@ -618,6 +693,8 @@ fn evaluate_group(
         errors,
         mismatches,
         mismatches_total,
+        conflicts: std::mem::take(&mut outcomes.conflicts),
+        cached_answers,
         unexpected: std::mem::take(&mut outcomes.unexpected),
         unexpected_total,
         prompt_tokens,
@@ -629,6 +706,31 @@ fn evaluate_group(
         metrics,
         warnings,
     })
+}
+
+/// Registers the run as `runner::register` does for a live one, marked as a batch run, in one
+/// write.
+fn register_batch_run(plan: &Plan, metrics: &RunMetrics) -> Result<String> {
+    let file = registry::RegistryFile::in_project(&plan.paths.root);
+    let run = registry::NewRun {
+        created_at: Some(plan.settings.started.naive_local()),
+        model: plan.settings.model.clone(),
+        prompt_version: plan.settings.prompt_version.clone(),
+        prompt_hash: Some(plan.prompt_hash.clone()),
+        dataset_version: plan.dataset_version.clone(),
+        samples: plan.records.len() as u64,
+        accuracy: metrics.accuracy,
+        metrics: serde_json::to_value(metrics).unwrap_or_default(),
+        tier: registry::Tier::Batch,
+        ..registry::NewRun::new(plan.module.id.clone(), plan.csv.clone())
+    };
+    let entry = file
+        .register(run)
+        .map_err(|source| runner::Error::Registry {
+            csv: plan.csv.clone(),
+            source,
+        })?;
+    Ok(entry.local_id)
 }
 
 #[cfg(test)]

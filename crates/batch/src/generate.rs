@@ -5,7 +5,10 @@
 //! workers turn them into request lines, and the lines are written in dataset order. Ids are
 //! checked for repeats with fixed-size Bloom filters, so memory does not grow with the
 //! dataset. Everything is written into a hidden folder that is renamed into place at the end,
-//! so a failed or interrupted run leaves no half-written batch folder behind.
+//! so a failed or interrupted run leaves no half-written batch folder behind: on an error the
+//! hidden folder is removed at once, and the one a killed run (Ctrl-C, a crash) leaves is
+//! removed by the next `generate` (its generator held a lock on it, which the kernel releases
+//! when the process ends).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -66,6 +69,82 @@ pub struct Generated {
     pub dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
+    /// Hidden staging folders (`.generating-*`) that earlier runs killed mid-way (Ctrl-C, a
+    /// crash) had left beside it, removed before this one started.
+    pub leftovers_removed: usize,
+}
+
+/// The prefix of the hidden folder a batch is staged in before it is renamed into place.
+pub const STAGING_PREFIX: &str = ".generating-";
+
+/// The file inside a staging folder that its generator keeps locked while it works: a
+/// staging folder whose lock can be taken belongs to a process that is gone.
+const STAGING_LOCK: &str = ".owner.lock";
+
+/// A staging folder without a lock file is left alone this long: it may belong to a generator
+/// that has created the folder but not yet its lock.
+const UNLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the staging folders in `parent` that generators killed mid-way left behind, and
+/// returns how many. Folders of generators still running (their lock is held) are kept.
+fn remove_stale_staging(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(STAGING_PREFIX)
+            || !entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            continue;
+        }
+        let dir = entry.path();
+        let stale = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join(STAGING_LOCK))
+        {
+            // Taking the lock proves its owner is gone; it is released when `lock` drops.
+            Ok(lock) => lock.try_lock().is_ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > UNLOCKED_GRACE),
+            Err(_) => false,
+        };
+        if stale && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Creates the staging folder and takes its lock (held until the returned file drops).
+fn create_staging(parent: &Path) -> Result<(tempfile::TempDir, std::fs::File)> {
+    let staging = tempfile::Builder::new()
+        .prefix(STAGING_PREFIX)
+        .tempdir_in(parent)
+        .map_err(|e| Error::io(parent, e))?;
+    let path = staging.path().join(STAGING_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    lock.try_lock().map_err(|e| {
+        Error::io(
+            &path,
+            match e {
+                std::fs::TryLockError::Error(e) => e,
+                std::fs::TryLockError::WouldBlock => std::io::ErrorKind::WouldBlock.into(),
+            },
+        )
+    })?;
+    Ok((staging, lock))
 }
 
 /// A module over one dataset.
@@ -202,10 +281,10 @@ pub fn generate(
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".generating-")
-        .tempdir_in(&parent)
-        .map_err(|e| Error::io(&parent, e))?;
+    // A generator killed mid-way (Ctrl-C, a crash) cannot clean up after itself; the next one
+    // does. On an error or a panic here the staging folder is removed when it drops.
+    let leftovers_removed = remove_stale_staging(&parent);
+    let (staging, lock) = create_staging(&parent)?;
 
     let mut groups = Vec::with_capacity(units.len());
     for unit in &units {
@@ -241,6 +320,9 @@ pub fn generate(
         results: groups,
     };
     write_json(&staging.path().join(MANIFEST), &manifest)?;
+    let lock_path = staging.path().join(STAGING_LOCK);
+    std::fs::remove_file(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    drop(lock);
     let staged = staging.keep();
     if target.exists() {
         let _ = std::fs::remove_dir_all(&staged);
@@ -259,6 +341,7 @@ pub fn generate(
     Ok(Generated {
         dir: target,
         manifest,
+        leftovers_removed,
     })
 }
 

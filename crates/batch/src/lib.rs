@@ -30,12 +30,13 @@ pub use download::{DownloadEntry, DownloadReport, DownloadSummary, GroupFiles, d
 pub use error::{Error, Result};
 pub use evaluate::{
     EvaluateOptions, EvaluationReport, EvaluationSummary, GroupEvaluation, MISMATCHES_LISTED,
-    Mismatch, Unanswered, evaluate, grade,
+    Mismatch, Unanswered, evaluate, evaluate_into_cache, grade,
 };
-pub use generate::{GenerateOptions, Generated, generate};
+pub use generate::{GenerateOptions, Generated, STAGING_PREFIX, generate};
 pub use ids::{IdScheme, MAX_ID_CHARS, custom_id, safe_id};
 pub use layout::{BatchDir, Limits, Manifest, UploadManifest};
 pub use progress::{Event, Quiet, Reporter};
 pub use resubmit::{ResubmitGroup, ResubmitOptions, ResubmitReport, resubmit};
+pub use results::Conflict;
 pub use status::{BatchState, GroupProgress, StatusReport, StatusSummary, WatchEnd, WatchOptions};
 pub use upload::{PendingFile, UploadReport, check_metadata, pending_files, upload};

@@ -121,8 +121,35 @@ pub(crate) fn read_requested(dir: &BatchDir, group: &GroupEntry) -> Result<Reque
 pub(crate) struct LineRef {
     file: usize,
     offset: u64,
+    /// 1-based line in its file.
+    line: usize,
     /// Whether it holds an answer (HTTP 2xx, no error).
     pub(crate) success: bool,
+    /// A digest of the answer's `choices` (what was answered), to tell a repeated answer from
+    /// a different one.
+    answer: u64,
+}
+
+/// Two answers for one request that say different things. The first is kept (a later one
+/// must not silently replace what may already have been looked at); the request is reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Conflict {
+    /// The request.
+    pub custom_id: String,
+    /// `file:line` of the answer kept.
+    pub kept: String,
+    /// `file:line` of the answer ignored.
+    pub ignored: String,
+}
+
+fn answer_digest(body: &serde_json::Value) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.get("choices")
+        .map(ToString::to_string)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A group's result lines, indexed by custom id.
@@ -132,14 +159,17 @@ pub(crate) struct Outcomes {
     pub(crate) index: HashMap<String, LineRef>,
     /// Custom ids in the results that were never asked for.
     pub(crate) unexpected: Vec<String>,
+    /// Requests answered twice with different answers.
+    pub(crate) conflicts: Vec<Conflict>,
 }
 
 impl Outcomes {
     /// Indexes `results/{key}_results.jsonl` and `.errors.jsonl`; `None` when neither exists.
     ///
     /// Every line is classified by its content, not by its file. An answer beats a failure
-    /// for the same id, and a later line beats an earlier one of the same kind (resubmitted
-    /// requests come later).
+    /// for the same id, and a later failure beats an earlier one (resubmitted requests come
+    /// later). Of two answers the first is kept; when they differ, the request is listed in
+    /// `conflicts` (identical repeats are harmless).
     pub(crate) fn read(
         dir: &BatchDir,
         key: &str,
@@ -152,6 +182,7 @@ impl Outcomes {
         }
         let mut index: HashMap<String, LineRef> = HashMap::new();
         let mut unexpected = Vec::new();
+        let mut conflicts = Vec::new();
         let mut readers = Vec::new();
         for (file, path) in paths.iter().enumerate() {
             let handle = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -183,13 +214,27 @@ impl Outcomes {
                     unexpected.push(parsed.custom_id);
                     continue;
                 }
+                let body = parsed.success_body();
                 let new = LineRef {
                     file,
                     offset: at,
-                    success: parsed.success_body().is_some(),
+                    line: line_no,
+                    success: body.is_some(),
+                    answer: body.map_or(0, answer_digest),
                 };
                 match index.get(&parsed.custom_id) {
                     Some(old) if old.success && !new.success => {}
+                    Some(old) if old.success => {
+                        if old.answer != new.answer {
+                            let place =
+                                |r: &LineRef| format!("{}:{}", paths[r.file].display(), r.line);
+                            conflicts.push(Conflict {
+                                custom_id: parsed.custom_id,
+                                kept: place(old),
+                                ignored: place(&new),
+                            });
+                        }
+                    }
                     _ => {
                         index.insert(parsed.custom_id, new);
                     }
@@ -205,6 +250,7 @@ impl Outcomes {
             readers,
             index,
             unexpected,
+            conflicts,
         }))
     }
 

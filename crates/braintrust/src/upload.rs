@@ -2,7 +2,7 @@
 //! written back to the registry. Every step can be repeated safely: the experiment is found
 //! again by name, and rows replace themselves by id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use core_config::{Catalog, ModuleId, ModuleSpec, ResultRow};
 use registry::{Entry, Registry, RegistryFile, Status};
@@ -51,6 +51,9 @@ pub struct Uploaded {
     pub rows: usize,
     /// Insert requests it took.
     pub requests: usize,
+    /// Rows already in the experiment that the CSV no longer has, deleted by a forced
+    /// re-upload (always 0 otherwise).
+    pub removed: usize,
     /// The conventional name was held by another experiment, so Braintrust chose this one.
     pub renamed: bool,
 }
@@ -167,6 +170,10 @@ impl<'a> Uploader<'a> {
 
     /// Uploads one run (a local id or a unique prefix of one) and records the outcome.
     ///
+    /// With `force` an uploaded run is uploaded again into its experiment, and afterwards the
+    /// experiment holds exactly the CSV's rows: rows it had that the CSV no longer has are
+    /// deleted (`_object_delete` events).
+    ///
     /// # Errors
     /// [`Error::AlreadyUploaded`] for an uploaded run without `force`, registry errors, and
     /// failures to reach the project. A failure of the upload itself is not an error: it is
@@ -184,7 +191,7 @@ impl<'a> Uploader<'a> {
             });
         }
         self.project().await?;
-        self.upload_entry(&entry, &registry).await
+        self.upload_entry(&entry, &registry, force).await
     }
 
     /// Uploads every `local_only` and `failed` run (of `module`, if given), oldest first, at
@@ -211,7 +218,7 @@ impl<'a> Uploader<'a> {
             // Reloaded per run: runs uploaded earlier in this sync become baselines of later
             // runs of the same module.
             let registry = self.registry.load()?;
-            let outcome = self.upload_entry(entry, &registry).await?;
+            let outcome = self.upload_entry(entry, &registry, false).await?;
             let fatal = matches!(&outcome, RunOutcome::Failed(f) if f.fatal);
             outcomes.push(outcome);
             if fatal {
@@ -227,8 +234,13 @@ impl<'a> Uploader<'a> {
     }
 
     /// Uploads one entry and records the outcome in the registry.
-    async fn upload_entry(&self, entry: &Entry, registry: &Registry) -> Result<RunOutcome> {
-        let outcome = match self.send(entry, registry).await {
+    async fn upload_entry(
+        &self,
+        entry: &Entry,
+        registry: &Registry,
+        prune: bool,
+    ) -> Result<RunOutcome> {
+        let outcome = match self.send(entry, registry, prune).await {
             Ok(uploaded) => {
                 self.registry.mark_uploaded(
                     &uploaded.local_id,
@@ -252,7 +264,7 @@ impl<'a> Uploader<'a> {
         Ok(outcome)
     }
 
-    async fn send(&self, entry: &Entry, registry: &Registry) -> Result<Uploaded> {
+    async fn send(&self, entry: &Entry, registry: &Registry, prune: bool) -> Result<Uploaded> {
         let module = entry
             .module()
             .and_then(|id| self.catalog.get(&id))
@@ -308,14 +320,24 @@ impl<'a> Uploader<'a> {
         };
         let mut chunker = Chunker::new(MAX_EVENTS_PER_INSERT, MAX_INSERT_BYTES);
         let mut events = RowEvents::new(&entry.local_id, module, self.scorer);
+        let mut ids: HashSet<String> = HashSet::with_capacity(if prune { total } else { 0 });
         for (i, row) in rows.iter().enumerate() {
-            if let Some(chunk) = chunker.push(events.event(i, row)) {
+            let event = events.event(i, row);
+            if prune && let Some(id) = event.get("id").and_then(Value::as_str) {
+                ids.insert(id.to_owned());
+            }
+            if let Some(chunk) = chunker.push(event) {
                 self.insert_chunk(&experiment.id, &chunk, &mut sent).await?;
             }
         }
         if let Some(chunk) = chunker.finish() {
             self.insert_chunk(&experiment.id, &chunk, &mut sent).await?;
         }
+        let removed = if prune {
+            self.remove_stale(&experiment.id, &ids, &sent).await?
+        } else {
+            0
+        };
         let summary = self.client.summarize(&experiment.id).await?;
         Ok(Uploaded {
             local_id: entry.local_id.clone(),
@@ -326,7 +348,50 @@ impl<'a> Uploader<'a> {
             experiment_url: summary.experiment_url,
             rows: total,
             requests: sent.requests,
+            removed,
         })
+    }
+
+    /// Deletes the rows of the experiment whose id is not in `keep` (rows of an earlier upload
+    /// that the CSV no longer has) and returns how many. Runs after every row is stored, so an
+    /// interruption never leaves the experiment with fewer rows than the CSV.
+    async fn remove_stale(
+        &self,
+        experiment_id: &str,
+        keep: &HashSet<String>,
+        sent: &Sent,
+    ) -> Result<usize> {
+        let partial = |e: Error| Error::Partial {
+            stored: sent.rows,
+            total: sent.total,
+            source: Box::new(e),
+        };
+        let remote = self
+            .client
+            .fetch_rows(experiment_id)
+            .await
+            .map_err(partial)?;
+        let mut chunker = Chunker::new(MAX_EVENTS_PER_INSERT, MAX_INSERT_BYTES);
+        let mut removed = 0;
+        let mut chunks = Vec::new();
+        for id in remote
+            .iter()
+            .filter_map(|row| row.get("id").and_then(Value::as_str))
+            .filter(|id| !keep.contains(*id))
+        {
+            removed += 1;
+            if let Some(chunk) = chunker.push(json!({"id": id, "_object_delete": true})) {
+                chunks.push(chunk);
+            }
+        }
+        chunks.extend(chunker.finish());
+        for chunk in chunks {
+            self.client
+                .insert(experiment_id, &chunk)
+                .await
+                .map_err(partial)?;
+        }
+        Ok(removed)
     }
 
     /// Stores one chunk; a failure says how far the run got.

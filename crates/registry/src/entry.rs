@@ -83,6 +83,62 @@ impl Serialize for Status {
     }
 }
 
+/// How a run's answers were obtained.
+///
+/// Stored as `"tier"` only for batch runs: entries without the field (every entry the earlier
+/// tool wrote, and every live run) are live, so registries without it load and round-trip
+/// unchanged. A tier this version does not know loads as [`Tier::Other`] and is written back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    /// Live calls (`orchestrator run`).
+    #[default]
+    Live,
+    /// The OpenAI Batch API (`batch evaluate`).
+    Batch,
+    /// A tier this version does not know.
+    Other(String),
+}
+
+impl Tier {
+    /// `live`, `batch`, or the unknown text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Live => "live",
+            Self::Batch => "batch",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// Whether this is [`Tier::Live`].
+    #[must_use]
+    pub fn is_live(&self) -> bool {
+        *self == Self::Live
+    }
+
+    /// Reads a tier (case-insensitively); anything else is kept as [`Tier::Other`].
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "live" | "" => Self::Live,
+            "batch" => Self::Batch,
+            _ => Self::Other(text.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Tier {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One registered run, with the fields of the earlier tool's registry in its order.
 ///
 /// Fields this version does not know are kept in [`Entry::extra`] and written back after the
@@ -123,6 +179,8 @@ pub struct Entry {
     pub model: String,
     /// Free text; the failure reason when `status` is `failed`.
     pub notes: String,
+    /// Live or batch (`tier` in the file, written only when not live).
+    pub tier: Tier,
     /// Fields this version does not know, kept in their order.
     pub extra: Map<String, Value>,
 }
@@ -148,6 +206,7 @@ impl Entry {
             status: Status::LocalOnly,
             model: String::new(),
             notes: String::new(),
+            tier: Tier::Live,
             extra: Map::new(),
         }
     }
@@ -198,7 +257,7 @@ pub fn format_timestamp(at: NaiveDateTime) -> String {
 
 impl Serialize for Entry {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(16 + self.extra.len()))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("local_id", &self.local_id)?;
         map.serialize_entry("module_id", &self.module_id)?;
         map.serialize_entry("csv_path", &self.csv_path)?;
@@ -215,6 +274,9 @@ impl Serialize for Entry {
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("model", &self.model)?;
         map.serialize_entry("notes", &self.notes)?;
+        if !self.tier.is_live() {
+            map.serialize_entry("tier", &self.tier)?;
+        }
         for (key, value) in &self.extra {
             map.serialize_entry(key, value)?;
         }
@@ -262,6 +324,8 @@ pub struct NewRun {
     pub metrics: Value,
     /// Free text.
     pub notes: String,
+    /// Live (the default) or batch.
+    pub tier: Tier,
 }
 
 impl NewRun {
@@ -281,6 +345,7 @@ impl NewRun {
             accuracy: None,
             metrics: Value::Object(Map::new()),
             notes: String::new(),
+            tier: Tier::Live,
         }
     }
 }

@@ -35,6 +35,32 @@ pub enum Error {
         message: String,
     },
 
+    /// The registry file exists but is empty (or only whitespace). The file is left as it is.
+    #[error(
+        "{}: empty file (no registry in it); the file was left as it is \
+         (`experiment-registry repair` rebuilds it after keeping a backup)",
+        path.display()
+    )]
+    Empty {
+        /// The registry file.
+        path: PathBuf,
+    },
+
+    /// The registry file is not UTF-8 text. The file is left as it is.
+    #[error(
+        "{}:{line}: not UTF-8 text (first invalid byte at offset {offset}); the file was left \
+         as it is (`experiment-registry repair` rebuilds it after keeping a backup)",
+        path.display()
+    )]
+    NotUtf8 {
+        /// The registry file.
+        path: PathBuf,
+        /// 1-based line of that byte.
+        line: usize,
+        /// 0-based byte offset of the first byte that is not UTF-8.
+        offset: usize,
+    },
+
     /// Another process held the registry lock for longer than the timeout.
     #[error(
         "{}: another process has held the registry lock for more than {}s; \
@@ -78,6 +104,11 @@ impl Error {
                 column,
                 message,
             } => format!("{}:{line}:{column}: {message}", path.display()),
+            Self::Empty { path } => format!("{}: empty file", path.display()),
+            Self::NotUtf8 { path, line, offset } => format!(
+                "{}:{line}: not UTF-8 text (first invalid byte at offset {offset})",
+                path.display()
+            ),
             other => other.to_string(),
         }
     }

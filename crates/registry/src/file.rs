@@ -260,6 +260,7 @@ mod tests {
     use core_config::ModuleId;
 
     use super::*;
+    use crate::entry::Tier;
 
     fn run(csv: &str) -> NewRun {
         NewRun::new(ModuleId::parse("m12").unwrap(), csv)
@@ -292,6 +293,124 @@ mod tests {
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains(".registry.json:"), "{err}");
         assert_eq!(std::fs::read(file.path()).unwrap(), truncated);
+    }
+
+    /// Two entries under one id: the file is refused (naming the second one's line) and left
+    /// as it is, by the full reader, the listing reader and writers alike.
+    #[test]
+    fn a_duplicated_id_is_a_corrupt_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        let text = "{\n  \"experiments\": {\n    \"exp_a\": {\"model\": \"one\"},\n    \"exp_b\": {},\n    \"exp_a\": {\"model\": \"two\"}\n  },\n  \"metadata\": {}\n}\n";
+        std::fs::write(file.path(), text).unwrap();
+
+        let err = file.load().unwrap_err();
+        let Error::Corrupt { line, message, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(*line, 5, "{err}");
+        assert!(message.contains("`exp_a` appears twice"), "{err}");
+        let listed = file.overview().unwrap_err();
+        assert_eq!(listed.to_string(), err.to_string());
+
+        assert!(file.register(run("c.csv")).is_err());
+        assert_eq!(std::fs::read_to_string(file.path()).unwrap(), text);
+    }
+
+    #[test]
+    fn an_empty_registry_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        for text in ["", "  \n"] {
+            std::fs::write(file.path(), text).unwrap();
+            for err in [file.load().unwrap_err(), file.overview().unwrap_err()] {
+                assert!(matches!(err, Error::Empty { .. }), "{err}");
+                let shown = err.to_string();
+                assert!(shown.contains(".registry.json: empty file"), "{shown}");
+                assert!(!shown.contains(":1:0"), "{shown}");
+                assert!(err.short().ends_with(".registry.json: empty file"), "{err}");
+            }
+        }
+        assert!(file.register(run("a.csv")).is_err());
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"  \n");
+    }
+
+    #[test]
+    fn a_registry_that_is_not_utf8_names_the_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        let mut bytes = br#"{"experiments": {"exp_a": {"model": "gpt"#.to_vec();
+        let offset = bytes.len();
+        bytes.extend_from_slice(b"\xff\xfe\"}}}");
+        std::fs::write(file.path(), &bytes).unwrap();
+        for err in [file.load().unwrap_err(), file.overview().unwrap_err()] {
+            assert!(
+                matches!(err, Error::NotUtf8 { line: 1, offset: at, .. } if at == offset),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string().contains(&format!(
+                    ".registry.json:1: not UTF-8 text (first invalid byte at offset {offset})"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn batch_runs_are_marked_and_entries_without_a_tier_are_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        // A registry the earlier tool wrote: no tier anywhere.
+        std::fs::write(
+            file.path(),
+            r#"{"experiments": {"exp_old": {"module_id": "m12", "status": "uploaded"}}, "metadata": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            file.load().unwrap().get("exp_old").unwrap().tier,
+            Tier::Live
+        );
+
+        let live = file.register(run("live.csv")).unwrap();
+        let batch = file
+            .register(NewRun {
+                tier: Tier::Batch,
+                ..run("batch.csv")
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let experiments = &json["experiments"];
+        assert_eq!(experiments[&batch.local_id]["tier"], "batch");
+        // Live runs are written as before: no tier field.
+        assert!(experiments[&live.local_id].get("tier").is_none(), "{text}");
+        assert!(experiments["exp_old"].get("tier").is_none(), "{text}");
+
+        let registry = file.load().unwrap();
+        assert_eq!(registry.get(&batch.local_id).unwrap().tier, Tier::Batch);
+        assert_eq!(registry.get(&live.local_id).unwrap().tier, Tier::Live);
+        // The listing reader, from the summary index and from the file, agrees.
+        let tiers = |overview: Overview| -> Vec<(String, Tier)> {
+            overview
+                .runs()
+                .map(|s| (s.local_id.clone(), s.tier.clone()))
+                .collect()
+        };
+        let indexed = file.overview().unwrap();
+        assert!(format!("{indexed:?}").contains("from_index: true"));
+        let parsed = Overview::parse(text.into_bytes(), file.path()).unwrap();
+        let want = vec![
+            ("exp_old".to_owned(), Tier::Live),
+            (live.local_id, Tier::Live),
+            (batch.local_id, Tier::Batch),
+        ];
+        assert_eq!(tiers(indexed), want);
+        assert_eq!(tiers(parsed), want);
     }
 
     #[test]

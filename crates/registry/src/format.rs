@@ -18,7 +18,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-use crate::entry::{Entry, Status};
+use crate::entry::{Entry, Status, Tier};
 use crate::error::Error;
 use crate::overview::Summary;
 
@@ -40,6 +40,7 @@ pub(crate) enum Field {
     Status,
     Model,
     Notes,
+    Tier,
     Unknown(String),
 }
 
@@ -62,6 +63,7 @@ impl Field {
             "status" => Self::Status,
             "model" => Self::Model,
             "notes" => Self::Notes,
+            "tier" => Self::Tier,
             other => Self::Unknown(other.to_owned()),
         }
     }
@@ -84,6 +86,7 @@ impl Field {
             Self::Status => "status",
             Self::Model => "model",
             Self::Notes => "notes",
+            Self::Tier => "tier",
             Self::Unknown(name) => name,
         }
     }
@@ -267,6 +270,7 @@ fn set_scalar(entry: &mut Entry, field: &Field, value: Scalar<'_>) -> Result<(),
         Field::Status => entry.status = status(value)?,
         Field::Model => entry.model = text(value)?.unwrap_or_default(),
         Field::Notes => entry.notes = text(value)?.unwrap_or_default(),
+        Field::Tier => entry.tier = text(value)?.map_or(Tier::Live, |t| Tier::parse(&t)),
         Field::Metrics | Field::Unknown(_) => unreachable!("not scalar fields"),
     }
     Ok(())
@@ -415,6 +419,7 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
             prompt_version: defaults.prompt_version,
             samples: defaults.samples,
             accuracy: defaults.accuracy,
+            tier: defaults.tier,
         };
         while let Some(field) = map.next_key::<Field>()? {
             match field {
@@ -451,6 +456,9 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
                 }
                 Field::Samples => count(&value).map(|n| out.samples = n),
                 Field::Accuracy => fraction(&value).map(|a| out.accuracy = a),
+                Field::Tier => {
+                    text(value).map(|t| out.tier = t.map_or(Tier::Live, |t| Tier::parse(&t)))
+                }
                 _ => unreachable!("handled above"),
             };
             result.map_err(|m| field_error::<A::Error>(self.id, &field, &m))?;
@@ -560,13 +568,28 @@ impl<'de, R: EntryReader<'de>> Visitor<'de> for Experiments<'_, R> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(self.capacity));
+        // Ids of skipped entries, so a duplicate among them is refused as the full reader does.
+        let mut skipped: HashSet<String> = HashSet::new();
         while let Some(id) = map.next_key::<String>()? {
+            // A second entry under one id would silently replace the first, and the next write
+            // would lose it for good. Refused right after the key, so the error names its line.
+            let seen = if self.reader.wants(&id) {
+                out.contains_key(&id)
+            } else {
+                skipped.contains(&id)
+            };
+            if seen {
+                return Err(de::Error::custom(format!(
+                    "experiment `{id}` appears twice (a second entry with the same local id)"
+                )));
+            }
             if self.reader.wants(&id) {
                 let item = self.reader.read(&mut map, &id)?;
                 out.insert(id, item);
             } else {
                 // Even a skipped entry must be an object, as the full reader requires.
                 map.next_value_seed(ObjectCheck { id: &id })?;
+                skipped.insert(id);
             }
         }
         Ok(out)
@@ -674,6 +697,19 @@ pub(crate) fn parse_lenient<T>(
                     parsed,
                     fixed: Some(fixed),
                     warning: Some(warning),
+                });
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(Error::Empty {
+                    path: path.to_owned(),
+                });
+            }
+            if let Err(e) = std::str::from_utf8(bytes) {
+                let offset = e.valid_up_to();
+                return Err(Error::NotUtf8 {
+                    path: path.to_owned(),
+                    line: 1 + bytes[..offset].iter().filter(|b| **b == b'\n').count(),
+                    offset,
                 });
             }
             Err(corrupt(path, &first))
@@ -817,6 +853,21 @@ mod tests {
         ] {
             let err = one(&entry).unwrap_err();
             assert!(err.contains(message), "{entry}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_duplicated_id_is_refused_by_every_reader_alike() {
+        let text = "{\"experiments\": {\n\"a\": {},\n\"b\": {},\n\"a\": {}}}";
+        let full = parse_full(text.as_bytes()).err().unwrap();
+        let summaries = parse_summaries(text.as_bytes()).err().unwrap();
+        // Skipping `a` (only `b` asked for) must not hide its second copy.
+        let selected = parse_selected(text.as_bytes(), &HashSet::from(["b"]))
+            .err()
+            .unwrap();
+        for err in [&full, &summaries, &selected] {
+            assert_eq!(err.line(), 4, "{err}");
+            assert!(err.to_string().contains("`a` appears twice"), "{err}");
         }
     }
 

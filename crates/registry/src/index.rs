@@ -15,11 +15,12 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::Status;
+use crate::entry::{Status, Tier};
 use crate::overview::Summary;
 use crate::registry::Registry;
 
-const VERSION: u32 = 1;
+/// 2: lines gained the tier.
+const VERSION: u32 = 2;
 
 /// Which registry file an index describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +73,7 @@ pub(crate) fn path_for(registry: &Path) -> PathBuf {
 }
 
 /// One run on one line: `[local_id, module_id, created_at, status, model, prompt_version,
-/// samples, accuracy]`.
+/// samples, accuracy, tier]`.
 type Line<'a> = (
     &'a str,
     &'a str,
@@ -82,6 +83,7 @@ type Line<'a> = (
     &'a str,
     u64,
     Option<f64>,
+    &'a str,
 );
 type OwnedLine = (
     String,
@@ -92,6 +94,7 @@ type OwnedLine = (
     String,
     u64,
     Option<f64>,
+    String,
 );
 
 /// Writes the index of `registry`, just written to `registry_path`. Callers hold the lock.
@@ -124,6 +127,7 @@ pub(crate) fn write(registry_path: &Path, registry: &Registry) -> std::io::Resul
             &e.prompt_version,
             e.samples,
             e.accuracy,
+            e.tier.as_str(),
         );
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
@@ -148,10 +152,10 @@ pub(crate) fn read(registry_path: &Path, metadata: &Metadata) -> Option<Vec<Summ
     for line in lines {
         // Text is borrowed straight from the file unless it has escapes.
         let summary = match serde_json::from_slice::<Line<'_>>(line) {
-            Ok(l) => summary(l.0, l.1, l.2, l.3, l.4, l.5, l.6, l.7),
+            Ok(l) => summary(l.0, l.1, l.2, l.3, l.4, l.5, l.6, l.7, l.8),
             Err(_) => {
                 let l: OwnedLine = serde_json::from_slice(line).ok()?;
-                summary(&l.0, &l.1, &l.2, &l.3, &l.4, &l.5, l.6, l.7)
+                summary(&l.0, &l.1, &l.2, &l.3, &l.4, &l.5, l.6, l.7, &l.8)
             }
         };
         runs.push(summary);
@@ -170,6 +174,7 @@ fn summary(
     prompt_version: &str,
     samples: u64,
     accuracy: Option<f64>,
+    tier: &str,
 ) -> Summary {
     Summary {
         local_id: local_id.to_owned(),
@@ -180,5 +185,6 @@ fn summary(
         prompt_version: prompt_version.to_owned(),
         samples,
         accuracy,
+        tier: Tier::parse(tier),
     }
 }

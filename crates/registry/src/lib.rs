@@ -32,7 +32,7 @@ mod paths;
 mod registry;
 pub mod repair;
 
-pub use entry::{Entry, NewRun, Status, TIMESTAMP_FORMAT, format_timestamp, parse_timestamp};
+pub use entry::{Entry, NewRun, Status, TIMESTAMP_FORMAT, Tier, format_timestamp, parse_timestamp};
 pub use error::{Error, Result};
 pub use file::{DEFAULT_LOCK_TIMEOUT, RegistryFile};
 pub use overview::{Overview, Summary};

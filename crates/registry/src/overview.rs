@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use core_config::ModuleId;
 use serde::Serialize;
 
-use crate::entry::{Entry, Status, parse_module_lenient};
+use crate::entry::{Entry, Status, Tier, parse_module_lenient};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::registry::{Filter, Run, Stats, find_in, list_runs, stats_of};
@@ -36,6 +36,9 @@ pub struct Summary {
     pub samples: u64,
     /// Share of rows answered correctly.
     pub accuracy: Option<f64>,
+    /// Live or batch (left out of JSON when live, as in the registry file).
+    #[serde(skip_serializing_if = "Tier::is_live")]
+    pub tier: Tier,
 }
 
 impl Summary {

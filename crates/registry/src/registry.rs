@@ -288,6 +288,7 @@ impl Registry {
             if !run.notes.is_empty() {
                 entry.notes = run.notes;
             }
+            entry.tier = run.tier;
             self.changed = true;
             return &self.experiments[&existing];
         }
@@ -307,6 +308,7 @@ impl Registry {
             metrics: run.metrics,
             model: run.model,
             notes: run.notes,
+            tier: run.tier,
             ..Entry::new(id.clone())
         };
         self.insert(entry);
@@ -778,7 +780,7 @@ mod tests {
         let err = Registry::parse(b"", Path::new("r.json"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("truncated"), "{err}");
+        assert!(err.starts_with("r.json: empty file"), "{err}");
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// An entry of a damaged file that shared its local id with an earlier one, kept under a new
+/// id (`{id}_dup2`, `_dup3`, …: the first free one) so neither copy is lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Renamed {
+    /// The id both entries had.
+    pub from: String,
+    /// The id the later entry has now.
+    pub to: String,
+}
+
 /// What [`repair`] did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RepairReport {
@@ -58,6 +68,10 @@ pub struct RepairReport {
     pub kept: usize,
     /// Entries found in a damaged file but unreadable, with the reason.
     pub lost: Vec<String>,
+    /// Entries of a damaged file whose local id was already taken by an earlier entry, and
+    /// the id each now has (the earlier one keeps the id; the later one also says so in its
+    /// `notes`).
+    pub renamed: Vec<Renamed>,
     /// Entries created for CSVs no entry pointed to.
     pub rebuilt: Vec<Entry>,
     /// CSVs that could not be registered.
@@ -92,6 +106,7 @@ pub fn repair(
         damage: None,
         kept: 0,
         lost: Vec::new(),
+        renamed: Vec::new(),
         rebuilt: Vec::new(),
         skipped: Vec::new(),
         total: 0,
@@ -102,9 +117,10 @@ pub fn repair(
             Ok(registry) => registry,
             Err(error) => {
                 report.damage = Some(error.short());
-                let (registry, lost) = salvage(bytes);
-                report.lost = lost;
-                registry
+                let salvaged = salvage(bytes);
+                report.lost = salvaged.lost;
+                report.renamed = salvaged.renamed;
+                salvaged.registry
             }
         },
     };
@@ -267,13 +283,26 @@ fn backup(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     unreachable!("some backup name is free")
 }
 
+/// What [`salvage`] read.
+struct Salvaged {
+    registry: Registry,
+    lost: Vec<String>,
+    renamed: Vec<Renamed>,
+}
+
 /// Reads the `experiments` object of a damaged file entry by entry, keeping every entry that
-/// parses completely and stopping at the first that does not.
-fn salvage(bytes: &[u8]) -> (Registry, Vec<String>) {
+/// parses completely and stopping at the first that does not. An entry whose id was already
+/// read is kept under a fresh id.
+fn salvage(bytes: &[u8]) -> Salvaged {
     let mut registry = Registry::new();
     let mut lost = Vec::new();
+    let mut renamed = Vec::new();
     let Some(start) = find(bytes, b"\"experiments\"") else {
-        return (registry, lost);
+        return Salvaged {
+            registry,
+            lost,
+            renamed,
+        };
     };
     let mut pos = start + b"\"experiments\"".len();
     let skip_ws = |pos: &mut usize| {
@@ -291,7 +320,11 @@ fn salvage(bytes: &[u8]) -> (Registry, Vec<String>) {
         }
     };
     if !expect(&mut pos, b':') || !expect(&mut pos, b'{') {
-        return (registry, lost);
+        return Salvaged {
+            registry,
+            lost,
+            renamed,
+        };
     }
     loop {
         skip_ws(&mut pos);
@@ -313,7 +346,23 @@ fn salvage(bytes: &[u8]) -> (Registry, Vec<String>) {
         };
         pos += used;
         match entry_from_value(&id, value) {
-            Ok(entry) => {
+            Ok(mut entry) => {
+                if registry.get(&id).is_some() {
+                    let to = (2u32..)
+                        .map(|n| format!("{id}_dup{n}"))
+                        .find(|candidate| registry.get(candidate).is_none())
+                        .expect("some suffix is free");
+                    let note = format!(
+                        "renamed from `{id}` by `experiment-registry repair`: an earlier entry had the same id"
+                    );
+                    entry.notes = if entry.notes.is_empty() {
+                        note
+                    } else {
+                        format!("{}; {note}", entry.notes)
+                    };
+                    entry.local_id.clone_from(&to);
+                    renamed.push(Renamed { from: id, to });
+                }
                 registry.insert(entry);
             }
             Err(reason) => lost.push(reason),
@@ -322,7 +371,11 @@ fn salvage(bytes: &[u8]) -> (Registry, Vec<String>) {
             break;
         }
     }
-    (registry, lost)
+    Salvaged {
+        registry,
+        lost,
+        renamed,
+    }
 }
 
 fn next_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(T, usize)> {
@@ -466,9 +519,50 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicated_id_keeps_both_entries_under_distinct_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistryFile::in_project(dir.path());
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        let text = r#"{"experiments": {
+  "exp_a": {"module_id": "m12", "model": "first"},
+  "exp_a_dup2": {"module_id": "m12", "model": "taken"},
+  "exp_a": {"module_id": "m12", "model": "second", "notes": "kd"}
+}, "metadata": {}}"#;
+        std::fs::write(file.path(), text).unwrap();
+
+        let report = repair(&file, RepairOptions::default(), &mut ()).unwrap();
+        assert!(
+            report.damage.as_deref().unwrap().contains("appears twice"),
+            "{report:?}"
+        );
+        assert_eq!(
+            report.renamed,
+            [Renamed {
+                from: "exp_a".into(),
+                to: "exp_a_dup3".into()
+            }]
+        );
+        assert_eq!(report.kept, 3);
+        let registry = file.load().unwrap();
+        assert_eq!(registry.get("exp_a").unwrap().model, "first");
+        assert_eq!(registry.get("exp_a_dup2").unwrap().model, "taken");
+        let moved = registry.get("exp_a_dup3").unwrap();
+        assert_eq!(moved.model, "second");
+        assert!(
+            moved.notes.starts_with("kd; renamed from `exp_a`"),
+            "{}",
+            moved.notes
+        );
+        assert_eq!(
+            std::fs::read_to_string(report.backup.unwrap()).unwrap(),
+            text
+        );
+    }
+
+    #[test]
     fn salvage_reads_entries_up_to_the_damage() {
         let text = br#"{"experiments": {"a": {"module_id": "m12"}, "b": {"samples": "x"}, "c": {"module_id": "m13"}, "d": {"mod"#;
-        let (registry, lost) = salvage(text);
+        let Salvaged { registry, lost, .. } = salvage(text);
         let ids: Vec<&str> = registry.entries().map(|e| e.local_id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
         assert_eq!(lost.len(), 2, "{lost:?}");

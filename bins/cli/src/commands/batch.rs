@@ -930,7 +930,16 @@ fn evaluate(project: &Project, args: &EvaluateArgs) -> anyhow::Result<ExitStatus
         token_param: openai.token_param,
         started: Local::now(),
     };
-    let report = batch::evaluate(&dir, &project.catalog, prices.as_ref(), &options)?;
+    // Usable answers also go into the response cache, so a live run of them is free. Scoring
+    // needs no API key: without a usable client configuration there is just no caching.
+    let cache =
+        llm_client::Cache::open(llm_client::Cache::default_dir(&project.paths, &project.env))?;
+    let report = match Client::builder(openai).cache(cache).build() {
+        Ok(client) => {
+            batch::evaluate_into_cache(&dir, &project.catalog, prices.as_ref(), &options, &client)?
+        }
+        Err(_) => batch::evaluate(&dir, &project.catalog, prices.as_ref(), &options)?,
+    };
     let status = if report.all_scored() {
         ExitStatus::Success
     } else {

@@ -648,6 +648,13 @@ fn render_repair(
                 writeln!(out, "  {lost}")?;
             }
         }
+        for r in &report.renamed {
+            writeln!(
+                out,
+                "Two entries had the id `{}`: the later one is now `{}`.",
+                r.from, r.to
+            )?;
+        }
     } else {
         writeln!(
             out,

@@ -165,6 +165,10 @@ async fn the_cycle_scores_every_answer_as_a_live_run_does() {
     let entry = &registry["experiments"][&evaluation.local_id];
     assert_eq!(entry["module_id"], "m02");
     assert_eq!(entry["samples"], 40);
+    assert_eq!(
+        entry["tier"], "batch",
+        "batch runs are marked in the registry"
+    );
 
     let (live_accuracy, live_rows) = live_run(&tiny, &client).await;
     assert_eq!(evaluation.metrics.accuracy, live_accuracy);
@@ -360,4 +364,156 @@ async fn steps_out_of_order_say_what_to_run_first() {
         err.contains("is still validating") || err.contains("is still in_progress"),
         "{err}"
     );
+}
+
+/// Generates, uploads, waits for and downloads one `m02` batch of `records` records.
+async fn downloaded(tiny: &Tiny, client: &Client, records: u64) -> BatchDir {
+    let catalog = tiny.catalog();
+    let generated =
+        batch::generate(&catalog, None, &tiny.options(Limits::default()), &Quiet).unwrap();
+    let dir = BatchDir::open(&generated.dir).unwrap();
+    batch::upload(&dir, client, &Map::new(), &Quiet)
+        .await
+        .unwrap();
+    watch(&dir, client).await;
+    let downloaded = batch::download(&dir, client, &Quiet).await.unwrap();
+    assert_eq!(downloaded.summary.total_results, records);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_different_answer_is_reported_and_the_first_is_kept() {
+    let tiny = Tiny::new(6, 30);
+    let server = sim(&tiny, 0.0);
+    let client = client(&server);
+    let dir = downloaded(&tiny, &client, 6).await;
+    let results = dir.join("results/m02_results.jsonl");
+    let text = std::fs::read_to_string(&results).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let content = |line: &Value| {
+        line["response"]["body"]["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // The first request answered again, identically: harmless.
+    let mut appended = text;
+    appended.push_str(&format!("{}\n", lines[0]));
+    // The second answered again with the opposite branding.
+    let mut changed = lines[1].clone();
+    let first_answer: Value = serde_json::from_str(&content(&lines[1])).unwrap();
+    let mut other = first_answer.clone();
+    other["branding_scope_1"] = if first_answer["branding_scope_1"].is_null() {
+        json!("OB")
+    } else {
+        Value::Null
+    };
+    changed["response"]["body"]["choices"][0]["message"]["content"] = json!(other.to_string());
+    appended.push_str(&format!("{changed}\n"));
+    std::fs::write(&results, appended).unwrap();
+
+    let report = batch::evaluate(&dir, &tiny.catalog(), None, &evaluate_options()).unwrap();
+    let evaluation = &report.evaluations[0];
+    let conflicted = lines[1]["custom_id"].as_str().unwrap();
+    assert_eq!(evaluation.conflicts.len(), 1, "{:?}", evaluation.conflicts);
+    let conflict = &evaluation.conflicts[0];
+    assert_eq!(conflict.custom_id, conflicted);
+    assert!(
+        conflict.kept.ends_with("m02_results.jsonl:2"),
+        "{conflict:?}"
+    );
+    assert!(
+        conflict.ignored.ends_with("m02_results.jsonl:8"),
+        "{conflict:?}"
+    );
+    assert!(
+        evaluation.warnings.iter().any(|w| w.contains(conflicted)),
+        "{:?}",
+        evaluation.warnings
+    );
+    assert!(
+        !report.all_scored(),
+        "a conflict makes the evaluation incomplete"
+    );
+    assert_eq!((evaluation.requests, evaluation.total), (6, 6));
+
+    // The row holds the first answer, not the later one.
+    let rows = core_config::read_results(&tiny.root().join(&evaluation.results_csv)).unwrap();
+    let record = conflicted.rsplit('-').next().unwrap();
+    let row = rows.iter().find(|r| r.record_id.ends_with(record)).unwrap();
+    assert_eq!(
+        row.output["branding_scope_1"],
+        first_answer["branding_scope_1"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluated_batch_answers_serve_a_later_live_run_from_the_cache() {
+    let tiny = Tiny::new(12, 30);
+    let server = sim(&tiny, 0.0);
+    let cache_dir = tiny.root().join(".cache/llm");
+    let cached_client = {
+        Client::builder(OpenAiSettings {
+            provider: Provider::OpenAi,
+            base_url: server.base_url(),
+            api_key: Some(Secret::new("sk-test-not-real")),
+            organization: None,
+            project: None,
+            api_version: None,
+            token_param: TokenParam::MaxCompletionTokens,
+        })
+        .cache(llm_client::Cache::open(&cache_dir).unwrap())
+        .build()
+        .unwrap()
+    };
+    let dir = downloaded(&tiny, &cached_client, 12).await;
+    let report = batch::evaluate_into_cache(
+        &dir,
+        &tiny.catalog(),
+        None,
+        &evaluate_options(),
+        &cached_client,
+    )
+    .unwrap();
+    let evaluation = &report.evaluations[0];
+    assert_eq!(evaluation.total, 12);
+    assert_eq!(evaluation.cached_answers, 12);
+
+    server.reset_stats();
+    let catalog = tiny.catalog();
+    let settings = RunSettings {
+        prompt_version: "v1".to_owned(),
+        model: "gpt-4o-mini".to_owned(),
+        samples: None,
+        seed: 42,
+        dataset: None,
+        token_param: TokenParam::MaxCompletionTokens,
+        started: chrono::Local::now() + chrono::Duration::seconds(5),
+    };
+    let plan = runner::plan(
+        &catalog,
+        catalog.resolve("m02").unwrap(),
+        settings,
+        false,
+        None,
+    )
+    .unwrap();
+    let live = runner::run_quietly(
+        &plan,
+        &cached_client,
+        ExecOptions {
+            max_in_flight: 4,
+            cache: llm_client::CacheMode::Use,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(live.http_requests, 0, "every row came from the cache");
+    assert_eq!(live.cache_hits, 12);
+    assert_eq!(server.stats().total("POST /v1/chat/completions"), 0);
+    assert_eq!(live.metrics.accuracy, evaluation.metrics.accuracy);
 }

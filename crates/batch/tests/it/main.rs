@@ -11,3 +11,4 @@ mod support;
 
 mod cycle;
 mod split;
+mod staging;

@@ -182,7 +182,7 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
         ..RepoInfo::default()
     };
     let report = Uploader::new(&client, &registry, &catalog)
-        .repo_info(Some(repo))
+        .repo_info(Some(repo.clone()))
         .sync(None, None)
         .await
         .unwrap();
@@ -211,6 +211,19 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     braintrust::matching::match_runs(&client, &registry, &catalog, true)
         .await
         .unwrap();
+    // A forced re-upload of a CSV that lost rows deletes them remotely.
+    let m01_csv = registry.resolve_csv(&m01).unwrap();
+    let fewer = &fixture_rows("m01_results.csv")[1..];
+    core_config::results::write_results(&m01_csv, catalog.resolve("m01").unwrap(), fewer).unwrap();
+    let forced = Uploader::new(&client, &registry, &catalog)
+        .repo_info(Some(repo))
+        .upload(&m01.local_id, true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&forced, braintrust::RunOutcome::Uploaded(u) if u.removed == 1),
+        "{forced:?}"
+    );
 
     let spec = spec();
     let log = proxy.log.lock().unwrap();
@@ -292,6 +305,12 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
         .flat_map(|b| b["events"].as_array().unwrap().clone())
         .collect();
     assert!(events.iter().any(|e| e.get("error").is_some()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["_object_delete"] == true && e["id"].is_string()),
+        "a delete event was sent (and validated above)"
+    );
     assert!(events.iter().any(|e| e["scores"]["correct"] == 0));
     assert!(
         bodies("/v1/experiment/{experiment_id}/fetch")

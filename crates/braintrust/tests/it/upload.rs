@@ -589,3 +589,59 @@ async fn an_uploaded_run_downloads_back_to_the_same_rows() {
         "no Braintrust experiment `root_m12_HardConstraintViolationCheck_20260116_123457` in project `Keyword-Classification-Pipeline` (did you mean `root_m12_HardConstraintViolationCheck_20260116_123456`?)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_upload_removes_the_rows_the_csv_no_longer_has() {
+    let server = sim(SimConfig::default());
+    let project = support::Project::new();
+    let rows = support::many_rows("m12_results.csv", 30);
+    let entry = project.register("m12", "2026-01-16T12:34:56", &rows);
+    let catalog = catalog();
+    let registry = project.registry();
+    let client = client(&server, 0);
+    let uploader = Uploader::new(&client, &registry, &catalog);
+    let RunOutcome::Uploaded(first) = uploader.upload(&entry.local_id, false).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(first.removed, 0);
+    assert_eq!(
+        client.fetch_rows(&first.experiment_id).await.unwrap().len(),
+        30
+    );
+
+    // The CSV loses every third row: a forced upload makes the experiment hold exactly what
+    // the CSV holds.
+    let kept: Vec<ResultRow> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, r)| r.clone())
+        .collect();
+    let csv = registry.resolve_csv(&entry).unwrap();
+    let module = catalog.resolve("m12").unwrap();
+    core_config::results::write_results(&csv, module, &kept).unwrap();
+
+    let RunOutcome::Uploaded(again) = uploader.upload(&entry.local_id, true).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(again.experiment_id, first.experiment_id);
+    assert_eq!((again.rows, again.removed), (20, 10));
+    let events = client.fetch_rows(&again.experiment_id).await.unwrap();
+    let back = braintrust::download::rows_from_events(events);
+    let ids = |rows: &[ResultRow]| {
+        let mut ids: Vec<String> = rows.iter().map(|r| r.record_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&back), ids(&kept));
+
+    // Nothing to remove the next time.
+    let RunOutcome::Uploaded(third) = uploader.upload(&entry.local_id, true).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(third.removed, 0);
+    assert_eq!(
+        client.fetch_rows(&third.experiment_id).await.unwrap().len(),
+        20
+    );
+}

@@ -259,7 +259,7 @@ const CASES: &[Case] = &[
         File("registry_empty.json", "experiment_results/.registry.json"),
         "experiment-registry",
         &["pending"],
-        &[".registry.json:1:", "ends early"],
+        &[".registry.json: empty file"],
     ),
     case(
         File(
@@ -268,7 +268,7 @@ const CASES: &[Case] = &[
         ),
         "experiment-registry",
         &["list"],
-        &[".registry.json:64:"],
+        &[".registry.json:64: not UTF-8", "at offset"],
     ),
     // Annotation files, read by merge and by the agreement report.
     case(
