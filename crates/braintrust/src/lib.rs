@@ -30,6 +30,7 @@ pub mod event;
 pub mod matching;
 pub mod naming;
 mod progress;
+mod session;
 mod types;
 mod upload;
 
@@ -37,6 +38,7 @@ pub use client::Client;
 pub use config::{Config, FETCH_PAGE_SIZE, MAX_EVENTS_PER_INSERT, MAX_INSERT_BYTES, RetryPolicy};
 pub use error::{Error, Result};
 pub use progress::{Progress, RetryNotice, Silent};
+pub use session::{Session, download_path};
 pub use types::{Experiment, FetchPage, NewExperiment, Project, RepoInfo, ScoreSummary, Summary};
 pub use upload::{
     Failed, NoExtraScores, RowScorer, RunOutcome, SyncReport, Uploaded, Uploader, looks_like_uuid,

@@ -5,16 +5,20 @@
 //! It must not depend on Braintrust, the batch workflow or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod detail;
 mod error;
 pub mod journal;
 pub mod metrics;
 pub mod plan;
 pub mod run;
 pub mod score;
+pub mod setup;
 
+pub use detail::detail_scores;
 pub use error::{Error, Result};
 pub use plan::{DEFAULT_SEED, Estimate, Plan, RunSettings, plan};
 pub use run::{
     ExecOptions, Progress, Quiet, RunReport, RunReporter, ScoredRow, add_to_tally, error_row,
     execute, register, run_quietly, score_answer,
 };
+pub use setup::{RunOptions, RunSetup, prepare};

@@ -14,13 +14,16 @@ use batch::{
     WatchEnd, WatchOptions,
 };
 use chrono::Local;
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand};
 use indicatif::ProgressBar;
 use llm_client::{Client, PriceTable, format_duration, parse_duration};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{
+    ExitStatus, GlobalArgs, Project, Table, at_least_one, print_json, run_cli, thousands,
+};
 
 /// Run modules through the OpenAI Batch API: half the price of live calls, no client-side rate
 /// limits, answers within 24 hours.
@@ -109,12 +112,12 @@ struct GenerateArgs {
 
     /// Model for every request [default: the module's model, else DEFAULT_MODEL, else
     /// gpt-4o-mini].
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = NonEmptyStringValueParser::new())]
     model: Option<String>,
 
     /// Only a seeded random sample of N records per module (the same records `orchestrator
     /// run --samples N --seed S` picks).
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", value_parser = at_least_one())]
     samples: Option<usize>,
 
     /// Seed of the sample.
@@ -122,7 +125,7 @@ struct GenerateArgs {
     seed: u64,
 
     /// Prompt version [default: the catalogue's, v1].
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = NonEmptyStringValueParser::new())]
     prompt_version: Option<String>,
 
     /// Read records from this JSONL file instead of the module's dataset (one module only).
@@ -144,7 +147,7 @@ struct GenerateArgs {
 #[derive(Debug, Clone, clap::Args)]
 struct LimitArgs {
     /// Most requests per file (OpenAI allows 50,000 per batch).
-    #[arg(long, value_name = "N", default_value_t = OPENAI_MAX_LINES)]
+    #[arg(long, value_name = "N", default_value_t = OPENAI_MAX_LINES, value_parser = at_least_one())]
     max_lines: usize,
 
     /// Largest file (OpenAI allows 200 MiB); e.g. 100MiB, 50MB, 1048576. Sizes count in
@@ -154,7 +157,7 @@ struct LimitArgs {
 
     /// Most estimated prompt tokens per file, to stay under the model's enqueued-token limit
     /// (e.g. 2000000); no budget when not given.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_tokens_per_file: Option<u64>,
 }
 
@@ -194,7 +197,13 @@ fn size(text: &str) -> Result<u64, String> {
         clippy::cast_sign_loss,
         reason = "sizes are small positive numbers"
     )]
-    Ok((number * factor).round() as u64)
+    let bytes = (number * factor).round() as u64;
+    if bytes == 0 {
+        return Err(format!(
+            "`{text}` is 0 bytes: a file must hold at least one request"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -202,10 +211,21 @@ fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a duration (write e.g. 500ms, 30s, 5m, 2h)"))
 }
 
+/// A wait between checks: 0 would poll the API in a busy loop.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err(format!("`{text}` is no wait at all; give at least e.g. 1s")),
+        d => Ok(d),
+    }
+}
+
 fn metadata_pair(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    if key.trim().is_empty() {
+        return Err(format!("`{text}` has no KEY before the `=`"));
+    }
     Ok((key.trim().to_owned(), value.to_owned()))
 }
 
@@ -245,11 +265,11 @@ struct StatusArgs {
 
     /// First wait between checks while watching (it grows by half, up to --max-interval,
     /// while nothing changes).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
     interval: Duration,
 
     /// Longest wait between checks while watching.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
     max_interval: Duration,
 
     /// Stop watching after this long (exit code 1 if batches are still running).
