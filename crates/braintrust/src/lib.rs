@@ -13,6 +13,9 @@
 //!   link and time, or `failed` with the reason).
 //! - [`download`] turns an experiment back into results rows; [`matching`] links local runs to
 //!   experiments that already exist, and reports what it cannot decide instead of guessing.
+//! - [`Session`] is the client with its own runtime, per-row scorer and git state: what the
+//!   binaries (`sync-braintrust`, `orchestrator run --upload`) call; [`download_path`] is where
+//!   a downloaded experiment goes by default.
 //! - [`Progress`] receives progress for a binary's progress bar.
 //!
 //! The API key is a [`core_config::Secret`]: it goes into the `Authorization` header and

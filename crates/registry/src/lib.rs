@@ -16,7 +16,8 @@
 //!   disk, after keeping a backup.
 //! - [`compare`] answers "did my prompt change help?": two runs of one module aligned by record
 //!   id, the accuracy difference with a paired-bootstrap interval, McNemar's exact test, the
-//!   rows that flipped and per-label changes.
+//!   rows that flipped and per-label changes; [`open_run`] opens either side by local id or by
+//!   results-CSV path.
 //!
 //! It must not depend on HTTP clients, Braintrust, the model client or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]

@@ -1,6 +1,9 @@
 //! Running a module's experiment: render each record's prompt, call the model, parse and score
 //! the answer, write the results CSV, register the run. Shared by the orchestrator and the batch
-//! evaluator so rendering, parsing and scoring exist once.
+//! evaluator so rendering, parsing and scoring exist once. [`prepare`] turns a caller's options
+//! into a checked [`RunSetup`] (modules, model, dataset, prices, plans, and a write probe of
+//! the results folders and the registry) before the first call; [`detail_scores`] gives the
+//! per-row scores reports show beyond right or wrong.
 //!
 //! It must not depend on Braintrust, the batch workflow or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]

@@ -128,22 +128,7 @@ pub(super) fn run(
     if args.dry_run {
         return dry_run(&setup.plans, &setup.openai.base_url, args.json);
     }
-    let mut builder = Client::builder(setup.openai)
-        .pacing(PacingConfig {
-            max_concurrency: args.concurrency,
-            rpm: args.rpm,
-            tpm: args.tpm,
-            ..PacingConfig::default()
-        })
-        .reporter(bar.clone() as Arc<dyn Reporter>)
-        .cache(Cache::open(Cache::default_dir(
-            &project.paths,
-            &project.env,
-        ))?);
-    if let Some(prices) = setup.prices {
-        builder = builder.prices(prices);
-    }
-    let client = builder.build()?;
+    let client = client(project, args, setup.openai, setup.prices, &bar)?;
     let options = ExecOptions {
         max_in_flight: args.concurrency,
         cache: if args.no_cache {
@@ -186,6 +171,32 @@ pub(super) fn run(
         print_overview(&reports)?;
     }
     Ok(status)
+}
+
+/// The model client: paced as asked, reporting retries to the bar, answering from the cache.
+fn client(
+    project: &Project,
+    args: &RunArgs,
+    openai: core_config::OpenAiSettings,
+    prices: Option<llm_client::PriceTable>,
+    bar: &Arc<Bar>,
+) -> anyhow::Result<Client> {
+    let mut builder = Client::builder(openai)
+        .pacing(PacingConfig {
+            max_concurrency: args.concurrency,
+            rpm: args.rpm,
+            tpm: args.tpm,
+            ..PacingConfig::default()
+        })
+        .reporter(Arc::clone(bar) as Arc<dyn Reporter>)
+        .cache(Cache::open(Cache::default_dir(
+            &project.paths,
+            &project.env,
+        ))?);
+    if let Some(prices) = prices {
+        builder = builder.prices(prices);
+    }
+    Ok(builder.build()?)
 }
 
 /// Prints a finished run and uploads it when asked; whether every row scored and the upload
