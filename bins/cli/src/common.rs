@@ -405,6 +405,12 @@ impl Bar {
     }
 }
 
+/// A clap value parser for counts that must be at least 1 (`--concurrency`, `--samples`, …).
+#[must_use]
+pub fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
 /// Formats an integer with thousands separators (`12,345`).
 #[must_use]
 pub fn thousands(n: u64) -> String {

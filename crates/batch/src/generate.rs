@@ -428,39 +428,14 @@ struct Context<'a> {
 
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// The same test for a blank line as the dataset reader's, so record indexes agree. Most
-/// lines start with `{`, which settles it without looking further.
+/// The same test for a blank line as the dataset reader's, so record indexes agree.
 fn is_blank(line: &[u8]) -> bool {
-    match line
-        .iter()
-        .find(|b| !(b.is_ascii() && char::from(**b).is_whitespace()))
-    {
-        None => true,
-        Some(b) if b.is_ascii() => false,
-        Some(_) => std::str::from_utf8(line)
-            .is_ok_and(|t| t.strip_prefix('\u{feff}').unwrap_or(t).trim().is_empty()),
-    }
+    core_config::dataset::is_blank_line(line)
 }
 
 /// Records in a dataset (non-blank lines), for sampling.
 fn count_records(path: &Path) -> Result<u64> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io(path, e))?
-            == 0
-        {
-            return Ok(n);
-        }
-        if !is_blank(&line) {
-            n += 1;
-        }
-    }
+    core_config::dataset::count_records(path).map_err(|e| Error::io(path, e))
 }
 
 /// Reads the dataset into chunks of whole lines, hashing every byte.

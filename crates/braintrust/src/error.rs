@@ -156,6 +156,14 @@ pub enum Error {
     #[error(transparent)]
     Registry(#[from] registry::Error),
 
+    /// The async runtime the client runs on could not start.
+    #[error("cannot start the async runtime")]
+    Runtime {
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A results CSV (or another project file) could not be read or written.
     #[error(transparent)]
     Files(#[from] core_config::Error),

@@ -13,6 +13,9 @@
 //!   link and time, or `failed` with the reason).
 //! - [`download`] turns an experiment back into results rows; [`matching`] links local runs to
 //!   experiments that already exist, and reports what it cannot decide instead of guessing.
+//! - [`Session`] is the client with its own runtime, per-row scorer and git state: what the
+//!   binaries (`sync-braintrust`, `orchestrator run --upload`) call; [`download_path`] is where
+//!   a downloaded experiment goes by default.
 //! - [`Progress`] receives progress for a binary's progress bar.
 //!
 //! The API key is a [`core_config::Secret`]: it goes into the `Authorization` header and
@@ -30,6 +33,7 @@ pub mod event;
 pub mod matching;
 pub mod naming;
 mod progress;
+mod session;
 mod types;
 mod upload;
 
@@ -37,6 +41,7 @@ pub use client::Client;
 pub use config::{Config, FETCH_PAGE_SIZE, MAX_EVENTS_PER_INSERT, MAX_INSERT_BYTES, RetryPolicy};
 pub use error::{Error, Result};
 pub use progress::{Progress, RetryNotice, Silent};
+pub use session::{Session, download_path};
 pub use types::{Experiment, FetchPage, NewExperiment, Project, RepoInfo, ScoreSummary, Summary};
 pub use upload::{
     Failed, NoExtraScores, RowScorer, RunOutcome, SyncReport, Uploaded, Uploader, looks_like_uuid,

@@ -239,6 +239,41 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
     Ok(records)
 }
 
+/// Whether a dataset line is blank (whitespace only, a byte-order mark allowed): the reader
+/// skips such lines, so they are not records. Most lines start with `{`, which settles it
+/// without looking further.
+#[must_use]
+pub fn is_blank_line(line: &[u8]) -> bool {
+    match line
+        .iter()
+        .find(|b| !(b.is_ascii() && char::from(**b).is_whitespace()))
+    {
+        None => true,
+        Some(b) if b.is_ascii() => false,
+        Some(_) => std::str::from_utf8(line)
+            .is_ok_and(|t| t.strip_prefix('\u{feff}').unwrap_or(t).trim().is_empty()),
+    }
+}
+
+/// The records in a dataset file (its non-blank lines), counted without parsing them.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn count_records(path: &Path) -> std::io::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(n);
+        }
+        if !is_blank_line(&line) {
+            n += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +351,16 @@ mod tests {
             err.ends_with("d.jsonl:2: duplicate id `a` (first used on line 1)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn records_are_the_non_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n\n  \n\u{feff}\n{\"a\":2}").unwrap();
+        assert_eq!(count_records(&path).unwrap(), 2);
+        assert!(is_blank_line(b" \t\r\n"));
+        assert!(!is_blank_line(b"{}"));
+        assert!(count_records(&dir.path().join("missing.jsonl")).is_err());
     }
 }

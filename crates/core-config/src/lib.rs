@@ -22,6 +22,7 @@ pub mod dataset;
 mod env;
 mod error;
 pub mod fieldpath;
+mod git;
 mod ids;
 pub mod labels;
 mod paths;
@@ -42,6 +43,7 @@ pub use env::{
     OpenAiSettings, Provider, Secret, TokenParam,
 };
 pub use error::{Error, Result};
+pub use git::{GitState, git_state};
 pub use ids::{ModuleId, closest, folder_name};
 pub use labels::{LabelError, LabelSet, Reading, ScoreKind, Side};
 pub use paths::{ProjectPaths, find_root};

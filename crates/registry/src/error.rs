@@ -87,6 +87,43 @@ pub enum Error {
     /// A results CSV could not be read.
     #[error(transparent)]
     Results(#[from] core_config::Error),
+
+    /// A results CSV given by path does not exist.
+    #[error("{}: no such results CSV", path.display())]
+    CsvNotFound {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// Neither a results CSV's name nor its folder's names a module.
+    #[error(
+        "{}: cannot tell which module this CSV belongs to (its folder or file name should start \
+         with the module id, e.g. M12_…)",
+        path.display()
+    )]
+    CsvModuleUnknown {
+        /// The CSV.
+        path: PathBuf,
+    },
+
+    /// A registered run names no results CSV.
+    #[error("run {id} has no results CSV recorded")]
+    NoCsv {
+        /// The run.
+        id: String,
+    },
+
+    /// A registered run's results CSV is gone.
+    #[error(
+        "run {id}: its results CSV {path} no longer exists (`experiment-registry cleanup` drops \
+         such entries)"
+    )]
+    CsvGone {
+        /// The run.
+        id: String,
+        /// The CSV as the project shows it.
+        path: String,
+    },
 }
 
 fn suggestion_text(suggestion: Option<&str>) -> String {

@@ -16,7 +16,8 @@
 //!   disk, after keeping a backup.
 //! - [`compare`] answers "did my prompt change help?": two runs of one module aligned by record
 //!   id, the accuracy difference with a paired-bootstrap interval, McNemar's exact test, the
-//!   rows that flipped and per-label changes.
+//!   rows that flipped and per-label changes; [`open_run`] opens either side by local id or by
+//!   results-CSV path.
 //!
 //! It must not depend on HTTP clients, Braintrust, the model client or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -27,6 +28,7 @@ mod error;
 mod file;
 mod format;
 mod index;
+mod open;
 mod overview;
 mod paths;
 mod registry;
@@ -35,6 +37,7 @@ pub mod repair;
 pub use entry::{Entry, NewRun, Status, TIMESTAMP_FORMAT, Tier, format_timestamp, parse_timestamp};
 pub use error::{Error, Result};
 pub use file::{DEFAULT_LOCK_TIMEOUT, RegistryFile};
+pub use open::{OpenedRun, module_of_csv, open_run};
 pub use overview::{Overview, Summary};
 pub use paths::{resolve_csv_path, stored_csv_path};
 pub use registry::{Filter, ModuleStats, Registry, Stats};

@@ -131,6 +131,49 @@ pub enum Error {
         /// Value of this invocation.
         now: String,
     },
+
+    /// `--dataset` names one file, so it works with one module only.
+    #[error("--dataset works with exactly one module ({given} given)")]
+    DatasetNeedsOneModule {
+        /// Modules given.
+        given: usize,
+    },
+
+    /// A module could not be planned (its dataset, prompt or schema is unusable).
+    #[error("cannot plan a run of {module} {name}")]
+    Plan {
+        /// The module id.
+        module: String,
+        /// The module name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The price table does not load.
+    #[error(transparent)]
+    Prices(llm_client::Error),
+
+    /// The registry does not load, so a finished run could not be registered.
+    #[error(
+        "the experiment registry does not load, so the run could not be registered; nothing was sent"
+    )]
+    RegistryUnusable {
+        /// Why.
+        #[source]
+        source: registry::Error,
+    },
+
+    /// A folder the run writes into cannot be written.
+    #[error("{} cannot be written, so the run could not be kept; nothing was sent", path.display())]
+    NotWritable {
+        /// The folder (or file) that refused.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

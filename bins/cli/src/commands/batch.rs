@@ -14,13 +14,16 @@ use batch::{
     WatchEnd, WatchOptions,
 };
 use chrono::Local;
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand};
-use indicatif::ProgressBar;
-use llm_client::{Client, PriceTable, format_duration, parse_duration};
+use llm_client::{format_duration, parse_duration};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{
+    Bar, ExitStatus, GlobalArgs, Project, Table, at_least_one, plural, print_json, run_cli,
+    runtime, thousands,
+};
 
 /// Run modules through the OpenAI Batch API: half the price of live calls, no client-side rate
 /// limits, answers within 24 hours.
@@ -109,12 +112,12 @@ struct GenerateArgs {
 
     /// Model for every request [default: the module's model, else DEFAULT_MODEL, else
     /// gpt-4o-mini].
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = NonEmptyStringValueParser::new())]
     model: Option<String>,
 
     /// Only a seeded random sample of N records per module (the same records `orchestrator
     /// run --samples N --seed S` picks).
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", value_parser = at_least_one())]
     samples: Option<usize>,
 
     /// Seed of the sample.
@@ -122,7 +125,7 @@ struct GenerateArgs {
     seed: u64,
 
     /// Prompt version [default: the catalogue's, v1].
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = NonEmptyStringValueParser::new())]
     prompt_version: Option<String>,
 
     /// Read records from this JSONL file instead of the module's dataset (one module only).
@@ -144,7 +147,7 @@ struct GenerateArgs {
 #[derive(Debug, Clone, clap::Args)]
 struct LimitArgs {
     /// Most requests per file (OpenAI allows 50,000 per batch).
-    #[arg(long, value_name = "N", default_value_t = OPENAI_MAX_LINES)]
+    #[arg(long, value_name = "N", default_value_t = OPENAI_MAX_LINES, value_parser = at_least_one())]
     max_lines: usize,
 
     /// Largest file (OpenAI allows 200 MiB); e.g. 100MiB, 50MB, 1048576. Sizes count in
@@ -154,7 +157,7 @@ struct LimitArgs {
 
     /// Most estimated prompt tokens per file, to stay under the model's enqueued-token limit
     /// (e.g. 2000000); no budget when not given.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_tokens_per_file: Option<u64>,
 }
 
@@ -194,7 +197,13 @@ fn size(text: &str) -> Result<u64, String> {
         clippy::cast_sign_loss,
         reason = "sizes are small positive numbers"
     )]
-    Ok((number * factor).round() as u64)
+    let bytes = (number * factor).round() as u64;
+    if bytes == 0 {
+        return Err(format!(
+            "`{text}` is 0 bytes: a file must hold at least one request"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -202,10 +211,21 @@ fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a duration (write e.g. 500ms, 30s, 5m, 2h)"))
 }
 
+/// A wait between checks: 0 would poll the API in a busy loop.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err(format!("`{text}` is no wait at all; give at least e.g. 1s")),
+        d => Ok(d),
+    }
+}
+
 fn metadata_pair(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    if key.trim().is_empty() {
+        return Err(format!("`{text}` has no KEY before the `=`"));
+    }
     Ok((key.trim().to_owned(), value.to_owned()))
 }
 
@@ -245,11 +265,11 @@ struct StatusArgs {
 
     /// First wait between checks while watching (it grows by half, up to --max-interval,
     /// while nothing changes).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
     interval: Duration,
 
     /// Longest wait between checks while watching.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
     max_interval: Duration,
 
     /// Stop watching after this long (exit code 1 if batches are still running).
@@ -319,31 +339,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 // Shared helpers
 // ---------------------------------------------------------------------------------------------
 
-fn prices(project: &Project) -> anyhow::Result<Option<PriceTable>> {
-    let path = PriceTable::default_path(&project.paths, &project.env);
-    Ok(if path.is_file() {
-        Some(PriceTable::load(&path)?)
-    } else {
-        None
-    })
-}
-
-fn client(project: &Project) -> anyhow::Result<Client> {
-    let settings = project.env.openai()?;
-    let mut builder = Client::builder(settings);
-    if let Some(prices) = prices(project)? {
-        builder = builder.prices(prices);
-    }
-    Ok(builder.build()?)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 /// Finds the batch folder: as given, else under batch_requests/ (and its synthetic/ folder).
 fn open_dir(project: &Project, arg: &Path) -> anyhow::Result<BatchDir> {
     let base = project.paths.batch_requests();
@@ -393,30 +388,12 @@ fn metadata_map(pairs: &[(String, String)]) -> Map<String, Value> {
         .collect()
 }
 
-/// Progress on stderr: a bar for generation and watching, a spinner message otherwise.
-struct Bar {
-    bar: Option<ProgressBar>,
-}
-
-impl Bar {
-    fn new(global: &GlobalArgs, json: bool) -> Self {
-        let bar = global.progress_bar(json, Some(0), "{prefix:>8} [{bar:30}] {pos}/{len} {msg}");
-        if let Some(bar) = &bar {
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
-        Self { bar }
-    }
-
-    fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
+/// Progress on stderr: a bar for generation and watching, a message otherwise.
+const BAR: &str = "{prefix:>8} [{bar:30}] {pos}/{len} {msg}";
 
 impl batch::Reporter for Bar {
     fn event(&self, event: &Event<'_>) {
-        let Some(bar) = &self.bar else { return };
+        let bar = self;
         match event {
             Event::Generating { key, done, total } => {
                 bar.set_prefix((*key).to_owned());
@@ -428,7 +405,7 @@ impl batch::Reporter for Bar {
                 bar.set_prefix("upload");
                 bar.set_message(format!("{file} ({})", bytes(*size)));
             }
-            Event::Skipped { file, reason } => bar.println(format!("  {file}: {reason}")),
+            Event::Skipped { file, reason } => bar.println(&format!("  {file}: {reason}"), false),
             Event::Submitted {
                 file,
                 batch_id,
@@ -436,9 +413,9 @@ impl batch::Reporter for Bar {
             } => {
                 let how = if *found { "found again" } else { "created" };
                 bar.inc(1);
-                bar.println(format!("  {file}: batch {batch_id} {how}"));
+                bar.println(&format!("  {file}: batch {batch_id} {how}"), false);
             }
-            Event::Failed { file, message } => bar.println(format!("  {file}: {message}")),
+            Event::Failed { file, message } => bar.println(&format!("  {file}: {message}"), false),
             Event::Polled { states, next } => {
                 let total: u64 = states.iter().map(|s| s.request_counts.total).sum();
                 let done: u64 = states
@@ -483,7 +460,7 @@ fn generate(
     args: &GenerateArgs,
 ) -> anyhow::Result<ExitStatus> {
     let openai = project.env.openai()?;
-    let prices = prices(project)?;
+    let prices = project.prices()?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let options = GenerateOptions {
         modules: args.modules.clone(),
@@ -499,9 +476,9 @@ fn generate(
         out: args.out.as_ref().map(|d| cwd.join(d)),
         started: Local::now(),
     };
-    let bar = Bar::new(global, args.json);
+    let bar = Bar::new(global, args.json, Some(0), BAR);
     let generated = batch::generate(&project.catalog, prices.as_ref(), &options, &bar);
-    bar.clear();
+    bar.finish();
     let generated = generated.context("no request files were written")?;
     if args.json {
         print_json(&GenerateJson {
@@ -520,11 +497,9 @@ fn print_generated(project: &Project, generated: &Generated, quiet: bool) -> any
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Wrote {} request file{} for {} module{} to {dir}/ ({} requests, {})\n",
-        m.total_files,
-        plural(m.total_files),
-        m.modules_processed,
-        plural(m.modules_processed),
+        "Wrote {} for {} to {dir}/ ({} requests, {})\n",
+        plural(m.total_files, "request file", "request files"),
+        plural(m.modules_processed, "module", "modules"),
         thousands(m.total_records),
         bytes(m.total_bytes)
     )?;
@@ -572,10 +547,6 @@ fn print_generated(project: &Project, generated: &Generated, quiet: bool) -> any
         writeln!(out, "Next: batch upload {dir}")?;
     }
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -630,10 +601,10 @@ fn upload(global: &GlobalArgs, project: &Project, args: &UploadArgs) -> anyhow::
         )?;
         return Ok(ExitStatus::Success);
     }
-    let client = client(project)?;
-    let bar = Bar::new(global, args.dir.json);
+    let client = project.openai_client()?;
+    let bar = Bar::new(global, args.dir.json, Some(0), BAR);
     let report = runtime()?.block_on(batch::upload(&dir, &client, &metadata, &bar));
-    bar.clear();
+    bar.finish();
     let report = report?;
     let status = if report.failed > 0 {
         ExitStatus::Failure
@@ -652,10 +623,9 @@ fn print_upload(dir: &str, report: &UploadReport, quiet: bool) -> anyhow::Result
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{dir}: {} uploaded, {} batch{} created, {} found again, {} already submitted, {} failed\n",
+        "{dir}: {} uploaded, {} created, {} found again, {} already submitted, {} failed\n",
         report.uploaded,
-        report.created,
-        if report.created == 1 { "" } else { "es" },
+        plural(report.created, "batch", "batches"),
         report.found,
         report.skipped,
         report.failed
@@ -678,9 +648,8 @@ fn print_upload(dir: &str, report: &UploadReport, quiet: bool) -> anyhow::Result
     if report.failed > 0 {
         writeln!(
             out,
-            "\n{} file{} failed: fix the cause, then run `batch upload {dir}` again (finished files are skipped)",
-            report.failed,
-            plural(report.failed)
+            "\n{} failed: fix the cause, then run `batch upload {dir}` again (finished files are skipped)",
+            plural(report.failed, "file", "files")
         )?;
     } else if !quiet {
         writeln!(out, "\nNext: batch status {dir} --watch")?;
@@ -694,11 +663,11 @@ fn print_upload(dir: &str, report: &UploadReport, quiet: bool) -> anyhow::Result
 
 fn status(global: &GlobalArgs, project: &Project, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     let dir = open_dir(project, &args.dir.dir)?;
-    let client = client(project)?;
+    let client = project.openai_client()?;
     let shown_dir = shown(project, &dir.path);
     let runtime = runtime()?;
     let (report, end) = if args.watch {
-        let bar = Bar::new(global, args.dir.json);
+        let bar = Bar::new(global, args.dir.json, Some(0), BAR);
         let options = WatchOptions {
             interval: args.interval,
             max_interval: args.max_interval.max(args.interval),
@@ -710,7 +679,7 @@ fn status(global: &GlobalArgs, project: &Project, args: &StatusArgs) -> anyhow::
             };
             batch::status::watch(&dir, &client, options, &bar, stop).await
         });
-        bar.clear();
+        bar.finish();
         let (report, end) = result?;
         (report, Some(end))
     } else {
@@ -760,12 +729,7 @@ fn print_status(
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let s = &report.summary;
-    writeln!(
-        out,
-        "{dir}: {} batch{}\n",
-        s.batches,
-        if s.batches == 1 { "" } else { "es" }
-    )?;
+    writeln!(out, "{dir}: {}\n", plural(s.batches, "batch", "batches"))?;
     write!(out, "{}", state_rows(&report.statuses).render(2))?;
     for state in &report.statuses {
         for e in &state.errors {
@@ -805,12 +769,15 @@ fn print_status(
     };
     writeln!(
         out,
-        "\n{}; {} of {} requests answered{rounds}, {} failed line{} in error files",
+        "\n{}; {} of {} requests answered{rounds}, {} in error files",
         parts.join(", "),
         thousands(answered),
         thousands(requests),
-        thousands(s.failed_requests),
-        if s.failed_requests == 1 { "" } else { "s" }
+        plural(
+            usize::try_from(s.failed_requests).unwrap_or(usize::MAX),
+            "failed line",
+            "failed lines"
+        )
     )?;
     match end {
         Some(WatchEnd::TimedOut) => writeln!(out, "Stopped watching: --timeout passed")?,
@@ -842,10 +809,10 @@ fn print_status(
 
 fn download(global: &GlobalArgs, project: &Project, args: &DirArgs) -> anyhow::Result<ExitStatus> {
     let dir = open_dir(project, &args.dir)?;
-    let client = client(project)?;
-    let bar = Bar::new(global, args.json);
+    let client = project.openai_client()?;
+    let bar = Bar::new(global, args.json, Some(0), BAR);
     let report = runtime()?.block_on(batch::download(&dir, &client, &bar));
-    bar.clear();
+    bar.finish();
     let report = report?;
     let status = if report.summary.not_ready > 0 || report.summary.errors > 0 {
         ExitStatus::Failure
@@ -865,9 +832,8 @@ fn print_download(dir: &str, report: &DownloadReport, quiet: bool) -> anyhow::Re
     let s = &report.summary;
     writeln!(
         out,
-        "{dir}: {} batch{} downloaded, {} still running, {} without results\n",
-        s.downloaded,
-        if s.downloaded == 1 { "" } else { "es" },
+        "{dir}: {} downloaded, {} still running, {} without results\n",
+        plural(s.downloaded, "batch", "batches"),
         s.not_ready,
         s.errors
     )?;
@@ -923,7 +889,7 @@ const LISTED: usize = 10;
 
 fn evaluate(project: &Project, args: &EvaluateArgs) -> anyhow::Result<ExitStatus> {
     let dir = open_dir(project, &args.dir.dir)?;
-    let prices = prices(project)?;
+    let prices = project.prices()?;
     let openai = project.env.openai()?;
     let options = EvaluateOptions {
         keys: args.modules.clone(),
@@ -962,9 +928,8 @@ fn print_evaluation(
     let shown_dir = shown(project, &dir.path);
     writeln!(
         out,
-        "{shown_dir}: {} module{} evaluated\n",
-        report.evaluations.len(),
-        plural(report.evaluations.len())
+        "{shown_dir}: {} evaluated\n",
+        plural(report.evaluations.len(), "module", "modules")
     )?;
     let mut table = Table::new([
         "module", "requests", "scored", "correct", "accuracy", "grade", "failed", "missing",
@@ -1035,9 +1000,8 @@ fn print_evaluation(
         if e.unexpected_total > 0 {
             writeln!(
                 out,
-                "  warning: {} result line{} carry custom ids this folder never sent (ignored; the first are listed in evaluation_report.json)",
-                e.unexpected_total,
-                if e.unexpected_total == 1 { "" } else { "s" }
+                "  warning: {} carry custom ids this folder never sent (ignored; the first are listed in evaluation_report.json)",
+                plural(e.unexpected_total, "result line", "result lines")
             )?;
         }
         if !e.errors.is_empty() {
@@ -1073,16 +1037,16 @@ fn resubmit(
     args: &ResubmitArgs,
 ) -> anyhow::Result<ExitStatus> {
     let dir = open_dir(project, &args.dir.dir)?;
-    let client = client(project)?;
+    let client = project.openai_client()?;
     let options = ResubmitOptions {
         keys: args.modules.clone(),
         limits: args.limits.limits(),
         metadata: metadata_map(&args.metadata),
         dry_run: args.dry_run,
     };
-    let bar = Bar::new(global, args.dir.json);
+    let bar = Bar::new(global, args.dir.json, Some(0), BAR);
     let report = runtime()?.block_on(batch::resubmit(&dir, &client, &options, &bar));
-    bar.clear();
+    bar.finish();
     let report = report?;
     let failed = report.upload.as_ref().is_some_and(|u| u.failed > 0);
     let status = if failed {
@@ -1120,14 +1084,13 @@ fn print_resubmit(
     }
     writeln!(
         out,
-        "{dir}: {} {} request{} (round {})\n",
+        "{dir}: {} {} (round {})\n",
         if dry_run {
             "would send again"
         } else {
             "sending again"
         },
-        thousands(resent as u64),
-        plural(resent),
+        plural(resent, "request", "requests"),
         report.round
     )?;
     let mut table = Table::new([
@@ -1181,7 +1144,7 @@ fn print_resubmit(
 
 fn cancel(project: &Project, args: &CancelArgs) -> anyhow::Result<ExitStatus> {
     let dir = open_dir(project, &args.dir.dir)?;
-    let client = client(project)?;
+    let client = project.openai_client()?;
     let states = runtime()?.block_on(batch::status::cancel(&dir, &client, &args.modules))?;
     if args.dir.json {
         print_json(&states)?;

@@ -2,19 +2,24 @@
 //! `experiment_results/.registry.json`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
-use core_config::{Catalog, ModuleSpec, ResultRow};
+use core_config::ModuleSpec;
 use registry::compare::{CompareOptions, Comparison, Flip};
 use registry::repair::{RepairOptions, RepairReport};
-use registry::{Entry, Filter, Overview, Registry, RegistryFile, Status, Summary};
+use registry::{
+    Entry, Filter, OpenedRun, Overview, Registry, RegistryFile, Status, Summary, open_run,
+};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{
+    ExitStatus, GlobalArgs, Project, Table, percent, percent_of, plural, print_json, run_cli,
+    short_time, status_mark, thousands,
+};
 
 /// Keep track of experiment runs: what ran, with which prompt and model, how well it did,
 /// and whether it is on Braintrust yet.
@@ -185,14 +190,10 @@ fn load(file: &RegistryFile) -> anyhow::Result<Registry> {
 /// The fast read-only view (for commands that only look). It lives until the process ends:
 /// freeing a view of 100,000 runs one string at a time would add a noticeable pause to every
 /// command, just before exiting anyway.
-fn overview(file: &RegistryFile) -> anyhow::Result<&'static Overview> {
+fn overview(file: &RegistryFile) -> registry::Result<&'static Overview> {
     let overview = file.overview()?;
     warn(overview.warnings());
     Ok(Box::leak(Box::new(overview)))
-}
-
-fn percent(accuracy: Option<f64>) -> String {
-    accuracy.map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0))
 }
 
 fn dash(text: &str) -> String {
@@ -203,29 +204,6 @@ fn dash(text: &str) -> String {
     }
 }
 
-fn mark(status: &Status) -> &'static str {
-    match status {
-        Status::Uploaded => "✓",
-        Status::LocalOnly => "○",
-        Status::Failed => "✗",
-        Status::Other(_) => "?",
-    }
-}
-
-/// `2026-01-16T12:34:56` → `2026-01-16 12:34` (tables); anything else as it is.
-fn short_time(text: &str) -> String {
-    registry::parse_timestamp(text)
-        .map_or_else(|| dash(text), |t| t.format("%Y-%m-%d %H:%M").to_string())
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!(
-        "{} {}",
-        thousands(n as u64),
-        if n == 1 { one } else { many }
-    )
-}
-
 fn runs_table(entries: &[&Summary]) -> Table {
     let mut table = Table::new([
         "", "id", "module", "created", "model", "prompt", "samples", "accuracy", "status",
@@ -233,7 +211,7 @@ fn runs_table(entries: &[&Summary]) -> Table {
     .right(&[6, 7]);
     for e in entries {
         table.row([
-            mark(&e.status).to_owned(),
+            status_mark(&e.status).to_owned(),
             e.local_id.clone(),
             dash(&e.module_id),
             short_time(&e.created_at),
@@ -721,110 +699,13 @@ fn render_repair(
 // ------------------------------------------------------------------------------------------
 // compare
 
-/// One side of a comparison: where its rows came from.
-#[derive(Serialize)]
-struct RunInfo {
-    /// Local id, or null when a CSV path was given.
-    id: Option<String>,
-    csv_path: String,
-    model: Option<String>,
-    prompt_version: Option<String>,
-    created_at: Option<String>,
-    #[serde(skip)]
-    module: String,
-    #[serde(skip)]
-    rows: Vec<ResultRow>,
-}
-
 #[derive(Serialize)]
 struct CompareJson<'a> {
     module: &'a str,
     field: &'a str,
-    a: &'a RunInfo,
-    b: &'a RunInfo,
+    a: &'a OpenedRun,
+    b: &'a OpenedRun,
     result: &'a Comparison,
-}
-
-fn open_run(
-    project: &Project,
-    file: &RegistryFile,
-    registry: &mut Option<&'static Overview>,
-    text: &str,
-) -> anyhow::Result<RunInfo> {
-    let as_path = PathBuf::from(text);
-    let is_csv = as_path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if is_csv {
-        let path = if as_path.is_absolute() {
-            as_path
-        } else {
-            std::env::current_dir()
-                .context("cannot read the current directory")?
-                .join(as_path)
-        };
-        if !path.is_file() {
-            bail!("{}: no such results CSV", path.display());
-        }
-        let module = module_of_csv(&project.catalog, &path).with_context(|| {
-            format!(
-                "{}: cannot tell which module this CSV belongs to (its folder or file name \
-                 should start with the module id, e.g. M12_…)",
-                path.display()
-            )
-        })?;
-        let rows = core_config::read_results(&path)?;
-        return Ok(RunInfo {
-            id: None,
-            csv_path: project.paths.display(&path).into_owned(),
-            model: None,
-            prompt_version: None,
-            created_at: None,
-            module: module.id.to_string(),
-            rows,
-        });
-    }
-    if registry.is_none() {
-        *registry = Some(overview(file)?);
-    }
-    let registry = registry.expect("loaded just above");
-    let id = registry.find(text)?.local_id.clone();
-    let entry = &registry.entries(&[&id])?[0];
-    let csv = file
-        .resolve_csv(entry)
-        .with_context(|| format!("run {} has no results CSV recorded", entry.local_id))?;
-    if !csv.is_file() {
-        bail!(
-            "run {}: its results CSV {} no longer exists (`experiment-registry cleanup` drops \
-             such entries)",
-            entry.local_id,
-            project.paths.display(&csv)
-        );
-    }
-    let rows = core_config::read_results(&csv)?;
-    let module = entry
-        .module()
-        .map(|m| m.to_string())
-        .unwrap_or_else(|| entry.module_id.clone());
-    Ok(RunInfo {
-        id: Some(entry.local_id.clone()),
-        csv_path: project.paths.display(&csv).into_owned(),
-        model: Some(entry.model.clone()),
-        prompt_version: Some(entry.prompt_version.clone()),
-        created_at: Some(entry.created_at.clone()),
-        module,
-        rows,
-    })
-}
-
-fn module_of_csv<'a>(catalog: &'a Catalog, path: &Path) -> Option<&'a ModuleSpec> {
-    let name = |p: Option<&std::ffi::OsStr>| p.map(|n| n.to_string_lossy().into_owned());
-    name(path.file_name())
-        .and_then(|n| catalog.module_for_file_name(&n))
-        .or_else(|| {
-            name(path.parent().and_then(Path::file_name))
-                .and_then(|n| catalog.module_for_file_name(&n))
-        })
 }
 
 fn compare(
@@ -836,9 +717,15 @@ fn compare(
     flips: usize,
     json: bool,
 ) -> anyhow::Result<ExitStatus> {
-    let mut registry = None;
-    let run_a = open_run(project, file, &mut registry, a)?;
-    let run_b = open_run(project, file, &mut registry, b)?;
+    let mut loaded = None;
+    let mut load = || -> registry::Result<&'static Overview> {
+        if loaded.is_none() {
+            loaded = Some(overview(file)?);
+        }
+        Ok(loaded.expect("loaded just above"))
+    };
+    let run_a = open_run(file, &project.catalog, a, &mut load)?;
+    let run_b = open_run(file, &project.catalog, b, &mut load)?;
     if run_a.module != run_b.module {
         bail!(
             "A is a run of {} and B a run of {}: compare needs two runs of the same module",
@@ -861,10 +748,6 @@ fn compare(
     }
     render_compare(module, &run_a, &run_b, &result, flips)?;
     Ok(ExitStatus::Success)
-}
-
-fn name_of(run: &RunInfo) -> String {
-    run.id.clone().unwrap_or_else(|| run.csv_path.clone())
 }
 
 fn points(difference: f64) -> String {
@@ -892,8 +775,8 @@ fn clip(text: &str, width: usize) -> String {
 
 fn render_compare(
     module: &ModuleSpec,
-    a: &RunInfo,
-    b: &RunInfo,
+    a: &OpenedRun,
+    b: &OpenedRun,
     c: &Comparison,
     flips: usize,
 ) -> anyhow::Result<()> {
@@ -903,54 +786,8 @@ fn render_compare(
         "Comparing two runs of {} ({}), scored on `{}`\n",
         module.id, module.name, c.field
     )?;
-    let mut runs =
-        Table::new(["", "run", "model", "prompt", "rows", "errors", "accuracy"]).right(&[4, 5, 6]);
-    for (label, run, counts) in [("A", a, &c.a), ("B", b, &c.b)] {
-        // As the registry counts it: errored rows count as wrong.
-        let own = (counts.rows > 0).then(|| counts.correct as f64 / counts.rows as f64);
-        runs.row([
-            label.to_owned(),
-            name_of(run),
-            run.model.as_deref().map_or_else(|| "-".to_owned(), dash),
-            run.prompt_version
-                .as_deref()
-                .map_or_else(|| "-".to_owned(), dash),
-            thousands(counts.rows as u64),
-            thousands(counts.errors as u64),
-            percent(own),
-        ]);
-    }
-    write!(out, "{}", runs.render(2))?;
-
-    let mut left_out = Vec::new();
-    if c.excluded_errors > 0 {
-        left_out.push(format!(
-            "{} with an error",
-            thousands(c.excluded_errors as u64)
-        ));
-    }
-    if c.excluded_unscored > 0 {
-        left_out.push(format!(
-            "{} not scored",
-            thousands(c.excluded_unscored as u64)
-        ));
-    }
-    if c.only_in_a > 0 {
-        left_out.push(format!("{} only in A", thousands(c.only_in_a as u64)));
-    }
-    if c.only_in_b > 0 {
-        left_out.push(format!("{} only in B", thousands(c.only_in_b as u64)));
-    }
-    writeln!(
-        out,
-        "\nPaired rows: {}{}",
-        thousands(c.paired as u64),
-        if left_out.is_empty() {
-            String::new()
-        } else {
-            format!(" (left out: {})", left_out.join(", "))
-        }
-    )?;
+    write!(out, "{}", runs_compared(a, b, c).render(2))?;
+    writeln!(out, "\nPaired rows: {}", pairing(c))?;
     if c.a.duplicate_ids + c.b.duplicate_ids > 0 {
         writeln!(
             out,
@@ -965,13 +802,87 @@ fn render_compare(
             thousands(c.expected_differs as u64)
         )?;
     }
-    let (Some(acc_a), Some(acc_b), Some(diff)) = (c.accuracy_a, c.accuracy_b, c.difference) else {
+    let (Some(summary), Some(diff)) = (accuracy_summary(c), c.difference) else {
         writeln!(
             out,
             "\nNo row was scored in both runs, so there is nothing to compare."
         )?;
         return Ok(());
     };
+    writeln!(out)?;
+    write!(out, "{}", summary.render(2))?;
+    writeln!(out, "\n{}", verdict(c.mcnemar.p_value, diff))?;
+    for (title, list) in [
+        ("Right → wrong", &c.right_to_wrong),
+        ("Wrong → right", &c.wrong_to_right),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title} ({}):", thousands(list.len() as u64))?;
+        write!(out, "{}", flips_table(list, flips).render(2))?;
+        if flips > 0 && list.len() > flips {
+            writeln!(
+                out,
+                "  … and {} more (--flips 0 shows all)",
+                thousands((list.len() - flips) as u64)
+            )?;
+        }
+    }
+    if !c.labels.is_empty() {
+        writeln!(out, "\nBy expected label:")?;
+        write!(out, "{}", labels_table(c).render(2))?;
+    }
+    Ok(())
+}
+
+/// Each run with its own counts (errored rows count as wrong, as the registry counts them).
+fn runs_compared(a: &OpenedRun, b: &OpenedRun, c: &Comparison) -> Table {
+    let mut runs =
+        Table::new(["", "run", "model", "prompt", "rows", "errors", "accuracy"]).right(&[4, 5, 6]);
+    for (label, run, counts) in [("A", a, &c.a), ("B", b, &c.b)] {
+        runs.row([
+            label.to_owned(),
+            run.name().to_owned(),
+            run.model.as_deref().map_or_else(|| "-".to_owned(), dash),
+            run.prompt_version
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), dash),
+            thousands(counts.rows as u64),
+            thousands(counts.errors as u64),
+            percent_of(counts.correct, counts.rows),
+        ]);
+    }
+    runs
+}
+
+/// `1,234 (left out: 3 with an error, …)`.
+fn pairing(c: &Comparison) -> String {
+    let left_out: Vec<String> = [
+        (c.excluded_errors, "with an error"),
+        (c.excluded_unscored, "not scored"),
+        (c.only_in_a, "only in A"),
+        (c.only_in_b, "only in B"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{} {what}", thousands(n as u64)))
+    .collect();
+    if left_out.is_empty() {
+        thousands(c.paired as u64)
+    } else {
+        format!(
+            "{} (left out: {})",
+            thousands(c.paired as u64),
+            left_out.join(", ")
+        )
+    }
+}
+
+/// Both accuracies, the difference with its interval, and McNemar's test; `None` when no row
+/// was scored in both runs.
+fn accuracy_summary(c: &Comparison) -> Option<Table> {
+    let (acc_a, acc_b, diff) = (c.accuracy_a?, c.accuracy_b?, c.difference?);
     let mut summary = Table::headless().right(&[1]);
     summary.row([
         "accuracy A".to_owned(),
@@ -1006,55 +917,34 @@ fn render_compare(
             c.mcnemar.right_to_wrong, c.mcnemar.wrong_to_right
         ),
     ]);
-    writeln!(out)?;
-    write!(out, "{}", summary.render(2))?;
-    let verdict = if c.mcnemar.p_value < 0.05 {
-        if diff > 0.0 {
-            "B is more accurate than A (McNemar, significant at the 5% level).".to_owned()
-        } else {
-            "B is less accurate than A (McNemar, significant at the 5% level).".to_owned()
-        }
-    } else {
+    Some(summary)
+}
+
+fn verdict(p: f64, diff: f64) -> String {
+    if p >= 0.05 {
         format!(
             "Not significant at the 5% level (McNemar p = {}): more rows are needed to be sure.",
-            p_value(c.mcnemar.p_value)
+            p_value(p)
         )
-    };
-    writeln!(out, "\n{verdict}")?;
-
-    for (title, list) in [
-        ("Right → wrong", &c.right_to_wrong),
-        ("Wrong → right", &c.wrong_to_right),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
-        writeln!(out, "\n{title} ({}):", thousands(list.len() as u64))?;
-        write!(out, "{}", flips_table(list, flips).render(2))?;
-        if flips > 0 && list.len() > flips {
-            writeln!(
-                out,
-                "  … and {} more (--flips 0 shows all)",
-                thousands((list.len() - flips) as u64)
-            )?;
-        }
+    } else if diff > 0.0 {
+        "B is more accurate than A (McNemar, significant at the 5% level).".to_owned()
+    } else {
+        "B is less accurate than A (McNemar, significant at the 5% level).".to_owned()
     }
+}
 
-    if !c.labels.is_empty() {
-        writeln!(out, "\nBy expected label:")?;
-        let mut table = Table::new(["label", "rows", "A", "B", "change"]).right(&[1, 2, 3, 4]);
-        for l in &c.labels {
-            table.row([
-                l.label.clone(),
-                thousands(l.rows as u64),
-                percent(Some(l.accuracy_a)),
-                percent(Some(l.accuracy_b)),
-                points(l.accuracy_b - l.accuracy_a),
-            ]);
-        }
-        write!(out, "{}", table.render(2))?;
+fn labels_table(c: &Comparison) -> Table {
+    let mut table = Table::new(["label", "rows", "A", "B", "change"]).right(&[1, 2, 3, 4]);
+    for l in &c.labels {
+        table.row([
+            l.label.clone(),
+            thousands(l.rows as u64),
+            percent(Some(l.accuracy_a)),
+            percent(Some(l.accuracy_b)),
+            points(l.accuracy_b - l.accuracy_a),
+        ]);
     }
-    Ok(())
+    table
 }
 
 fn flips_table(list: &[Flip], limit: usize) -> Table {

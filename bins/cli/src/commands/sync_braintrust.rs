@@ -5,22 +5,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use braintrust::download::{Format, module_of, resolve_experiment, rows_from_events, write_rows};
-use braintrust::matching::{MatchReport, match_runs};
-use braintrust::{
-    Client, Config, Progress, RepoInfo, RetryNotice, RowScorer, RunOutcome, SyncReport, Uploader,
-};
+use braintrust::download::{Format, module_of, rows_from_events, write_rows};
+use braintrust::matching::MatchReport;
+use braintrust::{Config, Progress, RetryNotice, RunOutcome, Session, SyncReport};
 use clap::{Parser, Subcommand, ValueEnum};
 use core_config::{EnvVars, ModuleSpec, ResultRow};
-use indicatif::{ProgressBar, ProgressStyle};
 use registry::{Entry, Filter, RegistryFile, Status};
-use runner::score::{Detail, score_row};
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{
+    Bar, ExitStatus, GlobalArgs, Project, Table, at_least_one, percent, percent_of, plural,
+    print_json, run_cli, short_time, status_mark, thousands,
+};
 
 /// Upload experiment runs to Braintrust and keep the registry in step with it.
 ///
@@ -66,7 +64,7 @@ enum Command {
         #[arg(short, long, value_name = "MODULE")]
         module: Option<String>,
         /// Upload at most N runs.
-        #[arg(short = 'n', long, value_name = "N")]
+        #[arg(short = 'n', long, value_name = "N", value_parser = at_least_one())]
         limit: Option<usize>,
         #[command(flatten)]
         net: NetArgs,
@@ -162,8 +160,10 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let project = cli.global.project()?;
     let global = &cli.global;
+    let quiet = global.quiet;
+    let registry = RegistryFile::in_project(project.paths.root.clone());
     match cli.command {
-        Command::Status { json } => status(&project, json, global.quiet),
+        Command::Status { json } => status(&project, json, quiet),
         Command::Sync {
             module,
             limit,
@@ -173,8 +173,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let module = module
                 .map(|m| project.catalog.resolve(&m).map(|s| s.id.clone()))
                 .transpose()?;
-            let session = Session::open(&project, global, &net, !json)?;
-            session.sync(&project, module.as_ref(), limit, json, global.quiet)
+            let (session, bar) = open(&project, global, &net, !json, UPLOAD_BAR)?;
+            let waiting = registry.load()?.awaiting_upload(module.as_ref()).len();
+            if !json && !sync_header(&session, module.as_ref(), waiting, limit)? {
+                return Ok(ExitStatus::Success);
+            }
+            let report = session.sync(&registry, &project.catalog, module.as_ref(), limit)?;
+            bar.bar.finish();
+            if json {
+                print_json(&SyncJson::from(&report))?;
+            } else {
+                sync_summary(&report, quiet)?;
+            }
+            Ok(sync_status(&report))
         }
         Command::Upload {
             id,
@@ -182,8 +193,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             net,
             json,
         } => {
-            let session = Session::open(&project, global, &net, false)?;
-            session.upload(&project, &id, force, json, global.quiet)
+            let (session, bar) = open(&project, global, &net, false, UPLOAD_BAR)?;
+            let outcome = session.upload(&registry, &project.catalog, &id, force)?;
+            bar.bar.finish();
+            print_outcome(&outcome, json, quiet)?;
+            Ok(outcome_status(&outcome))
         }
         Command::Download {
             experiment,
@@ -195,12 +209,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let module = module
                 .map(|m| project.catalog.resolve(&m).cloned())
                 .transpose()?;
-            let session = Session::open(&project, global, &net, false)?;
-            session.download(&project, &experiment, format, output, module)
+            let fetch_bar = "{spinner} {msg}: {pos} rows fetched";
+            let (session, bar) = open(&project, global, &net, false, fetch_bar)?;
+            let registry = registry.load()?;
+            let experiment = session.find_experiment(&registry, &experiment)?;
+            bar.bar.set_message(experiment.name.clone());
+            let events = session.fetch_rows(&experiment)?;
+            bar.bar.finish();
+            let module = module.or_else(|| {
+                module_of(&experiment, &events).and_then(|id| project.catalog.get(&id).cloned())
+            });
+            let format = match format {
+                DownloadFormat::Csv => Format::Csv,
+                DownloadFormat::Jsonl => Format::Jsonl,
+            };
+            download(
+                &project,
+                &experiment.name,
+                rows_from_events(events),
+                format,
+                output,
+                module,
+            )
         }
         Command::Match { dry_run, net, json } => {
-            let session = Session::open(&project, global, &net, false)?;
-            session.matching(&project, dry_run, json, global.quiet)
+            let (session, bar) = open(&project, global, &net, false, UPLOAD_BAR)?;
+            let report = session.match_runs(&registry, &project.catalog, dry_run)?;
+            bar.bar.finish();
+            if json {
+                print_json(&report)?;
+            } else {
+                match_text(&report, quiet)?;
+            }
+            Ok(ExitStatus::Success)
         }
         Command::Link {
             id,
@@ -208,361 +249,140 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             net,
             json,
         } => {
-            let session = Session::open(&project, global, &net, false)?;
-            session.link(&project, &id, &experiment, json)
-        }
-    }
-}
-
-/// A connection to Braintrust with a progress display, shared by the commands here and by
-/// `orchestrator run --upload`.
-pub(crate) struct Session {
-    client: Client,
-    bar: Arc<Bar>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Session {
-    /// Connects with the project's settings (without a key this says what to set).
-    fn open(
-        project: &Project,
-        global: &GlobalArgs,
-        net: &NetArgs,
-        print_runs: bool,
-    ) -> anyhow::Result<Self> {
-        let mut config = Config::from_settings(&project.env.braintrust())?;
-        config.retry.max_retries = net.retries;
-        Self::with_config(config, global, print_runs)
-    }
-
-    /// As [`Session::open`] with the default retries, for `orchestrator run --upload`.
-    pub(crate) fn for_orchestrator(project: &Project, global: &GlobalArgs) -> anyhow::Result<Self> {
-        let config = Config::from_settings(&project.env.braintrust())
-            .context("--upload needs Braintrust settings")?;
-        Self::with_config(config, global, false)
-    }
-
-    fn with_config(config: Config, global: &GlobalArgs, print_runs: bool) -> anyhow::Result<Self> {
-        let bar = Arc::new(Bar::new(global, print_runs));
-        let client = Client::new(config)?.with_progress(Arc::clone(&bar) as Arc<dyn Progress>);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        Ok(Self {
-            client,
-            bar,
-            runtime,
-        })
-    }
-
-    fn uploader<'a>(
-        &'a self,
-        project: &'a Project,
-        registry: &'a RegistryFile,
-        scorer: &'a DetailScores,
-    ) -> Uploader<'a> {
-        Uploader::new(&self.client, registry, &project.catalog)
-            .scorer(scorer)
-            .repo_info(repo_info(&project.paths.root))
-    }
-
-    fn sync(
-        &self,
-        project: &Project,
-        module: Option<&core_config::ModuleId>,
-        limit: Option<usize>,
-        json: bool,
-        quiet: bool,
-    ) -> anyhow::Result<ExitStatus> {
-        let registry = RegistryFile::in_project(project.paths.root.clone());
-        let waiting = registry.load()?.awaiting_upload(module).len();
-        let config = self.client.config();
-        if !json {
-            let mut out = std::io::stdout().lock();
-            if waiting == 0 {
-                let scope = module.map_or_else(String::new, |m| format!(" of {m}"));
-                writeln!(out, "Nothing to upload: every run{scope} is on Braintrust.")?;
-                return Ok(ExitStatus::Success);
-            }
-            let todo = limit.map_or(waiting, |n| n.min(waiting));
-            writeln!(
-                out,
-                "Uploading {} to Braintrust project {} ({})",
-                runs_text(todo),
-                config.project,
-                config.api_url
-            )?;
-        }
-        let scorer = DetailScores;
-        let report = self.runtime.block_on(
-            self.uploader(project, &registry, &scorer)
-                .sync(module, limit),
-        )?;
-        self.bar.clear();
-        if json {
-            print_json(&SyncJson::from(&report))?;
-        } else {
-            sync_summary(&report, quiet)?;
-        }
-        Ok(sync_status(&report))
-    }
-
-    fn upload(
-        &self,
-        project: &Project,
-        id: &str,
-        force: bool,
-        json: bool,
-        quiet: bool,
-    ) -> anyhow::Result<ExitStatus> {
-        let registry = RegistryFile::in_project(project.paths.root.clone());
-        let scorer = DetailScores;
-        let outcome = self
-            .runtime
-            .block_on(self.uploader(project, &registry, &scorer).upload(id, force))?;
-        self.bar.clear();
-        if json {
-            print_json(&outcome)?;
-        } else {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", outcome_line(&outcome))?;
-            if let RunOutcome::Failed(f) = &outcome
-                && !quiet
-            {
+            let (session, _bar) = open(&project, global, &net, false, UPLOAD_BAR)?;
+            let link = session.link(&registry, &id, &experiment)?;
+            if json {
+                print_json(&link)?;
+            } else {
                 writeln!(
-                    out,
+                    std::io::stdout().lock(),
+                    "Linked {} → {}\n  {}",
+                    link.local_id,
+                    link.experiment.name,
+                    link.url.as_deref().unwrap_or_default()
+                )?;
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+const UPLOAD_BAR: &str = "{prefix} [{bar:30}] {pos}/{len} rows {msg}";
+
+/// Connects with the project's settings (without a key this says what to set).
+fn open(
+    project: &Project,
+    global: &GlobalArgs,
+    net: &NetArgs,
+    print_runs: bool,
+    template: &str,
+) -> anyhow::Result<(Session, Arc<Printer>)> {
+    let mut config = Config::from_settings(&project.env.braintrust())?;
+    config.retry.max_retries = net.retries;
+    let printer = Arc::new(Printer {
+        bar: Bar::new(global, false, Some(0), template),
+        print_runs,
+        quiet: global.quiet,
+    });
+    let session = Session::new(config, Arc::clone(&printer) as Arc<dyn Progress>)?
+        .scorer(runner::detail_scores)
+        .repo_info(core_config::git_state(&project.paths.root).map(Into::into));
+    Ok((session, printer))
+}
+
+/// Says what the sync is about to do; `false` when there is nothing to upload.
+fn sync_header(
+    session: &Session,
+    module: Option<&core_config::ModuleId>,
+    waiting: usize,
+    limit: Option<usize>,
+) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    if waiting == 0 {
+        let scope = module.map_or_else(String::new, |m| format!(" of {m}"));
+        writeln!(out, "Nothing to upload: every run{scope} is on Braintrust.")?;
+        return Ok(false);
+    }
+    let config = session.client().config();
+    writeln!(
+        out,
+        "Uploading {} to Braintrust project {} ({})",
+        plural(limit.map_or(waiting, |n| n.min(waiting)), "run", "runs"),
+        config.project,
+        config.api_url
+    )?;
+    Ok(true)
+}
+
+/// One run's outcome: the experiment on stdout, or the reason it failed on stderr.
+fn print_outcome(outcome: &RunOutcome, json: bool, quiet: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(outcome);
+    }
+    match outcome {
+        RunOutcome::Uploaded(_) => writeln!(std::io::stdout().lock(), "{}", outcome_line(outcome))?,
+        RunOutcome::Failed(f) => {
+            let mut err = std::io::stderr().lock();
+            writeln!(err, "{}", outcome_line(outcome))?;
+            if !quiet {
+                writeln!(
+                    err,
                     "\nThe run is marked failed; `sync-braintrust upload {}` (or `sync`) tries again.",
                     f.local_id
                 )?;
             }
         }
-        Ok(outcome_status(&outcome))
     }
+    Ok(())
+}
 
-    /// Uploads a run the orchestrator just finished; a failure is reported and recorded, not
-    /// raised, so the run's results and registry entry stay.
-    pub(crate) fn upload_finished_run(
-        &self,
-        project: &Project,
-        local_id: &str,
-        json: bool,
-    ) -> anyhow::Result<ExitStatus> {
-        let registry = RegistryFile::in_project(project.paths.root.clone());
-        let scorer = DetailScores;
-        let result = self.runtime.block_on(
-            self.uploader(project, &registry, &scorer)
-                .upload(local_id, true),
-        );
-        self.bar.clear();
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                // The project could not be reached: record it like any failed upload.
-                let reason = e.to_string();
-                registry.mark_failed(local_id, &reason)?;
-                RunOutcome::Failed(braintrust::Failed {
-                    local_id: local_id.to_owned(),
-                    module: String::new(),
-                    reason,
-                    fatal: e.is_fatal(),
-                })
-            }
-        };
-        match &outcome {
-            RunOutcome::Uploaded(u) if json => {
-                writeln!(
-                    std::io::stderr().lock(),
-                    "uploaded {} to Braintrust: {}",
-                    u.local_id,
-                    u.experiment_url
-                )?;
-            }
-            RunOutcome::Uploaded(u) => {
-                let mut t = Table::headless();
-                t.row(["braintrust".to_owned(), u.experiment_url.clone()]);
-                write!(std::io::stdout().lock(), "{}", t.render(2))?;
-            }
-            RunOutcome::Failed(f) => {
-                writeln!(
-                    std::io::stderr().lock(),
-                    "error: the upload of {} to Braintrust failed: {}\n  the run's results and registry entry are kept (status failed); `sync-braintrust upload {}` tries again",
-                    f.local_id,
-                    f.reason,
-                    f.local_id
-                )?;
-            }
-        }
-        Ok(outcome_status(&outcome))
-    }
-
-    fn download(
-        &self,
-        project: &Project,
-        reference: &str,
-        format: DownloadFormat,
-        output: Option<PathBuf>,
-        module: Option<ModuleSpec>,
-    ) -> anyhow::Result<ExitStatus> {
-        let registry = RegistryFile::in_project(project.paths.root.clone()).load()?;
-        let (experiment, events) = self.runtime.block_on(async {
-            let bt_project = self.client.project().await?;
-            let experiment =
-                resolve_experiment(&self.client, &bt_project, &registry, reference).await?;
-            self.bar.start_fetch(&experiment.name);
-            let events = self.client.fetch_rows(&experiment.id).await?;
-            Ok::<_, braintrust::Error>((experiment, events))
-        })?;
-        self.bar.clear();
-        let module = match module {
-            Some(m) => Some(m),
-            None => {
-                module_of(&experiment, &events).and_then(|id| project.catalog.get(&id).cloned())
-            }
-        };
-        let rows = rows_from_events(events);
-        let format = match format {
-            DownloadFormat::Csv => Format::Csv,
-            DownloadFormat::Jsonl => Format::Jsonl,
-        };
-        let to_stdout = output.as_deref() == Some(Path::new("-"));
-        let path = match output {
-            Some(path) if !to_stdout => path,
-            _ => {
-                let folder = module.as_ref().map_or_else(
-                    || project.paths.experiment_results().join("braintrust"),
-                    |m| {
-                        project
-                            .paths
-                            .experiment_results()
-                            .join(m.folder_name())
-                            .join("braintrust")
-                    },
-                );
-                folder.join(format!(
-                    "{}.{}",
-                    file_safe(&experiment.name),
-                    format.extension()
-                ))
-            }
-        };
-        if to_stdout {
-            write_stdout(format, module.as_ref(), &rows)?;
-        } else {
-            let module = match (&module, format) {
-                (Some(m), _) => m.clone(),
-                (None, Format::Jsonl) => placeholder_module(project)?,
-                (None, Format::Csv) => {
-                    return Err(braintrust::Error::ModuleUnknown {
-                        experiment: experiment.name,
-                    }
-                    .into());
+fn download(
+    project: &Project,
+    experiment: &str,
+    rows: Vec<ResultRow>,
+    format: Format,
+    output: Option<PathBuf>,
+    module: Option<ModuleSpec>,
+) -> anyhow::Result<ExitStatus> {
+    let to_stdout = output.as_deref() == Some(Path::new("-"));
+    let shown = if to_stdout {
+        write_stdout(format, module.as_ref(), &rows)?;
+        "stdout".to_owned()
+    } else {
+        let path = output.unwrap_or_else(|| {
+            braintrust::download_path(&project.paths, module.as_ref(), experiment, format)
+        });
+        let writing = match (&module, format) {
+            (Some(m), _) => m.clone(),
+            (None, Format::Jsonl) => placeholder_module(project)?,
+            (None, Format::Csv) => {
+                return Err(braintrust::Error::ModuleUnknown {
+                    experiment: experiment.to_owned(),
                 }
-            };
-            write_rows(&path, format, &module, &rows)?;
-        }
-        let scored = rows.iter().filter(|r| r.correct.is_some()).count();
-        let correct = rows.iter().filter(|r| r.correct == Some(true)).count();
-        let message = format!(
-            "Downloaded {} of {}{} to {}\n  accuracy {} ({}/{} scored), {} errored",
-            rows_text(rows.len()),
-            experiment.name,
-            module
-                .as_ref()
-                .map_or_else(String::new, |m| format!(" ({})", m.id)),
-            if to_stdout {
-                "stdout".to_owned()
-            } else {
-                project.paths.display(&path).into_owned()
-            },
-            ratio_text(correct, scored),
-            correct,
-            scored,
-            rows.len() - scored
-        );
-        if to_stdout {
-            writeln!(std::io::stderr().lock(), "{message}")?;
-        } else {
-            writeln!(std::io::stdout().lock(), "{message}")?;
-        }
-        Ok(ExitStatus::Success)
+                .into());
+            }
+        };
+        write_rows(&path, format, &writing, &rows)?;
+        project.paths.display(&path).into_owned()
+    };
+    let scored = rows.iter().filter(|r| r.correct.is_some()).count();
+    let correct = rows.iter().filter(|r| r.correct == Some(true)).count();
+    let message = format!(
+        "Downloaded {} of {experiment}{} to {shown}\n  accuracy {} ({correct}/{scored} scored), {} errored",
+        plural(rows.len(), "row", "rows"),
+        module
+            .as_ref()
+            .map_or_else(String::new, |m| format!(" ({})", m.id)),
+        percent_of(correct, scored),
+        rows.len() - scored
+    );
+    // With the rows on stdout, the summary goes beside them on stderr.
+    if to_stdout {
+        writeln!(std::io::stderr().lock(), "{message}")?;
+    } else {
+        writeln!(std::io::stdout().lock(), "{message}")?;
     }
-
-    fn link(
-        &self,
-        project: &Project,
-        id: &str,
-        experiment: &str,
-        json: bool,
-    ) -> anyhow::Result<ExitStatus> {
-        let registry = RegistryFile::in_project(project.paths.root.clone());
-        let link = self.runtime.block_on(braintrust::matching::link(
-            &self.client,
-            &registry,
-            id,
-            experiment,
-        ))?;
-        if json {
-            print_json(&link)?;
-        } else {
-            writeln!(
-                std::io::stdout().lock(),
-                "Linked {} → {}\n  {}",
-                link.local_id,
-                link.experiment.name,
-                link.url.as_deref().unwrap_or_default()
-            )?;
-        }
-        Ok(ExitStatus::Success)
-    }
-
-    fn matching(
-        &self,
-        project: &Project,
-        dry_run: bool,
-        json: bool,
-        quiet: bool,
-    ) -> anyhow::Result<ExitStatus> {
-        let registry = RegistryFile::in_project(project.paths.root.clone());
-        let report = self.runtime.block_on(match_runs(
-            &self.client,
-            &registry,
-            &project.catalog,
-            dry_run,
-        ))?;
-        self.bar.clear();
-        if json {
-            print_json(&report)?;
-        } else {
-            match_text(&report, quiet)?;
-        }
-        Ok(ExitStatus::Success)
-    }
-}
-
-fn runs_text(n: usize) -> String {
-    format!(
-        "{} run{}",
-        thousands(n as u64),
-        if n == 1 { "" } else { "s" }
-    )
-}
-
-fn rows_text(n: usize) -> String {
-    format!(
-        "{} row{}",
-        thousands(n as u64),
-        if n == 1 { "" } else { "s" }
-    )
-}
-
-fn ratio_text(part: usize, whole: usize) -> String {
-    if whole == 0 {
-        return "-".to_owned();
-    }
-    #[expect(clippy::cast_precision_loss, reason = "display only")]
-    let share = part as f64 / whole as f64 * 100.0;
-    format!("{share:.1}%")
+    Ok(ExitStatus::Success)
 }
 
 fn outcome_line(outcome: &RunOutcome) -> String {
@@ -571,7 +391,7 @@ fn outcome_line(outcome: &RunOutcome) -> String {
             "✓ {}  {}  {}{}\n    {}",
             u.local_id,
             u.experiment_name,
-            rows_text(u.rows),
+            plural(u.rows, "row", "rows"),
             if u.renamed {
                 " (the usual name was taken by another experiment)"
             } else {
@@ -619,13 +439,13 @@ fn sync_summary(report: &SyncReport, quiet: bool) -> anyhow::Result<()> {
         writeln!(
             out,
             "Stopped early: no other run can succeed until this is fixed ({} not tried).",
-            runs_text(report.not_tried)
+            plural(report.not_tried, "run", "runs")
         )?;
     } else if report.not_tried > 0 {
         writeln!(
             out,
             "{} still waiting (--limit); run the sync again for them.",
-            runs_text(report.not_tried)
+            plural(report.not_tried, "run", "runs")
         )?;
     }
     if report.failed() > 0 && !quiet {
@@ -668,22 +488,6 @@ struct StatusJson {
     total: usize,
     by_status: std::collections::BTreeMap<String, usize>,
     not_uploaded: Vec<Entry>,
-}
-
-fn mark(status: &Status) -> &'static str {
-    match status {
-        Status::Uploaded => "✓",
-        Status::LocalOnly => "○",
-        Status::Failed => "✗",
-        Status::Other(_) => "?",
-    }
-}
-
-fn short_time(created_at: &str) -> String {
-    registry::parse_timestamp(created_at).map_or_else(
-        || "-".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M").to_string(),
-    )
 }
 
 fn status(project: &Project, json: bool, quiet: bool) -> anyhow::Result<ExitStatus> {
@@ -737,7 +541,12 @@ fn status(project: &Project, json: bool, quiet: bool) -> anyhow::Result<ExitStat
                 .map(|(s, n)| format!("{n} {s}")),
         )
         .collect();
-    writeln!(out, "\n{}: {}", runs_text(stats.total), counts.join(", "))?;
+    writeln!(
+        out,
+        "\n{}: {}",
+        plural(stats.total, "run", "runs"),
+        counts.join(", ")
+    )?;
     if entries.is_empty() {
         writeln!(out, "\nEvery run is on Braintrust.")?;
         return Ok(ExitStatus::Success);
@@ -746,12 +555,11 @@ fn status(project: &Project, json: bool, quiet: bool) -> anyhow::Result<ExitStat
     let mut table = Table::headless().right(&[4]);
     for e in &entries {
         table.row([
-            mark(&e.status).to_owned(),
+            status_mark(&e.status).to_owned(),
             e.local_id.clone(),
             e.module_id.clone(),
             short_time(&e.created_at),
-            e.accuracy
-                .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0)),
+            percent(e.accuracy),
             if e.status == Status::Failed {
                 e.notes.clone()
             } else {
@@ -770,11 +578,10 @@ fn match_text(report: &MatchReport, quiet: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Braintrust project {}: {} experiment{}; {} not recorded as uploaded.",
+        "Braintrust project {}: {}; {} not recorded as uploaded.",
         report.project,
-        thousands(report.experiments as u64),
-        if report.experiments == 1 { "" } else { "s" },
-        runs_text(report.runs)
+        plural(report.experiments, "experiment", "experiments"),
+        plural(report.runs, "run", "runs")
     )?;
     if !report.linked.is_empty() {
         let verb = if report.dry_run { "To link" } else { "Linked" };
@@ -880,203 +687,46 @@ fn write_stdout(
     Ok(())
 }
 
-/// An experiment name as a file name (names may hold `/` or spaces).
-fn file_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Per-row scores beyond `correct`, from the module's own scoring: precision, recall and F1
-/// of list fields, token overlap of text fields, the share of matched taxonomy levels, NDCG of
-/// rankings. Modules with several scored fields also get each field's verdict.
-struct DetailScores;
-
-impl RowScorer for DetailScores {
-    fn scores(&self, module: &ModuleSpec, row: &ResultRow) -> Vec<(String, f64)> {
-        let (Some(expected), Some(output)) = (row.expected.as_object(), row.output.as_object())
-        else {
-            return Vec::new();
-        };
-        let Ok(score) = score_row(module, expected, output) else {
-            return Vec::new();
-        };
-        let single = score.fields.len() == 1;
-        let name = |field: &str, what: &str| {
-            if single {
-                what.to_owned()
-            } else {
-                format!("{field}_{what}")
-            }
-        };
-        let mut out = Vec::new();
-        for field in &score.fields {
-            match &field.detail {
-                Detail::List {
-                    precision,
-                    recall,
-                    f1,
-                } => {
-                    out.push((name(&field.name, "precision"), *precision));
-                    out.push((name(&field.name, "recall"), *recall));
-                    out.push((name(&field.name, "f1"), *f1));
-                }
-                Detail::Text { overlap, .. } => out.push((name(&field.name, "overlap"), *overlap)),
-                Detail::Taxonomy {
-                    matched, levels, ..
-                } => {
-                    #[expect(clippy::cast_precision_loss, reason = "level counts are tiny")]
-                    let share = if *levels == 0 {
-                        1.0
-                    } else {
-                        *matched as f64 / *levels as f64
-                    };
-                    out.push((name(&field.name, "levels"), share));
-                }
-                Detail::Ranking { ndcg } => out.push((name(&field.name, "ndcg"), *ndcg)),
-                Detail::Label { .. } => {}
-            }
-            if !single {
-                out.push((
-                    format!("{}_correct", field.name),
-                    f64::from(u8::from(field.correct)),
-                ));
-            }
-        }
-        out
-    }
-}
-
-/// The git state of the project, when it is a git checkout with git installed.
-fn repo_info(root: &Path) -> Option<RepoInfo> {
-    let git = |args: &[&str]| -> Option<String> {
-        let output = std::process::Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    if git(&["rev-parse", "--is-inside-work-tree"])? != "true" {
-        return None;
-    }
-    let commit = git(&["rev-parse", "HEAD"]);
-    let log = git(&["log", "-1", "--format=%an%x00%ae%x00%cI%x00%s"]).unwrap_or_default();
-    let mut fields = log
-        .split('\0')
-        .map(|s| (!s.is_empty()).then(|| s.to_owned()));
-    let mut next = || fields.next().flatten();
-    Some(RepoInfo {
-        commit,
-        branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD"),
-        tag: git(&["describe", "--tags", "--exact-match"]),
-        dirty: git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
-        author_name: next(),
-        author_email: next(),
-        commit_time: next(),
-        commit_message: next(),
-    })
-}
-
-/// Progress on stderr: rows sent per run, rows fetched, retries. Hidden when stderr is not a
-/// terminal; run results go to stdout as each run ends (text mode).
-struct Bar {
-    bar: Option<ProgressBar>,
+/// Progress on stderr: rows sent per run, rows fetched, retries (hidden when stderr is not a
+/// terminal); with `print_runs`, each run's outcome as it ends (see [`print_outcome`]).
+struct Printer {
+    bar: Bar,
     print_runs: bool,
     quiet: bool,
 }
 
-impl Bar {
-    fn new(global: &GlobalArgs, print_runs: bool) -> Self {
-        let quiet = global.quiet;
-        let bar = global.progress_bar(false, Some(0), "{prefix} [{bar:30}] {pos}/{len} rows {msg}");
-        if let Some(bar) = &bar {
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
-        Self {
-            bar,
-            print_runs,
-            quiet,
-        }
-    }
-
-    fn start_fetch(&self, experiment: &str) {
-        if let Some(bar) = &self.bar {
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}: {pos} rows fetched") {
-                bar.set_style(style);
-            }
-            bar.set_message(experiment.to_owned());
-        }
-    }
-
-    fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-
-    fn say(&self, line: &str, stdout: bool) {
-        let print = || {
-            if stdout {
-                let _ = writeln!(std::io::stdout().lock(), "{line}");
-            } else {
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            }
-        };
-        match &self.bar {
-            Some(bar) => bar.suspend(print),
-            None => print(),
-        }
-    }
-}
-
-impl Progress for Bar {
+impl Progress for Printer {
     fn run_started(&self, local_id: &str, experiment: &str, rows: usize) {
-        if let Some(bar) = &self.bar {
-            bar.reset();
-            bar.set_prefix(local_id.to_owned());
-            bar.set_length(rows as u64);
-            bar.set_position(0);
-            bar.set_message(experiment.to_owned());
-        }
+        self.bar.set_prefix(local_id.to_owned());
+        self.bar.set_length(rows as u64);
+        self.bar.set_position(0);
+        self.bar.set_message(experiment.to_owned());
     }
 
     fn rows_sent(&self, sent: usize, _total: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(sent as u64);
-        }
+        self.bar.set_position(sent as u64);
     }
 
     fn run_finished(&self, outcome: &RunOutcome) {
-        if self.print_runs {
-            self.say(
-                &format!("  {}", outcome_line(outcome).replace('\n', "\n  ")),
-                true,
-            );
+        if !self.print_runs {
+            return;
+        }
+        let line = format!("  {}", outcome_line(outcome).replace('\n', "\n  "));
+        match outcome {
+            RunOutcome::Uploaded(_) => {
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+            RunOutcome::Failed(_) => self.bar.println(&line, true),
         }
     }
 
     fn rows_fetched(&self, rows: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(rows as u64);
-        }
+        self.bar.set_position(rows as u64);
     }
 
     fn retrying(&self, notice: &RetryNotice<'_>) {
         if !self.quiet {
-            self.say(
+            self.bar.println(
                 &format!(
                     "  retrying {} {} after {} (retry {} of {}, in {})",
                     notice.method,
@@ -1086,90 +736,8 @@ impl Progress for Bar {
                     notice.max_retries,
                     llm_client::format_duration(notice.wait)
                 ),
-                false,
+                true,
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_are_made_safe() {
-        assert_eq!(
-            file_safe("root_m12_X_20260116_123456"),
-            "root_m12_X_20260116_123456"
-        );
-        assert_eq!(file_safe("my exp/v2"), "my_exp_v2");
-    }
-
-    #[test]
-    fn git_state_is_read_from_a_checkout_and_absent_elsewhere() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(repo_info(dir.path()), None);
-        let git = |args: &[&str]| {
-            let ok = std::process::Command::new("git")
-                .arg("-C")
-                .arg(dir.path())
-                .args([
-                    "-c",
-                    "user.name=Ann Otator",
-                    "-c",
-                    "user.email=ann@example.com",
-                ])
-                .args(args)
-                .output()
-                .unwrap()
-                .status
-                .success();
-            assert!(ok, "git {args:?}");
-        };
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(dir.path().join("modules.toml"), "version = 1\n").unwrap();
-        git(&["add", "modules.toml"]);
-        git(&["commit", "-q", "-m", "First commit"]);
-        git(&["tag", "v1"]);
-        let info = repo_info(dir.path()).unwrap();
-        assert_eq!(info.commit.as_deref().map(str::len), Some(40));
-        assert_eq!(info.branch.as_deref(), Some("main"));
-        assert_eq!(info.tag.as_deref(), Some("v1"));
-        assert_eq!(info.dirty, Some(false));
-        assert_eq!(info.author_name.as_deref(), Some("Ann Otator"));
-        assert_eq!(info.author_email.as_deref(), Some("ann@example.com"));
-        assert_eq!(info.commit_message.as_deref(), Some("First commit"));
-        assert!(info.commit_time.is_some());
-        std::fs::write(dir.path().join("modules.toml"), "version = 2\n").unwrap();
-        assert_eq!(repo_info(dir.path()).unwrap().dirty, Some(true));
-    }
-
-    #[test]
-    fn list_modules_get_precision_recall_and_f1() {
-        let catalog = core_config::Catalog::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules.toml"),
-        )
-        .unwrap();
-        let module = catalog.resolve("m01").unwrap();
-        let row = ResultRow {
-            expected: serde_json::json!({"brand_entities": ["A", "B", "C", "D"]}),
-            output: serde_json::json!({"brand_entities": ["a", "b", "x"]}),
-            correct: Some(false),
-            ..ResultRow::default()
-        };
-        let scores = DetailScores.scores(module, &row);
-        let names: Vec<&str> = scores.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["precision", "recall", "f1"]);
-        assert!((scores[0].1 - 2.0 / 3.0).abs() < 1e-9);
-        assert!((scores[1].1 - 0.5).abs() < 1e-9);
-        assert!((scores[2].1 - 4.0 / 7.0).abs() < 1e-9);
-        let m12 = catalog.resolve("m12").unwrap();
-        let row = ResultRow {
-            expected: serde_json::json!({"relevancy": "N"}),
-            output: serde_json::json!({"relevancy": "N", "violates_constraint": true}),
-            correct: Some(true),
-            ..ResultRow::default()
-        };
-        assert!(DetailScores.scores(m12, &row).is_empty());
     }
 }

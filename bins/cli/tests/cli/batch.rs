@@ -541,3 +541,26 @@ fn steps_out_of_order_and_bad_input_say_what_to_do() {
             .contains("metadata key `file` is set by the toolkit")
     );
 }
+
+/// Options out of range are refused by the parser (exit 2, the option named) and nothing is
+/// written.
+#[test]
+fn out_of_range_options_are_refused_before_anything_is_written() {
+    let project = TestProject::new();
+    for args in [
+        &["generate", "m12", "--max-lines", "0"][..],
+        &["generate", "m12", "--max-bytes", "0"],
+        &["generate", "m12", "--max-tokens-per-file", "0"],
+        &["generate", "m12", "--samples", "0"],
+        &["generate", "m12", "--model", ""],
+        &["status", "somewhere", "--interval", "0s"],
+        &["status", "somewhere", "--max-interval", "0s"],
+        &["upload", "somewhere", "--metadata", "=x"],
+    ] {
+        let out = project.run("batch", args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        assert!(out.stderr.contains(flag), "{args:?}: {}", out.stderr);
+    }
+    assert!(!project.path("batch_requests").exists());
+}

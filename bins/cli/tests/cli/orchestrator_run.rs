@@ -412,3 +412,82 @@ fn the_cache_can_be_inspected_and_cleared() {
         "response cache .cache/llm\n  0 answers, 0 bytes\n"
     );
 }
+
+/// Out-of-range options are refused by the parser: exit 2, the option named, nothing sent and
+/// nothing written.
+#[test]
+fn out_of_range_run_options_are_refused_before_any_request() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    for (flag, value) in [
+        ("--concurrency", "0"),
+        ("--rpm", "0"),
+        ("--tpm", "0"),
+        ("--samples", "0"),
+        ("--model", ""),
+        ("--prompt-version", ""),
+    ] {
+        let out = run(sim.command(&project, "orchestrator").args([
+            "run",
+            "m12",
+            "--samples",
+            "3",
+            flag,
+            value,
+        ]));
+        assert_eq!(out.code, 2, "{flag} {value:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag),
+            "{flag} {value:?}: the message names the option: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(sim.stats()["chat_answered"], 0);
+    assert!(!project.path("experiment_results").exists());
+}
+
+/// A results folder or registry that cannot be written stops the run before the first call,
+/// and leaves no CSV or journal behind. (Made unwritable in ways root cannot write through
+/// either: a file where the folder should be, a folder where the registry should be.)
+#[test]
+fn an_unwritable_results_folder_or_registry_stops_the_run_before_any_request() {
+    let sim_project = TestProject::new();
+    let sim = Sim::start(&sim_project, &["--answer-key"]);
+
+    let project = TestProject::new();
+    project.write("experiment_results", "not a folder\n");
+    let out = run(sim
+        .command(&project, "orchestrator")
+        .args(["run", "m12", "--samples", "3"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("experiment_results"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
+    assert_eq!(sim.stats()["chat_answered"], 0);
+
+    let project = TestProject::new();
+    // No registry yet (it loads as empty), but its lock cannot be taken.
+    std::fs::create_dir_all(project.path("experiment_results/.registry.json.lock")).unwrap();
+    let out = run(sim
+        .command(&project, "orchestrator")
+        .args(["run", "m12", "--samples", "3"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
+    assert_eq!(sim.stats()["chat_answered"], 0);
+    let leftovers: Vec<_> = walk(&project.path("experiment_results"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}

@@ -488,3 +488,55 @@ fn download_writes_the_results_shape_and_match_links_existing_experiments() {
     assert_eq!(linked["status"], "uploaded");
     assert_eq!(linked["braintrust_url"], report["linked"][0]["url"]);
 }
+
+/// A run that cannot be uploaded (its CSV lost the `input` column) says why on stderr, where
+/// diagnostics go; stdout keeps only the counts.
+#[test]
+fn the_reason_a_run_cannot_be_uploaded_goes_to_stderr() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    orchestrate(&sim, &project, "m12", "5");
+    let entry = entries(&project).remove(0);
+    let csv = project.path(entry["csv_path"].as_str().unwrap());
+    let mut reader = csv::Reader::from_path(&csv).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let keep: Vec<usize> = (0..headers.len())
+        .filter(|&i| &headers[i] != "input")
+        .collect();
+    assert!(keep.len() < headers.len(), "the CSV has an input column");
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record(keep.iter().map(|&i| &headers[i]))
+        .unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        writer
+            .write_record(keep.iter().map(|&i| &record[i]))
+            .unwrap();
+    }
+    std::fs::write(&csv, writer.into_inner().unwrap()).unwrap();
+
+    let id = entry["local_id"].as_str().unwrap();
+    for args in [vec!["sync"], vec!["upload", id]] {
+        let out = bt(&sim, &project, &args);
+        assert_eq!(out.code, 1, "{args:?}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(&format!("✗ {id}")) && out.stderr.contains("input"),
+            "{args:?}: the reason is on stderr: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stdout.contains(&format!("✗ {id}")),
+            "{args:?}: not on stdout: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn a_limit_of_zero_is_refused() {
+    let project = TestProject::new();
+    let out = project.run(BIN, &["sync", "--limit", "0"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--limit"), "{}", out.stderr);
+}

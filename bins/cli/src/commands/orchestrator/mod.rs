@@ -8,7 +8,7 @@ use core_config::check::{ModuleCheck, check_module};
 use core_config::{Catalog, ModuleSpec};
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_cli, thousands};
+use crate::common::{ExitStatus, GlobalArgs, Table, plural, print_json, run_cli, thousands};
 
 mod run;
 
@@ -129,15 +129,6 @@ struct ListEntry<'a> {
     missing: Vec<String>,
 }
 
-fn count_records(path: &std::path::Path) -> Option<usize> {
-    let text = std::fs::read(path).ok()?;
-    Some(
-        text.split(|b| *b == b'\n')
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .count(),
-    )
-}
-
 fn entry<'a>(catalog: &Catalog, m: &'a ModuleSpec) -> ListEntry<'a> {
     let version = &catalog.defaults().prompt_version;
     let files = [
@@ -164,7 +155,9 @@ fn entry<'a>(catalog: &Catalog, m: &'a ModuleSpec) -> ListEntry<'a> {
         stage: m.stage,
         enabled: m.enabled,
         status,
-        records: count_records(&catalog.dataset_path(m)),
+        records: core_config::dataset::count_records(&catalog.dataset_path(m))
+            .ok()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         folder: m.folder_name(),
         dataset: m.dataset.display().to_string(),
         prompt: m.prompt_for(version).display().to_string(),
@@ -281,7 +274,7 @@ fn validate(
             let status = if c.total == 0 {
                 "ok".to_owned()
             } else {
-                format!("{} problem{}", c.total, if c.total == 1 { "" } else { "s" })
+                plural(c.total, "problem", "problems")
             };
             table.row([
                 c.module.clone(),
@@ -298,12 +291,10 @@ fn validate(
         }
         writeln!(
             out,
-            "\n{} module{}, {} records, {} problem{} (prompt version {version})",
-            checks.len(),
-            if checks.len() == 1 { "" } else { "s" },
+            "\n{}, {} records, {} (prompt version {version})",
+            plural(checks.len(), "module", "modules"),
             thousands(records as u64),
-            problems,
-            if problems == 1 { "" } else { "s" },
+            plural(problems, "problem", "problems"),
         )?;
     }
     Ok(if problems == 0 {

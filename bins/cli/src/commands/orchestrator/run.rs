@@ -3,18 +3,22 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Local;
+use braintrust::{RunOutcome, Session};
 use core_config::ModuleSpec;
-use indicatif::ProgressBar;
-use llm_client::{Cache, CacheMode, Client, PacingConfig, PriceTable, Reporter, RetryEvent};
+use llm_client::{Cache, CacheMode, Client, PacingConfig, Reporter, RetryEvent};
+use registry::RegistryFile;
 use runner::metrics::RunMetrics;
-use runner::{ExecOptions, Plan, Progress, RunReport, RunReporter, RunSettings};
+use runner::{ExecOptions, Plan, Progress, RunOptions, RunReport, RunReporter};
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, thousands};
+use clap::builder::NonEmptyStringValueParser;
+
+use crate::common::{
+    Bar, ExitStatus, GlobalArgs, Project, Table, at_least_one, percent, print_json, runtime,
+    thousands,
+};
 
 /// Arguments of `orchestrator run`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +32,7 @@ pub(super) struct RunArgs {
     all: bool,
 
     /// Run a seeded random sample of N records instead of the whole dataset.
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", value_parser = at_least_one())]
     samples: Option<usize>,
 
     /// Seed of the sample (the same seed picks the same records on every machine).
@@ -36,7 +40,7 @@ pub(super) struct RunArgs {
     seed: u64,
 
     /// Model to call [default: the module's model, else DEFAULT_MODEL, else gpt-4o-mini].
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = NonEmptyStringValueParser::new())]
     model: Option<String>,
 
     /// Load and check everything, print the plan (records, token and cost estimate, output
@@ -49,15 +53,15 @@ pub(super) struct RunArgs {
     upload: bool,
 
     /// Most requests in flight (the limit adapts downwards on 429s and 503s).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one())]
     concurrency: usize,
 
     /// Client-side cap on requests per minute.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     rpm: Option<u32>,
 
     /// Client-side cap on tokens per minute.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     tpm: Option<u64>,
 
     /// Ask the model again even when the answer is in the response cache (and do not store
@@ -70,7 +74,7 @@ pub(super) struct RunArgs {
     resume: bool,
 
     /// Prompt version (`prompts/modules/single/{id}_{version}_{slug}.md`) [default: v1].
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = NonEmptyStringValueParser::new())]
     prompt_version: Option<String>,
 
     /// Read records from this JSONL file instead of the module's dataset (e.g. a gold file
@@ -83,147 +87,69 @@ pub(super) struct RunArgs {
     json: bool,
 }
 
+impl RunArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            modules: self.modules.clone(),
+            all: self.all,
+            model: self.model.clone(),
+            samples: self.samples,
+            seed: self.seed,
+            dataset: self.dataset.clone(),
+            prompt_version: self.prompt_version.clone(),
+            resume: self.resume,
+        }
+    }
+}
+
 pub(super) fn run(
     global: &GlobalArgs,
     project: &Project,
     args: &RunArgs,
 ) -> anyhow::Result<ExitStatus> {
+    let bar = Arc::new(Bar::new(
+        global,
+        args.json,
+        Some(0),
+        "{prefix:>5} [{bar:30}] {pos}/{len} rows {per_sec} ETA {eta} {msg}",
+    ));
     // Checked before any work: a missing Braintrust key should stop the run, not its upload.
     let upload = if args.upload {
-        Some(crate::commands::sync_braintrust::Session::for_orchestrator(
-            project, global,
-        )?)
+        let config = braintrust::Config::from_settings(&project.env.braintrust())
+            .context("--upload needs Braintrust settings")?;
+        let session = Session::new(config, bar.clone() as Arc<dyn braintrust::Progress>)?
+            .scorer(runner::detail_scores)
+            .repo_info(core_config::git_state(&project.paths.root).map(Into::into));
+        Some(session)
     } else {
         None
     };
-    if args.samples == Some(0) {
-        anyhow::bail!("--samples must be at least 1");
-    }
-    let catalog = &project.catalog;
-    let modules: Vec<&ModuleSpec> = if args.all {
-        catalog.enabled().collect()
-    } else {
-        args.modules
-            .iter()
-            .map(|m| catalog.resolve(m))
-            .collect::<Result<_, _>>()?
-    };
-    if args.dataset.is_some() && modules.len() != 1 {
-        anyhow::bail!(
-            "--dataset works with exactly one module ({} given)",
-            modules.len()
-        );
-    }
-    let openai = project.env.openai()?;
-    let prices_path = PriceTable::default_path(&project.paths, &project.env);
-    let prices = if prices_path.is_file() {
-        Some(PriceTable::load(&prices_path)?)
-    } else {
-        None
-    };
-    let started = Local::now();
-    let version = args
-        .prompt_version
-        .clone()
-        .unwrap_or_else(|| catalog.defaults().prompt_version.clone());
-
-    // Plan every module before the first call: a broken dataset stops everything up front.
-    let mut plans = Vec::with_capacity(modules.len());
-    for module in &modules {
-        let model = args
-            .model
-            .clone()
-            .or_else(|| module.settings.model_override.clone())
-            .unwrap_or_else(|| project.env.default_model());
-        let dataset = args.dataset.as_ref().map(|d| {
-            if d.is_absolute() {
-                d.clone()
-            } else {
-                std::env::current_dir()
-                    .map(|c| c.join(d))
-                    .unwrap_or_else(|_| d.clone())
-            }
-        });
-        let settings = RunSettings {
-            prompt_version: version.clone(),
-            model,
-            samples: args.samples,
-            seed: args.seed,
-            dataset,
-            token_param: openai.token_param,
-            started,
-        };
-        let plan = runner::plan(catalog, module, settings, args.resume, prices.as_ref())
-            .with_context(|| format!("cannot plan a run of {} {}", module.id, module.name))?;
-        plans.push(plan);
-    }
-    // A registry that does not load would otherwise surface only after every call was paid
-    // for, when the finished run tries to register.
-    registry::RegistryFile::in_project(&project.paths.root)
-        .overview()
-        .context("the experiment registry does not load, so the run could not be registered; nothing was sent")?;
-
+    let setup = runner::prepare(&project.catalog, &project.env, &args.options())?;
     if args.dry_run {
-        return dry_run(&plans, &openai.base_url, args.json);
+        return dry_run(&setup.plans, &setup.openai.base_url, args.json);
     }
-
-    let bar = Arc::new(RunBar::new(global, args.json));
-    let pacing = PacingConfig {
-        max_concurrency: args.concurrency.max(1),
-        rpm: args.rpm,
-        tpm: args.tpm,
-        ..PacingConfig::default()
-    };
-    let mut builder = Client::builder(openai)
-        .pacing(pacing)
-        .reporter(bar.clone() as Arc<dyn Reporter>)
-        .cache(Cache::open(Cache::default_dir(
-            &project.paths,
-            &project.env,
-        ))?);
-    if let Some(prices) = prices {
-        builder = builder.prices(prices);
-    }
-    let client = builder.build()?;
+    let client = client(project, args, setup.openai, setup.prices, &bar)?;
     let options = ExecOptions {
-        max_in_flight: args.concurrency.max(1),
+        max_in_flight: args.concurrency,
         cache: if args.no_cache {
             CacheMode::Off
         } else {
             CacheMode::Use
         },
     };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     let mut reports = Vec::new();
     let mut status = ExitStatus::Success;
-    for plan in &plans {
+    for plan in &setup.plans {
         let result = runtime.block_on(async {
             let stop = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
             runner::execute(plan, &client, options, bar.as_ref(), stop).await
         });
-        bar.clear();
-        match result {
-            Ok(report) => {
-                if !report.all_scored() {
-                    status = ExitStatus::Failure;
-                }
-                if !args.json {
-                    print_summary(plan, &report)?;
-                }
-                if let Some(session) = &upload
-                    && session.upload_finished_run(project, &report.local_id, args.json)?
-                        != ExitStatus::Success
-                {
-                    status = ExitStatus::Failure;
-                }
-                reports.push(report);
-            }
+        bar.finish();
+        let report = match result {
+            Ok(report) => report,
             Err(e) => {
                 if args.json {
                     print_json(&JsonRuns { runs: &reports })?;
@@ -233,7 +159,11 @@ pub(super) fn run(
                     plan.module.id, plan.module.name
                 )));
             }
+        };
+        if !finished(project, plan, &report, upload.as_ref(), args.json)? {
+            status = ExitStatus::Failure;
         }
+        reports.push(report);
     }
     if args.json {
         print_json(&JsonRuns { runs: &reports })?;
@@ -241,6 +171,80 @@ pub(super) fn run(
         print_overview(&reports)?;
     }
     Ok(status)
+}
+
+/// The model client: paced as asked, reporting retries to the bar, answering from the cache.
+fn client(
+    project: &Project,
+    args: &RunArgs,
+    openai: core_config::OpenAiSettings,
+    prices: Option<llm_client::PriceTable>,
+    bar: &Arc<Bar>,
+) -> anyhow::Result<Client> {
+    let mut builder = Client::builder(openai)
+        .pacing(PacingConfig {
+            max_concurrency: args.concurrency,
+            rpm: args.rpm,
+            tpm: args.tpm,
+            ..PacingConfig::default()
+        })
+        .reporter(Arc::clone(bar) as Arc<dyn Reporter>)
+        .cache(Cache::open(Cache::default_dir(
+            &project.paths,
+            &project.env,
+        ))?);
+    if let Some(prices) = prices {
+        builder = builder.prices(prices);
+    }
+    Ok(builder.build()?)
+}
+
+/// Prints a finished run and uploads it when asked; whether every row scored and the upload
+/// (if any) worked.
+fn finished(
+    project: &Project,
+    plan: &Plan,
+    report: &RunReport,
+    upload: Option<&Session>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    if !json {
+        print_summary(plan, report)?;
+    }
+    let mut ok = report.all_scored();
+    if let Some(session) = upload {
+        let registry = RegistryFile::in_project(project.paths.root.clone());
+        let outcome = session.upload_finished_run(&registry, &project.catalog, &report.local_id)?;
+        ok &= matches!(outcome, RunOutcome::Uploaded(_));
+        print_upload(&outcome, json)?;
+    }
+    Ok(ok)
+}
+
+/// The upload's line: the experiment link with the summary (stderr with `--json`, whose stdout
+/// is the report), or the reason it failed (stderr).
+fn print_upload(outcome: &RunOutcome, json: bool) -> anyhow::Result<()> {
+    match outcome {
+        RunOutcome::Uploaded(u) if json => writeln!(
+            std::io::stderr().lock(),
+            "uploaded {} to Braintrust: {}",
+            u.local_id,
+            u.experiment_url
+        )?,
+        RunOutcome::Uploaded(u) => {
+            let mut t = Table::headless();
+            t.row(["braintrust".to_owned(), u.experiment_url.clone()]);
+            write!(std::io::stdout().lock(), "{}", t.render(2))?;
+        }
+        RunOutcome::Failed(f) => writeln!(
+            std::io::stderr().lock(),
+            "error: the upload of {} to Braintrust failed: {}\n  the run's results and registry entry are kept (status failed); `sync-braintrust upload {}` tries again",
+            f.local_id,
+            f.reason,
+            f.local_id
+        )?,
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -512,9 +516,7 @@ fn print_overview(reports: &[RunReport]) -> anyhow::Result<()> {
         t.row([
             r.module.clone(),
             r.rows.to_string(),
-            r.metrics
-                .accuracy
-                .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0)),
+            percent(r.metrics.accuracy),
             r.metrics.errors.values().sum::<usize>().to_string(),
             format!("${:.4}", r.cost_usd),
             r.local_id.clone(),
@@ -526,69 +528,68 @@ fn print_overview(reports: &[RunReport]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The progress bar on stderr: rows, rate, ETA, tokens and cost so far; retries and waits as
-/// messages. Hidden when stderr is not a terminal.
-struct RunBar {
-    bar: Option<ProgressBar>,
-}
+// The one bar on stderr: rows, rate, ETA, tokens and cost so far; retries and waits as lines
+// above it; then the upload's rows when `--upload` is given.
 
-impl RunBar {
-    fn new(global: &GlobalArgs, json: bool) -> Self {
-        let bar = global.progress_bar(
-            json,
-            Some(0),
-            "{prefix:>5} [{bar:30}] {pos}/{len} rows {per_sec} ETA {eta} {msg}",
-        );
-        if let Some(bar) = &bar {
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
-        Self { bar }
-    }
-
-    fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl RunReporter for RunBar {
+impl RunReporter for Bar {
     fn started(&self, plan: &Plan, already_done: usize) {
-        if let Some(bar) = &self.bar {
-            bar.reset();
-            bar.set_prefix(plan.module.id.to_string());
-            bar.set_length(plan.records.len() as u64);
-            bar.set_position(already_done as u64);
-        }
+        self.set_prefix(plan.module.id.to_string());
+        self.set_length(plan.records.len() as u64);
+        self.set_position(already_done as u64);
     }
 
     fn row_done(&self, p: &Progress) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(p.done as u64);
-            bar.set_message(format!(
-                "| {} errors | {} tokens | ${:.4}",
-                p.errors,
-                thousands(p.tokens),
-                p.cost_usd
-            ));
-        }
+        self.set_position(p.done as u64);
+        self.set_message(format!(
+            "| {} errors | {} tokens | ${:.4}",
+            p.errors,
+            thousands(p.tokens),
+            p.cost_usd
+        ));
     }
 
     fn finishing(&self) {
-        if let Some(bar) = &self.bar {
-            bar.set_message("writing results".to_owned());
-        }
+        self.set_message("writing results");
     }
 }
 
-impl Reporter for RunBar {
+impl Reporter for Bar {
     fn retrying(&self, event: &RetryEvent<'_>) {
-        if let Some(bar) = &self.bar {
-            bar.println(format!(
+        self.println(
+            &format!(
                 "  retrying {}: {}",
                 event.label.unwrap_or("a call"),
                 event.reason
-            ));
-        }
+            ),
+            false,
+        );
+    }
+}
+
+impl braintrust::Progress for Bar {
+    fn run_started(&self, local_id: &str, experiment: &str, rows: usize) {
+        self.set_prefix(local_id.to_owned());
+        self.set_length(rows as u64);
+        self.set_position(0);
+        self.set_message(experiment.to_owned());
+    }
+
+    fn rows_sent(&self, sent: usize, _total: usize) {
+        self.set_position(sent as u64);
+    }
+
+    fn retrying(&self, notice: &braintrust::RetryNotice<'_>) {
+        self.println(
+            &format!(
+                "  retrying {} {} after {} (retry {} of {}, in {})",
+                notice.method,
+                notice.path,
+                notice.reason,
+                notice.retry,
+                notice.max_retries,
+                llm_client::format_duration(notice.wait)
+            ),
+            true,
+        );
     }
 }
