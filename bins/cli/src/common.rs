@@ -708,7 +708,7 @@ mod tests {
                 stored: 10,
                 total: 20,
                 source: Box::new(braintrust::Error::Files(core_config::Error::Io {
-                    path: path.clone(),
+                    path,
                     source: io(),
                 })),
             }

@@ -2,7 +2,7 @@
 //! line schemas from `fixtures/specs/`.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use batch::{GenerateOptions, Limits};
 use core_config::{Catalog, TokenParam};
