@@ -64,10 +64,13 @@ const VERBOSITY: &str = "kw_log_verbosity";
 #[must_use]
 pub fn cli_command<C: clap::CommandFactory>() -> clap::Command {
     let command = own_description(C::command());
-    let command = with_verbosity(command);
+    let mut command = with_verbosity(command);
     // A binary with required arguments of its own (`simulate-annotators FILE`) must still take
     // `completions SHELL` alone.
-    command.subcommand_negates_reqs(true).subcommand(
+    if command.get_arguments().any(clap::Arg::is_required_set) {
+        command = command.subcommand_negates_reqs(true);
+    }
+    command.subcommand(
         clap::Command::new(COMPLETIONS)
             .about("Print a shell completion script for this program on stdout")
             .long_about(
