@@ -13,25 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::copy_dir;
+
 fn arg(args: &[String], name: &str, default: &str) -> String {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| default.to_owned())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
@@ -102,7 +91,7 @@ fn main() {
     let bin_dir = PathBuf::from(arg(&args, "--bin-dir", "target/release"))
         .canonicalize()
         .expect("--bin-dir exists (build with `cargo build --release --bins`)");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = test_support::repo_root();
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

@@ -31,9 +31,199 @@ impl From<ExitStatus> for ExitCode {
 
 /// Parses the command line of a binary and runs it with [`run_main`]: the whole `main` of
 /// every binary.
+///
+/// Every binary also gets, without its command file knowing: a `completions SHELL` subcommand,
+/// `-v`/`--verbose` (see [`init_tracing`]) and a `--help` that opens with its own description.
 pub fn run_cli<C: clap::Parser>(run: impl FnOnce(C) -> anyhow::Result<ExitStatus>) -> ExitCode {
-    let cli = C::parse();
+    let mut command = cli_command::<C>();
+    let mut matches = command.clone().get_matches();
+    if let Some((COMPLETIONS, sub)) = matches.subcommand() {
+        let shell = sub.get_one::<clap_complete::Shell>("shell").copied();
+        return run_main(|| {
+            let shell = shell.context("completions: no shell given")?;
+            print_completions(&mut command, shell)?;
+            Ok(ExitStatus::Success)
+        });
+    }
+    init_tracing(verbosity(&matches));
+    let cli = match C::from_arg_matches_mut(&mut matches) {
+        Ok(cli) => cli,
+        Err(error) => error.format(&mut command).exit(),
+    };
     run_main(|| run(cli))
+}
+
+/// The name of the subcommand every binary has for shell completions.
+const COMPLETIONS: &str = "completions";
+
+/// The id of the verbosity flag [`cli_command`] adds (an id no command file uses, so it never
+/// collides with a command's own arguments).
+const VERBOSITY: &str = "kw_log_verbosity";
+
+/// A binary's full command line: its own (`C`) plus what [`run_cli`] adds to every binary.
+#[must_use]
+pub fn cli_command<C: clap::CommandFactory>() -> clap::Command {
+    let command = own_description(C::command());
+    let mut command = with_verbosity(command);
+    // A binary with required arguments of its own (`simulate-annotators FILE`) must still take
+    // `completions SHELL` alone.
+    if command.get_arguments().any(clap::Arg::is_required_set) {
+        command = command.subcommand_negates_reqs(true);
+    }
+    command.subcommand(
+        clap::Command::new(COMPLETIONS)
+            .about("Print a shell completion script for this program on stdout")
+            .long_about(
+                "Print a shell completion script for this program on stdout, e.g.\n\n  \
+                 orchestrator completions bash > ~/.local/share/bash-completion/completions/orchestrator",
+            )
+            .arg(
+                clap::Arg::new("shell")
+                    .value_name("SHELL")
+                    .required(true)
+                    .value_parser(clap::value_parser!(clap_complete::Shell)),
+            ),
+    )
+}
+
+/// Replaces the package description (what a bare `#[command(about)]` puts in `about`) with the
+/// first paragraph of the binary's own doc comment, so `-h` and `--help` say what this binary
+/// does rather than what the package is.
+fn own_description(command: clap::Command) -> clap::Command {
+    let package = env!("CARGO_PKG_DESCRIPTION");
+    if command.get_about().map(ToString::to_string).as_deref() != Some(package) {
+        return command;
+    }
+    let summary = command.get_long_about().map(|long| {
+        let long = long.to_string();
+        let first = long.trim().split("\n\n").next().unwrap_or_default();
+        first.split_whitespace().collect::<Vec<_>>().join(" ")
+    });
+    match summary {
+        Some(summary) if !summary.is_empty() => command.about(summary),
+        _ => command,
+    }
+}
+
+/// Adds `-v`/`--verbose` (a count) to the command and to every subcommand that does not already
+/// have a `-v` or `--verbose` of its own.
+///
+/// Not a clap `global` argument: `calculate-agreement analyze -v` already means "print the
+/// confusion matrix", and a global `-v` would collide with it. There the command's own flag
+/// keeps its meaning, and `calculate-agreement -v analyze FILE` turns on logging.
+fn with_verbosity(command: clap::Command) -> clap::Command {
+    let taken = command.get_arguments().any(|arg| {
+        arg.get_short() == Some('v')
+            || arg.get_long() == Some("verbose")
+            || arg.get_id() == VERBOSITY
+    });
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    let mut command = command;
+    for name in names {
+        command = command.mut_subcommand(name, with_verbosity);
+    }
+    if taken {
+        return command;
+    }
+    command.arg(
+        clap::Arg::new(VERBOSITY)
+            .short('v')
+            .long("verbose")
+            .action(clap::ArgAction::Count)
+            .help(
+                "Log on stderr: -v retries and cache hits, -vv also every file written \
+                 (RUST_LOG overrides)",
+            ),
+    )
+}
+
+/// How many times `-v` was given, on the command and its subcommands together.
+fn verbosity(matches: &clap::ArgMatches) -> u8 {
+    let mut count: u8 = 0;
+    let mut level = Some(matches);
+    while let Some(m) = level {
+        if let Ok(Some(n)) = m.try_get_one::<u8>(VERBOSITY) {
+            count = count.saturating_add(*n);
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    count
+}
+
+/// The crates whose `tracing` events `-v` shows (module paths, so `kw_cli` covers every binary).
+const TOOLKIT_CRATES: &[&str] = &[
+    "kw_cli",
+    "core_config",
+    "llm_client",
+    "api_sim",
+    "runner",
+    "registry",
+    "braintrust",
+    "batch",
+    "annotation",
+    "agreement",
+];
+
+/// The `tracing` filter for a verbosity and an optional `RUST_LOG` value: `RUST_LOG` wins; else
+/// nothing at 0, `info` for the toolkit's crates at 1 and `debug` from 2. `None` means no
+/// logging at all.
+///
+/// # Errors
+/// When `RUST_LOG` is not a valid filter.
+pub fn log_filter(verbosity: u8, rust_log: Option<&str>) -> anyhow::Result<Option<String>> {
+    if let Some(spec) = rust_log {
+        tracing_subscriber::EnvFilter::try_new(spec)
+            .with_context(|| format!("RUST_LOG={spec:?} is not a log filter"))?;
+        return Ok(Some(spec.to_owned()));
+    }
+    let level = match verbosity {
+        0 => return Ok(None),
+        1 => "info",
+        _ => "debug",
+    };
+    Ok(Some(
+        TOOLKIT_CRATES
+            .iter()
+            .map(|krate| format!("{krate}={level}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    ))
+}
+
+/// Sends `tracing` events to stderr (never stdout, which carries data) per [`log_filter`]; off
+/// by default.
+fn init_tracing(verbosity: u8) {
+    let env = Env::load(None).unwrap_or_default();
+    let filter = match log_filter(verbosity, env.get("RUST_LOG")) {
+        Ok(Some(filter)) => filter,
+        Ok(None) => return,
+        Err(error) => {
+            let _ = writeln!(io::stderr().lock(), "warning: {error:#}; logging stays off");
+            return;
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Writes the completion script for `shell` on stdout.
+fn print_completions(
+    command: &mut clap::Command,
+    shell: clap_complete::Shell,
+) -> anyhow::Result<()> {
+    let name = command.get_name().to_owned();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, command, name, &mut script);
+    let mut out = io::stdout().lock();
+    out.write_all(&script)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Runs a command body: prints an error chain as `error: …` / `  caused by: …` on stderr and maps
@@ -45,14 +235,22 @@ pub fn run_main(body: impl FnOnce() -> anyhow::Result<ExitStatus>) -> ExitCode {
             if is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
-            let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "error: {error}");
-            for cause in error.chain().skip(1) {
-                let _ = writeln!(stderr, "  caused by: {cause}");
-            }
+            let _ = io::stderr()
+                .lock()
+                .write_all(render_error(&error).as_bytes());
             ExitStatus::Error.into()
         }
     }
+}
+
+/// An error chain as the binaries print it: `error: …`, then one `  caused by: …` line per cause.
+#[must_use]
+pub fn render_error(error: &anyhow::Error) -> String {
+    let mut out = format!("error: {error}\n");
+    for cause in error.chain().skip(1) {
+        out.push_str(&format!("  caused by: {cause}\n"));
+    }
+    out
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -259,6 +457,13 @@ pub fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0))
 }
 
+/// A share someone set (a rate, a limit) as the shortest percentage that shows it to one
+/// decimal: `5%`, `12.5%`, `0.1%`.
+#[must_use]
+pub fn percent_setting(share: f64) -> String {
+    format!("{}%", (share * 1000.0).round() / 10.0)
+}
+
 /// `part` as a percentage of `whole` with one decimal, or `-` when `whole` is 0.
 #[must_use]
 pub fn percent_of(part: usize, whole: usize) -> String {
@@ -446,10 +651,123 @@ mod tests {
         assert_eq!(percent(None), "-");
         assert_eq!(percent_of(1, 3), "33.3%");
         assert_eq!(percent_of(1, 0), "-");
+        assert_eq!(percent_setting(0.05), "5%");
+        assert_eq!(percent_setting(0.125), "12.5%");
+        assert_eq!(percent_setting(1.0), "100%");
         assert_eq!(short_time("2026-01-16T12:34:56"), "2026-01-16 12:34");
         assert_eq!(short_time(""), "-");
         assert_eq!(short_time("yesterday"), "yesterday");
         assert_eq!(status_mark(&registry::Status::Uploaded), "✓");
+    }
+
+    /// Every library error variant that wraps a cause, each around a cause with a text of its
+    /// own: the rendered chain must show that text exactly once.
+    #[test]
+    fn error_chains_print_each_cause_once() {
+        const CAUSE: &str = "disk on fire 7f3a";
+        let io = || io::Error::other(CAUSE);
+        let path = PathBuf::from("some/file.csv");
+        let errors: Vec<anyhow::Error> = vec![
+            core_config::Error::Io {
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            annotation::Error::Io {
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            registry::Error::Io {
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            runner::Error::Io {
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            runner::Error::Missing {
+                what: "dataset",
+                module: "m12".to_owned(),
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            batch::Error::Io {
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            batch::Error::Api {
+                what: "uploading m12_batch.jsonl".to_owned(),
+                source: llm_client::Error::Cache {
+                    path: path.clone(),
+                    source: io(),
+                },
+            }
+            .into(),
+            llm_client::Error::Cache {
+                path: path.clone(),
+                source: io(),
+            }
+            .into(),
+            braintrust::Error::Partial {
+                stored: 10,
+                total: 20,
+                source: Box::new(braintrust::Error::Files(core_config::Error::Io {
+                    path,
+                    source: io(),
+                })),
+            }
+            .into(),
+            api_sim::Error::Bind {
+                addr: "127.0.0.1:1".to_owned(),
+                source: io(),
+            }
+            .into(),
+            api_sim::Error::Runtime(io()).into(),
+        ];
+        for error in errors {
+            let error = error.context("cannot do the thing");
+            let text = render_error(&error);
+            assert_eq!(text.matches(CAUSE).count(), 1, "{text}");
+            // No line of the chain repeats the one below it either.
+            let lines: Vec<&str> = text.lines().collect();
+            for pair in lines.windows(2) {
+                let cause = pair[1].trim_start().trim_start_matches("caused by: ");
+                assert!(!pair[0].contains(cause), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn chains_are_rendered_one_cause_a_line() {
+        let error = anyhow::Error::new(io::Error::other("inner")).context("outer");
+        assert_eq!(render_error(&error), "error: outer\n  caused by: inner\n");
+    }
+
+    #[test]
+    fn verbosity_picks_the_log_filter() {
+        assert_eq!(log_filter(0, None).unwrap(), None);
+        let info = log_filter(1, None).unwrap().unwrap();
+        assert!(
+            info.contains("core_config=info") && info.contains("llm_client=info"),
+            "{info}"
+        );
+        let debug = log_filter(2, None).unwrap().unwrap();
+        assert!(
+            debug.contains("core_config=debug") && !debug.contains("=info"),
+            "{debug}"
+        );
+        assert_eq!(log_filter(3, None).unwrap(), log_filter(2, None).unwrap());
+        // RUST_LOG wins over -v, and a bad one is an error rather than silence.
+        assert_eq!(
+            log_filter(2, Some("warn")).unwrap().as_deref(),
+            Some("warn")
+        );
+        assert!(log_filter(0, Some("core_config=lots")).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The listening socket.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// Address asked for.
         addr: String,
@@ -12,7 +12,7 @@ pub enum Error {
     },
 
     /// The server thread or runtime.
-    #[error("cannot start the server: {0}")]
+    #[error("cannot start the server")]
     Runtime(#[source] std::io::Error),
 
     /// Answer-key mode could not load the project.

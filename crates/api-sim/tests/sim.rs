@@ -1,16 +1,14 @@
 //! The simulator over HTTP: request checks, rate-limit headers, determinism, answer-key mode
 //! over the project's real datasets, and the stats endpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use api_sim::{SimConfig, SimServer};
 use core_config::{Catalog, Reading, ResponseSchema, Side, Template};
 use serde_json::{Value, json};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use test_support::repo_root;
 
 fn sim(config: SimConfig) -> SimServer {
     api_sim::spawn(config).unwrap()

@@ -12,25 +12,11 @@
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::time::Instant;
 
 use batch::{GenerateOptions, Limits, Quiet};
 use core_config::{Catalog, TokenParam};
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
+use test_support::try_copy_dir as copy_dir;
 
 fn status_kib(field: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -48,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other} (use --records N)").into()),
         }
     }
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/batch/tiny");
+    let fixture = test_support::fixture("batch/tiny");
     let project = tempfile::tempdir()?;
     copy_dir(&fixture, project.path())?;
     let dataset = project.path().join("datasets/m02.jsonl");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -23,7 +23,7 @@ pub enum Error {
     Runner(#[from] runner::Error),
 
     /// A call to the API failed after the client's retries.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Api {
         /// What was being done, e.g. `uploading m12_batch.jsonl`.
         what: String,

@@ -79,7 +79,7 @@ pub enum Error {
     },
 
     /// An upload stopped part-way; rows already stored are replaced when the run is sent again.
-    #[error("stopped after {stored} of {total} rows: {source}")]
+    #[error("stopped after {stored} of {total} rows")]
     Partial {
         /// Rows the service confirmed.
         stored: usize,

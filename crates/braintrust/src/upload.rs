@@ -250,7 +250,12 @@ impl<'a> Uploader<'a> {
                 RunOutcome::Uploaded(uploaded)
             }
             Err(error) => {
-                let reason = error.to_string();
+                // The whole chain: the registry keeps only this text of why it failed.
+                let reason =
+                    std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(": ");
                 self.registry.mark_failed(&entry.local_id, &reason)?;
                 RunOutcome::Failed(Failed {
                     local_id: entry.local_id.clone(),

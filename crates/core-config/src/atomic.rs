@@ -64,6 +64,7 @@ impl AtomicFile {
         {
             let _ = handle.sync_all();
         }
+        tracing::debug!(path = %self.target.display(), "file written");
         Ok(self.target)
     }
 
@@ -77,6 +78,7 @@ impl AtomicFile {
         self.temp
             .persist_noclobber(&self.target)
             .map_err(|e| e.error)?;
+        tracing::debug!(path = %self.target.display(), "new file written");
         Ok(self.target)
     }
 }

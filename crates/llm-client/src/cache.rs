@@ -152,7 +152,9 @@ impl Cache {
     pub fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
         let bytes = std::fs::read(self.path_of(key)).ok()?;
         let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
-        (entry.key == key.hex()).then_some(entry)
+        (entry.key == key.hex())
+            .then_some(entry)
+            .inspect(|_| tracing::info!(key = %key.hex(), "cache hit"))
     }
 
     /// Stores an entry (atomically: temporary file, fsync, rename). Two processes writing the

@@ -168,7 +168,7 @@ pub enum Error {
     Config(String),
 
     /// Reading or writing the response cache.
-    #[error("response cache {}: {source}", path.display())]
+    #[error("response cache {}", path.display())]
     Cache {
         /// File or folder.
         path: PathBuf,

@@ -109,9 +109,12 @@ pub(crate) fn decide(status: StatusCode, body: &ApiErrorBody, hints: &Hints) -> 
     let default_retry = matches!(kind, FailureKind::RateLimited | FailureKind::Server);
     let should_retry = hints.should_retry.unwrap_or(default_retry);
     if !should_retry {
+        tracing::debug!(status = code, ?kind, "not retried");
         return Decision::Fail(kind);
     }
     let slow_down = code == 503 && body.message.to_ascii_lowercase().contains("slow down");
+    // Status and headers only: a body may quote the key the request was sent with.
+    tracing::info!(status = code, ?kind, server_wait = ?hints.retry_after, slow_down, "retrying");
     Decision::Retry {
         kind,
         server_wait: hints.retry_after,

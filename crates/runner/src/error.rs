@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -19,7 +19,7 @@ pub enum Error {
     Config(#[from] core_config::Error),
 
     /// A module's dataset or prompt file is missing.
-    #[error("module {module}: cannot read its {what} {}: {source}", path.display())]
+    #[error("module {module}: cannot read its {what} {}", path.display())]
     Missing {
         /// `dataset` or `prompt`.
         what: &'static str,

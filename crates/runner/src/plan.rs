@@ -450,41 +450,8 @@ fn newest_journal(folder: &Path, module: &ModuleSpec) -> Result<Option<PathBuf>>
 mod tests {
     use super::*;
 
-    const CATALOG: &str = r#"
-version = 1
-[defaults]
-model = "m"
-temperature = 0.0
-max_tokens = 10
-prompt_version = "v1"
-dataset_version = "v1"
-response_format = "json_schema"
-
-[[module]]
-id = "m14"
-name = "PrimaryUseCheckSameType"
-slug = "check_primary_use"
-type = "classifier"
-stage = 4
-enabled = true
-description = "d"
-dataset = "d.jsonl"
-prompt = "p_{version}.md"
-schema = "s.json"
-
-[[module.score]]
-name = "relevancy"
-kind = "binary"
-expected = "relevancy"
-output = "relevancy"
-labels = ["R", "N"]
-positive = "R"
-
-[module.annotation]
-llm = [{ name = "llm_relevancy", from = "output.relevancy" }]
-fields = [{ score = "relevancy", column = "relevancy", llm = "llm_relevancy" }]
-reasoning = false
-"#;
+    /// One module, m14, over `d.jsonl`, `p_{version}.md` and `s.json`.
+    const CATALOG: &str = include_str!("../../../fixtures/catalog/m14_only.toml");
 
     const SCHEMA: &str = r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
         "required": ["relevancy"], "properties": {"relevancy": {"type": "string", "enum": ["R", "N"]}}}}"#;

@@ -9,7 +9,7 @@ use api_sim::{SimConfig, Simulator};
 use clap::Parser;
 use llm_client::{format_duration, parse_duration};
 
-use crate::common::{ExitStatus, GlobalArgs, run_cli};
+use crate::common::{ExitStatus, GlobalArgs, percent_setting as percent, run_cli, runtime};
 
 /// A local stand-in for the OpenAI API (chat completions, files, batches) and the Braintrust
 /// REST API (projects, experiments, event insert and fetch) on 127.0.0.1.
@@ -133,10 +133,6 @@ pub fn main() -> ExitCode {
     run_cli(run)
 }
 
-fn percent(share: f64) -> String {
-    format!("{}%", (share * 1000.0).round() / 10.0)
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let answer_key = if cli.answer_key {
         Some(cli.global.project()?.paths.root)
@@ -163,10 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         ..SimConfig::default()
     };
     let simulator = Simulator::new(config.clone())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", cli.port))
             .await
@@ -288,7 +281,5 @@ mod tests {
         assert_eq!(duration("50ms"), Ok(Duration::from_millis(50)));
         assert_eq!(duration("30m"), Ok(Duration::from_secs(1800)));
         assert!(duration("soon").unwrap_err().contains("50ms, 2s"));
-        assert_eq!(percent(0.05), "5%");
-        assert_eq!(percent(0.125), "12.5%");
     }
 }

@@ -1,26 +1,11 @@
-use std::path::Path;
-
 use serde_json::Value;
 
-use crate::support::{Run, TestProject, filters, repo_root};
+use crate::support::{Run, TestProject, copy_dir, filters, repo_root};
 
 const BIN: &str = "experiment-registry";
 const REGISTRY: &str = "experiment_results/.registry.json";
 const RUN_A: &str = "exp_20260115_093000_m14";
 const RUN_B: &str = "exp_20260116_141203_m14";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A project holding the registry fixture (see fixtures/registry/README.md).
 fn project() -> TestProject {

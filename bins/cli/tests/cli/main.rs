@@ -10,6 +10,7 @@ mod annotation_roundtrip;
 mod api_sim;
 mod batch;
 mod calculate_agreement;
+mod conventions;
 mod experiment_registry;
 mod generate_annotation_csv;
 mod merge_annotations;

@@ -4,30 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository root (two levels above this package).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
+pub use test_support::{copy_dir, repo_root};
 
 /// Path of one of this package's binaries (Cargo builds them all before integration tests).
 pub fn exe(name: &str) -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_orchestrator")).with_file_name(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A temporary project: `modules.toml`, `datasets/`, `prompts/` and `prices.toml` copied from the

@@ -2,7 +2,7 @@
 //! line schemas from `fixtures/specs/`.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use batch::{GenerateOptions, Limits};
 use core_config::{Catalog, TokenParam};
@@ -12,22 +12,8 @@ pub struct Tiny {
     pub dir: tempfile::TempDir,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use test_support::copy_dir;
+pub use test_support::repo_root as repo;
 
 impl Tiny {
     /// The tiny project with `records` records whose title is `title_len` characters long.

@@ -14,9 +14,7 @@ use serde_json::Value;
 
 pub const KEY: &str = "bt-test-key-DO-NOT-LOG-4f2a";
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use test_support::repo_root;
 
 pub fn catalog() -> Catalog {
     Catalog::load(&repo_root().join("modules.toml")).unwrap()

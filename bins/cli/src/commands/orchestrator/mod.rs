@@ -14,7 +14,7 @@ mod run;
 
 /// Run LLM experiments for the keyword-classification modules.
 #[derive(Debug, Parser)]
-#[command(name = "orchestrator", version, about, long_about = None)]
+#[command(name = "orchestrator", version)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
