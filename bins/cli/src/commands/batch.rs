@@ -900,7 +900,7 @@ fn evaluate(project: &Project, args: &EvaluateArgs) -> anyhow::Result<ExitStatus
     // needs no API key: without a usable client configuration there is just no caching.
     let cache =
         llm_client::Cache::open(llm_client::Cache::default_dir(&project.paths, &project.env))?;
-    let report = match Client::builder(openai).cache(cache).build() {
+    let report = match llm_client::Client::builder(openai).cache(cache).build() {
         Ok(client) => {
             batch::evaluate_into_cache(&dir, &project.catalog, prices.as_ref(), &options, &client)?
         }
