@@ -52,6 +52,9 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Requests per minute before 429s, if limited.
     pub rpm: Option<u32>,
+    /// Tokens per minute before 429s, if limited. A request is charged what OpenAI's limiter
+    /// estimates before answering: its message characters ÷ 4 plus its completion cap.
+    pub tpm: Option<u64>,
     /// How much of the per-minute budget may be used at once, as time (one second's worth by
     /// default, like a provider enforcing its limit over short windows).
     pub burst: Duration,
@@ -95,6 +98,7 @@ impl Default for SimConfig {
         Self {
             latency: Duration::ZERO,
             rpm: None,
+            tpm: None,
             burst: Duration::from_secs(1),
             error_rate: 0.0,
             overload_rate: 0.0,
@@ -148,6 +152,12 @@ impl SimConfig {
                 message: "must be at least 1".to_owned(),
             });
         }
+        if self.tpm == Some(0) {
+            return Err(Error::Config {
+                name: "tpm",
+                message: "must be at least 1".to_owned(),
+            });
+        }
         Ok(())
     }
 }
@@ -161,7 +171,7 @@ pub(crate) struct Shared {
     pub(crate) arrivals: AtomicU64,
     pub(crate) admitted: AtomicU64,
     pub(crate) ids: AtomicU64,
-    pub(crate) limiter: Mutex<Option<openai::chat::Limiter>>,
+    pub(crate) limiters: Mutex<openai::chat::Limiters>,
     pub(crate) seen_prompts: Mutex<HashSet<u64>>,
     pub(crate) files: Mutex<openai::files::FileStore>,
     pub(crate) batches: Mutex<openai::batches::BatchStore>,
@@ -178,9 +188,14 @@ impl Shared {
             Some(root) => Some(AnswerKey::load(root, config.wrong_rate, config.seed)?),
             None => None,
         };
-        let limiter = config
-            .rpm
-            .map(|rpm| openai::chat::Limiter::new(rpm, config.burst));
+        let limiters = openai::chat::Limiters {
+            requests: config
+                .rpm
+                .map(|rpm| openai::chat::Limiter::new(u64::from(rpm), config.burst)),
+            tokens: config
+                .tpm
+                .map(|tpm| openai::chat::Limiter::new(tpm, config.burst)),
+        };
         Ok(Self {
             stats: stats::Stats::default(),
             answer_key,
@@ -188,7 +203,7 @@ impl Shared {
             arrivals: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             ids: AtomicU64::new(0),
-            limiter: Mutex::new(limiter),
+            limiters: Mutex::new(limiters),
             seen_prompts: Mutex::new(HashSet::new()),
             files: Mutex::new(openai::files::FileStore::default()),
             batches: Mutex::new(openai::batches::BatchStore::default()),

@@ -46,6 +46,11 @@ struct Cli {
     #[arg(long, value_name = "N")]
     rpm: Option<u32>,
 
+    /// Tokens per minute before answering 429 (a request counts its message characters ÷ 4
+    /// plus its completion cap, as OpenAI's limiter estimates).
+    #[arg(long, value_name = "N")]
+    tpm: Option<u64>,
+
     /// How much of the per-minute budget may be spent at once, as time.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
     burst: Duration,
@@ -146,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let config = SimConfig {
         latency: cli.latency,
         rpm: cli.rpm,
+        tpm: cli.tpm,
         burst: cli.burst,
         error_rate: cli.error_rate,
         overload_rate: cli.overload_rate,
@@ -237,6 +243,9 @@ fn banner(
     }
     if let Some(rpm) = config.rpm {
         faults.push(format!("{rpm} requests/min"));
+    }
+    if let Some(tpm) = config.tpm {
+        faults.push(format!("{tpm} tokens/min"));
     }
     for (name, share) in [
         ("500s", config.error_rate),
