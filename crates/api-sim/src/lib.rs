@@ -171,6 +171,8 @@ pub(crate) struct Shared {
     pub(crate) arrivals: AtomicU64,
     pub(crate) admitted: AtomicU64,
     pub(crate) ids: AtomicU64,
+    /// Random per simulator, so request ids of two simulators never collide.
+    pub(crate) instance: u64,
     pub(crate) limiters: Mutex<openai::chat::Limiters>,
     pub(crate) seen_prompts: Mutex<HashSet<u64>>,
     pub(crate) files: Mutex<openai::files::FileStore>,
@@ -203,6 +205,7 @@ impl Shared {
             arrivals: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             ids: AtomicU64::new(0),
+            instance: instance_id(),
             limiters: Mutex::new(limiters),
             seen_prompts: Mutex::new(HashSet::new()),
             files: Mutex::new(openai::files::FileStore::default()),
@@ -217,6 +220,22 @@ impl Shared {
         let n = self.ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         format!("{prefix}sim{n:016x}")
     }
+}
+
+/// A number no other simulator (in this process or another) is likely to have: the clock, the
+/// process id and a counter, hashed. Only request ids use it; answers stay a function of the
+/// request and the seed.
+fn instance_id() -> u64 {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    util::hash64(&[
+        &nanos.to_le_bytes(),
+        &std::process::id().to_le_bytes(),
+        &n.to_le_bytes(),
+    ])
 }
 
 /// A prepared simulator: configuration checked and answer key loaded, ready to serve.

@@ -460,7 +460,7 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
     set_header(
         &mut headers,
         "x-request-id",
-        &format!("req_sim{:016x}", rng.next_u64()),
+        &format!("req_sim{:016x}{:016x}", state.instance, rng.next_u64()),
     );
     let faults = &state.stats.faults;
 
@@ -619,7 +619,11 @@ mod tests {
         }
         assert_eq!(granted, 10);
         let refusal = limiters.admit(0, now, &mut headers).err().unwrap();
-        assert!(refusal.wait <= Duration::from_millis(100), "{:?}", refusal.wait);
+        assert!(
+            refusal.wait <= Duration::from_millis(100),
+            "{:?}",
+            refusal.wait
+        );
         assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
         let later = now + Duration::from_millis(150);
         assert!(limiters.admit(0, later, &mut headers).is_ok());
