@@ -343,3 +343,59 @@ fn bad_settings_are_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn braintrust_insert_faults_are_counted_in_the_stats() {
+    let server = sim(SimConfig {
+        braintrust_insert_fail_after: Some(1),
+        ..SimConfig::default()
+    });
+    let http = reqwest::Client::new();
+    let call = |path: &str, body: Value| {
+        http.post(format!("{}{path}", server.url()))
+            .bearer_auth("bt-key")
+            .json(&body)
+            .send()
+    };
+    let project: Value = call("/v1/project", json!({"name": "p"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let experiment: Value = call(
+        "/v1/experiment",
+        json!({"project_id": project["id"], "name": "e"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let insert = format!(
+        "/v1/experiment/{}/insert",
+        experiment["id"].as_str().unwrap()
+    );
+    let row = json!({"events": [{"id": "r1", "input": {"keyword": "bottle"}, "scores": {"s": 1}}]});
+    assert_eq!(call(&insert, row.clone()).await.unwrap().status(), 200);
+    assert_eq!(call(&insert, row).await.unwrap().status(), 500);
+    let stats = server.stats();
+    assert_eq!(stats.fault("braintrust_insert_failed"), 1);
+    assert_eq!(stats.fault("braintrust_insert_failed_after_write"), 0);
+    // The stored row reads back whole.
+    let fetched: Value = http
+        .get(format!(
+            "{}/v1/experiment/{}/fetch",
+            server.url(),
+            experiment["id"].as_str().unwrap()
+        ))
+        .bearer_auth("bt-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["events"][0]["input"]["keyword"], "bottle");
+    assert_eq!(fetched["events"][0]["id"], "r1");
+}
