@@ -3,7 +3,8 @@
 //! lives in `openai`; the Braintrust side (projects, experiments, event insert/fetch,
 //! summarize; bearer auth; insert faults) lives in `braintrust` and joins the same router.
 //!
-//! - [`SimConfig`] sets latency, fault injection (rate limits with real headers, 500/503s,
+//! - [`SimConfig`] sets latency, fault injection (request and token rate limits with real
+//!   headers, 500/503s,
 //!   invalid JSON, quota exhaustion), batch timing and answer-key mode.
 //! - [`spawn`] starts a server on its own thread for tests ([`SimServer::base_url`]); [`serve`]
 //!   runs one on a listener the caller owns (the `api-sim` binary).
@@ -12,6 +13,9 @@
 //!   expected labels, wrong at a seeded rate. Model names carry a `sim-` prefix.
 //! - `GET /_sim/stats` ([`StatsSnapshot`]) counts requests by endpoint and status and chat
 //!   requests by recognised record.
+//!
+//! - Not simulated: streaming (`"stream": true` is refused with a 400), embeddings, tools,
+//!   audio and images.
 //!
 //! It may read the module catalogue and datasets (answer-key mode) but must not depend on the
 //! toolkit's own clients: it stands in for the far side of the wire.

@@ -15,7 +15,8 @@ use crate::common::{ExitStatus, GlobalArgs, run_cli};
 /// REST API (projects, experiments, event insert and fetch) on 127.0.0.1.
 ///
 /// Answers are synthetic and deterministic (the same request always gets the same answer), fit
-/// the request's JSON schema, and come from a model whose name starts with `sim-`. With
+/// the request's JSON schema, and come from a model whose name starts with `sim-`. Streaming is
+/// not simulated (`"stream": true` gets a 400). With
 /// `--answer-key` the simulator recognises which dataset record a prompt was rendered from and
 /// answers with that record's expected labels, wrong at `--wrong-rate`.
 ///
