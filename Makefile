@@ -69,11 +69,13 @@ bench-agreement-core: ## Agreement statistics on 1,000,000 generated rows (+1000
 	$(CARGO) run --release --locked -p agreement --example bench_agreement
 
 .PHONY: bench-client
-bench-client: ## Benchmark the LLM client against the simulator: requests/s vs ideal, CPU per request
+bench-client: ## Benchmark the LLM client against the simulator: requests/s vs ideal, CPU per request, 429s and rate under RPM/TPM limits
 	$(CARGO) build --release --locked -p kw-cli --bin api-sim
 	$(CARGO) build --release --locked -p llm-client --example bench_client
 	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms
 	target/release/examples/bench_client --sim target/release/api-sim --requests 5000 --concurrency 64 --latency 50ms --threads 1
+	target/release/examples/bench_client --sim target/release/api-sim --requests 500 --concurrency 64 --latency 50ms --rpm 1200
+	target/release/examples/bench_client --sim target/release/api-sim --requests 500 --concurrency 64 --latency 50ms --tpm 300000
 
 .PHONY: bench-registry
 bench-registry: ## Time `experiment-registry list --module` and `stats` on a 100,000-run registry (target < 300 ms)

@@ -357,6 +357,7 @@ pub(crate) fn answer(
             validator.as_deref(),
             &mut rng,
         );
+        clear_details_of_false_flags(&mut value, validator.as_deref());
         recognised_record = Some(rec);
     }
     Answer {
@@ -434,6 +435,45 @@ fn overlay(
         }
         let mut candidate = value.clone();
         if set_path(&mut candidate, name, expected.clone()) && valid(&candidate) {
+            *value = candidate;
+        }
+    }
+}
+
+/// A yes/no field that is false has nothing to detail: a sibling naming the same thing
+/// (`violates_constraint` and `violated_constraint`: the same words after the first `_`) becomes
+/// null where the schema allows it, as a model's answer would.
+fn clear_details_of_false_flags(value: &mut Value, validator: Option<&jsonschema::Validator>) {
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    let subject = |name: &str| name.split_once('_').map(|(_, rest)| rest.to_owned());
+    let details: Vec<String> = object
+        .iter()
+        .filter(|(_, v)| **v == Value::Bool(false))
+        .filter_map(|(flag, _)| {
+            let topic = subject(flag)?;
+            Some(
+                object
+                    .iter()
+                    .filter(|(name, v)| {
+                        *name != flag
+                            && !v.is_boolean()
+                            && !v.is_null()
+                            && subject(name).as_deref() == Some(topic.as_str())
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect();
+    for name in details {
+        let mut candidate = value.clone();
+        if let Some(o) = candidate.as_object_mut() {
+            o.insert(name, Value::Null);
+        }
+        if validator.is_none_or(|v| v.is_valid(&candidate)) {
             *value = candidate;
         }
     }
@@ -610,6 +650,37 @@ mod tests {
             },
             "$defs": {"item": {"type": "string"}}
         })
+    }
+
+    #[test]
+    fn a_false_flag_has_no_details() {
+        let schema = json!({"type": "object", "additionalProperties": false,
+            "required": ["violates_constraint", "violated_constraint", "reasoning"],
+            "properties": {
+                "violates_constraint": {"type": "boolean"},
+                "violated_constraint": {"anyOf": [
+                    {"type": "object", "additionalProperties": false, "required": ["attribute"],
+                     "properties": {"attribute": {"type": "string"}}},
+                    {"type": "null"}]},
+                "reasoning": {"type": "string"}}});
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let details = json!({"attribute": "size"});
+        let mut no =
+            json!({"violates_constraint": false, "violated_constraint": details, "reasoning": "r"});
+        clear_details_of_false_flags(&mut no, Some(&validator));
+        assert_eq!(no["violated_constraint"], Value::Null);
+        assert_eq!(no["reasoning"], "r");
+        let mut yes =
+            json!({"violates_constraint": true, "violated_constraint": details, "reasoning": "r"});
+        clear_details_of_false_flags(&mut yes, Some(&validator));
+        assert_eq!(yes["violated_constraint"], details);
+        // Where the schema does not allow null, the details stay.
+        let strict = json!({"type": "object", "properties": {
+            "violated_constraint": {"type": "object"}}});
+        let validator = jsonschema::validator_for(&strict).unwrap();
+        let mut kept = json!({"violates_constraint": false, "violated_constraint": details});
+        clear_details_of_false_flags(&mut kept, Some(&validator));
+        assert_eq!(kept["violated_constraint"], details);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! lives in `openai`; the Braintrust side (projects, experiments, event insert/fetch,
 //! summarize; bearer auth; insert faults) lives in `braintrust` and joins the same router.
 //!
-//! - [`SimConfig`] sets latency, fault injection (rate limits with real headers, 500/503s,
+//! - [`SimConfig`] sets latency, fault injection (request and token rate limits with real
+//!   headers, 500/503s,
 //!   invalid JSON, quota exhaustion), batch timing and answer-key mode.
 //! - [`spawn`] starts a server on its own thread for tests ([`SimServer::base_url`]); [`serve`]
 //!   runs one on a listener the caller owns (the `api-sim` binary).
@@ -12,6 +13,9 @@
 //!   expected labels, wrong at a seeded rate. Model names carry a `sim-` prefix.
 //! - `GET /_sim/stats` ([`StatsSnapshot`]) counts requests by endpoint and status and chat
 //!   requests by recognised record.
+//!
+//! - Not simulated: streaming (`"stream": true` is refused with a 400), embeddings, tools,
+//!   audio and images.
 //!
 //! It may read the module catalogue and datasets (answer-key mode) but must not depend on the
 //! toolkit's own clients: it stands in for the far side of the wire.
@@ -52,6 +56,9 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Requests per minute before 429s, if limited.
     pub rpm: Option<u32>,
+    /// Tokens per minute before 429s, if limited. A request is charged what OpenAI's limiter
+    /// estimates before answering: its message characters ÷ 4 plus its completion cap.
+    pub tpm: Option<u64>,
     /// How much of the per-minute budget may be used at once, as time (one second's worth by
     /// default, like a provider enforcing its limit over short windows).
     pub burst: Duration,
@@ -95,6 +102,7 @@ impl Default for SimConfig {
         Self {
             latency: Duration::ZERO,
             rpm: None,
+            tpm: None,
             burst: Duration::from_secs(1),
             error_rate: 0.0,
             overload_rate: 0.0,
@@ -148,6 +156,12 @@ impl SimConfig {
                 message: "must be at least 1".to_owned(),
             });
         }
+        if self.tpm == Some(0) {
+            return Err(Error::Config {
+                name: "tpm",
+                message: "must be at least 1".to_owned(),
+            });
+        }
         Ok(())
     }
 }
@@ -161,7 +175,9 @@ pub(crate) struct Shared {
     pub(crate) arrivals: AtomicU64,
     pub(crate) admitted: AtomicU64,
     pub(crate) ids: AtomicU64,
-    pub(crate) limiter: Mutex<Option<openai::chat::Limiter>>,
+    /// Random per simulator, so request ids of two simulators never collide.
+    pub(crate) instance: u64,
+    pub(crate) limiters: Mutex<openai::chat::Limiters>,
     pub(crate) seen_prompts: Mutex<HashSet<u64>>,
     pub(crate) files: Mutex<openai::files::FileStore>,
     pub(crate) batches: Mutex<openai::batches::BatchStore>,
@@ -178,9 +194,14 @@ impl Shared {
             Some(root) => Some(AnswerKey::load(root, config.wrong_rate, config.seed)?),
             None => None,
         };
-        let limiter = config
-            .rpm
-            .map(|rpm| openai::chat::Limiter::new(rpm, config.burst));
+        let limiters = openai::chat::Limiters {
+            requests: config
+                .rpm
+                .map(|rpm| openai::chat::Limiter::new(u64::from(rpm), config.burst)),
+            tokens: config
+                .tpm
+                .map(|tpm| openai::chat::Limiter::new(tpm, config.burst)),
+        };
         Ok(Self {
             stats: stats::Stats::default(),
             answer_key,
@@ -188,7 +209,8 @@ impl Shared {
             arrivals: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             ids: AtomicU64::new(0),
-            limiter: Mutex::new(limiter),
+            instance: instance_id(),
+            limiters: Mutex::new(limiters),
             seen_prompts: Mutex::new(HashSet::new()),
             files: Mutex::new(openai::files::FileStore::default()),
             batches: Mutex::new(openai::batches::BatchStore::default()),
@@ -202,6 +224,22 @@ impl Shared {
         let n = self.ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         format!("{prefix}sim{n:016x}")
     }
+}
+
+/// A number no other simulator (in this process or another) is likely to have: the clock, the
+/// process id and a counter, hashed. Only request ids use it; answers stay a function of the
+/// request and the seed.
+fn instance_id() -> u64 {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    util::hash64(&[
+        &nanos.to_le_bytes(),
+        &std::process::id().to_le_bytes(),
+        &n.to_le_bytes(),
+    ])
 }
 
 /// A prepared simulator: configuration checked and answer key loaded, ready to serve.

@@ -18,6 +18,10 @@ pub(crate) struct Faults {
     pub(crate) slow_down: AtomicU64,
     pub(crate) invalid_json: AtomicU64,
     pub(crate) wrong_answers: AtomicU64,
+    /// Braintrust inserts answered 500 by an injected fault.
+    pub(crate) braintrust_insert_failed: AtomicU64,
+    /// Of those, the ones that stored their rows first.
+    pub(crate) braintrust_insert_failed_after_write: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +66,8 @@ impl StatsSnapshot {
     }
 
     /// A fault counter (`rate_limited`, `quota`, `server_error`, `overloaded`, `slow_down`,
-    /// `invalid_json`, `wrong_answers`).
+    /// `invalid_json`, `wrong_answers`, `braintrust_insert_failed`,
+    /// `braintrust_insert_failed_after_write`).
     #[must_use]
     pub fn fault(&self, name: &str) -> u64 {
         self.faults.get(name).copied().unwrap_or(0)
@@ -109,6 +114,11 @@ impl Stats {
             ("slow_down", &f.slow_down),
             ("invalid_json", &f.invalid_json),
             ("wrong_answers", &f.wrong_answers),
+            ("braintrust_insert_failed", &f.braintrust_insert_failed),
+            (
+                "braintrust_insert_failed_after_write",
+                &f.braintrust_insert_failed_after_write,
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.load(Ordering::Relaxed)))
@@ -150,6 +160,8 @@ impl Stats {
             &f.slow_down,
             &f.invalid_json,
             &f.wrong_answers,
+            &f.braintrust_insert_failed,
+            &f.braintrust_insert_failed_after_write,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

@@ -109,6 +109,34 @@ async fn rate_limits_come_with_openai_headers() {
 }
 
 #[tokio::test]
+async fn request_ids_differ_between_simulators() {
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]});
+    let (a, b) = (sim(SimConfig::default()), sim(SimConfig::default()));
+    let (_, first, _) = post(&a, &body).await;
+    let (_, second, _) = post(&b, &body).await;
+    assert_ne!(first["x-request-id"], second["x-request-id"]);
+    let (_, again, _) = post(&a, &body).await;
+    assert_ne!(first["x-request-id"], again["x-request-id"]);
+}
+
+#[tokio::test]
+async fn rate_limit_messages_count_what_the_bucket_counted() {
+    let server = sim(SimConfig {
+        rpm: Some(5),
+        ..SimConfig::default()
+    });
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]});
+    assert_eq!(post(&server, &body).await.0, 200);
+    let (status, _, error) = post(&server, &body).await;
+    assert_eq!(status, 429);
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Limit 5, Used 1, Requested 1"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn answers_are_a_function_of_the_request_and_fit_every_module_schema() {
     let server = sim(SimConfig::default());
     let catalog = Catalog::load(&repo_root().join("modules.toml")).unwrap();
@@ -164,6 +192,14 @@ async fn ask_rendered(server: &SimServer, per_module: usize) -> Vec<(String, Str
             let (status, _, answer) = post(server, &body).await;
             assert_eq!(status, 200);
             let output = content(&answer);
+            if output.get("violates_constraint") == Some(&Value::Bool(false)) {
+                assert_eq!(
+                    output.get("violated_constraint"),
+                    Some(&Value::Null),
+                    "{}: no violation, no details",
+                    record.id
+                );
+            }
             let mut all_right = true;
             for field in &module.score {
                 let expected = dotted(&Value::Object(record.expected.clone()), &field.expected);
@@ -304,4 +340,60 @@ fn bad_settings_are_refused() {
             .starts_with("answer key: /nonexistent/modules.toml"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn braintrust_insert_faults_are_counted_in_the_stats() {
+    let server = sim(SimConfig {
+        braintrust_insert_fail_after: Some(1),
+        ..SimConfig::default()
+    });
+    let http = reqwest::Client::new();
+    let call = |path: &str, body: Value| {
+        http.post(format!("{}{path}", server.url()))
+            .bearer_auth("bt-key")
+            .json(&body)
+            .send()
+    };
+    let project: Value = call("/v1/project", json!({"name": "p"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let experiment: Value = call(
+        "/v1/experiment",
+        json!({"project_id": project["id"], "name": "e"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let insert = format!(
+        "/v1/experiment/{}/insert",
+        experiment["id"].as_str().unwrap()
+    );
+    let row = json!({"events": [{"id": "r1", "input": {"keyword": "bottle"}, "scores": {"s": 1}}]});
+    assert_eq!(call(&insert, row.clone()).await.unwrap().status(), 200);
+    assert_eq!(call(&insert, row).await.unwrap().status(), 500);
+    let stats = server.stats();
+    assert_eq!(stats.fault("braintrust_insert_failed"), 1);
+    assert_eq!(stats.fault("braintrust_insert_failed_after_write"), 0);
+    // The stored row reads back whole.
+    let fetched: Value = http
+        .get(format!(
+            "{}/v1/experiment/{}/fetch",
+            server.url(),
+            experiment["id"].as_str().unwrap()
+        ))
+        .bearer_auth("bt-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["events"][0]["input"]["keyword"], "bottle");
+    assert_eq!(fetched["events"][0]["id"], "r1");
 }

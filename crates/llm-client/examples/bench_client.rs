@@ -4,6 +4,10 @@
 //! keeps `--concurrency` requests in flight against a fixed `--latency`, and reports requests
 //! per second as a share of the ideal (concurrency ÷ latency) and the client's CPU time per
 //! request (user + system time of this process, from /proc/self/stat).
+//!
+//! With `--rpm` or `--tpm` the simulator enforces that limit instead, the run starts cold (no
+//! warm-up: the start is what is measured) and the report gives the share of requests answered
+//! 429 (target <= 1%) and the rate achieved as a share of the limit (target >= 95%).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -29,6 +33,8 @@ struct Args {
     requests: usize,
     concurrency: usize,
     latency: Duration,
+    rpm: Option<u32>,
+    tpm: Option<u64>,
 }
 
 fn args() -> Result<Args, String> {
@@ -39,6 +45,8 @@ fn args() -> Result<Args, String> {
         requests: 5000,
         concurrency: 64,
         latency: Duration::from_millis(50),
+        rpm: None,
+        tpm: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +60,8 @@ fn args() -> Result<Args, String> {
                 out.concurrency = value.parse().map_err(|_| "--concurrency: a number")?;
             }
             "--latency" => out.latency = parse_duration(&value).ok_or("--latency: a duration")?,
+            "--rpm" => out.rpm = Some(value.parse().map_err(|_| "--rpm: a number")?),
+            "--tpm" => out.tpm = Some(value.parse().map_err(|_| "--tpm: a number")?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -75,6 +85,17 @@ fn cpu_time() -> (Duration, Duration) {
         Duration::from_millis(ticks(11) * 10),
         Duration::from_millis(ticks(12) * 10),
     )
+}
+
+/// What the simulator's token limit charges for a request: message characters ÷ 4 plus the
+/// completion cap (the rule api-sim documents for `--tpm`).
+fn charged_tokens(request: &ChatRequest) -> u64 {
+    let chars: usize = request
+        .messages
+        .iter()
+        .map(|m| m.content.chars().count())
+        .sum();
+    (chars as u64).div_ceil(4) + u64::from(request.max_tokens.unwrap_or(0))
 }
 
 fn request(i: usize, schema: &ResponseSchema) -> ChatRequest {
@@ -121,16 +142,23 @@ fn main() -> Result<(), String> {
     let url = match &args.url {
         Some(url) => url.clone(),
         None => {
+            let mut sim_args = vec![
+                "--port".to_owned(),
+                "0".to_owned(),
+                "--quiet".to_owned(),
+                "--exit-after".to_owned(),
+                "10m".to_owned(),
+                "--latency".to_owned(),
+                format!("{}ms", args.latency.as_millis()),
+            ];
+            if let Some(rpm) = args.rpm {
+                sim_args.extend(["--rpm".to_owned(), rpm.to_string()]);
+            }
+            if let Some(tpm) = args.tpm {
+                sim_args.extend(["--tpm".to_owned(), tpm.to_string()]);
+            }
             let mut child = Command::new(&args.sim)
-                .args([
-                    "--port",
-                    "0",
-                    "--quiet",
-                    "--exit-after",
-                    "10m",
-                    "--latency",
-                    &format!("{}ms", args.latency.as_millis()),
-                ])
+                .args(&sim_args)
                 .stdout(Stdio::piped())
                 .spawn()
                 .map_err(|e| format!("cannot start {}: {e} (build it with `cargo build --release -p kw-cli --bin api-sim`)", args.sim))?;
@@ -189,7 +217,12 @@ fn main() -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
 
-    let warmup = args.concurrency * 4;
+    let limited = args.rpm.is_some() || args.tpm.is_some();
+    // Under a rate limit the cold start is the point: no warm-up.
+    let warmup = if limited { 0 } else { args.concurrency * 4 };
+    let charged: u64 = (warmup..warmup + args.requests)
+        .map(|i| charged_tokens(&request(i, &schema)))
+        .sum();
     let (concurrency, requests) = (args.concurrency, args.requests);
     let driver = client.clone();
     // The whole load runs on the runtime's workers, as a runner's tasks would.
@@ -209,6 +242,10 @@ fn main() -> Result<(), String> {
         )
     });
     let (ok, wall, (user, system)) = runtime.block_on(measured).map_err(|e| e.to_string())?;
+    let stats_url = format!("{url}/_sim/stats");
+    let stats: serde_json::Value = runtime
+        .block_on(async { reqwest::get(&stats_url).await?.json().await })
+        .map_err(|e| format!("{stats_url}: {e}"))?;
     let cpu = user + system;
     if let Some(mut sim) = sim {
         let _ = sim.kill();
@@ -216,34 +253,80 @@ fn main() -> Result<(), String> {
     }
 
     let rate = args.requests as f64 / wall.as_secs_f64();
-    let ideal = args.concurrency as f64 / args.latency.as_secs_f64();
-    let cpu_us = cpu.as_secs_f64() * 1e6 / args.requests as f64;
     let totals = client.totals();
-    let runtime_name = match args.threads {
-        0 => "multi-threaded runtime".to_owned(),
-        1 => "single-threaded runtime".to_owned(),
-        n => format!("{n}-thread runtime"),
-    };
-    println!(
-        "bench-client: {} requests, concurrency {}, simulator latency {} ms, {runtime_name}",
-        args.requests,
-        args.concurrency,
-        args.latency.as_millis()
-    );
-    println!(
-        "  answered        {ok} usable of {} ({} retries)",
-        args.requests, totals.retries
-    );
-    println!("  wall time       {:.2} s", wall.as_secs_f64());
-    println!(
-        "  throughput      {rate:.0} requests/s = {:.1}% of ideal {ideal:.0}/s (target >= 90%)",
-        100.0 * rate / ideal
-    );
-    println!(
-        "  client CPU      {cpu_us:.0} us per request ({:.2} s user + {:.2} s system; target < 100 us)",
-        user.as_secs_f64(),
-        system.as_secs_f64()
-    );
+    if limited {
+        let chat = &stats["requests"]["POST /v1/chat/completions"];
+        let count = |status: &str| chat[status].as_u64().unwrap_or(0);
+        let sent: u64 = chat.as_object().map_or(0, |m| {
+            m.values().filter_map(serde_json::Value::as_u64).sum()
+        });
+        let limit_text = match (args.rpm, args.tpm) {
+            (Some(rpm), Some(tpm)) => format!("--rpm {rpm} --tpm {tpm}"),
+            (Some(rpm), None) => format!("--rpm {rpm}"),
+            (None, Some(tpm)) => format!("--tpm {tpm}"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "bench-client: {} requests, concurrency {}, simulator {limit_text} (1 s burst), latency {} ms, cold start",
+            args.requests,
+            args.concurrency,
+            args.latency.as_millis()
+        );
+        println!(
+            "  answered        {ok} usable of {} ({} retries), wall time {:.2} s",
+            args.requests,
+            totals.retries,
+            wall.as_secs_f64()
+        );
+        println!(
+            "  429 answers     {} of {sent} requests sent = {:.2}% (target <= 1%)",
+            count("429"),
+            100.0 * count("429") as f64 / sent.max(1) as f64
+        );
+        let minutes = wall.as_secs_f64() / 60.0;
+        if let Some(rpm) = args.rpm {
+            println!(
+                "  request rate    {:.0}/min = {:.1}% of the {rpm} RPM limit (target >= 95%)",
+                args.requests as f64 / minutes,
+                100.0 * args.requests as f64 / minutes / f64::from(rpm)
+            );
+        }
+        if let Some(tpm) = args.tpm {
+            println!(
+                "  token rate      {:.0}/min = {:.1}% of the {tpm} TPM limit (target >= 95%)",
+                charged as f64 / minutes,
+                100.0 * charged as f64 / minutes / tpm as f64
+            );
+        }
+    } else {
+        let ideal = args.concurrency as f64 / args.latency.as_secs_f64();
+        let cpu_us = cpu.as_secs_f64() * 1e6 / args.requests as f64;
+        let runtime_name = match args.threads {
+            0 => "multi-threaded runtime".to_owned(),
+            1 => "single-threaded runtime".to_owned(),
+            n => format!("{n}-thread runtime"),
+        };
+        println!(
+            "bench-client: {} requests, concurrency {}, simulator latency {} ms, {runtime_name}",
+            args.requests,
+            args.concurrency,
+            args.latency.as_millis()
+        );
+        println!(
+            "  answered        {ok} usable of {} ({} retries)",
+            args.requests, totals.retries
+        );
+        println!("  wall time       {:.2} s", wall.as_secs_f64());
+        println!(
+            "  throughput      {rate:.0} requests/s = {:.1}% of ideal {ideal:.0}/s (target >= 90%)",
+            100.0 * rate / ideal
+        );
+        println!(
+            "  client CPU      {cpu_us:.0} us per request ({:.2} s user + {:.2} s system; target < 100 us)",
+            user.as_secs_f64(),
+            system.as_secs_f64()
+        );
+    }
     if ok != args.requests {
         return Err(format!(
             "{} requests did not get a usable answer",

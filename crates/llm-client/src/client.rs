@@ -501,6 +501,11 @@ impl Client {
                     Tier::Standard,
                 );
                 inner.counters.cache_hit(cost);
+                tracing::debug!(
+                    label = options.label.as_deref(),
+                    key = %key.hex(),
+                    "response cache hit"
+                );
                 return Ok(ChatResponse {
                     id: parsed.id,
                     model: parsed.model,
@@ -568,6 +573,12 @@ impl Client {
             ) && invalid_left > 0
             {
                 invalid_left -= 1;
+                tracing::debug!(
+                    label = options.label.as_deref(),
+                    attempt = attempts,
+                    outcome = outcome.kind(),
+                    "asking again: the answer was unusable"
+                );
                 inner.counters.retry();
                 inner.reporter.retrying(&RetryEvent {
                     label: options.label.as_deref(),
@@ -783,7 +794,7 @@ impl Client {
                         // Everyone waits, not just this call: the limit is shared.
                         inner.pacer.pause(delay, WaitReason::RateLimited, reporter);
                     }
-                    let reason = match error_body.code.as_deref().or(error_body.kind.as_deref()) {
+                    let reason = match error_body.label(status.as_u16()) {
                         Some(code) => format!("HTTP {} {code}", status.as_u16()),
                         None => format!("HTTP {}", status.as_u16()),
                     };
@@ -795,6 +806,13 @@ impl Client {
     }
 
     fn report_retry(&self, label: Option<&str>, attempt: u32, delay: Duration, reason: String) {
+        tracing::debug!(
+            label,
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            reason = %reason,
+            "retrying"
+        );
         self.inner.counters.retry();
         self.inner.reporter.retrying(&RetryEvent {
             label,

@@ -63,7 +63,9 @@ impl FailureKind {
             Self::RateLimited => {
                 "still rate limited after every retry: lower --concurrency or set --rpm/--tpm below the account's limits"
             }
-            Self::Server => "the server kept failing; try again later",
+            Self::Server => {
+                "the server failed on every attempt: if its message names a setting, check the server's configuration; otherwise try again later"
+            }
             Self::Timeout => "no answer in time; check the server, or raise the timeout",
             Self::Connection => "cannot reach the server; check OPENAI_BASE_URL and the network",
             Self::Other => "the server refused the request",
@@ -77,7 +79,7 @@ pub enum Error {
     /// The server answered with an error status (after retries, when the status is retried).
     #[error(
         "{endpoint}: HTTP {status}{}: {} ({}; {attempts} attempt{} in {})",
-        code_text(body),
+        code_text(*status, body),
         body.message,
         kind.hint(),
         plural(*attempts),
@@ -193,10 +195,8 @@ fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn code_text(body: &ApiErrorBody) -> String {
-    body.code
-        .as_deref()
-        .or(body.kind.as_deref())
+fn code_text(status: u16, body: &ApiErrorBody) -> String {
+    body.label(status)
         .map_or_else(String::new, |c| format!(" {c}"))
 }
 
@@ -252,5 +252,61 @@ mod tests {
         );
         assert!(err.is_fatal());
         assert_eq!(err.attempts(), Some(1));
+    }
+
+    fn api_error(status: u16, kind: FailureKind, body: &str) -> Error {
+        Error::Api {
+            endpoint: "POST /files".to_owned(),
+            status,
+            kind,
+            body: Box::new(ApiErrorBody::parse(body.as_bytes())),
+            request_id: None,
+            attempts: 6,
+            elapsed: Duration::from_secs(3),
+        }
+    }
+
+    #[test]
+    fn a_code_that_repeats_the_status_is_not_printed() {
+        // LiteLLM puts the status in `code`, as text or as a number, and "None" in `type`.
+        for body in [
+            r#"{"error":{"message":"bad field","type":"None","param":"None","code":"400"}}"#,
+            r#"{"error":{"message":"bad field","type":"None","param":"None","code":400}}"#,
+        ] {
+            let text = api_error(400, FailureKind::BadRequest, body).to_string();
+            assert!(
+                text.starts_with("POST /files: HTTP 400: bad field ("),
+                "{text}"
+            );
+        }
+        // A `type` still says something when the code only repeats the status.
+        let text = api_error(
+            500,
+            FailureKind::Server,
+            r#"{"error":{"message":"boom","type":"internal_server_error","code":"500"}}"#,
+        )
+        .to_string();
+        assert!(
+            text.starts_with("POST /files: HTTP 500 internal_server_error: boom ("),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_failing_server_is_pointed_at_its_configuration_too() {
+        let text = api_error(
+            500,
+            FailureKind::Server,
+            r#"{"error":{"message":"files_settings is not set, set it on your config.yaml file","type":"None","param":"None","code":"500"}}"#,
+        )
+        .to_string();
+        assert!(
+            text.starts_with(
+                "POST /files: HTTP 500: files_settings is not set, set it on your config.yaml file ("
+            ),
+            "{text}"
+        );
+        assert!(text.contains("check the server's configuration"), "{text}");
+        assert!(text.contains("try again later"), "{text}");
     }
 }

@@ -2,6 +2,12 @@
 //! limit (additive increase, multiplicative decrease) steered by 429s, 503 "slow down" answers
 //! and the server's `x-ratelimit-*` headers. The aim is to run at the provider's limit without
 //! provoking a storm of 429s.
+//!
+//! Until the first answer arrives, only a small probe wave is sent: the server's first
+//! `x-ratelimit-limit-*`, `-remaining-*` and `-reset-*` headers then size a request bucket and a
+//! token bucket that mirror the server's (its rate, its burst and how much of the burst is left),
+//! so the rest of the run is paced from its first request. AIMD keeps handling what the headers
+//! do not say (servers without them, limits shared with other clients, 503 "slow down").
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,7 +32,8 @@ pub struct PacingConfig {
     pub adaptive: bool,
     /// After a 503 "slow down", how long the rate is held before it may rise again.
     pub slow_down_hold: Duration,
-    /// Pace at the request limit the server announces in `x-ratelimit-limit-requests`.
+    /// Pace at the request and token limits the server announces in `x-ratelimit-limit-*`,
+    /// sending only a small probe wave until the first answer tells what they are.
     pub follow_server_limits: bool,
 }
 
@@ -45,7 +52,10 @@ impl Default for PacingConfig {
 
 /// Share of the server's announced rate we aim for, leaving room for clock skew between us and
 /// the server's window.
-const SERVER_RATE_SHARE: f64 = 0.95;
+const SERVER_RATE_SHARE: f64 = 0.97;
+
+/// Requests sent before any answer has said what the server's limits are.
+pub(crate) const PROBE_WAVE: usize = 4;
 
 /// A token bucket with reservations: a caller takes what it needs at once (the level may go
 /// negative) and waits until the bucket would have refilled, which keeps callers in order and
@@ -72,11 +82,31 @@ impl Bucket {
         }
     }
 
+    /// A bucket mirroring a server's: refilled at `per_minute`, holding `capacity`, of which
+    /// `level` is left.
+    fn mirror(per_minute: f64, capacity: f64, level: f64, now: Instant) -> Self {
+        let capacity = capacity.max(1.0);
+        Self {
+            per_second: per_minute / 60.0,
+            capacity,
+            level: level.min(capacity),
+            at: now,
+        }
+    }
+
     fn set_rate(&mut self, per_minute: f64, now: Instant) {
         self.refill(now);
+        let old = self.per_second;
         self.per_second = per_minute / 60.0;
-        self.capacity = self.per_second.max(1.0);
+        // Keep the burst the same length of time.
+        self.capacity = (self.capacity * self.per_second / old.max(f64::MIN_POSITIVE)).max(1.0);
         self.level = self.level.min(self.capacity);
+    }
+
+    /// The server says nothing is left: whatever we thought was left is not.
+    fn drain(&mut self, now: Instant) {
+        self.refill(now);
+        self.level = self.level.min(0.0);
     }
 
     fn refill(&mut self, now: Instant) {
@@ -110,7 +140,10 @@ struct State {
     gate_until: Option<Instant>,
     user_rpm: Option<Bucket>,
     server_rpm: Option<(u64, Bucket)>,
+    server_tpm: Option<(u64, Bucket)>,
     tpm: Option<Bucket>,
+    /// No answer yet: only [`PROBE_WAVE`] requests may be in flight.
+    probing: bool,
     last_decrease: Option<Instant>,
     hold_until: Option<Instant>,
 }
@@ -143,6 +176,7 @@ pub(crate) struct RateHeaders {
     pub(crate) limit_requests: Option<u64>,
     pub(crate) remaining_requests: Option<u64>,
     pub(crate) reset_requests: Option<Duration>,
+    pub(crate) limit_tokens: Option<u64>,
     pub(crate) remaining_tokens: Option<u64>,
     pub(crate) reset_tokens: Option<Duration>,
 }
@@ -155,6 +189,7 @@ impl RateHeaders {
             limit_requests: number("x-ratelimit-limit-requests"),
             remaining_requests: number("x-ratelimit-remaining-requests"),
             reset_requests: text("x-ratelimit-reset-requests").and_then(parse_duration),
+            limit_tokens: number("x-ratelimit-limit-tokens"),
             remaining_tokens: number("x-ratelimit-remaining-tokens"),
             reset_tokens: text("x-ratelimit-reset-tokens").and_then(parse_duration),
         }
@@ -171,7 +206,9 @@ impl Pacer {
             gate_until: None,
             user_rpm: config.rpm.map(|r| Bucket::new(f64::from(r.max(1)), now)),
             server_rpm: None,
+            server_tpm: None,
             tpm: config.tpm.map(|t| Bucket::new(t.max(1) as f64, now)),
+            probing: config.follow_server_limits,
             last_decrease: None,
             hold_until: None,
         };
@@ -207,7 +244,12 @@ impl Pacer {
             notified.as_mut().enable();
             {
                 let mut state = self.lock();
-                if state.in_flight < limit_of(&state) {
+                let limit = if state.probing {
+                    limit_of(&state).min(PROBE_WAVE)
+                } else {
+                    limit_of(&state)
+                };
+                if state.in_flight < limit {
                     state.in_flight += 1;
                     break;
                 }
@@ -227,12 +269,20 @@ impl Pacer {
             if let Some((_, bucket)) = state.server_rpm.as_mut() {
                 wait = wait.max(bucket.reserve(1.0, now));
             }
+            if let Some((_, bucket)) = state.server_tpm.as_mut() {
+                wait = wait.max(bucket.reserve(tokens as f64, now));
+            }
             if let Some(bucket) = state.tpm.as_mut() {
                 wait = wait.max(bucket.reserve(tokens as f64, now));
             }
             wait
         };
         if !wait.is_zero() {
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                tokens,
+                "pacing: waiting for the rate limit"
+            );
             tokio::time::sleep(wait).await;
         }
         let _ = reporter;
@@ -258,38 +308,65 @@ impl Pacer {
         if state.gate_until.is_none_or(|g| g < until) {
             state.gate_until = Some(until);
             drop(state);
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                ?reason,
+                "pacing: every request held"
+            );
             reporter.waiting(wait, reason);
         }
     }
 
-    /// Learns from a response's rate-limit headers.
+    /// Learns from a response's rate-limit headers (the caller's slot is already released, so
+    /// `in_flight` counts the other requests on their way).
     pub(crate) fn observe(
         &self,
         headers: &RateHeaders,
         tokens_estimate: u64,
         reporter: &dyn Reporter,
     ) {
-        if self.config.follow_server_limits
-            && let Some(limit) = headers.limit_requests.filter(|l| *l > 0)
-        {
-            let now = Instant::now();
-            let mut state = self.lock();
-            let target = limit as f64 * SERVER_RATE_SHARE;
-            match state.server_rpm.as_mut() {
-                Some((known, bucket)) if *known != limit => {
-                    *known = limit;
-                    bucket.set_rate(target, now);
-                }
-                Some(_) => {}
-                None => state.server_rpm = Some((limit, Bucket::new(target, now))),
+        let now = Instant::now();
+        let mut state = self.lock();
+        let others = state.in_flight as f64;
+        if self.config.follow_server_limits {
+            let requests = Mirror {
+                limit: headers.limit_requests,
+                remaining: headers.remaining_requests,
+                reset: headers.reset_requests,
+                in_flight: others,
+            };
+            let tokens = Mirror {
+                limit: headers.limit_tokens,
+                remaining: headers.remaining_tokens,
+                reset: headers.reset_tokens,
+                in_flight: others * tokens_estimate as f64,
+            };
+            requests.apply(&mut state.server_rpm, "requests", now);
+            tokens.apply(&mut state.server_tpm, "tokens", now);
+            if state.probing {
+                state.probing = false;
+                tracing::debug!(
+                    server_rpm = state.server_rpm.as_ref().map(|(l, _)| *l),
+                    server_tpm = state.server_tpm.as_ref().map(|(l, _)| *l),
+                    "pacing: first answer in; probe wave over"
+                );
+                drop(state);
+                self.notify.notify_waiters();
+                state = self.lock();
             }
         }
-        if headers.remaining_requests == Some(0)
+        let mirror_requests = state.server_rpm.is_some();
+        let mirror_tokens = state.server_tpm.is_some();
+        drop(state);
+        // Without a mirrored bucket, an exhausted budget holds everyone until it resets.
+        if !mirror_requests
+            && headers.remaining_requests == Some(0)
             && let Some(reset) = headers.reset_requests.filter(|d| !d.is_zero())
         {
             self.pause(reset, WaitReason::BudgetExhausted, reporter);
         }
-        if let (Some(remaining), Some(reset)) = (headers.remaining_tokens, headers.reset_tokens)
+        if !mirror_tokens
+            && let (Some(remaining), Some(reset)) = (headers.remaining_tokens, headers.reset_tokens)
             && remaining < tokens_estimate
             && !reset.is_zero()
         {
@@ -322,6 +399,7 @@ impl Pacer {
         let after = limit_of(&state);
         drop(state);
         if after != before {
+            tracing::debug!(before, after, "pacing: concurrency raised");
             reporter.concurrency_changed(before, after, "answers are flowing");
             self.notify.notify_one();
         }
@@ -355,7 +433,70 @@ impl Pacer {
             } else {
                 "rate limited"
             };
+            tracing::debug!(before, after, reason, "pacing: concurrency lowered");
             reporter.concurrency_changed(before, after, reason);
+        }
+    }
+}
+
+/// One kind of server limit as one answer's headers state it.
+struct Mirror {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<Duration>,
+    /// What the other requests in flight will take from it.
+    in_flight: f64,
+}
+
+impl Mirror {
+    /// Creates, re-rates or corrects the bucket mirroring this server limit.
+    fn apply(&self, slot: &mut Option<(u64, Bucket)>, what: &'static str, now: Instant) {
+        let Some(limit) = self.limit.filter(|l| *l > 0) else {
+            return;
+        };
+        let target = limit as f64 * SERVER_RATE_SHARE;
+        match slot.as_mut() {
+            None => {
+                let per_second = limit as f64 / 60.0;
+                // The server's bucket is full again after `reset`: what is left now plus what
+                // refills by then is its size. Without both headers, assume one second's worth.
+                let capacity = match (self.remaining, self.reset) {
+                    (Some(remaining), Some(reset)) => {
+                        (remaining as f64 + reset.as_secs_f64() * per_second).round()
+                    }
+                    _ => per_second,
+                }
+                .clamp(1.0, limit as f64);
+                // Assume the requests still in flight were not counted yet: it errs towards
+                // sending less.
+                let level = self
+                    .remaining
+                    .map_or(capacity, |r| r as f64 - self.in_flight);
+                tracing::debug!(
+                    what,
+                    limit,
+                    remaining = self.remaining,
+                    burst = capacity,
+                    pace_per_minute = target,
+                    "pacing: server rate limit learned"
+                );
+                *slot = Some((limit, Bucket::mirror(target, capacity, level, now)));
+            }
+            Some((known, bucket)) => {
+                if *known != limit {
+                    tracing::debug!(
+                        what,
+                        from = *known,
+                        to = limit,
+                        "pacing: server rate limit changed"
+                    );
+                    *known = limit;
+                    bucket.set_rate(target, now);
+                }
+                if self.remaining == Some(0) {
+                    bucket.drain(now);
+                }
+            }
         }
     }
 }

@@ -468,6 +468,23 @@ impl ApiErrorBody {
         }
     }
 
+    /// The body's `code` (else its `type`) when it adds something to the HTTP status: not the
+    /// status itself again (LiteLLM sends `"code": "400"` or `400`), nor a `"None"` placeholder.
+    #[must_use]
+    pub fn label(&self, status: u16) -> Option<&str> {
+        let status = status.to_string();
+        [self.code.as_deref(), self.kind.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .find(|c| {
+                !c.is_empty()
+                    && *c != status
+                    && !c.eq_ignore_ascii_case("none")
+                    && !c.eq_ignore_ascii_case("null")
+            })
+    }
+
     /// Whether the body says the account is out of credit or over a spend limit.
     #[must_use]
     pub fn is_quota(&self) -> bool {

@@ -15,7 +15,8 @@ use crate::common::{ExitStatus, GlobalArgs, percent_setting as percent, run_cli,
 /// REST API (projects, experiments, event insert and fetch) on 127.0.0.1.
 ///
 /// Answers are synthetic and deterministic (the same request always gets the same answer), fit
-/// the request's JSON schema, and come from a model whose name starts with `sim-`. With
+/// the request's JSON schema, and come from a model whose name starts with `sim-`. Streaming is
+/// not simulated (`"stream": true` gets a 400). With
 /// `--answer-key` the simulator recognises which dataset record a prompt was rendered from and
 /// answers with that record's expected labels, wrong at `--wrong-rate`.
 ///
@@ -45,6 +46,11 @@ struct Cli {
     /// Requests per minute before answering 429 (with x-ratelimit-* and retry-after headers).
     #[arg(long, value_name = "N")]
     rpm: Option<u32>,
+
+    /// Tokens per minute before answering 429 (a request counts its message characters ÷ 4
+    /// plus its completion cap, as OpenAI's limiter estimates).
+    #[arg(long, value_name = "N")]
+    tpm: Option<u64>,
 
     /// How much of the per-minute budget may be spent at once, as time.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
@@ -142,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let config = SimConfig {
         latency: cli.latency,
         rpm: cli.rpm,
+        tpm: cli.tpm,
         burst: cli.burst,
         error_rate: cli.error_rate,
         overload_rate: cli.overload_rate,
@@ -230,6 +237,9 @@ fn banner(
     }
     if let Some(rpm) = config.rpm {
         faults.push(format!("{rpm} requests/min"));
+    }
+    if let Some(tpm) = config.tpm {
+        faults.push(format!("{tpm} tokens/min"));
     }
     for (name, share) in [
         ("500s", config.error_rate),

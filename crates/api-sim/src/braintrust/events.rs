@@ -41,9 +41,28 @@ const USER_FIELDS: [&str; 13] = [
 #[derive(Debug, Clone)]
 pub(crate) struct Version {
     pub(crate) xact: u64,
-    /// The row as fetch returns it.
-    pub(crate) row: Value,
+    /// The row's id.
+    pub(crate) id: Box<str>,
+    /// The row as fetch returns it, as compact JSON text: a parsed tree takes several times the
+    /// memory of its text, and rows are read far less often than they are kept.
+    row: Box<str>,
     pub(crate) deleted: bool,
+}
+
+impl Version {
+    fn new(xact: u64, id: &str, row: &Value, deleted: bool) -> Self {
+        Self {
+            xact,
+            id: id.into(),
+            row: row.to_string().into_boxed_str(),
+            deleted,
+        }
+    }
+
+    /// The row as fetch returns it.
+    pub(crate) fn row(&self) -> Value {
+        serde_json::from_str(&self.row).unwrap_or(Value::Null)
+    }
 }
 
 /// An insert event after its checks.
@@ -201,6 +220,11 @@ pub(crate) async fn insert(
         .is_some_and(|after| store.inserts.answered >= after)
     {
         store.inserts.failed += 1;
+        state
+            .stats
+            .faults
+            .braintrust_insert_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return simulated_failure();
     }
     let rate = store.faults.insert_error_rate;
@@ -212,9 +236,19 @@ pub(crate) async fn insert(
         ]));
         if rng.unit() < rate {
             store.inserts.failed += 1;
+            state
+                .stats
+                .faults
+                .braintrust_insert_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if rng.unit() < 0.5 {
                 apply(&mut store, index, prepared, seed);
                 store.inserts.failed_after_write += 1;
+                state
+                    .stats
+                    .faults
+                    .braintrust_insert_failed_after_write
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             return simulated_failure();
         }
@@ -247,20 +281,17 @@ fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> V
             .current
             .get(&id)
             .map(|&i| &experiment.history[i])
-            .filter(|v| !v.deleted);
+            .filter(|v| !v.deleted)
+            .map(Version::row);
         let version = if event.delete {
-            Version {
-                xact,
-                row: json!({"id": id, "_xact_id": xact_text}),
-                deleted: true,
-            }
+            Version::new(xact, &id, &json!({"id": id, "_xact_id": xact_text}), true)
         } else {
             let mut user = Value::Object(Map::new());
             if event.merge
-                && let Some(previous) = previous
+                && let Some(previous) = &previous
             {
                 for field in USER_FIELDS {
-                    if let Some(v) = previous.row.get(field) {
+                    if let Some(v) = previous.get(field) {
                         user[field] = v.clone();
                     }
                 }
@@ -271,7 +302,8 @@ fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> V
             let parents = event.span_parents.unwrap_or(Value::Null);
             let is_root = parents.as_array().is_none_or(Vec::is_empty);
             let created = previous
-                .and_then(|p| p.row.get("created").cloned())
+                .as_ref()
+                .and_then(|p| p.get("created").cloned())
                 .unwrap_or_else(|| json!(now));
             let mut row = json!({
                 "id": id,
@@ -292,11 +324,7 @@ fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> V
                     }
                 }
             }
-            Version {
-                xact,
-                row,
-                deleted: false,
-            }
+            Version::new(xact, &id, &row, false)
         };
         experiment.history.push(version);
         let at = experiment.history.len() - 1;
@@ -349,18 +377,14 @@ impl Cursor {
 fn visible(experiment: &Experiment, snapshot: u64) -> Vec<&Version> {
     let mut newest: BTreeMap<&str, &Version> = BTreeMap::new();
     for version in experiment.history.iter().filter(|v| v.xact <= snapshot) {
-        let id = version.row["id"].as_str().unwrap_or_default();
-        newest.insert(id, version);
+        newest.insert(&version.id, version);
     }
     experiment
         .history
         .iter()
         .rev()
         .filter(|v| v.xact <= snapshot && !v.deleted)
-        .filter(|v| {
-            let id = v.row["id"].as_str().unwrap_or_default();
-            newest.get(id).is_some_and(|n| !n.deleted)
-        })
+        .filter(|v| newest.get(&*v.id).is_some_and(|n| !n.deleted))
         .collect()
 }
 
@@ -409,7 +433,7 @@ fn fetch(
             events.push(older_copy(experiment, shown));
         }
     }
-    events.extend(page.iter().map(|v| v.row.clone()));
+    events.extend(page.iter().map(|v| v.row()));
     let next = (!events.is_empty()).then(|| {
         Cursor {
             snapshot: start.snapshot,
@@ -423,13 +447,12 @@ fn fetch(
 
 /// A row as an older version than `shown`: its oldest stored content, with a smaller `_xact_id`.
 fn older_copy(experiment: &Experiment, shown: &Version) -> Value {
-    let id = shown.row["id"].as_str().unwrap_or_default();
     let oldest = experiment
         .history
         .iter()
-        .find(|v| !v.deleted && v.row["id"].as_str() == Some(id))
+        .find(|v| !v.deleted && v.id == shown.id)
         .unwrap_or(shown);
-    let mut row = oldest.row.clone();
+    let mut row = oldest.row();
     let xact = oldest.xact.min(shown.xact.saturating_sub(1));
     row["_xact_id"] = json!((XACT_BASE + xact).to_string());
     row

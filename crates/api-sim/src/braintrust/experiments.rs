@@ -305,7 +305,7 @@ fn averages(experiment: &Experiment, field: &str, make: impl Fn(&str, f64) -> Va
         if version.deleted {
             continue;
         }
-        if let Some(values) = version.row.get(field).and_then(Value::as_object) {
+        if let Some(values) = version.row().get(field).and_then(Value::as_object) {
             for (name, value) in values {
                 if let Some(x) = value.as_f64() {
                     let entry = sums.entry(name.clone()).or_default();

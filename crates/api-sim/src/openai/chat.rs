@@ -14,10 +14,11 @@ use crate::answer::{Question, Recognised, answer};
 use crate::util::{Rng, api_error, error_body, go_duration, hash64, set_header, unix_now};
 use crate::{MODEL_PREFIX, Shared, SimState};
 
-/// A token bucket holding the per-minute request budget.
+/// A token bucket holding a per-minute budget (requests or tokens), enforced over `burst`: at
+/// most `burst` worth of the minute's budget may be spent at once.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    rpm: u32,
+    pub(crate) per_minute: u64,
     per_second: f64,
     capacity: f64,
     level: f64,
@@ -25,11 +26,11 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    pub(crate) fn new(rpm: u32, burst: Duration) -> Self {
-        let per_second = f64::from(rpm) / 60.0;
+    pub(crate) fn new(per_minute: u64, burst: Duration) -> Self {
+        let per_second = per_minute as f64 / 60.0;
         let capacity = (per_second * burst.as_secs_f64()).max(1.0);
         Self {
-            rpm,
+            per_minute,
             per_second,
             capacity,
             level: capacity,
@@ -37,21 +38,147 @@ impl Limiter {
         }
     }
 
-    /// Takes one request: `Ok((remaining, time until full))` or `Err(wait)`.
-    fn take(&mut self, now: Instant) -> Result<(u64, Duration), Duration> {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.level = (self.level + elapsed * self.per_second).min(self.capacity);
         self.at = now;
-        if self.level >= 1.0 {
-            self.level -= 1.0;
-            let reset = Duration::from_secs_f64((self.capacity - self.level) / self.per_second);
-            Ok((self.level.floor() as u64, reset))
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.level) / self.per_second,
-            ))
-        }
     }
+
+    /// What a request of `amount` costs: a request larger than the whole bucket may still go
+    /// once the bucket is full.
+    fn cost(&self, amount: f64) -> f64 {
+        amount.min(self.capacity)
+    }
+
+    /// How long until `amount` is available (`None`: now).
+    fn shortfall(&mut self, amount: f64, now: Instant) -> Option<Duration> {
+        self.refill(now);
+        let cost = self.cost(amount);
+        (self.level < cost).then(|| Duration::from_secs_f64((cost - self.level) / self.per_second))
+    }
+
+    fn take(&mut self, amount: f64) {
+        self.level -= self.cost(amount);
+    }
+
+    /// Whole units left (the `x-ratelimit-remaining-*` header).
+    fn remaining(&self) -> u64 {
+        self.level.max(0.0).floor() as u64
+    }
+
+    /// Time until the bucket is full again (the `x-ratelimit-reset-*` header).
+    fn reset(&self) -> Duration {
+        Duration::from_secs_f64((self.capacity - self.level).max(0.0) / self.per_second)
+    }
+
+    /// Units spent within the current burst window, as the bucket counts them.
+    fn used(&self) -> u64 {
+        (self.capacity - self.level).max(0.0).round() as u64
+    }
+
+    /// The burst size in whole units.
+    fn burst(&self) -> u64 {
+        self.capacity.floor() as u64
+    }
+}
+
+/// The request and token buckets, checked and charged together so a request refused by one is
+/// not charged by the other.
+#[derive(Debug, Default)]
+pub(crate) struct Limiters {
+    pub(crate) requests: Option<Limiter>,
+    pub(crate) tokens: Option<Limiter>,
+}
+
+/// Which limit refused a request.
+struct Refusal {
+    what: &'static str,
+    unit: &'static str,
+    limit: u64,
+    used: u64,
+    burst: u64,
+    requested: u64,
+    wait: Duration,
+}
+
+impl Limiters {
+    /// Admits a request costing `tokens` (or says which limit refused it), and adds the
+    /// `x-ratelimit-*` headers either way.
+    fn admit(&mut self, tokens: u64, now: Instant, headers: &mut HeaderMap) -> Result<(), Refusal> {
+        let mut refusal = None;
+        if let Some(l) = self.requests.as_mut()
+            && let Some(wait) = l.shortfall(1.0, now)
+        {
+            refusal = Some(Refusal {
+                what: "requests per min (RPM)",
+                unit: "requests",
+                limit: l.per_minute,
+                used: l.used(),
+                burst: l.burst(),
+                requested: 1,
+                wait,
+            });
+        }
+        if let Some(l) = self.tokens.as_mut()
+            && let Some(wait) = l.shortfall(tokens as f64, now)
+            && refusal.as_ref().is_none_or(|r| r.wait < wait)
+        {
+            refusal = Some(Refusal {
+                what: "tokens per min (TPM)",
+                unit: "tokens",
+                limit: l.per_minute,
+                used: l.used(),
+                burst: l.burst(),
+                requested: tokens,
+                wait,
+            });
+        }
+        if refusal.is_none() {
+            if let Some(l) = self.requests.as_mut() {
+                l.take(1.0);
+            }
+            if let Some(l) = self.tokens.as_mut() {
+                l.take(tokens as f64);
+            }
+        }
+        for (limiter, kind) in [(&self.requests, "requests"), (&self.tokens, "tokens")] {
+            let Some(l) = limiter else { continue };
+            let (limit, remaining, reset) = match kind {
+                "requests" => (
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests",
+                ),
+                _ => (
+                    "x-ratelimit-limit-tokens",
+                    "x-ratelimit-remaining-tokens",
+                    "x-ratelimit-reset-tokens",
+                ),
+            };
+            set_header(headers, limit, &l.per_minute.to_string());
+            set_header(headers, remaining, &l.remaining().to_string());
+            set_header(headers, reset, &go_duration(l.reset()));
+        }
+        refusal.map_or(Ok(()), Err)
+    }
+}
+
+/// What the token limit charges for a request, estimated the way OpenAI's limiter does before
+/// the answer exists: about four characters of message text per token, plus the completion cap.
+fn rate_limit_tokens(request: Option<&Value>) -> u64 {
+    let Some(object) = request.and_then(Value::as_object) else {
+        return 0;
+    };
+    let chars: usize = object
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(|m| message_texts(m).iter().map(|t| t.chars().count()).sum())
+        .unwrap_or(0);
+    let cap = ["max_completion_tokens", "max_tokens"]
+        .into_iter()
+        .find_map(|k| object.get(k).and_then(Value::as_u64))
+        .unwrap_or(0);
+    (chars as u64).div_ceil(4) + cap
 }
 
 /// The model name the simulator reports for a requested model.
@@ -333,65 +460,51 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
     set_header(
         &mut headers,
         "x-request-id",
-        &format!("req_sim{:016x}", rng.next_u64()),
+        &format!("req_sim{:016x}{:016x}", state.instance, rng.next_u64()),
     );
     let faults = &state.stats.faults;
 
-    let limited = {
-        let mut limiter = state
-            .limiter
+    let parsed: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
+    let tokens = rate_limit_tokens(parsed.as_ref().ok());
+    let refused = {
+        let mut limiters = state
+            .limiters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        limiter.as_mut().map(|l| (l.rpm, l.take(Instant::now())))
+        limiters.admit(tokens, Instant::now(), &mut headers)
     };
-    if let Some((rpm, taken)) = limited {
-        set_header(&mut headers, "x-ratelimit-limit-requests", &rpm.to_string());
-        match taken {
-            Ok((remaining, reset)) => {
-                set_header(
-                    &mut headers,
-                    "x-ratelimit-remaining-requests",
-                    &remaining.to_string(),
-                );
-                set_header(
-                    &mut headers,
-                    "x-ratelimit-reset-requests",
-                    &go_duration(reset),
-                );
-            }
-            Err(wait) => {
-                faults.rate_limited.fetch_add(1, Ordering::Relaxed);
-                set_header(&mut headers, "x-ratelimit-remaining-requests", "0");
-                set_header(
-                    &mut headers,
-                    "x-ratelimit-reset-requests",
-                    &go_duration(wait),
-                );
-                set_header(
-                    &mut headers,
-                    "retry-after-ms",
-                    &format!("{}", wait.as_millis().max(1)),
-                );
-                set_header(
-                    &mut headers,
-                    "retry-after",
-                    &wait.as_secs_f64().ceil().max(1.0).to_string(),
-                );
-                let message = format!(
-                    "Rate limit reached for requests per min (RPM): Limit {rpm}, Used {rpm}, Requested 1. Please try again in {}. (simulated by api-sim)",
-                    go_duration(wait)
-                );
-                let mut response = api_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &message,
-                    "requests",
-                    None,
-                    Some("rate_limit_exceeded"),
-                );
-                response.headers_mut().extend(headers);
-                return response;
-            }
-        }
+    if let Err(refusal) = refused {
+        faults.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let wait = refusal.wait;
+        set_header(
+            &mut headers,
+            "retry-after-ms",
+            &format!("{}", wait.as_millis().max(1)),
+        );
+        set_header(
+            &mut headers,
+            "retry-after",
+            &wait.as_secs_f64().ceil().max(1.0).to_string(),
+        );
+        let message = format!(
+            "Rate limit reached for {}: Limit {}, Used {}, Requested {} (enforced over bursts of at most {} {}). Please try again in {}. (simulated by api-sim)",
+            refusal.what,
+            refusal.limit,
+            refusal.used,
+            refusal.requested,
+            refusal.burst,
+            refusal.unit,
+            go_duration(wait)
+        );
+        let mut response = api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &message,
+            refusal.unit,
+            None,
+            Some("rate_limit_exceeded"),
+        );
+        response.headers_mut().extend(headers);
+        return response;
     }
 
     // Quota is consumed when a request is admitted, so exactly `quota_after` get through
@@ -411,7 +524,7 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         return response;
     }
 
-    let request: Value = match serde_json::from_slice(&body) {
+    let request: Value = match parsed {
         Ok(v) => v,
         Err(e) => {
             let mut response = api_error(
@@ -494,16 +607,64 @@ mod tests {
 
     #[test]
     fn the_bucket_allows_a_burst_then_spaces_requests() {
-        let mut limiter = Limiter::new(600, Duration::from_secs(1));
+        let mut limiters = Limiters {
+            requests: Some(Limiter::new(600, Duration::from_secs(1))),
+            tokens: None,
+        };
         let now = Instant::now();
+        let mut headers = HeaderMap::new();
         let mut granted = 0;
-        while limiter.take(now).is_ok() {
+        while limiters.admit(0, now, &mut headers).is_ok() {
             granted += 1;
         }
         assert_eq!(granted, 10);
-        let wait = limiter.take(now).unwrap_err();
-        assert!(wait <= Duration::from_millis(100), "{wait:?}");
-        assert!(limiter.take(now + Duration::from_millis(150)).is_ok());
+        let refusal = limiters.admit(0, now, &mut headers).err().unwrap();
+        assert!(
+            refusal.wait <= Duration::from_millis(100),
+            "{:?}",
+            refusal.wait
+        );
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+        let later = now + Duration::from_millis(150);
+        assert!(limiters.admit(0, later, &mut headers).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_counts_what_the_bucket_counted() {
+        // 5 a minute over 1 s bursts: a bucket of one request.
+        let mut limiters = Limiters {
+            requests: Some(Limiter::new(5, Duration::from_secs(1))),
+            tokens: None,
+        };
+        let now = Instant::now();
+        let mut headers = HeaderMap::new();
+        assert!(limiters.admit(0, now, &mut headers).is_ok());
+        let refusal = limiters.admit(0, now, &mut headers).err().unwrap();
+        assert_eq!((refusal.limit, refusal.used, refusal.burst), (5, 1, 1));
+    }
+
+    #[test]
+    fn the_token_bucket_charges_prompt_and_cap_and_refuses_alone() {
+        let request = json!({"model": "m", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "x".repeat(400)}]});
+        assert_eq!(rate_limit_tokens(Some(&request)), 200);
+        // 60,000 a minute: 1,000 tokens per 1 s burst, five such requests.
+        let mut limiters = Limiters {
+            requests: Some(Limiter::new(6000, Duration::from_secs(1))),
+            tokens: Some(Limiter::new(60_000, Duration::from_secs(1))),
+        };
+        let now = Instant::now();
+        let mut headers = HeaderMap::new();
+        for _ in 0..5 {
+            assert!(limiters.admit(200, now, &mut headers).is_ok());
+        }
+        assert_eq!(headers["x-ratelimit-limit-tokens"], "60000");
+        assert_eq!(headers["x-ratelimit-remaining-tokens"], "0");
+        let refusal = limiters.admit(200, now, &mut headers).err().unwrap();
+        assert_eq!(refusal.unit, "tokens");
+        assert_eq!((refusal.used, refusal.requested), (1000, 200));
+        // The refused request was not charged to the request bucket: 95 of 100 are left.
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "95");
     }
 
     #[test]

@@ -79,6 +79,54 @@ async fn a_rate_limit_storm_ends_with_every_request_answered() {
     assert_eq!(totals.http_requests, n as u64 + limited);
 }
 
+/// A cold start with far more demand than the limit allows: 64 in flight at 20 ms against a
+/// limit of about 50 requests a second with 1 s bursts. The probe wave and the buckets sized
+/// from the first answer's headers keep 429s to at most 1% of the requests sent.
+async fn cold_start_429_share(config: SimConfig, n: usize) -> (u64, u64) {
+    let server = sim(SimConfig {
+        latency: Duration::from_millis(20),
+        ..config
+    });
+    let client = client_builder(&server, 64).build().unwrap();
+    let results = run_all(
+        &client,
+        (0..n).map(request).collect(),
+        CallOptions::default(),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    let stats = server.stats();
+    assert_eq!(stats.count(CHAT, 200), n as u64);
+    (stats.count(CHAT, 429), stats.total(CHAT))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_under_a_request_limit_gets_almost_no_429s() {
+    let config = SimConfig {
+        rpm: Some(3000),
+        ..SimConfig::default()
+    };
+    let (limited, sent) = cold_start_429_share(config, 200).await;
+    assert!(
+        limited * 100 <= sent,
+        "{limited} of {sent} requests were answered 429"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_under_a_token_limit_gets_almost_no_429s() {
+    // Each request is charged about 280 tokens (prompt characters ÷ 4 plus the 256 cap).
+    let config = SimConfig {
+        tpm: Some(840_000),
+        ..SimConfig::default()
+    };
+    let (limited, sent) = cold_start_429_share(config, 200).await;
+    assert!(
+        limited * 100 <= sent,
+        "{limited} of {sent} requests were answered 429"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_and_invalid_json_is_reported_per_row() {
     let server = sim(SimConfig {
