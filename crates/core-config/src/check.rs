@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, ModuleSpec};
+use crate::contamination::Keywords;
 use crate::dataset::{Record, RecordReader, kind_of};
 use crate::fieldpath::{Root, lookup_dotted};
 use crate::labels::{Reading, ScoreKind, Side};
@@ -182,6 +183,7 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
 
     // Dataset.
     let mut records = 0;
+    let mut keywords: BTreeMap<String, (String, PathBuf, usize)> = BTreeMap::new();
     match RecordReader::open(&catalog.path_of(&dataset_rel)) {
         Err(e) => out.push(
             &dataset_rel,
@@ -212,6 +214,11 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                     }
                 };
                 records += 1;
+                if let Some(keyword) = record_keyword(&record) {
+                    keywords
+                        .entry(keyword.to_lowercase())
+                        .or_insert_with(|| (keyword, dataset_rel.clone(), line));
+                }
                 if let Some(first) = ids.insert(record.id.clone(), line) {
                     out.push(
                         &dataset_rel,
@@ -237,12 +244,141 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
         }
     }
 
+    check_contamination(catalog, module, &dataset_rel, keywords, &mut out);
+
     let total = out.total();
     ModuleCheck {
         module: module.id.to_string(),
         records,
         problems: out.finish(),
         total,
+    }
+}
+
+/// The keyword a keyword-level record is about.
+fn record_keyword(record: &Record) -> Option<String> {
+    [record.input.get("keyword"), record.metadata.get("keyword")]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The module's other evaluation data: synthetic datasets and gold sets, found by their file
+/// name prefix (`m12_…`, `M12_gold_…`) under `datasets/` and `validated_data/`.
+fn other_datasets(catalog: &Catalog, module: &ModuleSpec, own: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![catalog.path_of(Path::new("validated_data"))];
+    if let Ok(entries) = std::fs::read_dir(catalog.path_of(Path::new("datasets"))) {
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let own = catalog.path_of(own);
+    let mut found = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|e| e == "jsonl")
+                && path != own
+                && catalog
+                    .module_for_file_name(name)
+                    .is_some_and(|m| m.id == module.id)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every prompt file of the module: the `{version}` of its prompt path matched against the
+/// files of the prompt directory.
+fn prompt_files(catalog: &Catalog, module: &ModuleSpec) -> Vec<PathBuf> {
+    let pattern = PathBuf::from(&module.prompt);
+    let (Some(dir), Some(name)) = (
+        pattern.parent(),
+        pattern.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return vec![pattern];
+    };
+    let Some((prefix, suffix)) = name.split_once("{version}") else {
+        return vec![pattern];
+    };
+    let Ok(entries) = std::fs::read_dir(catalog.path_of(dir)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().into_string().ok()?;
+            (file.len() > prefix.len() + suffix.len()
+                && file.starts_with(prefix)
+                && file.ends_with(suffix))
+            .then(|| dir.join(file))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// A prompt that quotes a keyword of the module's own evaluation data shows the model the test
+/// item: reported on the prompt line, with the dataset line the keyword comes from.
+fn check_contamination(
+    catalog: &Catalog,
+    module: &ModuleSpec,
+    dataset_rel: &Path,
+    mut keywords: BTreeMap<String, (String, PathBuf, usize)>,
+    out: &mut Collector,
+) {
+    for path in other_datasets(catalog, module, dataset_rel) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let rel = path
+            .strip_prefix(catalog.root())
+            .map_or_else(|_| path.clone(), Path::to_owned);
+        for (index, line) in text.lines().enumerate() {
+            let Ok(value) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let keyword = [
+                value.pointer("/input/keyword"),
+                value.pointer("/metadata/keyword"),
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(Value::as_str);
+            if let Some(keyword) = keyword {
+                keywords
+                    .entry(keyword.to_lowercase())
+                    .or_insert_with(|| (keyword.to_owned(), rel.clone(), index + 1));
+            }
+        }
+    }
+    let matcher = Keywords::new(keywords.values().map(|(k, _, _)| k));
+    if matcher.is_empty() {
+        return;
+    }
+    for prompt in prompt_files(catalog, module) {
+        let Ok(text) = std::fs::read_to_string(catalog.path_of(&prompt)) else {
+            continue;
+        };
+        for hit in matcher.find(&text) {
+            let (_, file, line) = &keywords[&hit.keyword.to_lowercase()];
+            out.push(
+                &prompt,
+                Some(hit.line),
+                format!(
+                    "quotes the evaluation keyword `{}` ({}:{line}): the model would be shown a test item; use an invented keyword",
+                    hit.keyword,
+                    file.display()
+                ),
+            );
+        }
     }
 }
 
@@ -568,6 +704,44 @@ reasoning = true
         let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
         assert_eq!(found.len(), 4, "{found:#?}");
         assert_eq!(found[3], "d.jsonl: ... and 3 more like the line above");
+    }
+
+    #[test]
+    fn a_prompt_quoting_an_evaluation_keyword_is_reported_with_file_and_line() {
+        let line = GOOD_LINE.replace(
+            "\"keyword\": \"k\"",
+            "\"keyword\": \"Oven Mitt 800 Degrees\"",
+        );
+        let prompt =
+            "Keyword: {{keyword}}\n\n## Example\nKeyword \"oven mitt 800 degrees\" is N.\n";
+        let (dir, catalog) = project(&format!("{line}\n"), prompt, SCHEMA);
+        // A second prompt version and a synthetic dataset of the same module are checked too;
+        // another module's dataset is not.
+        std::fs::write(
+            dir.path().join("p_v2.md"),
+            "{{keyword}}\nsee: heat proof gloves\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets/synthetic")).unwrap();
+        std::fs::write(
+            dir.path().join("datasets/synthetic/m14_sd01_x.jsonl"),
+            "\n{\"id\": \"s\", \"input\": {\"keyword\": \"heat proof gloves\"}}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("datasets/synthetic/m15_sd01_x.jsonl"),
+            "{\"id\": \"s\", \"input\": {\"keyword\": \"keyword: \"}}\n",
+        )
+        .unwrap();
+        let check = check_module(&catalog, &catalog.modules()[0], "v1");
+        let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "p_v1.md:4: quotes the evaluation keyword `Oven Mitt 800 Degrees` (d.jsonl:1): the model would be shown a test item; use an invented keyword",
+                "p_v2.md:2: quotes the evaluation keyword `heat proof gloves` (datasets/synthetic/m14_sd01_x.jsonl:2): the model would be shown a test item; use an invented keyword",
+            ]
+        );
     }
 
     #[test]
