@@ -83,6 +83,26 @@ fn validate_reports_each_kind_of_problem() {
 }
 
 #[test]
+fn validate_reports_a_prompt_that_quotes_an_evaluation_keyword() {
+    let project = TestProject::new();
+    // A worked example quoting a keyword of the module's synthetic dataset (in another case).
+    let prompt = project.path("prompts/modules/single/m12_v1_check_hard_constraint.md");
+    let mut text = std::fs::read_to_string(&prompt).unwrap();
+    let lines = text.lines().count();
+    text.push_str("\n### Example 6\nKeyword \"Silicone Pot Holder Set\"; same product.\n");
+    std::fs::write(&prompt, text).unwrap();
+
+    let run = project.run("orchestrator", &["validate", "m12"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let expected = format!(
+        "prompts/modules/single/m12_v1_check_hard_constraint.md:{}: quotes the evaluation keyword `silicone pot holder set` (datasets/synthetic/m12_sd01_check_hard_constraint.jsonl:1)",
+        lines + 3
+    );
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+    assert!(run.stdout.contains("1 problem"), "{}", run.stdout);
+}
+
+#[test]
 fn unknown_module_suggests_the_closest() {
     let project = TestProject::new();
     let run = project.run("orchestrator", &["validate", "m17"]);
