@@ -745,6 +745,26 @@ reasoning = true
     }
 
     #[test]
+    fn duplicated_json_keys_are_refused_with_file_line_and_key() {
+        let schema = SCHEMA.replace(
+            "\"required\": [\"relevancy\"],",
+            "\"required\": [\"relevancy\"],\n\"type\": \"object\",",
+        );
+        assert_eq!(
+            problems(&format!("{GOOD_LINE}\n"), "{{keyword}}", &schema),
+            ["s.json: line 3: duplicate key `type` (each key may appear once in an object)"]
+        );
+        let dataset = format!(
+            "{GOOD_LINE}\n{}\n",
+            GOOD_LINE.replace("\"a\",", "\"b\", \"expected\": {},")
+        );
+        assert_eq!(
+            problems(&dataset, "{{keyword}}", SCHEMA),
+            ["d.jsonl:2: invalid JSON at column 83: duplicate key `expected`"]
+        );
+    }
+
+    #[test]
     fn missing_files_name_the_module() {
         let (dir, catalog) = project(GOOD_LINE, "{{keyword}}", SCHEMA);
         std::fs::remove_file(dir.path().join("d.jsonl")).unwrap();

@@ -25,6 +25,7 @@ mod env;
 mod error;
 pub mod fieldpath;
 mod ids;
+pub mod json;
 pub mod labels;
 mod paths;
 pub mod results;

@@ -27,13 +27,9 @@ impl ResponseSchema {
     /// When the file cannot be read or is not JSON, or the name is invalid.
     pub fn load(path: &Path, fallback_name: &str) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Schema {
+        let value: Value = crate::json::parse(&text).map_err(|e| Error::Schema {
             path: path.to_owned(),
-            message: format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
+            message: crate::json::describe(&e),
         })?;
         Self::from_value(value, fallback_name).map_err(|message| Error::Schema {
             path: path.to_owned(),
