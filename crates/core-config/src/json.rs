@@ -128,12 +128,16 @@ mod tests {
     #[test]
     fn parses_like_serde_json() {
         let text = r#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c": 18446744073709551615}"#;
-        assert_eq!(parse(text).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(
+            parse(text).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
     }
 
     #[test]
     fn a_duplicated_key_is_refused_with_its_line() {
-        let text = "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"a\": 1,\n    \"a\": 2\n  }\n}";
+        let text =
+            "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"a\": 1,\n    \"a\": 2\n  }\n}";
         let err = parse(text).unwrap_err();
         assert_eq!(err.line(), 5, "{err}");
         assert!(err.to_string().starts_with("duplicate key `a`"), "{err}");

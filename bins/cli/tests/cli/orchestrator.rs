@@ -103,6 +103,40 @@ fn validate_reports_a_prompt_that_quotes_an_evaluation_keyword() {
 }
 
 #[test]
+fn a_schema_with_an_invalid_type_fails_validate_and_the_run_before_any_request() {
+    let project = TestProject::new();
+    let schema = "prompts/json_schemas/single/m14_check_primary_use_same_type_schema.json";
+    let text = std::fs::read_to_string(project.path(schema)).unwrap();
+    project.write(
+        schema,
+        text.replacen("\"type\": \"boolean\"", "\"type\": \"yesno\"", 1),
+    );
+    let run = project.run("orchestrator", &["validate", "m14"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let problem = format!(
+        "{schema}: not a valid JSON Schema: #/properties/same_primary_use/type: \"yesno\" is not a JSON Schema type"
+    );
+    assert!(run.stdout.contains(&problem), "{}", run.stdout);
+
+    // Nothing listens on the discard port: a request would fail with a connection error, so
+    // an error naming the schema shows the run stopped before sending one.
+    let run = crate::support::run(
+        project
+            .command("orchestrator")
+            .args(["run", "m14", "--no-progress"])
+            .env("OPENAI_API_KEY", "sk-test-not-a-key")
+            .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&problem.replace(schema, "")),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("experiment_results").exists());
+}
+
+#[test]
 fn unknown_module_suggests_the_closest() {
     let project = TestProject::new();
     let run = project.run("orchestrator", &["validate", "m17"]);
