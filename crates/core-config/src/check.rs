@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::catalog::ResponseFormatKind;
 use crate::catalog::{Catalog, ModuleSpec};
 use crate::contamination::Keywords;
+use crate::context::{ContextWindows, check_request};
 use crate::dataset::{Record, RecordReader, kind_of};
 use crate::fieldpath::{Root, lookup_dotted};
 use crate::labels::{Reading, ScoreKind, Side};
@@ -59,6 +61,9 @@ pub fn check_catalog(catalog: &Catalog, prompt_version: &str) -> Vec<ModuleCheck
         .map(|m| check_module(catalog, m, prompt_version))
         .collect()
 }
+
+/// The price table, which also gives each model's context window.
+const PRICE_TABLE: &str = "prices.toml";
 
 /// At most this many problems of one kind are listed per file; the rest are counted.
 const SAME_KIND_LIMIT: usize = 3;
@@ -163,6 +168,7 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
     };
 
     // Schema.
+    let mut schema_text = String::new();
     match ResponseSchema::load(&catalog.path_of(&schema_rel), &module.slug) {
         Err(e) => out.push(
             &schema_rel,
@@ -170,6 +176,9 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
             strip_path(&e.to_string(), &catalog.path_of(&schema_rel)),
         ),
         Ok(schema) => {
+            if module.settings.response_format == ResponseFormatKind::JsonSchema {
+                schema_text = schema.response_format().to_string();
+            }
             for problem in schema.strict_problems() {
                 out.push(
                     &schema_rel,
@@ -180,6 +189,25 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
             check_schema_fields(module, &schema, &schema_rel, &mut out);
         }
     }
+
+    // The model's context window, when the price table gives one.
+    let prices_rel = PathBuf::from(PRICE_TABLE);
+    let model = module
+        .settings
+        .model_override
+        .clone()
+        .unwrap_or_else(|| catalog.defaults().model.clone());
+    let window = match ContextWindows::load(&catalog.path_of(&prices_rel)) {
+        Ok(windows) => windows.get(&model),
+        Err(e) => {
+            out.push(
+                &prices_rel,
+                None,
+                strip_path(&e.to_string(), &catalog.path_of(&prices_rel)),
+            );
+            None
+        }
+    };
 
     // Dataset.
     let mut records = 0;
@@ -225,6 +253,20 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                         Some(line),
                         format!("duplicate id `{}` (first used on line {first})", record.id),
                     );
+                }
+                if let (Some(template), Some(window)) = (&template, window) {
+                    if let Ok(prompt) = template.render(&record.input) {
+                        if let Some(over) =
+                            check_request(&prompt, &schema_text, module.settings.max_tokens, window)
+                        {
+                            out.push_grouped(
+                                "context".to_owned(),
+                                &dataset_rel,
+                                line,
+                                format!("record `{}`: {over} ({model}, {PRICE_TABLE})", record.id),
+                            );
+                        }
+                    }
                 }
                 if let Some(template) = &template {
                     check_inputs(
@@ -761,6 +803,38 @@ reasoning = true
         assert_eq!(
             problems(&dataset, "{{keyword}}", SCHEMA),
             ["d.jsonl:2: invalid JSON at column 83: duplicate key `expected`"]
+        );
+    }
+
+    #[test]
+    fn a_record_over_the_context_window_is_reported_with_file_and_line() {
+        // A generated record of about 12.5 million tokens (50 MB of text).
+        let huge = "x".repeat(50_000_000);
+        let dataset = format!(
+            "{GOOD_LINE}\n{}\n",
+            GOOD_LINE
+                .replace("\"a\"", "\"big\"")
+                .replace("\"keyword\": \"k\"", &format!("\"keyword\": \"{huge}\""))
+        );
+        let (dir, catalog) = project(&dataset, "Keyword: {{keyword}}", SCHEMA);
+        std::fs::write(
+            dir.path().join("prices.toml"),
+            "[models.m]\ninput = 1.0\noutput = 1.0\ncontext_window = 128000\n",
+        )
+        .unwrap();
+        let check = check_module(&catalog, &catalog.modules()[0], "v1");
+        let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("d.jsonl:2: record `big`: the request needs about 12,500,"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found[0]
+                .ends_with("over the model's context window of 128,000 tokens (m, prices.toml)"),
+            "{}",
+            found[0]
         );
     }
 

@@ -20,6 +20,7 @@ mod atomic;
 mod catalog;
 pub mod check;
 pub mod contamination;
+pub mod context;
 pub mod dataset;
 mod env;
 mod error;
