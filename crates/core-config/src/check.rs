@@ -254,19 +254,17 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                         format!("duplicate id `{}` (first used on line {first})", record.id),
                     );
                 }
-                if let (Some(template), Some(window)) = (&template, window) {
-                    if let Ok(prompt) = template.render(&record.input) {
-                        if let Some(over) =
-                            check_request(&prompt, &schema_text, module.settings.max_tokens, window)
-                        {
-                            out.push_grouped(
-                                "context".to_owned(),
-                                &dataset_rel,
-                                line,
-                                format!("record `{}`: {over} ({model}, {PRICE_TABLE})", record.id),
-                            );
-                        }
-                    }
+                if let (Some(template), Some(window)) = (&template, window)
+                    && let Ok(prompt) = template.render(&record.input)
+                    && let Some(over) =
+                        check_request(&prompt, &schema_text, module.settings.max_tokens, window)
+                {
+                    out.push_grouped(
+                        "context".to_owned(),
+                        &dataset_rel,
+                        line,
+                        format!("record `{}`: {over} ({model}, {PRICE_TABLE})", record.id),
+                    );
                 }
                 if let Some(template) = &template {
                     check_inputs(

@@ -91,7 +91,7 @@ impl Keywords {
                 }
             }
         }
-        hits.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        hits.sort_by_key(|h| (h.line, h.column));
         hits
     }
 }
