@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::catalog::ResponseFormatKind;
 use crate::catalog::{Catalog, ModuleSpec};
+use crate::contamination::Keywords;
+use crate::context::{ContextWindows, check_request};
 use crate::dataset::{Record, RecordReader, kind_of};
 use crate::fieldpath::{Root, lookup_dotted};
 use crate::labels::{Reading, ScoreKind, Side};
@@ -58,6 +61,9 @@ pub fn check_catalog(catalog: &Catalog, prompt_version: &str) -> Vec<ModuleCheck
         .map(|m| check_module(catalog, m, prompt_version))
         .collect()
 }
+
+/// The price table, which also gives each model's context window.
+const PRICE_TABLE: &str = "prices.toml";
 
 /// At most this many problems of one kind are listed per file; the rest are counted.
 const SAME_KIND_LIMIT: usize = 3;
@@ -162,6 +168,7 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
     };
 
     // Schema.
+    let mut schema_text = String::new();
     match ResponseSchema::load(&catalog.path_of(&schema_rel), &module.slug) {
         Err(e) => out.push(
             &schema_rel,
@@ -169,6 +176,9 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
             strip_path(&e.to_string(), &catalog.path_of(&schema_rel)),
         ),
         Ok(schema) => {
+            if module.settings.response_format == ResponseFormatKind::JsonSchema {
+                schema_text = schema.response_format().to_string();
+            }
             for problem in schema.strict_problems() {
                 out.push(
                     &schema_rel,
@@ -180,8 +190,28 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
         }
     }
 
+    // The model's context window, when the price table gives one.
+    let prices_rel = PathBuf::from(PRICE_TABLE);
+    let model = module
+        .settings
+        .model_override
+        .clone()
+        .unwrap_or_else(|| catalog.defaults().model.clone());
+    let window = match ContextWindows::load(&catalog.path_of(&prices_rel)) {
+        Ok(windows) => windows.get(&model),
+        Err(e) => {
+            out.push(
+                &prices_rel,
+                None,
+                strip_path(&e.to_string(), &catalog.path_of(&prices_rel)),
+            );
+            None
+        }
+    };
+
     // Dataset.
     let mut records = 0;
+    let mut keywords: BTreeMap<String, (String, PathBuf, usize)> = BTreeMap::new();
     match RecordReader::open(&catalog.path_of(&dataset_rel)) {
         Err(e) => out.push(
             &dataset_rel,
@@ -212,11 +242,28 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                     }
                 };
                 records += 1;
+                if let Some(keyword) = record_keyword(&record) {
+                    keywords
+                        .entry(keyword.to_lowercase())
+                        .or_insert_with(|| (keyword, dataset_rel.clone(), line));
+                }
                 if let Some(first) = ids.insert(record.id.clone(), line) {
                     out.push(
                         &dataset_rel,
                         Some(line),
                         format!("duplicate id `{}` (first used on line {first})", record.id),
+                    );
+                }
+                if let (Some(template), Some(window)) = (&template, window)
+                    && let Ok(prompt) = template.render(&record.input)
+                    && let Some(over) =
+                        check_request(&prompt, &schema_text, module.settings.max_tokens, window)
+                {
+                    out.push_grouped(
+                        "context".to_owned(),
+                        &dataset_rel,
+                        line,
+                        format!("record `{}`: {over} ({model}, {PRICE_TABLE})", record.id),
                     );
                 }
                 if let Some(template) = &template {
@@ -237,12 +284,141 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
         }
     }
 
+    check_contamination(catalog, module, &dataset_rel, keywords, &mut out);
+
     let total = out.total();
     ModuleCheck {
         module: module.id.to_string(),
         records,
         problems: out.finish(),
         total,
+    }
+}
+
+/// The keyword a keyword-level record is about.
+fn record_keyword(record: &Record) -> Option<String> {
+    [record.input.get("keyword"), record.metadata.get("keyword")]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The module's other evaluation data: synthetic datasets and gold sets, found by their file
+/// name prefix (`m12_…`, `M12_gold_…`) under `datasets/` and `validated_data/`.
+fn other_datasets(catalog: &Catalog, module: &ModuleSpec, own: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![catalog.path_of(Path::new("validated_data"))];
+    if let Ok(entries) = std::fs::read_dir(catalog.path_of(Path::new("datasets"))) {
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let own = catalog.path_of(own);
+    let mut found = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|e| e == "jsonl")
+                && path != own
+                && catalog
+                    .module_for_file_name(name)
+                    .is_some_and(|m| m.id == module.id)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every prompt file of the module: the `{version}` of its prompt path matched against the
+/// files of the prompt directory.
+fn prompt_files(catalog: &Catalog, module: &ModuleSpec) -> Vec<PathBuf> {
+    let pattern = PathBuf::from(&module.prompt);
+    let (Some(dir), Some(name)) = (
+        pattern.parent(),
+        pattern.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return vec![pattern];
+    };
+    let Some((prefix, suffix)) = name.split_once("{version}") else {
+        return vec![pattern];
+    };
+    let Ok(entries) = std::fs::read_dir(catalog.path_of(dir)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().into_string().ok()?;
+            (file.len() > prefix.len() + suffix.len()
+                && file.starts_with(prefix)
+                && file.ends_with(suffix))
+            .then(|| dir.join(file))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// A prompt that quotes a keyword of the module's own evaluation data shows the model the test
+/// item: reported on the prompt line, with the dataset line the keyword comes from.
+fn check_contamination(
+    catalog: &Catalog,
+    module: &ModuleSpec,
+    dataset_rel: &Path,
+    mut keywords: BTreeMap<String, (String, PathBuf, usize)>,
+    out: &mut Collector,
+) {
+    for path in other_datasets(catalog, module, dataset_rel) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let rel = path
+            .strip_prefix(catalog.root())
+            .map_or_else(|_| path.clone(), Path::to_owned);
+        for (index, line) in text.lines().enumerate() {
+            let Ok(value) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let keyword = [
+                value.pointer("/input/keyword"),
+                value.pointer("/metadata/keyword"),
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(Value::as_str);
+            if let Some(keyword) = keyword {
+                keywords
+                    .entry(keyword.to_lowercase())
+                    .or_insert_with(|| (keyword.to_owned(), rel.clone(), index + 1));
+            }
+        }
+    }
+    let matcher = Keywords::new(keywords.values().map(|(k, _, _)| k));
+    if matcher.is_empty() {
+        return;
+    }
+    for prompt in prompt_files(catalog, module) {
+        let Ok(text) = std::fs::read_to_string(catalog.path_of(&prompt)) else {
+            continue;
+        };
+        for hit in matcher.find(&text) {
+            let (_, file, line) = &keywords[&hit.keyword.to_lowercase()];
+            out.push(
+                &prompt,
+                Some(hit.line),
+                format!(
+                    "quotes the evaluation keyword `{}` ({}:{line}): the model would be shown a test item; use an invented keyword",
+                    hit.keyword,
+                    file.display()
+                ),
+            );
+        }
     }
 }
 
@@ -534,6 +710,96 @@ mod tests {
         let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
         assert_eq!(found.len(), 4, "{found:#?}");
         assert_eq!(found[3], "d.jsonl: ... and 3 more like the line above");
+    }
+
+    #[test]
+    fn a_prompt_quoting_an_evaluation_keyword_is_reported_with_file_and_line() {
+        let line = GOOD_LINE.replace(
+            "\"keyword\": \"k\"",
+            "\"keyword\": \"Oven Mitt 800 Degrees\"",
+        );
+        let prompt =
+            "Keyword: {{keyword}}\n\n## Example\nKeyword \"oven mitt 800 degrees\" is N.\n";
+        let (dir, catalog) = project(&format!("{line}\n"), prompt, SCHEMA);
+        // A second prompt version and a synthetic dataset of the same module are checked too;
+        // another module's dataset is not.
+        std::fs::write(
+            dir.path().join("p_v2.md"),
+            "{{keyword}}\nsee: heat proof gloves\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets/synthetic")).unwrap();
+        std::fs::write(
+            dir.path().join("datasets/synthetic/m14_sd01_x.jsonl"),
+            "\n{\"id\": \"s\", \"input\": {\"keyword\": \"heat proof gloves\"}}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("datasets/synthetic/m15_sd01_x.jsonl"),
+            "{\"id\": \"s\", \"input\": {\"keyword\": \"keyword: \"}}\n",
+        )
+        .unwrap();
+        let check = check_module(&catalog, &catalog.modules()[0], "v1");
+        let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "p_v1.md:4: quotes the evaluation keyword `Oven Mitt 800 Degrees` (d.jsonl:1): the model would be shown a test item; use an invented keyword",
+                "p_v2.md:2: quotes the evaluation keyword `heat proof gloves` (datasets/synthetic/m14_sd01_x.jsonl:2): the model would be shown a test item; use an invented keyword",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicated_json_keys_are_refused_with_file_line_and_key() {
+        let schema = SCHEMA.replace(
+            "\"required\": [\"relevancy\"],",
+            "\"required\": [\"relevancy\"],\n\"type\": \"object\",",
+        );
+        assert_eq!(
+            problems(&format!("{GOOD_LINE}\n"), "{{keyword}}", &schema),
+            ["s.json: line 3: duplicate key `type` (each key may appear once in an object)"]
+        );
+        let dataset = format!(
+            "{GOOD_LINE}\n{}\n",
+            GOOD_LINE.replace("\"a\",", "\"b\", \"expected\": {},")
+        );
+        assert_eq!(
+            problems(&dataset, "{{keyword}}", SCHEMA),
+            ["d.jsonl:2: invalid JSON at column 83: duplicate key `expected`"]
+        );
+    }
+
+    #[test]
+    fn a_record_over_the_context_window_is_reported_with_file_and_line() {
+        // A generated record of about 12.5 million tokens (50 MB of text).
+        let huge = "x".repeat(50_000_000);
+        let dataset = format!(
+            "{GOOD_LINE}\n{}\n",
+            GOOD_LINE
+                .replace("\"a\"", "\"big\"")
+                .replace("\"keyword\": \"k\"", &format!("\"keyword\": \"{huge}\""))
+        );
+        let (dir, catalog) = project(&dataset, "Keyword: {{keyword}}", SCHEMA);
+        std::fs::write(
+            dir.path().join("prices.toml"),
+            "[models.m]\ninput = 1.0\noutput = 1.0\ncontext_window = 128000\n",
+        )
+        .unwrap();
+        let check = check_module(&catalog, &catalog.modules()[0], "v1");
+        let found: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("d.jsonl:2: record `big`: the request needs about 12,500,"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found[0]
+                .ends_with("over the model's context window of 128,000 tokens (m, prices.toml)"),
+            "{}",
+            found[0]
+        );
     }
 
     #[test]

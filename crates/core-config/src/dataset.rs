@@ -198,7 +198,7 @@ impl<R: Read> RecordReader<R> {
                 continue;
             }
             return Some(
-                serde_json::from_str::<Value>(text)
+                crate::json::parse(text)
                     .map(|value| (self.line, value))
                     .map_err(|e| self.error(json_error_message(&e, text))),
             );

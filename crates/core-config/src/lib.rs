@@ -9,7 +9,8 @@
 //!   `Debug`/`Display` print a redaction.
 //! - [`labels`] decides what a raw value means, per field: `n` is false in a boolean field and Not
 //!   relevant in a relevance field.
-//! - [`check`] is the data check behind `orchestrator validate`.
+//! - [`check`] is the data check behind `orchestrator validate`; [`contamination`] is its rule
+//!   that a prompt never quotes the keywords it is evaluated on.
 //!
 //! This crate does no network I/O and must not depend on any other crate of the workspace, on
 //! HTTP, async runtimes or terminal output: it is pure configuration and file formats.
@@ -18,12 +19,15 @@
 mod atomic;
 mod catalog;
 pub mod check;
+pub mod contamination;
+pub mod context;
 pub mod dataset;
 mod env;
 mod error;
 pub mod fieldpath;
 mod git;
 mod ids;
+pub mod json;
 pub mod labels;
 mod paths;
 pub mod results;

@@ -27,18 +27,44 @@ impl ResponseSchema {
     /// When the file cannot be read or is not JSON, or the name is invalid.
     pub fn load(path: &Path, fallback_name: &str) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Schema {
+        let value: Value = crate::json::parse(&text).map_err(|e| Error::Schema {
             path: path.to_owned(),
-            message: format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
+            message: crate::json::describe(&e),
         })?;
-        Self::from_value(value, fallback_name).map_err(|message| Error::Schema {
+        let schema = Self::from_value(value, fallback_name).map_err(|message| Error::Schema {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        let problems = schema.meta_problems();
+        if problems.is_empty() {
+            Ok(schema)
+        } else {
+            Err(Error::Schema {
+                path: path.to_owned(),
+                message: format!("not a valid JSON Schema: {}", problems.join("; ")),
+            })
+        }
+    }
+
+    /// Every way the schema breaks the JSON Schema (2020-12) meta-schema, each as
+    /// `#/json/pointer: reason` (the pointer is inside the `schema` object); empty when valid.
+    /// An invalid schema (`"type": "yesno"`) would make the API refuse every request.
+    #[must_use]
+    pub fn meta_problems(&self) -> Vec<String> {
+        let validator = jsonschema::draft202012::meta::validator();
+        validator
+            .iter_errors(&self.schema)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                match e.instance().as_ref() {
+                    Value::String(t) if at.ends_with("/type") => format!(
+                        "#{at}: \"{t}\" is not a JSON Schema type (use one of: {})",
+                        SUPPORTED_TYPES.join(", ")
+                    ),
+                    _ => format!("#{at}: {e}"),
+                }
+            })
+            .collect()
     }
 
     /// As [`ResponseSchema::load`], from an already parsed value.
@@ -154,6 +180,10 @@ fn has_type(schema: &Value, wanted: &str) -> bool {
     }
 }
 
+const SUPPORTED_TYPES: [&str; 7] = [
+    "string", "number", "integer", "boolean", "object", "array", "null",
+];
+
 const UNSUPPORTED: [&str; 8] = [
     "allOf",
     "not",
@@ -173,6 +203,19 @@ fn check_strict(schema: &Value, at: &str, problems: &mut Vec<String>) {
     for keyword in UNSUPPORTED {
         if object.contains_key(keyword) {
             problems.push(format!("{at}: `{keyword}` is not supported in strict mode"));
+        }
+    }
+    let types: Vec<&Value> = match object.get("type") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    for t in types {
+        if !t.as_str().is_some_and(|t| SUPPORTED_TYPES.contains(&t)) {
+            problems.push(format!(
+                "{at}: type {t} is not supported (use one of: {})",
+                SUPPORTED_TYPES.join(", ")
+            ));
         }
     }
     if object.get("type").is_none()
@@ -289,6 +332,37 @@ mod tests {
                 "#: objects must set \"additionalProperties\": false",
                 "#: property `b` must be listed in `required` (make it nullable to allow no value)",
                 "#/properties/b/items: property `c` must be listed in `required` (make it nullable to allow no value)",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_invalid_type_is_refused_on_load_with_its_pointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        std::fs::write(
+            &path,
+            r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
+            "required": ["relevancy"], "properties": {"relevancy": {"type": "yesno"}}}}"#,
+        )
+        .unwrap();
+        let err = ResponseSchema::load(&path, "x").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: not a valid JSON Schema: #/properties/relevancy/type: ",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("yesno"), "{err}");
+        // From a value (as the simulator receives it), the strict check says the same.
+        assert_eq!(
+            strict(
+                json!({"type": "object", "additionalProperties": false, "required": ["a"],
+                "properties": {"a": {"type": "yesno"}}})
+            ),
+            [
+                "#/properties/a: type \"yesno\" is not supported (use one of: string, number, integer, boolean, object, array, null)"
             ]
         );
     }

@@ -20,6 +20,9 @@ pub struct ModelPrice {
     pub cached_input: Option<f64>,
     /// Completion tokens (reasoning included).
     pub output: f64,
+    /// The model's context window in tokens, when known (checked by `core_config::context`).
+    #[serde(default)]
+    pub context_window: Option<u64>,
 }
 
 /// Whether a call was made live or through the Batch API.

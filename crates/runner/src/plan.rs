@@ -212,6 +212,17 @@ pub fn plan(
         });
     }
 
+    // A record that cannot fit the model's context window is refused before any call (the
+    // window comes from the price table; without one, nothing is checked).
+    let window = match prices {
+        Some(table) => table.get(&settings.model).and_then(|m| m.context_window),
+        None => core_config::context::ContextWindows::load(&paths.default_price_table())?
+            .get(&settings.model),
+    };
+    let schema_text = match module.settings.response_format {
+        ResponseFormatKind::JsonSchema => schema.response_format().to_string(),
+        ResponseFormatKind::JsonObject => String::new(),
+    };
     // Pass 1 over the dataset: every line must parse and feed every placeholder before any
     // call is made. Only ids and line numbers are kept.
     let mut all: Vec<(String, usize)> = Vec::new();
@@ -251,10 +262,22 @@ pub fn plan(
                 message: format!("record `{}`: {e}", record.id),
             }));
         }
-        prompt_chars += template
-            .render(&record.input)
-            .map(|text| text.chars().count() as u64)
-            .unwrap_or_default();
+        let rendered = template.render(&record.input).unwrap_or_default();
+        if let Some(over) = window.and_then(|w| {
+            core_config::context::check_request(
+                &rendered,
+                &schema_text,
+                module.settings.max_tokens,
+                w,
+            )
+        }) {
+            return Err(Error::Config(core_config::Error::Dataset {
+                path: dataset.clone(),
+                line: record.line,
+                message: format!("record `{}`: {over} ({})", record.id, settings.model),
+            }));
+        }
+        prompt_chars += rendered.chars().count() as u64;
         all.push((record.id, record.line));
     }
     let dataset_records = all.len();

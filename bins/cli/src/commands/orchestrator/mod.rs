@@ -36,10 +36,12 @@ enum Command {
     /// Check datasets, prompts and schemas of every module (or the ones named).
     ///
     /// Every dataset line must parse, every prompt placeholder must be fed by the dataset and
-    /// every input key used (or listed in `ignored_inputs`), every schema must be a valid strict
-    /// schema, every expected value must be one of the module's labels, and record ids must be
-    /// present and unique. Problems are printed as `file:line: what is wrong`; the exit code is 1
-    /// when there is any.
+    /// every input key used (or listed in `ignored_inputs`), every schema must be a valid JSON
+    /// Schema and a valid strict schema, no JSON object may repeat a key, every expected value
+    /// must be one of the module's labels, and record ids must be present and unique. No prompt
+    /// may quote a keyword (over 8 characters) of the module's datasets or gold sets, and every
+    /// request must fit the model's context window (`context_window` in prices.toml). Problems
+    /// are printed as `file:line: what is wrong`; the exit code is 1 when there is any.
     Validate {
         /// Modules to check (ids such as m12, 12, 2b); all when none are given.
         modules: Vec<String>,
