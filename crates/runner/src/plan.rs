@@ -266,13 +266,38 @@ pub fn plan(
     }
 
     let folder = paths.experiment_results().join(module.folder_name());
-    let (records, local_id, csv, journal, resumed, started) = if resume {
+    let mut fresh_names = None;
+    let resumable = if resume {
         let journal_path =
             newest_journal(&folder, module)?.ok_or_else(|| Error::NothingToResume {
                 module: module.id.to_string(),
                 folder: folder.clone(),
             })?;
-        let journal = Journal::read(&journal_path)?;
+        match Journal::read_if_started(&journal_path)? {
+            Some(journal) => Some((journal_path, journal)),
+            // Killed before its header: no call was made, so the run starts afresh under the
+            // names it was given.
+            None => {
+                let (stem, local_id, started) = names_of(&journal_path, module, &settings)?;
+                let order = sample_order(
+                    all.len(),
+                    settings.samples,
+                    settings.samples.map(|_| settings.seed),
+                );
+                let records: Vec<(String, usize)> =
+                    order.into_iter().map(|i| all[i].clone()).collect();
+                let csv = folder.join(format!("{stem}.csv"));
+                fresh_names = Some((records, local_id, csv, journal_path, started));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (records, local_id, csv, journal, resumed, started) = if let Some(fresh) = fresh_names {
+        let (records, local_id, csv, journal, started) = fresh;
+        (records, local_id, csv, journal, None, started)
+    } else if let Some((journal_path, journal)) = resumable {
         let header = &journal.header;
         let hash = prompt_hash(&prompt_text);
         for (what, then, now) in [
@@ -422,6 +447,37 @@ fn free_names(
         folder,
         std::io::Error::other("too many runs started in the same second"),
     ))
+}
+
+/// The results stem, local id and start time a journal's name gives
+/// (`M12_v1_20260116_123456_2.journal.jsonl`: `M12_v1_20260116_123456_2`,
+/// `exp_20260116_123456_m12_2`), for a journal that lost its header.
+fn names_of(
+    journal: &Path,
+    module: &ModuleSpec,
+    settings: &RunSettings,
+) -> Result<(String, String, DateTime<Local>)> {
+    let name = journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.trim_end_matches(".journal.jsonl").to_owned();
+    let prefix = format!("{}_{}_", module.id.upper(), settings.prompt_version);
+    let Some(rest) = stem.strip_prefix(&prefix) else {
+        return Err(Error::ResumeMismatch {
+            journal: journal.to_owned(),
+            what: "prompt version",
+            then: format!("the run named {stem}"),
+            now: settings.prompt_version.clone(),
+        });
+    };
+    let (ts, suffix) = rest.split_at(rest.len().min(15));
+    let started = chrono::NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S")
+        .ok()
+        .and_then(|t| t.and_local_timezone(Local).earliest())
+        .unwrap_or(settings.started);
+    let local_id = format!("exp_{ts}_{}{suffix}", module.id);
+    Ok((stem, local_id, started))
 }
 
 /// The newest unfinished run of a module (its journal), if any.

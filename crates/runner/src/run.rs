@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
-use crate::journal::{Journal, JournalHeader, JournalWriter};
+use crate::journal::{Journal, JournalHeader, JournalWriter, is_transient};
 use crate::metrics::{RunMetrics, Tally};
 use crate::plan::Plan;
 use crate::score::score_row;
@@ -85,6 +85,11 @@ pub struct RunReport {
     pub rows: usize,
     /// Rows taken from the journal of an earlier, interrupted attempt.
     pub resumed_rows: usize,
+    /// Rows whose call failed for a transient reason (connection, timeout, 5xx, 429 after every
+    /// retry). When there are any, the journal is kept and `--resume` asks for exactly these
+    /// rows again. Left out of JSON when zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retryable_rows: usize,
     /// Accuracy, errors, per-label figures.
     pub metrics: RunMetrics,
     /// Calls answered from the response cache in this invocation.
@@ -103,6 +108,11 @@ pub struct RunReport {
     pub cost_complete: bool,
     /// Wall time of this invocation, seconds.
     pub seconds: f64,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RunReport {
@@ -154,7 +164,7 @@ pub async fn execute(
     // Rows an earlier attempt finished count now and are not asked again.
     let mut journal = match &plan.resume {
         Some(previous) => {
-            for finished in previous.rows.values() {
+            for finished in previous.done_rows() {
                 add_to_tally(
                     &mut tally,
                     plan,
@@ -168,10 +178,15 @@ pub async fn execute(
         }
         None => JournalWriter::create(&plan.journal, &header(plan))?,
     };
+    // Rows that failed for a transient reason (the server was away) are asked again.
     let done: HashMap<&str, ()> = plan
         .resume
         .as_ref()
-        .map(|j| j.rows.keys().map(|k| (k.as_str(), ())).collect())
+        .map(|j| {
+            j.done_rows()
+                .map(|r| (r.row.record_id.as_str(), ()))
+                .collect()
+        })
         .unwrap_or_default();
     let resumed_rows = done.len();
     reporter.started(plan, resumed_rows);
@@ -220,6 +235,7 @@ pub async fn execute(
     };
     let mut fatal = None;
     let mut interrupted = false;
+    let mut retryable_rows = 0;
     loop {
         let finished = tokio::select! {
             biased;
@@ -236,6 +252,9 @@ pub async fn execute(
             break;
         }
         let scored = finished.scored;
+        if is_transient(scored.error_kind.as_deref()) {
+            retryable_rows += 1;
+        }
         journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
         add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
         if let Some(stream) = in_order.as_mut()
@@ -286,8 +305,12 @@ pub async fn execute(
     }
     let metrics = tally.metrics();
     let entry = register(plan, &metrics)?;
-    // The CSV and the registry entry exist: the journal has done its job.
-    let _ = std::fs::remove_file(&plan.journal);
+    // The CSV and the registry entry exist: the journal has done its job, unless rows failed
+    // for a transient reason; then it stays so `--resume` asks for exactly those rows again and
+    // rewrites this CSV and this registry entry.
+    if retryable_rows == 0 {
+        let _ = std::fs::remove_file(&plan.journal);
+    }
 
     let after = client.totals();
     Ok(RunReport {
@@ -299,6 +322,7 @@ pub async fn execute(
         prompt_hash: plan.prompt_hash.clone(),
         rows: total,
         resumed_rows,
+        retryable_rows,
         metrics,
         cache_hits: after.cache_hits - totals_before.cache_hits,
         http_requests: after.http_requests - totals_before.http_requests,
