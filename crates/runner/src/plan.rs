@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Local};
 use core_config::TokenParam;
@@ -65,8 +66,8 @@ pub struct Plan {
     pub prompt: PathBuf,
     /// The parsed prompt.
     pub template: Template,
-    /// The output schema.
-    pub schema: ResponseSchema,
+    /// The output schema, shared by every request of the run (not copied per record).
+    pub schema: Arc<ResponseSchema>,
     /// Model settings.
     pub settings: RunSettings,
     /// Hash of the prompt file (first 8 hex digits of SHA-256).
@@ -119,12 +120,12 @@ impl Plan {
 
 fn request_for(
     module: &ModuleSpec,
-    schema: &ResponseSchema,
+    schema: &Arc<ResponseSchema>,
     settings: &RunSettings,
     prompt: String,
 ) -> ChatRequest {
     let format = match module.settings.response_format {
-        ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(schema.clone()),
+        ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(Arc::clone(schema)),
         ResponseFormatKind::JsonObject => ResponseFormat::JsonObject,
     };
     ChatRequest::new(settings.model.clone(), vec![Message::user(prompt)])
@@ -405,7 +406,7 @@ pub fn plan(
         dataset,
         prompt,
         template,
-        schema,
+        schema: Arc::new(schema),
         prompt_hash: prompt_hash(&prompt_text),
         settings,
         records,
@@ -581,6 +582,26 @@ reasoning = false
     fn a_sound_project_plans_every_record() {
         let (_dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
         assert_eq!(result.unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn every_request_shares_the_plans_schema() {
+        let (_dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
+        let plan = result.unwrap();
+        let input: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"keyword": "k"}"#).unwrap();
+        let request = plan.request(&input).unwrap();
+        let ResponseFormat::JsonSchema(schema) = &request.response_format else {
+            panic!("a json_schema module asks for Structured Outputs");
+        };
+        assert!(Arc::ptr_eq(schema, &plan.schema), "not a copy per request");
+        // The body is the one a request holding its own copy of the schema sends.
+        let mut copied = request.clone();
+        copied.response_format = ResponseFormat::JsonSchema(Arc::new((*plan.schema).clone()));
+        assert_eq!(
+            request.to_body_bytes().unwrap(),
+            copied.to_body_bytes().unwrap()
+        );
     }
 
     #[test]
