@@ -234,8 +234,12 @@ pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
         .from_reader(QuoteWatch {
             inner: strip_bom(file),
             quoting: CsvQuoting::new(b','),
+            lines: LineCounter::default(),
         });
-    let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
+    let headers = match reader.headers() {
+        Ok(headers) => headers.clone(),
+        Err(e) => return Err(csv_error(path, &e, &mut reader.get_mut().lines, None)),
+    };
     let index = |name: &str| headers.iter().position(|h| h.trim() == name);
     for required in ["input", "output", "expected"] {
         if index(required).is_none() {
@@ -253,9 +257,25 @@ pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
         .collect();
     let mut rows = Vec::new();
     let mut last_line = 1;
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| csv_error(path, &e))?;
-        last_line = record.position().map_or(last_line, csv::Position::line);
+    let mut record = csv::StringRecord::new();
+    for i in 0.. {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                return Err(csv_error(
+                    path,
+                    &e,
+                    &mut reader.get_mut().lines,
+                    Some(&headers),
+                ));
+            }
+        }
+        // The csv crate's own line numbers drift on CRLF files and after blank lines; count
+        // line breaks in the bytes instead.
+        if let Some(position) = record.position() {
+            last_line = reader.get_mut().lines.line_at(position.byte());
+        }
         let get = |name: &str| index(name).and_then(|i| record.get(i)).unwrap_or_default();
         let correct = match get("correct").trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Some(true),
@@ -367,25 +387,104 @@ impl CsvQuoting {
     }
 }
 
-/// A reader that follows the quoting of everything read through it.
+/// A reader that follows the quoting and the line breaks of everything read through it.
 struct QuoteWatch<R> {
     inner: R,
     quoting: CsvQuoting,
+    lines: LineCounter,
 }
 
 impl<R: io::Read> io::Read for QuoteWatch<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.quoting.feed(&buf[..n]);
+        self.lines.feed(&buf[..n]);
         Ok(n)
     }
 }
 
-fn csv_error(path: &Path, e: &csv::Error) -> Error {
+/// Turns the byte offsets the `csv` crate gives for records into the line numbers an editor
+/// shows. `\r\n`, a lone `\n` and a lone `\r` each end one line. The csv crate puts a record's
+/// start at the line break (or the blank lines) before it, so a stretch of line breaks that
+/// begins at or before the offset is counted whole.
+///
+/// Offsets are asked for in increasing order, so only the stretches read ahead of the csv
+/// parser are held.
+#[derive(Debug, Default)]
+struct LineCounter {
+    /// Bytes fed so far.
+    offset: u64,
+    /// Whether the last byte fed was `\r` (a `\n` after it ends no further line).
+    after_cr: bool,
+    /// Finished stretches of line breaks not counted yet: (offset of the first byte, breaks).
+    stretches: std::collections::VecDeque<(u64, u64)>,
+    /// The stretch being read, when the last byte fed was a line break.
+    open: Option<(u64, u64)>,
+    /// Line breaks counted so far.
+    counted: u64,
+}
+
+impl LineCounter {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            let is_break = b == b'\n' || b == b'\r';
+            if is_break {
+                let ends_line = b == b'\r' || !self.after_cr;
+                let stretch = self.open.get_or_insert((self.offset, 0));
+                if ends_line {
+                    stretch.1 += 1;
+                }
+            } else if let Some(stretch) = self.open.take() {
+                self.stretches.push_back(stretch);
+            }
+            self.after_cr = b == b'\r';
+            self.offset += 1;
+        }
+    }
+
+    /// The 1-based line of the record the csv crate places at `byte`.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        while let Some(&(start, breaks)) = self.stretches.front() {
+            if start > byte {
+                break;
+            }
+            self.counted += breaks;
+            self.stretches.pop_front();
+        }
+        if let Some((start, breaks)) = self.open.as_mut()
+            && *start <= byte
+        {
+            self.counted += *breaks;
+            *breaks = 0;
+        }
+        self.counted + 1
+    }
+}
+
+/// A csv error with our line number; the csv crate's own message repeats its line number, which
+/// drifts on CRLF files, so the usual cases are put in words here.
+fn csv_error(
+    path: &Path,
+    e: &csv::Error,
+    lines: &mut LineCounter,
+    headers: Option<&csv::StringRecord>,
+) -> Error {
+    let message = match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => {
+            let field = err.field();
+            let column = headers.and_then(|h| h.get(field)).map_or_else(
+                || format!("field {}", field + 1),
+                |h| format!("column `{h}`"),
+            );
+            format!("{column}: the cell is not valid UTF-8 (save the file as UTF-8)")
+        }
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    };
     Error::Csv {
         path: path.to_owned(),
-        line: e.position().map_or(0, csv::Position::line),
-        message: e.to_string(),
+        line: e.position().map_or(0, |p| lines.line_at(p.byte())),
+        message,
     }
 }
 
@@ -509,6 +608,70 @@ mod tests {
             err.ends_with(&format!("out.csv:3: {}", CsvQuoting::CUT_OFF)),
             "{err}"
         );
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/results")
+            .join(name)
+    }
+
+    #[test]
+    fn a_bad_cell_in_a_crlf_file_is_reported_on_its_line() {
+        // CRLF line ends, two multi-line reasoning cells, and a Latin-1 keyword on line 6.
+        let path = fixture("M12_results_crlf_bad_cell.csv");
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "M12_results_crlf_bad_cell.csv:6: column `Keyword`: the cell is not valid UTF-8 (save the file as UTF-8)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_crlf_file_cut_inside_a_cell_is_refused_with_its_line() {
+        let text = std::fs::read(fixture("M12_results_crlf_bad_cell.csv")).unwrap();
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.csv");
+        // Cut inside the second multi-line cell, which starts on line 4.
+        let cut = text.find("No constraint is broken").unwrap();
+        std::fs::write(&path, &text[..cut]).unwrap();
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with(&format!("cut.csv:4: {}", CsvQuoting::CUT_OFF)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_counted_the_way_editors_count_them() {
+        // Record starts as the csv crate reports them (byte offsets), for LF, CRLF, CR and
+        // blank lines.
+        for (text, expected) in [
+            (&b"a,b\n1,\"x\ny\"\n2,z\n\n\n3,w\n"[..], vec![2, 4, 7]),
+            (
+                &b"a,b\r\n1,\"x\r\ny\"\r\n2,z\r\n\r\n\r\n3,w\r\n"[..],
+                vec![2, 4, 7],
+            ),
+            (&b"a,b\r1,2\r3,4\r"[..], vec![2, 3]),
+        ] {
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(QuoteWatch {
+                    inner: text,
+                    quoting: CsvQuoting::new(b','),
+                    lines: LineCounter::default(),
+                });
+            let mut record = csv::StringRecord::new();
+            let mut lines = Vec::new();
+            while reader.read_record(&mut record).unwrap() {
+                let byte = record.position().unwrap().byte();
+                lines.push(reader.get_mut().lines.line_at(byte));
+            }
+            assert_eq!(lines, expected, "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn request(i: usize, schema: &ResponseSchema) -> ChatRequest {
     )
     .temperature(0.0)
     .max_tokens(200)
-    .response_format(ResponseFormat::JsonSchema(schema.clone()))
+    .response_format(ResponseFormat::JsonSchema(schema.clone().into()))
 }
 
 async fn run(

@@ -192,7 +192,7 @@ struct Inner {
     halted: Mutex<Option<String>>,
     /// Compiled schemas; a run uses one or a few, so a list compared by value is enough and
     /// needs no serialisation per call.
-    schemas: Mutex<Vec<(ResponseSchema, SchemaCheck)>>,
+    schemas: Mutex<Vec<(Arc<ResponseSchema>, SchemaCheck)>>,
     /// Parsed chat URLs per model (Azure puts the deployment in the path).
     chat_urls: Mutex<HashMap<String, (Arc<str>, reqwest::Url)>>,
 }
@@ -378,13 +378,17 @@ impl Client {
             .schemas
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, check)) = schemas.iter().find(|(known, _)| known == schema) {
+        // The requests of a run share one schema: the pointer check spares comparing it.
+        if let Some((_, check)) = schemas
+            .iter()
+            .find(|(known, _)| Arc::ptr_eq(known, schema) || known == schema)
+        {
             return Ok(Some(check.clone()));
         }
         let check = SchemaCheck::new(&schema.schema).map_err(|e| {
             Error::InvalidRequest(format!("schema `{}` does not compile: {e}", schema.name))
         })?;
-        schemas.push((schema.clone(), check.clone()));
+        schemas.push((Arc::clone(schema), check.clone()));
         Ok(Some(check))
     }
 

@@ -1,6 +1,8 @@
 //! What we send: chat messages, the response format and the request body, built in one place so
 //! that live calls, batch files and cache keys all see exactly the same JSON.
 
+use std::sync::Arc;
+
 use core_config::{ResponseSchema, TokenParam};
 use serde_json::{Map, Value, json};
 
@@ -76,8 +78,9 @@ pub enum ResponseFormat {
     Text,
     /// JSON mode: any JSON object.
     JsonObject,
-    /// Structured Outputs with the module's schema; answers are validated against it.
-    JsonSchema(ResponseSchema),
+    /// Structured Outputs with the module's schema; answers are validated against it. Shared,
+    /// so the requests of a run do not each copy the schema.
+    JsonSchema(Arc<ResponseSchema>),
 }
 
 impl ResponseFormat {
@@ -368,7 +371,7 @@ mod tests {
             .temperature(0.0)
             .max_tokens(512)
             .seed(7)
-            .response_format(ResponseFormat::JsonSchema(schema()))
+            .response_format(ResponseFormat::JsonSchema(schema().into()))
             .to_body();
         assert_eq!(body["max_completion_tokens"], 512);
         assert!(body.get("max_tokens").is_none());
@@ -416,7 +419,7 @@ mod tests {
         assert_eq!(mentioned["messages"].as_array().unwrap().len(), 1);
         // Only JSON mode needs the word: a schema request is left alone.
         let schema = ChatRequest::new("m", vec![Message::user("classify")])
-            .response_format(ResponseFormat::JsonSchema(schema()))
+            .response_format(ResponseFormat::JsonSchema(schema().into()))
             .to_body();
         assert_eq!(schema["messages"].as_array().unwrap().len(), 1);
     }
@@ -429,7 +432,7 @@ mod tests {
                 .temperature(0.7)
                 .max_tokens(5)
                 .seed(-3)
-                .response_format(ResponseFormat::JsonSchema(schema())),
+                .response_format(ResponseFormat::JsonSchema(schema().into())),
             ChatRequest::new("m", vec![Message::user("no hint word")])
                 .temperature(0.0)
                 .token_param(TokenParam::MaxTokens)

@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use core_config::ResultRow;
+use core_config::{AtomicFile, ResultRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -55,26 +55,36 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Creates a new journal with its header.
+    /// Creates a new journal with its header. The header is written to a temporary file and
+    /// renamed into place, so the journal never exists without it: a run killed while creating
+    /// its journal leaves either nothing or a journal that `--resume` can read.
+    ///
+    /// A journal that exists but holds no header (left by a kill during creation, before the
+    /// header was written atomically) recorded no progress and is replaced; any other existing
+    /// file is refused.
     ///
     /// # Errors
-    /// When the file cannot be created or already exists.
+    /// When the file cannot be created or a journal with a header already exists.
     pub fn create(path: &Path, header: &JournalHeader) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut line = serde_json::to_vec(header).map_err(|e| Error::io(path, e.into()))?;
+        line.push(b'\n');
+        let mut temp = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
+        temp.write_all(&line).map_err(|e| Error::io(path, e))?;
+        let headerless = path.exists() && Journal::read_header(path)?.is_none();
+        if headerless {
+            temp.commit()
+        } else {
+            temp.commit_new()
         }
+        .map_err(|e| Error::io(path, e))?;
         let file = OpenOptions::new()
-            .create_new(true)
             .append(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let mut writer = Self {
+        Ok(Self {
             path: path.to_owned(),
             file,
-        };
-        let line = serde_json::to_string(header).map_err(|e| Error::io(path, e.into()))?;
-        writer.write_line(&line)?;
-        Ok(writer)
+        })
     }
 
     /// Reopens an existing journal to append more rows. A partial last line (from a kill
@@ -142,6 +152,18 @@ impl JournalWriter {
     }
 }
 
+/// Error kinds of rows whose call failed for a reason that may pass (the server was away,
+/// overloaded or rate limiting after every retry). A run that has such rows keeps its journal so
+/// `--resume` asks for exactly those rows again; every other row, answered or failed for good
+/// (a parse error, a refusal, a rejected request), counts as done.
+pub const TRANSIENT_KINDS: [&str; 4] = ["connection", "server_error", "rate_limited", "timeout"];
+
+/// Whether a row that failed with this error kind is asked again by `--resume`.
+#[must_use]
+pub fn is_transient(error_kind: Option<&str>) -> bool {
+    error_kind.is_some_and(|kind| TRANSIENT_KINDS.contains(&kind))
+}
+
 /// A finished row read back from a journal (its `row.input` is null: see [`Journal::parse_row`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalRow {
@@ -151,6 +173,14 @@ pub struct JournalRow {
     pub row: ResultRow,
     /// The error kind when the row could not be scored.
     pub error_kind: Option<String>,
+}
+
+impl JournalRow {
+    /// Whether the row failed for a transient reason and is asked again on `--resume`.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        is_transient(self.error_kind.as_deref())
+    }
 }
 
 /// A journal read back: its header and the rows finished so far (the last copy wins if a row
@@ -167,8 +197,22 @@ impl Journal {
     /// Reads a journal, ignoring a partial last line.
     ///
     /// # Errors
-    /// When the file cannot be read, or a complete line is not a valid entry.
+    /// When the file cannot be read, has no header, or a complete line is not a valid entry.
     pub fn read(path: &Path) -> Result<Self> {
+        Self::read_if_started(path)?.ok_or_else(|| Error::Journal {
+            path: path.to_owned(),
+            line: 1,
+            message: "the journal has no header (the run was killed before it started)".to_owned(),
+        })
+    }
+
+    /// Reads a journal; `None` when it holds no complete header line (empty, or cut inside the
+    /// header by a kill during creation): such a run recorded no progress.
+    ///
+    /// # Errors
+    /// When the file cannot be read, its header is not valid, or a complete line is not a
+    /// valid entry.
+    pub fn read_if_started(path: &Path) -> Result<Option<Self>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut reader = BufReader::new(file);
         let mut line = String::new();
@@ -198,12 +242,34 @@ impl Journal {
                 Self::parse_row(&line).ok_or_else(|| bad("not a journal row".to_owned()))?;
             rows.insert(row.row.record_id.clone(), row);
         }
-        let header = header.ok_or_else(|| Error::Journal {
-            path: path.to_owned(),
-            line: 1,
-            message: "the journal has no header (the run was killed before it started)".to_owned(),
-        })?;
-        Ok(Self { header, rows })
+        Ok(header.map(|header| Self { header, rows }))
+    }
+
+    /// Whether the journal at `path` has a complete header line (read without the rows).
+    ///
+    /// # Errors
+    /// When the file cannot be read or its first complete line is not a valid header.
+    pub fn read_header(path: &Path) -> Result<Option<JournalHeader>> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut line = String::new();
+        BufReader::new(file)
+            .read_line(&mut line)
+            .map_err(|e| Error::io(path, e))?;
+        if !line.ends_with('\n') {
+            return Ok(None);
+        }
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| Error::Journal {
+                path: path.to_owned(),
+                line: 1,
+                message: format!("bad header: {e}"),
+            })
+    }
+
+    /// Rows that count as done on `--resume`: answered, or failed for good.
+    pub fn done_rows(&self) -> impl Iterator<Item = &JournalRow> {
+        self.rows.values().filter(|row| !row.is_transient())
     }
 }
 
@@ -384,9 +450,73 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         let err = Journal::read(&path).unwrap_err().to_string();
         assert!(err.contains("the journal has no header"), "{err}");
-        assert!(
-            JournalWriter::create(&path, &header()).is_err(),
-            "never overwrites"
-        );
+    }
+
+    #[test]
+    fn a_journal_killed_before_its_header_holds_no_progress_and_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        // Killed right after creating the file, and killed inside the header line.
+        for leftover in ["", "{\"journal\": 1, \"local_id\": \"exp_"] {
+            std::fs::write(&path, leftover).unwrap();
+            assert!(Journal::read_if_started(&path).unwrap().is_none());
+            assert!(Journal::read_header(&path).unwrap().is_none());
+            let mut writer = JournalWriter::create(&path, &header()).unwrap();
+            writer.write(0, &row("a"), None).unwrap();
+            let journal = Journal::read(&path).unwrap();
+            assert_eq!(journal.header, header());
+            assert_eq!(journal.rows.len(), 1);
+        }
+        // A journal with a header is never overwritten.
+        assert!(JournalWriter::create(&path, &header()).is_err());
+        assert_eq!(Journal::read(&path).unwrap().rows.len(), 1);
+    }
+
+    #[test]
+    fn the_header_is_on_disk_as_soon_as_the_journal_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        let _writer = JournalWriter::create(&path, &header()).unwrap();
+        // Nothing but the header, complete with its newline; no temporary file left beside it.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.ends_with('\n'));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_transient_failures_are_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        let mut writer = JournalWriter::create(&path, &header()).unwrap();
+        writer.write(0, &row("a"), None).unwrap();
+        for (i, kind) in [
+            "connection",
+            "server_error",
+            "rate_limited",
+            "timeout",
+            "invalid_json",
+            "refusal",
+            "bad_request",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut failed = row(&format!("f{i}"));
+            failed.correct = None;
+            failed.error = format!("{kind}: failed");
+            writer.write(i + 1, &failed, Some(kind)).unwrap();
+        }
+        let journal = Journal::read(&path).unwrap();
+        let done: Vec<&str> = journal
+            .done_rows()
+            .map(|r| r.row.record_id.as_str())
+            .collect();
+        assert_eq!(done, ["a", "f4", "f5", "f6"]);
+        // A row asked again and answered replaces its failure.
+        writer.write(1, &row("f0"), None).unwrap();
+        let journal = Journal::read(&path).unwrap();
+        assert_eq!(journal.done_rows().count(), 5);
+        assert!(!journal.rows["f0"].is_transient());
     }
 }

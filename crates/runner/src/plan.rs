@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Local};
 use core_config::TokenParam;
@@ -65,8 +66,8 @@ pub struct Plan {
     pub prompt: PathBuf,
     /// The parsed prompt.
     pub template: Template,
-    /// The output schema.
-    pub schema: ResponseSchema,
+    /// The output schema, shared by every request of the run (not copied per record).
+    pub schema: Arc<ResponseSchema>,
     /// Model settings.
     pub settings: RunSettings,
     /// Hash of the prompt file (first 8 hex digits of SHA-256).
@@ -119,12 +120,12 @@ impl Plan {
 
 fn request_for(
     module: &ModuleSpec,
-    schema: &ResponseSchema,
+    schema: &Arc<ResponseSchema>,
     settings: &RunSettings,
     prompt: String,
 ) -> ChatRequest {
     let format = match module.settings.response_format {
-        ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(schema.clone()),
+        ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(Arc::clone(schema)),
         ResponseFormatKind::JsonObject => ResponseFormat::JsonObject,
     };
     ChatRequest::new(settings.model.clone(), vec![Message::user(prompt)])
@@ -289,13 +290,38 @@ pub fn plan(
     }
 
     let folder = paths.experiment_results().join(module.folder_name());
-    let (records, local_id, csv, journal, resumed, started) = if resume {
+    let mut fresh_names = None;
+    let resumable = if resume {
         let journal_path =
             newest_journal(&folder, module)?.ok_or_else(|| Error::NothingToResume {
                 module: module.id.to_string(),
                 folder: folder.clone(),
             })?;
-        let journal = Journal::read(&journal_path)?;
+        match Journal::read_if_started(&journal_path)? {
+            Some(journal) => Some((journal_path, journal)),
+            // Killed before its header: no call was made, so the run starts afresh under the
+            // names it was given.
+            None => {
+                let (stem, local_id, started) = names_of(&journal_path, module, &settings)?;
+                let order = sample_order(
+                    all.len(),
+                    settings.samples,
+                    settings.samples.map(|_| settings.seed),
+                );
+                let records: Vec<(String, usize)> =
+                    order.into_iter().map(|i| all[i].clone()).collect();
+                let csv = folder.join(format!("{stem}.csv"));
+                fresh_names = Some((records, local_id, csv, journal_path, started));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (records, local_id, csv, journal, resumed, started) = if let Some(fresh) = fresh_names {
+        let (records, local_id, csv, journal, started) = fresh;
+        (records, local_id, csv, journal, None, started)
+    } else if let Some((journal_path, journal)) = resumable {
         let header = &journal.header;
         let hash = prompt_hash(&prompt_text);
         for (what, then, now) in [
@@ -403,7 +429,7 @@ pub fn plan(
         dataset,
         prompt,
         template,
-        schema,
+        schema: Arc::new(schema),
         prompt_hash: prompt_hash(&prompt_text),
         settings,
         records,
@@ -445,6 +471,37 @@ fn free_names(
         folder,
         std::io::Error::other("too many runs started in the same second"),
     ))
+}
+
+/// The results stem, local id and start time a journal's name gives
+/// (`M12_v1_20260116_123456_2.journal.jsonl`: `M12_v1_20260116_123456_2`,
+/// `exp_20260116_123456_m12_2`), for a journal that lost its header.
+fn names_of(
+    journal: &Path,
+    module: &ModuleSpec,
+    settings: &RunSettings,
+) -> Result<(String, String, DateTime<Local>)> {
+    let name = journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.trim_end_matches(".journal.jsonl").to_owned();
+    let prefix = format!("{}_{}_", module.id.upper(), settings.prompt_version);
+    let Some(rest) = stem.strip_prefix(&prefix) else {
+        return Err(Error::ResumeMismatch {
+            journal: journal.to_owned(),
+            what: "prompt version",
+            then: format!("the run named {stem}"),
+            now: settings.prompt_version.clone(),
+        });
+    };
+    let (ts, suffix) = rest.split_at(rest.len().min(15));
+    let started = chrono::NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S")
+        .ok()
+        .and_then(|t| t.and_local_timezone(Local).earliest())
+        .unwrap_or(settings.started);
+    let local_id = format!("exp_{ts}_{}{suffix}", module.id);
+    Ok((stem, local_id, started))
 }
 
 /// The newest unfinished run of a module (its journal), if any.
@@ -515,6 +572,26 @@ mod tests {
     fn a_sound_project_plans_every_record() {
         let (_dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
         assert_eq!(result.unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn every_request_shares_the_plans_schema() {
+        let (_dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
+        let plan = result.unwrap();
+        let input: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"keyword": "k"}"#).unwrap();
+        let request = plan.request(&input).unwrap();
+        let ResponseFormat::JsonSchema(schema) = &request.response_format else {
+            panic!("a json_schema module asks for Structured Outputs");
+        };
+        assert!(Arc::ptr_eq(schema, &plan.schema), "not a copy per request");
+        // The body is the one a request holding its own copy of the schema sends.
+        let mut copied = request.clone();
+        copied.response_format = ResponseFormat::JsonSchema(Arc::new((*plan.schema).clone()));
+        assert_eq!(
+            request.to_body_bytes().unwrap(),
+            copied.to_body_bytes().unwrap()
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Executing a planned run: call the model for every record not finished yet, score each answer,
 //! journal it, then write the results CSV in run order and register the run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::sync::Arc;
@@ -9,13 +9,13 @@ use std::time::Instant;
 
 use core_config::results::{ResultsWriter, reasoning_of};
 use core_config::{Record, RecordReader, ResultRow};
-use futures::StreamExt;
+use futures::FutureExt;
 use llm_client::{CacheMode, CallOptions, ChatResponse, Client, Outcome};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
-use crate::journal::{Journal, JournalHeader, JournalWriter};
+use crate::journal::{Journal, JournalHeader, JournalWriter, is_transient};
 use crate::metrics::{RunMetrics, Tally};
 use crate::plan::Plan;
 use crate::score::score_row;
@@ -85,6 +85,11 @@ pub struct RunReport {
     pub rows: usize,
     /// Rows taken from the journal of an earlier, interrupted attempt.
     pub resumed_rows: usize,
+    /// Rows whose call failed for a transient reason (connection, timeout, 5xx, 429 after every
+    /// retry). When there are any, the journal is kept and `--resume` asks for exactly these
+    /// rows again. Left out of JSON when zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retryable_rows: usize,
     /// Accuracy, errors, per-label figures.
     pub metrics: RunMetrics,
     /// Calls answered from the response cache in this invocation.
@@ -103,6 +108,11 @@ pub struct RunReport {
     pub cost_complete: bool,
     /// Wall time of this invocation, seconds.
     pub seconds: f64,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RunReport {
@@ -154,7 +164,7 @@ pub async fn execute(
     // Rows an earlier attempt finished count now and are not asked again.
     let mut journal = match &plan.resume {
         Some(previous) => {
-            for finished in previous.rows.values() {
+            for finished in previous.done_rows() {
                 add_to_tally(
                     &mut tally,
                     plan,
@@ -168,41 +178,33 @@ pub async fn execute(
         }
         None => JournalWriter::create(&plan.journal, &header(plan))?,
     };
+    // Rows that failed for a transient reason (the server was away) are asked again.
     let done: HashMap<&str, ()> = plan
         .resume
         .as_ref()
-        .map(|j| j.rows.keys().map(|k| (k.as_str(), ())).collect())
+        .map(|j| {
+            j.done_rows()
+                .map(|r| (r.row.record_id.as_str(), ()))
+                .collect()
+        })
         .unwrap_or_default();
     let resumed_rows = done.len();
     reporter.started(plan, resumed_rows);
 
-    let positions: HashMap<&str, usize> = plan
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (id.as_str(), i))
-        .collect();
-
-    // Pass 2 over the dataset: stream the records that are part of the run and not finished.
-    let reader = RecordReader::open(&plan.dataset)?;
-    let pending = reader.filter_map(|record| {
-        let record = record.ok()?;
-        let index = *positions.get(record.id.as_str())?;
-        (!done.contains_key(record.id.as_str())).then_some((index, record))
-    });
-    // Each call runs as its own task so rendering, parsing and scoring use every worker thread,
-    // not just the one driving this loop.
-    let shared = Arc::new(plan.clone());
-    let calls = futures::stream::iter(pending)
-        .map(|(index, record)| {
-            let plan = Arc::clone(&shared);
-            let client = client.clone();
-            tokio::spawn(
-                async move { call_one(&plan, &client, options.cache, index, record).await },
-            )
-        })
-        .buffer_unordered(options.max_in_flight.max(1));
-    tokio::pin!(calls);
+    // Calls run as tasks of their own, each holding a permit while it is in flight. A call that
+    // ends frees its permit at once and the next record is sent at once, however busy this loop
+    // is journaling: refilling the slots from here, one per finished row, delayed the last
+    // calls of every wave by the journaling of the rows ahead of them.
+    let (sender, mut finished_rows) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let producer = tokio::spawn(send_calls(
+        Arc::new(plan.clone()),
+        client.clone(),
+        options,
+        done.keys().map(|id| (*id).to_owned()).collect(),
+        sender,
+    ));
+    // Stops sending new calls when the run ends early; calls already sent finish on their own.
+    let _abort = AbortOnDrop(producer);
     tokio::pin!(stop);
 
     // A fresh run writes its results CSV as it goes, in run order, so nothing is left to do
@@ -220,14 +222,15 @@ pub async fn execute(
     };
     let mut fatal = None;
     let mut interrupted = false;
+    let mut retryable_rows = 0;
     loop {
         let finished = tokio::select! {
             biased;
             () = &mut stop => { interrupted = true; break; }
-            next = calls.next() => match next {
-                Some(Ok(finished)) => finished,
+            next = finished_rows.recv() => match next {
+                Some(Message::Finished(finished)) => *finished,
                 // A panicking call is a bug; surface it rather than losing the row silently.
-                Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+                Some(Message::Panicked(panic)) => std::panic::resume_unwind(panic),
                 None => break,
             },
         };
@@ -236,6 +239,9 @@ pub async fn execute(
             break;
         }
         let scored = finished.scored;
+        if is_transient(scored.error_kind.as_deref()) {
+            retryable_rows += 1;
+        }
         journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
         add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
         if let Some(stream) = in_order.as_mut()
@@ -286,8 +292,12 @@ pub async fn execute(
     }
     let metrics = tally.metrics();
     let entry = register(plan, &metrics)?;
-    // The CSV and the registry entry exist: the journal has done its job.
-    let _ = std::fs::remove_file(&plan.journal);
+    // The CSV and the registry entry exist: the journal has done its job, unless rows failed
+    // for a transient reason; then it stays so `--resume` asks for exactly those rows again and
+    // rewrites this CSV and this registry entry.
+    if retryable_rows == 0 {
+        let _ = std::fs::remove_file(&plan.journal);
+    }
 
     let after = client.totals();
     Ok(RunReport {
@@ -299,6 +309,7 @@ pub async fn execute(
         prompt_hash: plan.prompt_hash.clone(),
         rows: total,
         resumed_rows,
+        retryable_rows,
         metrics,
         cache_hits: after.cache_hits - totals_before.cache_hits,
         http_requests: after.http_requests - totals_before.http_requests,
@@ -309,6 +320,72 @@ pub async fn execute(
         cost_complete: after.unpriced_responses == totals_before.unpriced_responses,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a call task reports to the run loop.
+enum Message {
+    Finished(Box<Finished>),
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Streams the records of the run that are not done yet (pass 2 over the dataset) and sends a
+/// call for each as soon as a permit is free. Ends when every call is sent, or when the run loop
+/// stops listening.
+async fn send_calls(
+    plan: Arc<Plan>,
+    client: Client,
+    options: ExecOptions,
+    done: HashSet<String>,
+    sender: tokio::sync::mpsc::UnboundedSender<Message>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1)));
+    let positions: HashMap<&str, usize> = plan
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    // Planning read the whole dataset moments ago; a failure to reread it now shows up as the
+    // records it would have held missing from the journal, and the run stays resumable.
+    let Ok(reader) = RecordReader::open(&plan.dataset) else {
+        return;
+    };
+    for record in reader {
+        let Ok(record) = record else { continue };
+        let Some(&index) = positions.get(record.id.as_str()) else {
+            continue;
+        };
+        if done.contains(&record.id) {
+            continue;
+        }
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        if sender.is_closed() {
+            return;
+        }
+        let plan = Arc::clone(&plan);
+        let client = client.clone();
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let call = call_one(&plan, &client, options.cache, index, record);
+            let message = match std::panic::AssertUnwindSafe(call).catch_unwind().await {
+                Ok(finished) => Message::Finished(Box::new(finished)),
+                Err(panic) => Message::Panicked(panic),
+            };
+            drop(permit);
+            let _ = sender.send(message);
+        });
+    }
 }
 
 fn header(plan: &Plan) -> JournalHeader {

@@ -55,7 +55,7 @@ fn bodies() -> Vec<(&'static str, Value)> {
             Message::user("real"),
         ],
     )
-    .response_format(ResponseFormat::JsonSchema(schema()));
+    .response_format(ResponseFormat::JsonSchema(schema().into()));
     vec![
         ("plain", plain.to_body()),
         ("schema", request(0).to_body()),

@@ -302,7 +302,7 @@ async fn outcomes_are_told_apart_end_to_end() {
     let client = client_builder(&server, 4).build().unwrap();
     let ask = |text: &str| {
         ChatRequest::new("gpt-4o-mini", vec![Message::user(text)])
-            .response_format(ResponseFormat::JsonSchema(crate::support::schema()))
+            .response_format(ResponseFormat::JsonSchema(crate::support::schema().into()))
     };
     let options = CallOptions::default();
     let refused = client
@@ -344,7 +344,7 @@ async fn outcomes_are_told_apart_end_to_end() {
     let mismatch = client
         .chat(
             &ChatRequest::new("gpt-4o-mini", vec![Message::user("code?")])
-                .response_format(ResponseFormat::JsonSchema(picky)),
+                .response_format(ResponseFormat::JsonSchema(picky.into())),
             &options,
         )
         .await

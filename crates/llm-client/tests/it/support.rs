@@ -94,7 +94,7 @@ pub(crate) fn request(i: usize) -> ChatRequest {
     )
     .temperature(0.0)
     .max_tokens(256)
-    .response_format(ResponseFormat::JsonSchema(schema()))
+    .response_format(ResponseFormat::JsonSchema(schema().into()))
 }
 
 /// Runs `requests` through `client` concurrently, keeping results in input order.
