@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: could not read or write the file", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -95,6 +95,33 @@ pub enum Error {
         cells: Vec<InvalidCell>,
     },
 
+    /// Annotator cells that are not values of their field; nothing was analysed.
+    #[error("{}", not_values(path, module, shown, *total))]
+    NotValues {
+        /// The file.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The first offending cells.
+        shown: Vec<InvalidCell>,
+        /// How many there are in all.
+        total: u64,
+    },
+
+    /// A field's declared labels cannot be counted.
+    #[error("the labels of field `{field}`")]
+    FieldLabels {
+        /// The field.
+        field: String,
+        /// Why.
+        #[source]
+        source: agreement::Error,
+    },
+
+    /// The statistics refused their input.
+    #[error(transparent)]
+    Agreement(#[from] agreement::Error),
+
     /// No result CSV exists for a module.
     #[error(
         "no result CSV for module {module} in {} (run `orchestrator run {module}` first, or pass --source FILE)",
@@ -143,6 +170,19 @@ pub enum Error {
         source_file: PathBuf,
         /// The ids that were not found.
         missing: Vec<String>,
+    },
+
+    /// A file named on the command line does not exist.
+    #[error(
+        "{}: no such file{}",
+        path.display(),
+        looked_in.as_ref().map_or_else(String::new, |f| format!(" (also looked in {f})"))
+    )]
+    NoSuchFile {
+        /// The file as given.
+        path: PathBuf,
+        /// The folder also searched, as shown to the user.
+        looked_in: Option<String>,
     },
 
     /// A sidecar file (`*.meta.json`) is unreadable.
@@ -221,6 +261,32 @@ fn join(lines: &[u64]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn not_values(path: &std::path::Path, module: &str, shown: &[InvalidCell], total: u64) -> String {
+    let one = total == 1;
+    let mut message = format!(
+        "{}: {} annotator cell{} {} not a value of {} field for module {module}; nothing was analysed:",
+        path.display(),
+        crate::analysis::thousands(total),
+        if one { "" } else { "s" },
+        if one { "is" } else { "are" },
+        if one { "its" } else { "their" },
+    );
+    for cell in shown {
+        message.push_str(&format!("\n  {cell}"));
+    }
+    let more = total.saturating_sub(shown.len() as u64);
+    if more > 0 {
+        message.push_str(&format!(
+            "\n  ... and {} more",
+            crate::analysis::thousands(more)
+        ));
+    }
+    message.push_str(
+        "\nCorrect these cells (or clear them to mark the rows as not annotated) and run again.",
+    );
+    message
 }
 
 fn list_lines(items: impl Iterator<Item = String>) -> String {

@@ -14,6 +14,7 @@
 //! returns [`Error`]s that name the file, line, row id and column.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod analysis;
 mod error;
 pub mod files;
 pub mod generate;

@@ -5,26 +5,19 @@
 //! accumulators, so memory does not grow with the number of rows; everything here is the glue
 //! between the two crates and the rendering of their reports.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use agreement::{
-    AgreementAccumulator, AgreementReport, AnalysisOptions, Categories, Interpretation,
-    ListAgreement, ListReport, TextAgreement, TextReport, Undefined,
+    AgreementReport, AnalysisOptions, Interpretation, ListReport, TextReport, Undefined,
 };
-use annotation::files::files_in;
-use annotation::values::FieldValue;
-use annotation::{AnnotationReader, AnnotationRow, FieldColumns, InvalidCell, Progress, locate};
-use anyhow::Context as _;
+use annotation::analysis::{FieldAnalysis, FieldStats, FileAnalysis, analyze_file};
+use annotation::files::{files_in, find_file, task_file};
 use clap::{Parser, Subcommand};
-use core_config::{ModuleSpec, ScoreKind};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::commands::generate_annotation_csv::task_file;
-use crate::commands::merge_annotations::{RowProgress, find_file};
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{Bar, ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Measure how far two annotators agree on an annotation CSV, and how close the LLM comes.
 ///
@@ -123,16 +116,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             module,
             stats,
         } => {
-            let file = find_file(&project, &file, &project.paths.annotation_tasks())?;
+            let file = find_file(&project.paths, &file, &project.paths.annotation_tasks())?;
             let module =
                 annotation::generate::module_of(&project.catalog, &file, module.as_deref())?;
-            let mut progress = RowProgress::new(&cli.global, "reading annotations");
+            let mut progress = row_spinner(&cli.global, "reading annotations".to_owned());
             let analysis = analyze_file(module, &file, &options(stats), &mut progress);
             progress.finish();
             let analysis = analysis?;
             let shown = project.paths.display(&file).into_owned();
             if json {
-                print_json(&analysis_json(&analysis, &shown))?;
+                print_json(&analysis.report(&shown))?;
             } else {
                 let text = render_report(&analysis, &shown, verbose);
                 std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -143,562 +136,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// A spinner with a row count on stderr.
+fn row_spinner(global: &GlobalArgs, what: String) -> Bar {
+    let bar = Bar::new(global, false, None, "{spinner} {msg} {human_pos} rows");
+    bar.set_message(what);
+    bar
+}
+
+/// The annotation commands' long reads (analysis, merge, gold) report their rows to a bar.
+impl annotation::Progress for Bar {
+    fn rows_done(&mut self, rows: u64) {
+        self.set_position(rows);
+    }
+}
+
 /// The statistics options; whether a field's label order counts is decided per field from the
-/// catalogue (see [`FieldTally::finish`]).
+/// catalogue.
 fn options(stats: StatsArgs) -> AnalysisOptions {
     AnalysisOptions {
         ordered: false,
         bootstrap_replicates: stats.bootstrap,
         seed: stats.seed,
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Analysis: one pass over the file
-// ---------------------------------------------------------------------------------------------
-
-/// Every annotated field of one annotation file, analysed.
-#[derive(Debug)]
-struct FileAnalysis<'a> {
-    module: &'a ModuleSpec,
-    total_rows: u64,
-    /// In the module's order; the first is the primary field.
-    fields: Vec<FieldAnalysis>,
-}
-
-/// One annotated field's statistics and where they came from.
-#[derive(Debug)]
-struct FieldAnalysis {
-    name: String,
-    score_kind: ScoreKind,
-    column_a: String,
-    column_b: String,
-    /// The model's column, when the file has it.
-    llm_column: Option<String>,
-    /// Rows where annotator A / B filled this field.
-    filled_a: u64,
-    filled_b: u64,
-    /// Non-empty model cells that are not a value of the field (left out of the comparison).
-    llm_unreadable: u64,
-    stats: FieldStats,
-}
-
-#[derive(Debug)]
-enum FieldStats {
-    Categorical(Box<AgreementReport>),
-    /// List fields, and taxonomy / ranking tables compared as sets of their rows.
-    List(ListReport),
-    Text(TextReport),
-}
-
-impl FieldAnalysis {
-    fn annotated_rows(&self) -> u64 {
-        match &self.stats {
-            FieldStats::Categorical(r) => r.annotated_rows,
-            FieldStats::List(r) => r.annotated_rows,
-            FieldStats::Text(r) => r.annotated_rows,
-        }
-    }
-
-    fn is_structured(&self) -> bool {
-        matches!(self.score_kind, ScoreKind::Taxonomy | ScoreKind::Ranking)
-    }
-}
-
-/// Remembers what the field's reader made of each distinct cell text. A categorical column
-/// holds a handful of spellings (`R`, `relevant`, ` n `, ...) over millions of rows, so each is
-/// read once; past [`Memo::MAX`] distinct texts, cells are read directly.
-struct Memo<V> {
-    seen: HashMap<String, V>,
-}
-
-impl<V: Clone> Memo<V> {
-    const MAX: usize = 512;
-
-    fn new() -> Self {
-        Self {
-            seen: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, cell: &str, read: impl FnOnce(&str) -> V) -> V {
-        if let Some(value) = self.seen.get(cell) {
-            return value.clone();
-        }
-        let value = read(cell);
-        if self.seen.len() < Self::MAX {
-            self.seen.insert(cell.to_owned(), value.clone());
-        }
-        value
-    }
-}
-
-/// The running counts of one field.
-enum Tally {
-    Categorical {
-        acc: Box<AgreementAccumulator>,
-        ordered: bool,
-        /// Annotator cell → category position (`None`: empty), or why it is not a label.
-        cells: Memo<Result<Option<usize>, String>>,
-        /// Model cell → category position (`None`: empty or not a label).
-        llm_cells: Memo<Option<usize>>,
-    },
-    List(ListAgreement),
-    Text(TextAgreement),
-}
-
-/// One annotated field being counted.
-struct FieldTally<'a> {
-    loc: FieldColumns<'a>,
-    tally: Tally,
-    filled_a: u64,
-    filled_b: u64,
-    llm_unreadable: u64,
-}
-
-/// Annotator cells that are not values of their field: the first [`SHOWN_BAD_CELLS`], and how
-/// many there are in all.
-#[derive(Default)]
-struct BadCells {
-    shown: Vec<InvalidCell>,
-    total: u64,
-}
-
-impl BadCells {
-    /// The value of a read cell, or `None` after noting why it is not a value of its field.
-    fn check<T>(
-        &mut self,
-        row: &AnnotationRow,
-        row_id: Option<usize>,
-        column: &str,
-        cell: &str,
-        read: Result<T, String>,
-    ) -> Option<T> {
-        let reason = match read {
-            Ok(value) => return Some(value),
-            Err(reason) => reason,
-        };
-        self.total += 1;
-        if self.shown.len() < SHOWN_BAD_CELLS {
-            let id = row.get_opt(row_id).trim();
-            self.shown.push(InvalidCell {
-                row_id: if id.is_empty() {
-                    "(empty)".to_owned()
-                } else {
-                    id.to_owned()
-                },
-                line: row.line,
-                column: column.to_owned(),
-                value: cell.to_owned(),
-                reason,
-            });
-        }
-        None
-    }
-}
-
-impl<'a> FieldTally<'a> {
-    fn new(loc: FieldColumns<'a>) -> anyhow::Result<Self> {
-        let tally = if let Some(labels) = loc.reader.labels() {
-            let categories = Categories::new(labels.labels().iter().cloned())
-                .with_context(|| format!("the labels of field `{}`", loc.field.score))?;
-            Tally::Categorical {
-                acc: Box::new(AgreementAccumulator::new(categories)),
-                ordered: labels.ordered(),
-                cells: Memo::new(),
-                llm_cells: Memo::new(),
-            }
-        } else {
-            match loc.reader.field().kind {
-                ScoreKind::List | ScoreKind::Taxonomy | ScoreKind::Ranking => {
-                    Tally::List(ListAgreement::new())
-                }
-                _ => Tally::Text(TextAgreement::new()),
-            }
-        };
-        Ok(Self {
-            loc,
-            tally,
-            filled_a: 0,
-            filled_b: 0,
-            llm_unreadable: 0,
-        })
-    }
-
-    /// Reads this field's cells of one row. Bad annotator cells go to `bad`; once there is
-    /// any, rows are only checked, not counted (the file will be refused).
-    fn add_row(
-        &mut self,
-        row: &AnnotationRow,
-        headers: &[String],
-        row_id: Option<usize>,
-        bad: &mut BadCells,
-    ) -> anyhow::Result<()> {
-        let loc = self.loc;
-        if let Tally::Categorical {
-            acc,
-            cells,
-            llm_cells,
-            ..
-        } = &mut self.tally
-        {
-            let labels = loc.reader.labels();
-            let position = |value: Option<FieldValue>| {
-                value
-                    .as_ref()
-                    .and_then(label)
-                    .and_then(|l| labels.and_then(|set| set.index_of(l)))
-            };
-            let a = cells.get(row.get(loc.a), |cell| {
-                loc.reader.annotator(cell).map(position)
-            });
-            let b = cells.get(row.get(loc.b), |cell| {
-                loc.reader.annotator(cell).map(position)
-            });
-            let a = bad.check(row, row_id, &headers[loc.a], row.get(loc.a), a);
-            let b = bad.check(row, row_id, &headers[loc.b], row.get(loc.b), b);
-            let (Some(a), Some(b)) = (a, b) else {
-                return Ok(());
-            };
-            if bad.total > 0 {
-                return Ok(());
-            }
-            self.filled_a += u64::from(a.is_some());
-            self.filled_b += u64::from(b.is_some());
-            match loc.llm {
-                Some(col) => {
-                    let cell = row.get(col);
-                    let llm = llm_cells.get(cell, |cell| position(loc.reader.llm(cell)));
-                    if llm.is_none() && !cell.trim().is_empty() {
-                        self.llm_unreadable += 1;
-                    }
-                    acc.push_indices_with_llm(a, b, llm)?;
-                }
-                None => acc.push_indices(a, b)?,
-            }
-            return Ok(());
-        }
-
-        let a = loc.reader.annotator(row.get(loc.a));
-        let b = loc.reader.annotator(row.get(loc.b));
-        let a = bad.check(row, row_id, &headers[loc.a], row.get(loc.a), a);
-        let b = bad.check(row, row_id, &headers[loc.b], row.get(loc.b), b);
-        let (Some(a), Some(b)) = (a, b) else {
-            return Ok(());
-        };
-        if bad.total > 0 {
-            return Ok(());
-        }
-        self.filled_a += u64::from(a.is_some());
-        self.filled_b += u64::from(b.is_some());
-        let llm = loc.llm.map(|col| {
-            let cell = row.get(col);
-            let value = loc.reader.llm(cell);
-            if value.is_none() && !cell.trim().is_empty() {
-                self.llm_unreadable += 1;
-            }
-            value
-        });
-        let (a, b) = (a.as_ref(), b.as_ref());
-        let llm = llm.as_ref().map(Option::as_ref);
-        match &mut self.tally {
-            Tally::List(acc) => {
-                let (a, b) = (a.map(items), b.map(items));
-                match llm {
-                    Some(llm) => acc.push_with_llm(a, b, llm.map(items)),
-                    None => acc.push(a, b),
-                }
-            }
-            Tally::Text(acc) => {
-                let (a, b) = (a.map(text), b.map(text));
-                match llm {
-                    Some(llm) => acc.push_with_llm(a, b, llm.map(text)),
-                    None => acc.push(a, b),
-                }
-            }
-            Tally::Categorical { .. } => {}
-        }
-        Ok(())
-    }
-
-    fn finish(self, headers: &[String], options: &AnalysisOptions) -> FieldAnalysis {
-        let stats = match &self.tally {
-            Tally::Categorical { acc, ordered, .. } => {
-                let options = AnalysisOptions {
-                    ordered: *ordered,
-                    ..*options
-                };
-                FieldStats::Categorical(Box::new(acc.report(&options)))
-            }
-            Tally::List(acc) => FieldStats::List(acc.report()),
-            Tally::Text(acc) => FieldStats::Text(acc.report()),
-        };
-        FieldAnalysis {
-            name: self.loc.field.score.clone(),
-            score_kind: self.loc.reader.field().kind,
-            column_a: headers[self.loc.a].clone(),
-            column_b: headers[self.loc.b].clone(),
-            llm_column: self.loc.llm.map(|c| headers[c].clone()),
-            filled_a: self.filled_a,
-            filled_b: self.filled_b,
-            llm_unreadable: self.llm_unreadable,
-            stats,
-        }
-    }
-}
-
-fn label(value: &FieldValue) -> Option<&str> {
-    match value {
-        FieldValue::Label(label) => Some(label),
-        _ => None,
-    }
-}
-
-/// The items a list-like value is compared by: a list's items, or a taxonomy / ranking table's
-/// rows, each as canonical JSON (keys sorted) so that key order does not matter.
-fn items(value: &FieldValue) -> Vec<String> {
-    match value {
-        FieldValue::List(items) => items.clone(),
-        FieldValue::Json(Value::Array(rows)) => rows.iter().map(canonical_json).collect(),
-        FieldValue::Json(other) => vec![canonical_json(other)],
-        FieldValue::Label(s) | FieldValue::Text(s) => vec![s.clone()],
-    }
-}
-
-fn text(value: &FieldValue) -> &str {
-    match value {
-        FieldValue::Text(s) | FieldValue::Label(s) => s,
-        // Lists and tables never reach a text field; an empty answer keeps the row honest.
-        FieldValue::List(_) | FieldValue::Json(_) => "",
-    }
-}
-
-fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), sorted(&map[k])))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
-/// At most this many bad cells are listed; the rest are counted.
-const SHOWN_BAD_CELLS: usize = 20;
-
-/// Reads an annotation file once and analyses every annotated field of `module`.
-///
-/// Fails (naming the file, and the line, row id, column and value of every offending cell up
-/// to [`SHOWN_BAD_CELLS`]) when an annotator cell is not a value of its field, when annotator
-/// columns are missing, when the file is empty or unreadable, has no data rows, or has no row
-/// that both annotators filled.
-fn analyze_file<'a>(
-    module: &'a ModuleSpec,
-    file: &Path,
-    options: &AnalysisOptions,
-    progress: &mut dyn Progress,
-) -> anyhow::Result<FileAnalysis<'a>> {
-    let mut reader = AnnotationReader::open(file)?;
-    let located = locate(module, &reader, &[])?;
-    if located.is_empty() {
-        anyhow::bail!(
-            "module {} declares no annotated field in modules.toml, so there is nothing to compare",
-            module.id
-        );
-    }
-    let headers = reader.headers().to_vec();
-    let row_id = reader.index_of("row_id");
-    let mut fields = located
-        .into_iter()
-        .map(FieldTally::new)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut bad = BadCells::default();
-    let mut rows = 0u64;
-    let mut row = AnnotationRow {
-        line: 0,
-        cells: Vec::new(),
-    };
-    while reader.read_row(&mut row)? {
-        rows += 1;
-        if rows.is_multiple_of(1024) {
-            progress.rows_done(rows);
-        }
-        for field in &mut fields {
-            field.add_row(&row, &headers, row_id, &mut bad)?;
-        }
-    }
-    progress.rows_done(rows);
-
-    if bad.total > 0 {
-        anyhow::bail!(bad_cells_message(file, module, &bad));
-    }
-    if rows == 0 {
-        anyhow::bail!(
-            "{}: the file has a header but no data rows, so there is nothing to compare",
-            file.display()
-        );
-    }
-    let fields: Vec<FieldAnalysis> = fields
-        .into_iter()
-        .map(|f| f.finish(&headers, options))
-        .collect();
-    if fields.iter().all(|f| f.annotated_rows() == 0) {
-        let primary = &fields[0];
-        anyhow::bail!(
-            "{}: no row has labels from both annotators yet ({} rows; annotator A filled {} in `{}`, annotator B {} in `{}`); fill the annotator columns first",
-            file.display(),
-            thousands(rows),
-            thousands(primary.filled_a),
-            primary.column_a,
-            thousands(primary.filled_b),
-            primary.column_b
-        );
-    }
-    Ok(FileAnalysis {
-        module,
-        total_rows: rows,
-        fields,
-    })
-}
-
-fn bad_cells_message(file: &Path, module: &ModuleSpec, bad: &BadCells) -> String {
-    let total = bad.total;
-    let mut message = format!(
-        "{}: {} annotator cell{} {} not a value of {} field for module {}; nothing was analysed:",
-        file.display(),
-        thousands(total),
-        if total == 1 { "" } else { "s" },
-        if total == 1 { "is" } else { "are" },
-        if total == 1 { "its" } else { "their" },
-        module.id
-    );
-    for cell in &bad.shown {
-        message.push_str(&format!("\n  {cell}"));
-    }
-    let more = total.saturating_sub(bad.shown.len() as u64);
-    if more > 0 {
-        message.push_str(&format!("\n  ... and {} more", thousands(more)));
-    }
-    message.push_str(
-        "\nCorrect these cells (or clear them to mark the rows as not annotated) and run again.",
-    );
-    message
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON
-// ---------------------------------------------------------------------------------------------
-
-/// One field as JSON: `field`, every contract metric (null with a reason where it does not
-/// apply, e.g. kappa for a list field), the field kind's own metrics, then the extras.
-fn field_json(field: &FieldAnalysis) -> Map<String, Value> {
-    let report = match &field.stats {
-        FieldStats::Categorical(r) => serde_json::to_value(r),
-        FieldStats::List(r) => serde_json::to_value(r),
-        FieldStats::Text(r) => serde_json::to_value(r),
-    };
-    let mut report = match report {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    let mut undefined = match report.shift_remove("undefined") {
-        Some(Value::Object(reasons)) => reasons,
-        _ => Map::new(),
-    };
-    let mut out = Map::new();
-    out.insert("field".into(), json!(field.name));
-    for key in agreement::CONTRACT_METRICS {
-        let value = report.shift_remove(key).unwrap_or_else(|| {
-            undefined.insert(
-                key.to_owned(),
-                json!({
-                    "code": "not_categorical",
-                    "message": format!(
-                        "`{}` is a {} field, not a set of labels; see {}",
-                        field.name,
-                        field.score_kind,
-                        own_metrics(field).join(" and ")
-                    ),
-                }),
-            );
-            Value::Null
-        });
-        out.insert(key.to_owned(), value);
-    }
-    // The band is null exactly when kappa is; say why in the same words.
-    if out["interpretation"].is_null()
-        && let Some(reason) = undefined.get("cohen_kappa").cloned()
-    {
-        undefined.entry("interpretation").or_insert(reason);
-    }
-    for &key in own_metrics(field) {
-        if let Some(value) = report.shift_remove(key) {
-            out.insert(key.to_owned(), value);
-        }
-    }
-    out.insert(
-        "kind".into(),
-        report.shift_remove("kind").unwrap_or(Value::Null),
-    );
-    out.insert("field_kind".into(), json!(field.score_kind.to_string()));
-    if field.is_structured() {
-        out.insert("compared_as".into(), json!("sets of table rows"));
-    }
-    out.insert(
-        "columns".into(),
-        json!({"annotator_a": field.column_a, "annotator_b": field.column_b, "llm": field.llm_column}),
-    );
-    out.insert("filled_a".into(), json!(field.filled_a));
-    out.insert("filled_b".into(), json!(field.filled_b));
-    out.insert("llm_unreadable_cells".into(), json!(field.llm_unreadable));
-    // Whatever the report has beyond the contract (categories, ordered, kappa_z, bootstrap, ...).
-    out.append(&mut report);
-    out.insert("undefined".into(), Value::Object(undefined));
-    out
-}
-
-/// The metrics a field reports beyond the categorical ones.
-fn own_metrics(field: &FieldAnalysis) -> &'static [&'static str] {
-    match field.stats {
-        FieldStats::Categorical(_) => &[],
-        FieldStats::List(_) => &["mean_jaccard", "exact_set_agreement"],
-        FieldStats::Text(_) => &["exact_agreement", "mean_token_overlap"],
-    }
-}
-
-/// The `--json` object: `file`, `module`, the primary field's figures under the contract's
-/// names, `fields`, then the primary field's extras.
-fn analysis_json(analysis: &FileAnalysis<'_>, shown_file: &str) -> Value {
-    let fields: Vec<Map<String, Value>> = analysis.fields.iter().map(field_json).collect();
-    let mut primary = fields[0].clone();
-    let mut out = Map::new();
-    out.insert("file".into(), json!(shown_file));
-    out.insert("module".into(), json!(analysis.module.id.to_string()));
-    for key in agreement::CONTRACT_METRICS {
-        out.insert(
-            key.to_owned(),
-            primary.shift_remove(key).unwrap_or(Value::Null),
-        );
-    }
-    out.insert(
-        "fields".into(),
-        Value::Array(fields.into_iter().map(Value::Object).collect()),
-    );
-    out.insert("module_name".into(), json!(analysis.module.name));
-    if let Some(name) = primary.shift_remove("field") {
-        out.insert("primary_field".into(), name);
-    }
-    out.append(&mut primary);
-    Value::Object(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -838,6 +297,21 @@ fn annotated_line(field: &FieldAnalysis, total_rows: u64) -> String {
 
 fn render_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementReport, verbose: bool) {
     section(out, "AGREEMENT METRICS");
+    render_kappa(out, r);
+    if !r.labels.is_empty() {
+        render_distribution(out, r);
+    }
+    section(out, "ADDITIONAL STATISTICS");
+    out.push_str(&additional_statistics(r).render(0));
+    render_llm_categorical(out, field, r);
+    if verbose {
+        render_confusion(out, r);
+    }
+}
+
+/// Kappa and its band (or why there is none), observed and expected agreement, the counts and
+/// the labels found.
+fn render_kappa(out: &mut String, r: &AgreementReport) {
     match (&r.cohen_kappa, r.interpretation) {
         (Ok(kappa), Some(band)) => {
             out.push_str(&format!("Cohen's Kappa: {}\n", f4(*kappa)));
@@ -856,10 +330,9 @@ fn render_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementRepo
             }
         }
     }
-    out.push('\n');
     let share = |v: &agreement::Value| v.as_ref().map_or_else(|_| "-".to_owned(), |x| pct(*x));
     out.push_str(&format!(
-        "Observed Agreement: {}\n",
+        "\nObserved Agreement: {}\n",
         share(&r.observed_agreement)
     ));
     out.push_str(&format!(
@@ -868,68 +341,117 @@ fn render_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementRepo
     ));
     out.push_str(&format!("Agreements: {}\n", r.agreements));
     out.push_str(&format!("Disagreements: {}\n\n", r.disagreements));
-    out.push_str(&format!(
-        "Labels found: {}\n",
-        if r.labels.is_empty() {
-            "none".to_owned()
+    let labels = if r.labels.is_empty() {
+        "none".to_owned()
+    } else {
+        r.labels.join(", ")
+    };
+    out.push_str(&format!("Labels found: {labels}\n"));
+}
+
+fn render_distribution(out: &mut String, r: &AgreementReport) {
+    section(out, "LABEL DISTRIBUTION");
+    let n = r.annotated_rows;
+    let cell = |count: u64| {
+        if n == 0 {
+            count.to_string()
         } else {
-            r.labels.join(", ")
-        }
-    ));
-
-    if !r.labels.is_empty() {
-        section(out, "LABEL DISTRIBUTION");
-        let n = r.annotated_rows;
-        let cell = |count: u64| {
-            if n == 0 {
-                count.to_string()
-            } else {
-                format!("{count} ({})", pct(count as f64 / n as f64))
-            }
-        };
-        let mut table = Table::new(["label", "annotator A", "annotator B"]).right(&[1, 2]);
-        for (label, a) in &r.distribution_a.0 {
-            table.row([label.clone(), cell(*a), cell(r.distribution_b.get(label))]);
-        }
-        out.push_str(&table.render(2));
-    }
-
-    section(out, "ADDITIONAL STATISTICS");
-    let kappa_reason = r.cohen_kappa.as_ref().err();
-    let shown = |value: &agreement::Value, note: String| -> [String; 2] {
-        match value {
-            Ok(x) => [f4(*x), note],
-            Err(reason) if Some(reason) == kappa_reason => {
-                ["undefined".to_owned(), "(as kappa)".to_owned()]
-            }
-            Err(reason) => ["undefined".to_owned(), format!("({})", why(reason))],
+            format!("{count} ({})", pct(count as f64 / n as f64))
         }
     };
-    let interval = |value: &Result<[f64; 2], Undefined>, note: String| -> [String; 2] {
+    let mut table = Table::new(["label", "annotator A", "annotator B"]).right(&[1, 2]);
+    for (label, a) in &r.distribution_a.0 {
+        table.row([label.clone(), cell(*a), cell(r.distribution_b.get(label))]);
+    }
+    out.push_str(&table.render(2));
+}
+
+/// The value and note cells of one statistic: `undefined (as kappa)` when it is undefined for
+/// kappa's reason, `off` for a bootstrap turned off.
+struct Cells<'a> {
+    kappa_reason: Option<&'a Undefined>,
+}
+
+impl Cells<'_> {
+    fn value(&self, value: &agreement::Value, note: String) -> [String; 2] {
+        match value {
+            Ok(x) => [f4(*x), note],
+            Err(reason) => self.undefined(reason),
+        }
+    }
+
+    fn interval(&self, value: &Result<[f64; 2], Undefined>, note: String) -> [String; 2] {
         match value {
             Ok([lo, hi]) => [format!("[{}, {}]", f4(*lo), f4(*hi)), note],
-            Err(reason) if Some(reason) == kappa_reason => {
-                ["undefined".to_owned(), "(as kappa)".to_owned()]
+            Err(Undefined::NoReplicates) if self.kappa_reason != Some(&Undefined::NoReplicates) => {
+                ["off".to_owned(), "(--bootstrap 0)".to_owned()]
             }
-            Err(Undefined::NoReplicates) => ["off".to_owned(), "(--bootstrap 0)".to_owned()],
-            Err(reason) => ["undefined".to_owned(), format!("({})", why(reason))],
+            Err(reason) => self.undefined(reason),
         }
+    }
+
+    fn undefined(&self, reason: &Undefined) -> [String; 2] {
+        if Some(reason) == self.kappa_reason {
+            ["undefined".to_owned(), "(as kappa)".to_owned()]
+        } else {
+            ["undefined".to_owned(), format!("({})", why(reason))]
+        }
+    }
+}
+
+fn additional_statistics(r: &AgreementReport) -> Table {
+    let cells = Cells {
+        kappa_reason: r.cohen_kappa.as_ref().err(),
     };
     let mut table = Table::headless();
     let mut row = |name: &str, [value, note]: [String; 2]| {
         table.row([format!("{name}:"), value, note]);
     };
+    let asymptotic = "(asymptotic; Fleiss, Cohen & Everitt 1969)".to_owned();
+    row("Kappa standard error", cells.value(&r.kappa_se, asymptotic));
+    let ci = "(kappa ± 1.96 standard errors)".to_owned();
+    row("Kappa 95% CI", cells.interval(&r.kappa_ci95, ci));
     row(
-        "Kappa standard error",
-        shown(
-            &r.kappa_se,
-            "(asymptotic; Fleiss, Cohen & Everitt 1969)".into(),
-        ),
+        "Bootstrap 95% CI",
+        cells.interval(&r.kappa_bootstrap_ci95, bootstrap_note(r)),
     );
+    let max = "(the highest kappa these label distributions allow)".to_owned();
+    row("Kappa max", cells.value(&r.kappa_max, max));
+    let declared = r.categories.len();
+    let labels = format!("({declared} declared labels)");
+    row("PABAK", cells.value(&r.pabak, labels.clone()));
+    if declared == 2 {
+        let (first, second) = (&r.categories[0], &r.categories[1]);
+        let prevalence = format!("(both `{first}` minus both `{second}`, over N)");
+        row(
+            "Prevalence index",
+            cells.value(&r.prevalence_index, prevalence),
+        );
+        let bias = format!("(A `{first}` with B `{second}`, minus the reverse, over N)");
+        row("Bias index", cells.value(&r.bias_index, bias));
+    }
+    row("Gwet's AC1", cells.value(&r.gwet_ac1, labels));
+    let nominal = "(nominal)".to_owned();
     row(
-        "Kappa 95% CI",
-        interval(&r.kappa_ci95, "(kappa ± 1.96 standard errors)".into()),
+        "Krippendorff's alpha",
+        cells.value(&r.krippendorff_alpha, nominal),
     );
+    if r.ordered {
+        let order = format!("(distances by position in {})", r.categories.join(", "));
+        row(
+            "Weighted kappa, linear",
+            cells.value(&r.weighted_kappa_linear, order),
+        );
+        let same = "(same order)".to_owned();
+        row(
+            "Weighted kappa, quadratic",
+            cells.value(&r.weighted_kappa_quadratic, same),
+        );
+    }
+    table
+}
+
+fn bootstrap_note(r: &AgreementReport) -> String {
     let boot = &r.bootstrap;
     let dropped = if boot.undefined_replicates > 0 {
         format!(
@@ -939,98 +461,38 @@ fn render_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementRepo
     } else {
         String::new()
     };
-    row(
-        "Bootstrap 95% CI",
-        interval(
-            &r.kappa_bootstrap_ci95,
-            format!(
-                "({}, {} replicates, seed {}{dropped})",
-                boot.method, boot.replicates, boot.seed
-            ),
-        ),
-    );
-    row(
-        "Kappa max",
-        shown(
-            &r.kappa_max,
-            "(the highest kappa these label distributions allow)".into(),
-        ),
-    );
-    let declared = r.categories.len();
-    row(
-        "PABAK",
-        shown(&r.pabak, format!("({declared} declared labels)")),
-    );
-    if declared == 2 {
-        let first = r.categories[0].clone();
-        row(
-            "Prevalence index",
-            shown(
-                &r.prevalence_index,
-                format!("(both `{first}` minus both `{}`, over N)", r.categories[1]),
-            ),
-        );
-        row(
-            "Bias index",
-            shown(
-                &r.bias_index,
-                format!(
-                    "(A `{first}` with B `{}`, minus the reverse, over N)",
-                    r.categories[1]
-                ),
-            ),
-        );
-    }
-    row(
-        "Gwet's AC1",
-        shown(&r.gwet_ac1, format!("({declared} declared labels)")),
-    );
-    row(
-        "Krippendorff's alpha",
-        shown(&r.krippendorff_alpha, "(nominal)".into()),
-    );
-    if r.ordered {
-        let order = format!("(distances by position in {})", r.categories.join(", "));
-        row(
-            "Weighted kappa, linear",
-            shown(&r.weighted_kappa_linear, order),
-        );
-        row(
-            "Weighted kappa, quadratic",
-            shown(&r.weighted_kappa_quadratic, "(same order)".into()),
-        );
-    }
-    out.push_str(&table.render(0));
+    format!(
+        "({}, {} replicates, seed {}{dropped})",
+        boot.method, boot.replicates, boot.seed
+    )
+}
 
-    render_llm_categorical(out, field, r);
-
-    if verbose {
-        section(
-            out,
-            "CONFUSION MATRIX (rows: annotator A, columns: annotator B)",
-        );
-        let labels = r.categories.clone();
-        let mut header = vec!["A \\ B".to_owned()];
-        header.extend(labels.iter().cloned());
-        header.push("total".to_owned());
-        let numeric: Vec<usize> = (1..=labels.len() + 1).collect();
-        let mut table = Table::new(header).right(&numeric);
-        let mut column_totals = vec![0u64; labels.len()];
-        for (label, counts) in labels.iter().zip(r.confusion_matrix.rows()) {
-            let mut cells = vec![label.clone()];
-            for (total, count) in column_totals.iter_mut().zip(counts) {
-                *total += count;
-                cells.push(count.to_string());
-            }
-            cells.push(counts.iter().sum::<u64>().to_string());
-            table.row(cells);
+fn render_confusion(out: &mut String, r: &AgreementReport) {
+    section(
+        out,
+        "CONFUSION MATRIX (rows: annotator A, columns: annotator B)",
+    );
+    let labels = &r.categories;
+    let mut header = vec!["A \\ B".to_owned()];
+    header.extend(labels.iter().cloned());
+    header.push("total".to_owned());
+    let numeric: Vec<usize> = (1..=labels.len() + 1).collect();
+    let mut table = Table::new(header).right(&numeric);
+    let mut column_totals = vec![0u64; labels.len()];
+    for (label, counts) in labels.iter().zip(r.confusion_matrix.rows()) {
+        let mut cells = vec![label.clone()];
+        for (total, count) in column_totals.iter_mut().zip(counts) {
+            *total += count;
+            cells.push(count.to_string());
         }
-        let mut totals = vec!["total".to_owned()];
-        totals.extend(column_totals.iter().map(u64::to_string));
-        totals.push(r.annotated_rows.to_string());
-        table.row(totals);
-        out.push_str(&table.render(2));
+        cells.push(counts.iter().sum::<u64>().to_string());
+        table.row(cells);
     }
+    let mut totals = vec!["total".to_owned()];
+    totals.extend(column_totals.iter().map(u64::to_string));
+    totals.push(r.annotated_rows.to_string());
+    table.row(totals);
+    out.push_str(&table.render(2));
 }
 
 fn render_llm_categorical(out: &mut String, field: &FieldAnalysis, r: &AgreementReport) {
@@ -1232,7 +694,7 @@ fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let entries: Vec<Value> = files
         .iter()
         .map(|path| {
-            let found = task_file(project, path);
+            let found = task_file(&project.catalog, path);
             let (status, error) = match found.status {
                 Ok(s) => (Some(s), None),
                 Err(e) => (None, Some(e)),
@@ -1321,10 +783,10 @@ fn batch(
         let shown = project.paths.display(path).into_owned();
         let module = annotation::generate::module_of(&project.catalog, path, None);
         let outcome = module.map_err(anyhow::Error::from).and_then(|module| {
-            let mut progress = RowProgress::new(global, &format!("reading {}", file_name(path)));
+            let mut progress = row_spinner(global, format!("reading {}", file_name(path)));
             let analysis = analyze_file(module, path, &options(stats), &mut progress);
             progress.finish();
-            analysis
+            Ok(analysis?)
         });
         results.push((path, shown, outcome));
     }
@@ -1343,7 +805,7 @@ fn batch(
                     "file": shown,
                     "module": analysis.module.id.to_string(),
                     "status": "ok",
-                    "report": analysis_json(analysis, shown),
+                    "report": analysis.report(shown),
                 }),
                 Err(error) => json!({
                     "file": shown,
@@ -1462,69 +924,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_rows_compare_whatever_the_key_order() {
-        let one = FieldValue::Json(
-            json!([{"level": 1, "product_type": "Oven Mitt"}, {"level": 2, "product_type": "Kitchen"}]),
-        );
-        let other = FieldValue::Json(json!([{"product_type": "Oven Mitt", "level": 1}]));
-        let (one, other) = (items(&one), items(&other));
-        assert_eq!(one.len(), 2);
-        assert_eq!(one[0], other[0]);
-        assert_eq!(
-            canonical_json(&json!({"b": {"y": 1, "x": 2}, "a": [{"d": 0, "c": 1}]})),
-            r#"{"a":[{"c":1,"d":0}],"b":{"x":2,"y":1}}"#
-        );
-    }
-
-    #[test]
     fn coefficients_print_four_places_and_never_minus_zero() {
         assert_eq!(f4(0.823_44), "0.8234");
         assert_eq!(f4(-0.000_01), "0.0000");
         assert_eq!(f4(-0.052_63), "-0.0526");
         assert_eq!(pct(0.915_789), "91.58%");
-    }
-
-    #[test]
-    fn memo_reads_each_text_once_and_stays_bounded() {
-        let mut memo: Memo<usize> = Memo::new();
-        let mut reads = 0;
-        for _ in 0..3 {
-            assert_eq!(
-                memo.get("relevant", |c| {
-                    reads += 1;
-                    c.len()
-                }),
-                8
-            );
-        }
-        assert_eq!(reads, 1);
-        for i in 0..2 * Memo::<usize>::MAX {
-            assert_eq!(memo.get(&i.to_string(), str::len), i.to_string().len());
-        }
-        assert_eq!(memo.seen.len(), Memo::<usize>::MAX);
-    }
-
-    #[test]
-    fn bad_cells_are_capped_but_counted() {
-        let row = AnnotationRow {
-            line: 7,
-            cells: vec![String::new(), "maybe".to_owned()],
-        };
-        let mut bad = BadCells::default();
-        for _ in 0..SHOWN_BAD_CELLS + 3 {
-            let read: Result<(), String> = Err("not a label".to_owned());
-            assert!(
-                bad.check(&row, Some(0), "annotator_a_violates", "maybe", read)
-                    .is_none()
-            );
-        }
-        assert_eq!(bad.check(&row, Some(0), "x", "yes", Ok(1)), Some(1));
-        assert_eq!(bad.total, SHOWN_BAD_CELLS as u64 + 3);
-        assert_eq!(bad.shown.len(), SHOWN_BAD_CELLS);
-        assert_eq!(
-            bad.shown[0].to_string(),
-            "row_id (empty) (line 7), annotator_a_violates: `maybe`: not a label"
-        );
     }
 
     #[test]
