@@ -55,6 +55,29 @@ pub enum Error {
         missing: Vec<String>,
     },
 
+    /// Rows that do not fit the header (extra cells, another separator); nothing was read.
+    #[error(
+        "{}: {} row{} {} not fit the header ({columns} columns separated by `{delimiter}`), so {} cannot be read safely:{}{}\nFix {} in a text editor (or re-export the sheet) and run again.",
+        path.display(),
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        if rows.len() == 1 { "does" } else { "do" },
+        if rows.len() == 1 { "it" } else { "they" },
+        list_lines(rows.iter().take(SHOWN_ROWS).map(|r| format!("line {}: {}", r.line, r.problem))),
+        if rows.len() > SHOWN_ROWS { format!("\n  ... and {} more", rows.len() - SHOWN_ROWS) } else { String::new() },
+        if rows.len() == 1 { "this row" } else { "these rows" },
+    )]
+    MalformedRows {
+        /// The file.
+        path: PathBuf,
+        /// Columns in the header.
+        columns: usize,
+        /// The header's separator.
+        delimiter: char,
+        /// Every such row.
+        rows: Vec<MalformedRow>,
+    },
+
     /// Two header cells have the same name.
     #[error("{}:1: column `{column}` appears twice in the header", path.display())]
     DuplicateColumn {
@@ -74,6 +97,19 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// Each repeated id with the lines it appears on.
+        duplicates: Vec<DuplicateRowId>,
+    },
+
+    /// Several rows carry the same `record_id` (the same record annotated twice).
+    #[error(
+        "{}: the same record on several rows, so it would be merged twice and repeat its id in a gold file; nothing was written:{}\nKeep one row per record (delete the others, or give them their own record) and run again.",
+        path.display(),
+        list_lines(duplicates.iter().map(|d| format!("record_id {} on lines {}", d.row_id, join(&d.lines))))
+    )]
+    DuplicateRecords {
+        /// The file.
+        path: PathBuf,
+        /// Each repeated record id with the lines it appears on.
         duplicates: Vec<DuplicateRowId>,
     },
 
@@ -198,6 +234,18 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// A row that does not fit the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRow {
+    /// 1-based line the row starts on.
+    pub line: u64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Most rows listed in a message.
+const SHOWN_ROWS: usize = 20;
 
 /// One repeated `row_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

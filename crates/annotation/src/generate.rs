@@ -173,7 +173,9 @@ pub fn generate(
         ));
     }
     let source = match &options.source {
-        Some(path) => path.clone(),
+        // Stored in the sidecar for gold to find the inputs again: a name relative to where
+        // the user stands would later be read against the project root.
+        Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
         None => newest_source(catalog, paths, module)?.path,
     };
     let all = read_results(&source)?;

@@ -25,7 +25,7 @@ pub mod simulate;
 pub mod values;
 
 pub use core_config::sample::DEFAULT_SEED;
-pub use error::{DuplicateRowId, Error, InvalidCell, Result};
+pub use error::{DuplicateRowId, Error, InvalidCell, MalformedRow, Result};
 pub use generate::{GenerateOptions, Generated, generate};
 pub use gold::{GoldFormat, GoldOptions, GoldReport, gold};
 pub use merge::{

@@ -8,12 +8,15 @@
 mod report;
 mod tally;
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use agreement::{AgreementReport, AnalysisOptions, ListReport, TextReport};
 use core_config::{ModuleSpec, ScoreKind};
 
 use crate::error::{Error, InvalidCell, Result};
+use crate::merge::RowIds;
 use crate::sheet::{AnnotationReader, AnnotationRow};
 use crate::{Progress, locate};
 
@@ -119,16 +122,21 @@ pub fn analyze_file<'a>(
         line: 0,
         cells: Vec::new(),
     };
+    let mut ids = IdHashes::default();
     while reader.read_row(&mut row)? {
         rows += 1;
         if rows.is_multiple_of(1024) {
             progress.rows_done(rows);
         }
+        ids.add(row.get_opt(row_id).trim());
         for field in &mut fields {
             field.add_row(&row, &headers, row_id, &mut bad)?;
         }
     }
     progress.rows_done(rows);
+    if !ids.repeated.is_empty() {
+        repeated_ids(file, row_id, &ids)?;
+    }
     finish(module, file, &headers, fields, bad, rows, options)
 }
 
@@ -178,6 +186,49 @@ fn finish<'a>(
         total_rows: rows,
         fields,
     })
+}
+
+/// The hashes of the row ids seen, and those seen twice: a file of a million rows is checked
+/// for repeated ids in a few megabytes, and only a repeat costs a second reading.
+#[derive(Default)]
+struct IdHashes {
+    seen: HashSet<u64>,
+    repeated: HashSet<u64>,
+}
+
+impl IdHashes {
+    fn hash(id: &str) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn add(&mut self, id: &str) {
+        if !id.is_empty() {
+            let hash = Self::hash(id);
+            if !self.seen.insert(hash) {
+                self.repeated.insert(hash);
+            }
+        }
+    }
+}
+
+/// Reads the file's row ids again to name the repeated ones and their lines, as merge does
+/// ([`Error::DuplicateRowIds`]); a mere hash collision passes.
+fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &IdHashes) -> Result<()> {
+    let mut reader = AnnotationReader::open(file)?;
+    let mut row = AnnotationRow {
+        line: 0,
+        cells: Vec::new(),
+    };
+    let mut candidates = RowIds::default();
+    while reader.read_row(&mut row)? {
+        let id = row.get_opt(row_id).trim();
+        if ids.repeated.contains(&IdHashes::hash(id)) {
+            candidates.add(id, row.line);
+        }
+    }
+    candidates.check(file)
 }
 
 /// An invalid cell as listed in messages.
