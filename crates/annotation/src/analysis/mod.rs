@@ -112,6 +112,13 @@ pub fn analyze_file<'a>(
     }
     let headers = reader.headers().to_vec();
     let row_id = reader.index_of("row_id");
+    let needed: Vec<usize> = located
+        .iter()
+        .flat_map(|l| [Some(l.a), Some(l.b), l.llm])
+        .chain([row_id])
+        .flatten()
+        .collect();
+    reader.only_columns(&needed);
     let mut fields = located
         .into_iter()
         .map(FieldTally::new)
@@ -134,7 +141,7 @@ pub fn analyze_file<'a>(
         }
     }
     progress.rows_done(rows);
-    if !ids.repeated.is_empty() {
+    if ids.may_repeat() {
         repeated_ids(file, row_id, &ids)?;
     }
     finish(module, file, &headers, fields, bad, rows, options)
@@ -188,12 +195,20 @@ fn finish<'a>(
     })
 }
 
-/// The hashes of the row ids seen, and those seen twice: a file of a million rows is checked
-/// for repeated ids in a few megabytes, and only a repeat costs a second reading.
+/// Which row ids may repeat, in little memory and time: row ids are usually `1, 2, 3, ...`, and
+/// a strictly increasing run of numbers cannot repeat, so only its bounds are kept; other ids
+/// are kept as hashes. Only a possible repeat costs a second reading
+/// ([`repeated_ids`]), which settles it exactly.
 #[derive(Default)]
 struct IdHashes {
+    /// The bounds of the leading run of increasing numeric ids.
+    run: Option<(u64, u64)>,
+    /// Whether the run has ended.
+    run_over: bool,
     seen: HashSet<u64>,
     repeated: HashSet<u64>,
+    /// A later id may repeat one of the run.
+    in_run_again: bool,
 }
 
 impl IdHashes {
@@ -204,12 +219,46 @@ impl IdHashes {
     }
 
     fn add(&mut self, id: &str) {
-        if !id.is_empty() {
-            let hash = Self::hash(id);
-            if !self.seen.insert(hash) {
-                self.repeated.insert(hash);
-            }
+        if id.is_empty() {
+            return;
         }
+        let number = id.parse::<u64>().ok();
+        if !self.run_over {
+            let extended = match (self.run, number) {
+                (None, Some(n)) => Some((n, n)),
+                (Some((low, high)), Some(n)) if n > high => Some((low, n)),
+                _ => None,
+            };
+            if extended.is_some() {
+                self.run = extended;
+                return;
+            }
+            self.run_over = true;
+        }
+        if self.in_run(id) {
+            self.in_run_again = true;
+        } else if !self.seen.insert(Self::hash(id)) {
+            self.repeated.insert(Self::hash(id));
+        }
+    }
+
+    /// Whether `id` is a number within the run's bounds.
+    fn in_run(&self, id: &str) -> bool {
+        match (self.run, id.parse::<u64>()) {
+            (Some((low, high)), Ok(n)) => (low..=high).contains(&n),
+            _ => false,
+        }
+    }
+
+    fn may_repeat(&self) -> bool {
+        self.in_run_again || !self.repeated.is_empty()
+    }
+
+    /// Whether `id` is worth collecting in the second reading.
+    fn suspect(&self, id: &str) -> bool {
+        !id.is_empty()
+            && ((self.in_run_again && self.in_run(id))
+                || (!self.repeated.is_empty() && self.repeated.contains(&Self::hash(id))))
     }
 }
 
@@ -217,6 +266,7 @@ impl IdHashes {
 /// ([`Error::DuplicateRowIds`]); a mere hash collision passes.
 fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &IdHashes) -> Result<()> {
     let mut reader = AnnotationReader::open(file)?;
+    reader.only_columns(&row_id.into_iter().collect::<Vec<_>>());
     let mut row = AnnotationRow {
         line: 0,
         cells: Vec::new(),
@@ -224,11 +274,35 @@ fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &IdHashes) -> Result<()
     let mut candidates = RowIds::default();
     while reader.read_row(&mut row)? {
         let id = row.get_opt(row_id).trim();
-        if ids.repeated.contains(&IdHashes::hash(id)) {
+        if ids.suspect(id) {
             candidates.add(id, row.line);
         }
     }
     candidates.check(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdHashes;
+
+    fn ids(list: &[&str]) -> IdHashes {
+        let mut ids = IdHashes::default();
+        for id in list {
+            ids.add(id);
+        }
+        ids
+    }
+
+    #[test]
+    fn increasing_numbers_cannot_repeat_and_others_are_caught() {
+        assert!(!ids(&["1", "2", "3", "10"]).may_repeat());
+        assert!(!ids(&["a", "b", "1", "2"]).may_repeat());
+        let again = ids(&["1", "2", "3", "2"]);
+        assert!(again.may_repeat() && again.suspect("2") && !again.suspect("x"));
+        assert!(ids(&["1", "2", "x", "x"]).may_repeat());
+        assert!(ids(&["5", "4", "5"]).may_repeat());
+        assert!(!ids(&["5", "4", "6", ""]).may_repeat());
+    }
 }
 
 /// An invalid cell as listed in messages.

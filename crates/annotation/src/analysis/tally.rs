@@ -14,29 +14,44 @@ use crate::values::FieldValue;
 
 /// Remembers what the field's reader made of each distinct cell text. A categorical column
 /// holds a handful of spellings (`R`, `relevant`, ` n `, ...) over millions of rows, so each is
-/// read once; past [`Memo::MAX`] distinct texts, cells are read directly.
+/// read once. The first [`Memo::FEW`] are compared directly (cheaper than hashing a short
+/// cell); then a map takes over, up to [`Memo::MAX`] distinct texts, past which cells are read
+/// directly.
 pub(super) struct Memo<V> {
+    few: Vec<(Box<str>, V)>,
     seen: HashMap<String, V>,
 }
 
 impl<V: Clone> Memo<V> {
+    const FEW: usize = 16;
     const MAX: usize = 512;
 
     fn new() -> Self {
         Self {
+            few: Vec::new(),
             seen: HashMap::new(),
         }
     }
 
     fn get(&mut self, cell: &str, read: impl FnOnce(&str) -> V) -> V {
+        if let Some((_, value)) = self.few.iter().find(|(text, _)| **text == *cell) {
+            return value.clone();
+        }
         if let Some(value) = self.seen.get(cell) {
             return value.clone();
         }
         let value = read(cell);
-        if self.seen.len() < Self::MAX {
+        if self.few.len() < Self::FEW {
+            self.few.push((cell.into(), value.clone()));
+        } else if self.seen.len() < Self::MAX - Self::FEW {
             self.seen.insert(cell.to_owned(), value.clone());
         }
         value
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.few.len() + self.seen.len()
     }
 }
 
@@ -345,7 +360,7 @@ mod tests {
         for i in 0..2 * Memo::<usize>::MAX {
             assert_eq!(memo.get(&i.to_string(), str::len), i.to_string().len());
         }
-        assert_eq!(memo.seen.len(), Memo::<usize>::MAX);
+        assert_eq!(memo.len(), Memo::<usize>::MAX);
     }
 
     #[test]
