@@ -34,6 +34,11 @@ use std::time::{Duration, Instant};
 use annotation::sheet::SafeCsvWriter;
 use core_config::Catalog;
 
+/// The wall-time target of issue 21 on the team's 2-core machine (release build).
+const TARGET_SECONDS: f64 = 0.4;
+/// Timed runs of the analysis.
+const RUNS: usize = 3;
+
 struct Args {
     bin: PathBuf,
     rows: u64,
@@ -326,11 +331,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let root_arg = root.to_string_lossy().into_owned();
     let file_arg = file.to_string_lossy().into_owned();
-    let ours = time_child(
-        &args.bin,
-        &["--root", &root_arg, "analyze", &file_arg, "--json"],
-        args.sample_memory,
-    )?;
+    // Three runs: the machine is shared, so the median says more than any single run.
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        runs.push(time_child(
+            &args.bin,
+            &["--root", &root_arg, "analyze", &file_arg, "--json"],
+            args.sample_memory,
+        )?);
+    }
+    runs.sort_by_key(|m| m.wall);
+    let best = runs[0].wall.as_secs_f64();
+    let ours = runs.swap_remove(RUNS / 2);
     let report: serde_json::Value = serde_json::from_str(&ours.stdout)?;
     let kappa = report["cohen_kappa"]
         .as_f64()
@@ -338,8 +350,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let wall = ours.wall.as_secs_f64();
     println!("  calculate-agreement analyze --json (release, 1000 bootstrap replicates)");
     println!(
-        "    wall time:        {wall:.3} s   (target < 2 s: {})",
-        if wall < 2.0 { "met" } else { "MISSED" }
+        "    wall time:        {wall:.3} s median of {RUNS} (best {best:.3} s)   (target <= {TARGET_SECONDS} s: {})",
+        if wall <= TARGET_SECONDS {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     let peak_ok = ours.peak_kib.map(|k| k < 100 * 1024);
     println!(

@@ -55,6 +55,29 @@ pub enum Error {
         missing: Vec<String>,
     },
 
+    /// Rows that do not fit the header (extra cells, another separator); nothing was read.
+    #[error(
+        "{}: {} row{} {} not fit the header ({columns} columns separated by `{delimiter}`), so {} cannot be read safely:{}{}\nFix {} in a text editor (or re-export the sheet) and run again.",
+        path.display(),
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        if rows.len() == 1 { "does" } else { "do" },
+        if rows.len() == 1 { "it" } else { "they" },
+        list_lines(rows.iter().take(SHOWN_ROWS).map(|r| format!("line {}: {}", r.line, r.problem))),
+        if rows.len() > SHOWN_ROWS { format!("\n  ... and {} more", rows.len() - SHOWN_ROWS) } else { String::new() },
+        if rows.len() == 1 { "this row" } else { "these rows" },
+    )]
+    MalformedRows {
+        /// The file.
+        path: PathBuf,
+        /// Columns in the header.
+        columns: usize,
+        /// The header's separator.
+        delimiter: char,
+        /// Every such row.
+        rows: Vec<MalformedRow>,
+    },
+
     /// Two header cells have the same name.
     #[error("{}:1: column `{column}` appears twice in the header", path.display())]
     DuplicateColumn {
@@ -77,6 +100,19 @@ pub enum Error {
         duplicates: Vec<DuplicateRowId>,
     },
 
+    /// Several rows carry the same `record_id` (the same record annotated twice).
+    #[error(
+        "{}: the same record on several rows, so it would be merged twice and repeat its id in a gold file; nothing was written:{}\nKeep one row per record (delete the others, or give them their own record) and run again.",
+        path.display(),
+        list_lines(duplicates.iter().map(|d| format!("record_id {} on lines {}", d.row_id, join(&d.lines))))
+    )]
+    DuplicateRecords {
+        /// The file.
+        path: PathBuf,
+        /// Each repeated record id with the lines it appears on.
+        duplicates: Vec<DuplicateRowId>,
+    },
+
     /// Annotator cells that are not values of their field; nothing was written.
     #[error(
         "{}: {} annotator cell{} {} not valid for {module}; nothing was written:{}",
@@ -94,6 +130,33 @@ pub enum Error {
         /// Every offending cell.
         cells: Vec<InvalidCell>,
     },
+
+    /// Annotator cells that are not values of their field; nothing was analysed.
+    #[error("{}", not_values(path, module, shown, *total))]
+    NotValues {
+        /// The file.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The first offending cells.
+        shown: Vec<InvalidCell>,
+        /// How many there are in all.
+        total: u64,
+    },
+
+    /// A field's declared labels cannot be counted.
+    #[error("the labels of field `{field}`")]
+    FieldLabels {
+        /// The field.
+        field: String,
+        /// Why.
+        #[source]
+        source: agreement::Error,
+    },
+
+    /// The statistics refused their input.
+    #[error(transparent)]
+    Agreement(#[from] agreement::Error),
 
     /// No result CSV exists for a module.
     #[error(
@@ -145,6 +208,19 @@ pub enum Error {
         missing: Vec<String>,
     },
 
+    /// A file named on the command line does not exist.
+    #[error(
+        "{}: no such file{}",
+        path.display(),
+        looked_in.as_ref().map_or_else(String::new, |f| format!(" (also looked in {f})"))
+    )]
+    NoSuchFile {
+        /// The file as given.
+        path: PathBuf,
+        /// The folder also searched, as shown to the user.
+        looked_in: Option<String>,
+    },
+
     /// A sidecar file (`*.meta.json`) is unreadable.
     #[error("{}: {message}", path.display())]
     Sidecar {
@@ -158,6 +234,18 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// A row that does not fit the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRow {
+    /// 1-based line the row starts on.
+    pub line: u64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Most rows listed in a message.
+const SHOWN_ROWS: usize = 20;
 
 /// One repeated `row_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +309,32 @@ fn join(lines: &[u64]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn not_values(path: &std::path::Path, module: &str, shown: &[InvalidCell], total: u64) -> String {
+    let one = total == 1;
+    let mut message = format!(
+        "{}: {} annotator cell{} {} not a value of {} field for module {module}; nothing was analysed:",
+        path.display(),
+        crate::analysis::thousands(total),
+        if one { "" } else { "s" },
+        if one { "is" } else { "are" },
+        if one { "its" } else { "their" },
+    );
+    for cell in shown {
+        message.push_str(&format!("\n  {cell}"));
+    }
+    let more = total.saturating_sub(shown.len() as u64);
+    if more > 0 {
+        message.push_str(&format!(
+            "\n  ... and {} more",
+            crate::analysis::thousands(more)
+        ));
+    }
+    message.push_str(
+        "\nCorrect these cells (or clear them to mark the rows as not annotated) and run again.",
+    );
+    message
 }
 
 fn list_lines(items: impl Iterator<Item = String>) -> String {

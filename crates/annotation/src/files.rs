@@ -371,6 +371,58 @@ pub fn restored_path(paths: &ProjectPaths, stored: &str) -> PathBuf {
     }
 }
 
+/// A file as given, or (for a relative path that does not exist) the same name in `folder`.
+///
+/// # Errors
+/// [`Error::NoSuchFile`] when neither exists.
+pub fn find_file(paths: &ProjectPaths, file: &Path, folder: &Path) -> Result<PathBuf> {
+    if file.is_file() {
+        return Ok(file.to_owned());
+    }
+    let looked_in = if file.is_relative() {
+        let inside = folder.join(file);
+        if inside.is_file() {
+            return Ok(inside);
+        }
+        Some(paths.display(folder).into_owned())
+    } else {
+        None
+    };
+    Err(Error::NoSuchFile {
+        path: file.to_owned(),
+        looked_in,
+    })
+}
+
+/// An annotation file's module (told from its name) and how far it is annotated, or why that
+/// cannot be told.
+#[derive(Debug)]
+pub struct TaskFileStatus {
+    /// The module id, when the file name starts with one.
+    pub module: Option<String>,
+    /// The rows and how many each annotator filled, or the reason the file is unreadable.
+    pub status: std::result::Result<crate::FileStatus, String>,
+}
+
+/// The [`TaskFileStatus`] of an annotation file in `annotation_tasks/`.
+#[must_use]
+pub fn task_file(catalog: &Catalog, path: &Path) -> TaskFileStatus {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let module = catalog.module_for_file_name(&name);
+    let status = module.map(|m| crate::file_status(m, path));
+    TaskFileStatus {
+        module: module.map(|m| m.id.to_string()),
+        status: match status {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("cannot tell the module from the file name".to_owned()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,7 +216,10 @@ pub fn generate(
     let path = writer.finish()?.persist()?;
 
     let mut sidecar = Sidecar::new("annotation_task", module.id.as_str());
-    sidecar.results_file = Some(stored_path(paths, &source));
+    // Absolute, for gold to find the inputs again: a name relative to where the user stands
+    // would later be read against the project root.
+    let absolute = std::path::absolute(&source).unwrap_or_else(|_| source.clone());
+    sidecar.results_file = Some(stored_path(paths, &absolute));
     let details = &mut sidecar.details;
     details.insert("source_rows".into(), source_rows.into());
     details.insert("sampled_rows".into(), order.len().into());

@@ -14,6 +14,7 @@
 //! returns [`Error`]s that name the file, line, row id and column.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod analysis;
 mod error;
 pub mod files;
 pub mod generate;
@@ -24,7 +25,7 @@ pub mod simulate;
 pub mod values;
 
 pub use core_config::sample::DEFAULT_SEED;
-pub use error::{DuplicateRowId, Error, InvalidCell, Result};
+pub use error::{DuplicateRowId, Error, InvalidCell, MalformedRow, Result};
 pub use generate::{GenerateOptions, Generated, generate};
 pub use gold::{GoldFormat, GoldOptions, GoldReport, gold};
 pub use merge::{

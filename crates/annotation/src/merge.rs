@@ -381,6 +381,16 @@ impl RowIds {
         lines.push(line);
     }
 
+    /// Fails with [`Error::DuplicateRecords`] when a record id repeats.
+    pub(crate) fn check_records(self, path: &Path) -> Result<()> {
+        match self.check(path) {
+            Err(Error::DuplicateRowIds { path, duplicates }) => {
+                Err(Error::DuplicateRecords { path, duplicates })
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn check(self, path: &Path) -> Result<()> {
         if self.order.is_empty() {
             return Ok(());
@@ -512,6 +522,9 @@ pub fn merge(
     };
     let mut invalid: Vec<InvalidCell> = Vec::new();
     let mut ids = RowIds::default();
+    // The same record on two rows would be merged twice and repeat its id in the gold file.
+    let mut records = RowIds::default();
+    let record_id_col = reader.index_of("record_id");
 
     for row in reader {
         let row = row?;
@@ -521,6 +534,7 @@ pub fn merge(
         }
         let row_id = row.get_opt(row_id_col).trim().to_owned();
         ids.add(&row_id, row.line);
+        records.add(row.get_opt(record_id_col).trim(), row.line);
 
         let Some(values) = read_pairs(&row, &row_id, &located, &headers, &mut invalid) else {
             continue;
@@ -593,6 +607,7 @@ pub fn merge(
     progress.rows_done(report.rows as u64);
 
     ids.check(file)?;
+    records.check_records(file)?;
     if !invalid.is_empty() {
         return Err(Error::InvalidCells {
             path: file.to_owned(),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use core_config::results::CsvQuoting;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, MalformedRow, Result};
 
 /// First characters that make a spreadsheet treat a cell as a formula or control sequence:
 /// the OWASP set (`=`, `+`, `-`, `@`, tab, CR, LF), NUL, the DDE pipe, and the full-width forms
@@ -213,6 +213,10 @@ pub struct AnnotationReader<R: Read> {
     delimiter: u8,
     record: csv::ByteRecord,
     marks: Arc<Mutex<Marks>>,
+    /// Rows that do not fit the header, reported together at the end.
+    misfits: Vec<MalformedRow>,
+    /// Columns whose cells are left empty (not checked or copied): see [`Self::only_columns`].
+    skipped: Vec<bool>,
 }
 
 impl AnnotationReader<File> {
@@ -297,6 +301,8 @@ impl<R: Read> AnnotationReader<R> {
             delimiter,
             record,
             marks,
+            misfits: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 
@@ -324,6 +330,15 @@ impl<R: Read> AnnotationReader<R> {
         index_of(&self.headers, name)
     }
 
+    /// From now on, rows carry only the cells of `columns`; the others are left empty (checked
+    /// for UTF-8 but not copied). A reader that looks at four columns of twenty need not pay for
+    /// copying the rest. (Every row is still parsed whole and checked against the header.)
+    pub fn only_columns(&mut self, columns: &[usize]) {
+        self.skipped = (0..self.headers.len())
+            .map(|i| !columns.contains(&i))
+            .collect();
+    }
+
     /// Reads the next data row into `row`, reusing its cell buffers, and returns `Ok(false)`
     /// at the end of the input.
     ///
@@ -340,7 +355,7 @@ impl<R: Read> AnnotationReader<R> {
                 .read_byte_record(&mut self.record)
                 .map_err(|e| csv_error(&self.path, &e))?;
             if !read {
-                return Ok(false);
+                return self.end();
             }
             let start = self.record.position().map_or(0, csv::Position::byte);
             let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -362,6 +377,11 @@ impl<R: Read> AnnotationReader<R> {
             {
                 continue;
             }
+            if let Some(problem) = self.misfit(line)? {
+                // Kept going only to list every such row; the read fails at the end.
+                self.misfits.push(MalformedRow { line, problem });
+                continue;
+            }
             row.line = line;
             row.cells.resize(self.headers.len(), String::new());
             let mut given = self.record.iter();
@@ -379,10 +399,75 @@ impl<R: Read> AnnotationReader<R> {
                         e.valid_up_to() + 1
                     ),
                 })?;
-                cell.push_str(unescape_cell(text));
+                // A skipped column is still checked, so a file is refused whatever is read.
+                if !self.skipped.get(i).copied().unwrap_or(false) {
+                    cell.push_str(unescape_cell(text));
+                }
             }
             return Ok(true);
         }
+    }
+
+    /// The end of the input: fine unless rows did not fit the header.
+    fn end(&mut self) -> Result<bool> {
+        if self.misfits.is_empty() {
+            return Ok(false);
+        }
+        Err(Error::MalformedRows {
+            path: self.path.clone(),
+            columns: self.headers.len(),
+            delimiter: char::from(self.delimiter),
+            rows: std::mem::take(&mut self.misfits),
+        })
+    }
+
+    /// Why the current record does not fit the header: cells beyond the header's columns, or a
+    /// row separated by another separator (re-saved by a spreadsheet with other settings).
+    /// A quote left open, which swallows the line end and the next line, is an error at once,
+    /// naming the line and column where the quote opened.
+    fn misfit(&self, line: u64) -> Result<Option<String>> {
+        let (given, columns) = (self.record.len(), self.headers.len());
+        let blank = |c: &[u8]| c.iter().all(u8::is_ascii_whitespace);
+        if given > columns && !self.record.iter().skip(columns).all(blank) {
+            let is_break = |b: &u8| *b == b'\n' || *b == b'\r';
+            if let Some(at) = self.record.iter().position(|c| c.iter().any(is_break)) {
+                let before: usize = self.record.iter().take(at).map(|c| count(c, b'\n')).sum();
+                let opened = line + before as u64;
+                let column = self
+                    .headers
+                    .get(at)
+                    .map_or_else(|| format!("column {}", at + 1), |h| format!("`{h}`"));
+                let runs_to = opened + count(&self.record[at], b'\n') as u64;
+                return Err(Error::Csv {
+                    path: self.path.clone(),
+                    line: opened,
+                    message: format!(
+                        "the quote that opens the cell of column {column} on this line is never closed, so the cell runs on to line {runs_to} and the rows after it are misread; close the quote (or remove it) and run again"
+                    ),
+                });
+            }
+            return Ok(Some(format!(
+                "{given} cells, {} more than the header's {columns} columns",
+                given - columns
+            )));
+        }
+        if given < columns {
+            for other in [b',', b';', b'\t'] {
+                let seen: usize = self.record.iter().map(|c| count(c, other)).sum();
+                if other != self.delimiter && given + seen >= columns {
+                    let shown = if other == b'\t' {
+                        "tab".to_owned()
+                    } else {
+                        format!("`{}`", char::from(other))
+                    };
+                    return Ok(Some(format!(
+                        "separated by {shown}, not by the header's `{}` (re-saved by a spreadsheet with other settings?)",
+                        char::from(self.delimiter)
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn next_row(&mut self) -> Result<Option<AnnotationRow>> {
@@ -400,6 +485,10 @@ impl<R: Read> Iterator for AnnotationReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         self.next_row().transpose()
     }
+}
+
+fn count(cell: &[u8], byte: u8) -> usize {
+    cell.iter().filter(|&&b| b == byte).count()
 }
 
 /// A whole annotation CSV in memory.

@@ -4,13 +4,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use annotation::files::{files_in, result_csvs};
-use annotation::{DEFAULT_SEED, GenerateOptions, Generated, file_status, generate};
+use annotation::files::{files_in, result_csvs, task_file};
+use annotation::{DEFAULT_SEED, GenerateOptions, Generated, generate};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use core_config::ModuleSpec;
 use serde::Serialize;
 
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{
+    ExitStatus, GlobalArgs, Project, Table, plural, print_json, run_cli, thousands,
+};
 
 /// Turn a run's results into a CSV for two human annotators.
 ///
@@ -186,9 +188,8 @@ fn describe(
         table.row([
             "skipped".to_owned(),
             format!(
-                "{} row{} without a model answer (error column set)",
-                g.skipped_errors,
-                plural(g.skipped_errors)
+                "{} without a model answer (error column set)",
+                plural(g.skipped_errors, "row", "rows")
             ),
         ]);
     }
@@ -196,9 +197,8 @@ fn describe(
         table.row([
             "skipped".to_owned(),
             format!(
-                "{} row{} repeating a record id",
-                g.skipped_duplicates,
-                plural(g.skipped_duplicates)
+                "{} repeating a record id",
+                plural(g.skipped_duplicates, "row", "rows")
             ),
         ]);
     }
@@ -233,10 +233,6 @@ fn next_steps(out: &mut impl Write, files: &[&Path]) -> anyhow::Result<()> {
         writeln!(out, "  merge-annotations merge {name}")?;
     }
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 #[derive(Serialize)]
@@ -318,9 +314,12 @@ fn batch(
         write!(out, "{}", table.render(0))?;
         writeln!(
             out,
-            "\n{} annotation file{} written, {failed} failed",
-            entries.len() - failed,
-            plural(entries.len() - failed)
+            "\n{} written, {failed} failed",
+            plural(
+                entries.len() - failed,
+                "annotation file",
+                "annotation files"
+            )
         )?;
         let files: Vec<&Path> = entries
             .iter()
@@ -370,29 +369,6 @@ fn count_rows(path: &Path) -> Option<usize> {
         .map(|r| r.filter(Result::is_ok).count())
 }
 
-pub(crate) fn task_file(project: &Project, path: &Path) -> TaskFileStatus {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let module = project.catalog.module_for_file_name(&name);
-    let status = module.map(|m| file_status(m, path));
-    TaskFileStatus {
-        module: module.map(|m| m.id.to_string()),
-        status: match status {
-            Some(Ok(s)) => Ok(s),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("cannot tell the module from the file name".to_owned()),
-        },
-    }
-}
-
-/// What [`task_file`] found.
-pub(crate) struct TaskFileStatus {
-    pub(crate) module: Option<String>,
-    pub(crate) status: Result<annotation::FileStatus, String>,
-}
-
 fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let sources = result_csvs(&project.catalog, &project.paths)?;
     let modules: Vec<ModuleSources> = project
@@ -414,7 +390,7 @@ fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let tasks: Vec<TaskFile> = files_in(&project.paths.annotation_tasks(), ".csv")?
         .into_iter()
         .map(|path| {
-            let found = task_file(project, &path);
+            let found = task_file(&project.catalog, &path);
             let (status, problem) = match found.status {
                 Ok(s) => (Some(s), None),
                 Err(e) => (None, Some(e)),

@@ -5,17 +5,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use annotation::files::files_in;
+use annotation::files::{files_in, find_file, task_file};
 use annotation::{
-    GoldFormat, GoldOptions, GoldReport, MergeOptions, MergeReport, Progress, Resolution, Strategy,
-    gold, merge,
+    GoldFormat, GoldOptions, GoldReport, MergeOptions, MergeReport, Resolution, Strategy, gold,
+    merge,
 };
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::commands::generate_annotation_csv::task_file;
-use crate::common::{ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{
+    Bar, ExitStatus, GlobalArgs, Project, Table, percent_of, print_json, run_cli, thousands,
+};
 
 /// Merge two annotators' labels into validated data, and validated data into gold datasets.
 ///
@@ -151,7 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             output,
             json,
         } => {
-            let file = find_file(&project, &file, &project.paths.annotation_tasks())?;
+            let file = find_file(&project.paths, &file, &project.paths.annotation_tasks())?;
             let module =
                 annotation::generate::module_of(&project.catalog, &file, module.as_deref())?;
             let options = MergeOptions {
@@ -159,7 +159,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 disagreements_only,
                 output_dir: output,
             };
-            let mut progress = RowProgress::new(&cli.global, "merging");
+            let mut progress = Bar::new(
+                &cli.global,
+                false,
+                None,
+                "{spinner} merging {human_pos} rows",
+            );
             let report = merge(&project.paths, module, &file, &options, &mut progress);
             progress.finish();
             let report = report?;
@@ -178,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             output,
             json,
         } => {
-            let file = find_file(&project, &file, &project.paths.validated_data())?;
+            let file = find_file(&project.paths, &file, &project.paths.validated_data())?;
             let module =
                 annotation::generate::module_of(&project.catalog, &file, module.as_deref())?;
             let options = GoldOptions {
@@ -189,7 +194,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 source,
                 output_dir: output,
             };
-            let mut progress = RowProgress::new(&cli.global, "writing gold records");
+            let mut progress = Bar::new(
+                &cli.global,
+                false,
+                None,
+                "{spinner} writing gold records {human_pos} rows",
+            );
             let report = gold(
                 &project.catalog,
                 &project.paths,
@@ -207,63 +217,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Success)
         }
-    }
-}
-
-/// A file as given, or (for a relative path that does not exist) the same name in `folder`.
-pub(crate) fn find_file(project: &Project, file: &Path, folder: &Path) -> anyhow::Result<PathBuf> {
-    if file.is_file() {
-        return Ok(file.to_owned());
-    }
-    if file.is_relative() {
-        let inside = folder.join(file);
-        if inside.is_file() {
-            return Ok(inside);
-        }
-        anyhow::bail!(
-            "{}: no such file (also looked in {})",
-            file.display(),
-            project.paths.display(folder)
-        );
-    }
-    anyhow::bail!("{}: no such file", file.display())
-}
-
-/// A spinner with a row count on stderr; hidden when stderr is not a terminal or with --quiet /
-/// --no-progress.
-pub(crate) struct RowProgress {
-    bar: Option<ProgressBar>,
-}
-
-impl RowProgress {
-    pub(crate) fn new(global: &GlobalArgs, what: &str) -> Self {
-        let bar = global.progress_bar(false, None, "{spinner} {msg} {human_pos} rows");
-        if let Some(bar) = &bar {
-            bar.set_message(what.to_owned());
-        }
-        Self { bar }
-    }
-
-    pub(crate) fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Progress for RowProgress {
-    fn rows_done(&mut self, rows: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(rows);
-        }
-    }
-}
-
-fn percent(part: usize, whole: usize) -> String {
-    if whole == 0 {
-        "-".to_owned()
-    } else {
-        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
     }
 }
 
@@ -306,7 +259,7 @@ fn print_merge(project: &Project, r: &MergeReport, quiet: bool) -> anyhow::Resul
     table.row([
         "agreements".to_owned(),
         thousands(r.agreements as u64),
-        format!("({})", percent(r.agreements, r.annotated)),
+        format!("({})", percent_of(r.agreements, r.annotated)),
     ]);
     table.row([
         "disagreements".to_owned(),
@@ -482,7 +435,7 @@ fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let annotation_files: Vec<ListedFile> = files_in(&project.paths.annotation_tasks(), ".csv")?
         .into_iter()
         .map(|path| {
-            let found = task_file(project, &path);
+            let found = task_file(&project.catalog, &path);
             let (rows, complete, problem) = match found.status {
                 Ok(s) => (Some(s.rows), Some(s.complete), None),
                 Err(e) => (None, None, Some(e)),

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use annotation::files::find_file;
 use annotation::{GoldFrom, SimulateOptions, simulate};
 use clap::Parser;
 
-use crate::commands::merge_annotations::find_file;
 use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_cli};
 
 /// DEVELOPMENT AID, NOT PEOPLE: fill both annotators' columns of an annotation CSV with
@@ -62,7 +62,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let project = cli.global.project()?;
-    let file = find_file(&project, &cli.file, &project.paths.annotation_tasks())?;
+    let file = find_file(&project.paths, &cli.file, &project.paths.annotation_tasks())?;
     let module = annotation::generate::module_of(&project.catalog, &file, cli.module.as_deref())?;
     let gold_from = if cli.gold_from.eq_ignore_ascii_case("auto") {
         GoldFrom::Auto

@@ -478,3 +478,50 @@ fn help_teaches_the_commands() {
     assert_eq!(run.code, 0);
     snapshot!("calculate_agreement_analyze_help", &project, run);
 }
+
+#[test]
+fn duplicate_row_ids_are_refused_as_merge_does() {
+    let project = TestProject::new();
+    let from = repo_root().join("fixtures/bad/M12_annotation_duplicate_row_ids.csv");
+    let to = project.path("annotation_tasks/M12_annotation_duplicate_row_ids.csv");
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(from, &to).unwrap();
+    let run = analyze(
+        &project,
+        &["M12_annotation_duplicate_row_ids.csv", "--json"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr
+            .contains("duplicate row ids, so rows cannot be told apart; nothing was written:\n  row_id 2 on lines 3, 4"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn rows_separated_by_another_separator_are_not_left_out() {
+    let project = TestProject::new();
+    let file = fixture(&project, "M12B_annotation_reference.csv");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_owned).collect();
+    for line in &mut lines[4..10] {
+        *line = line.replace("\",\"", "\";\"");
+    }
+    lines[3].push_str(",\"one more\"");
+    std::fs::write(&file, lines.join("\r\n")).unwrap();
+    let run = analyze(&project, &["M12B_annotation_reference.csv"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr
+            .contains("7 rows do not fit the header (21 columns separated by `,`)")
+            && run
+                .stderr
+                .contains("\n  line 4: 22 cells, 1 more than the header's 21 columns")
+            && run.stderr.contains("\n  line 10: separated by `;`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -498,3 +498,134 @@ fn broken_files_get_a_clear_error_and_no_output() {
     );
     assert!(!project.path("validated_data").exists());
 }
+
+/// `fixtures/agreement/cli/M12B_annotation_reference.csv` (one line per row, row `n` on line
+/// `n + 1`) with its lines changed by `edit`, as `annotation_tasks/M12B_annotation_{name}.csv`.
+fn edited_reference(project: &TestProject, name: &str, edit: impl Fn(&mut Vec<String>)) -> String {
+    let from =
+        crate::support::repo_root().join("fixtures/agreement/cli/M12B_annotation_reference.csv");
+    let text = std::fs::read_to_string(from).unwrap();
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_owned).collect();
+    edit(&mut lines);
+    let file = format!("annotation_tasks/M12B_annotation_{name}.csv");
+    project.write(&file, lines.join("\r\n"));
+    file
+}
+
+#[test]
+fn rows_that_do_not_fit_the_header_are_refused_by_line() {
+    let project = TestProject::new();
+    let extra = edited_reference(&project, "extra", |lines| {
+        lines[3].push_str(",\"extra\",\"cells\"");
+    });
+    let run = project.run("merge-annotations", &["merge", &extra]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "1 row does not fit the header (21 columns separated by `,`), so it cannot be read safely:\n  line 4: 23 cells, 2 more than the header's 21 columns\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    let semicolons = edited_reference(&project, "semicolons", |lines| {
+        for line in &mut lines[5..8] {
+            *line = line.replace("\",\"", "\";\"");
+        }
+    });
+    let run = project.run("merge-annotations", &["merge", &semicolons]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for line in 6..=8 {
+        assert!(
+            run.stderr.contains(&format!(
+                "\n  line {line}: separated by `;`, not by the header's `,`"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!project.path("validated_data").exists());
+}
+
+#[test]
+fn the_same_record_on_two_rows_is_refused() {
+    let project = TestProject::new();
+    let file = edited_reference(&project, "twice", |lines| {
+        lines[6] = lines[6].replace("\"REF_06\"", "\"REF_02\"");
+    });
+    let run = project.run("merge-annotations", &["merge", &file]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "the same record on several rows, so it would be merged twice and repeat its id in a gold file; nothing was written:\n  record_id REF_02 on lines 3, 7\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("validated_data").exists());
+}
+
+#[test]
+fn an_unclosed_quote_is_reported_where_it_opened() {
+    let project = TestProject::new();
+    let file = edited_reference(&project, "unclosed", |lines| {
+        lines[5] = lines[5].replacen("\"relevant\",", "\"relevant,", 1);
+    });
+    let run = project.run("merge-annotations", &["merge", &file]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "M12B_annotation_unclosed.csv:6: the quote that opens the cell of column `annotator_b_relevancy` on this line is never closed, so the cell runs on to line 7"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("validated_data").exists());
+}
+
+/// A sheet generated with `--source` from the earlier tool's results (no record_id column; the
+/// full input in its `input` column) becomes gold from that input, not from the dataset.
+#[test]
+fn gold_from_an_earlier_tool_source_uses_its_inputs() {
+    let project = TestProject::new();
+    let fixture = crate::support::repo_root()
+        .join("fixtures/results/M12_HardConstraintViolationCheck_v1_160126_1.csv");
+    // Given as a name relative to where the user stands, which is not the project root.
+    let downloads = project.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    std::fs::copy(&fixture, downloads.join("old_results.csv")).unwrap();
+    let root = project.root().display().to_string();
+    let mut generate = project.command("generate-annotation-csv");
+    generate.current_dir(&downloads).args([
+        "--root",
+        &root,
+        "generate",
+        "m12",
+        "--source",
+        "old_results.csv",
+    ]);
+    let run = crate::support::run(&mut generate);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let task = only_file(&project.path("annotation_tasks"), "M12_annotation_");
+    let labels = vec!["yes".to_owned(), "no".to_owned(), "no".to_owned()];
+    set_columns(
+        &task,
+        &[
+            ("annotator_a_violates", labels.clone()),
+            ("annotator_b_violates", labels),
+        ],
+    );
+    let run = project.run("merge-annotations", &["merge", task.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let validated = only_file(&project.path("validated_data"), "M12_validated_");
+    let run = project.run("merge-annotations", &["gold", validated.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let gold = only_file(&project.path("validated_data"), "M12_gold_");
+    let records = read_records(&gold).unwrap();
+    assert_eq!(records.len(), 3);
+    let keywords: Vec<&str> = records
+        .iter()
+        .map(|r| r.input["keyword"].as_str().unwrap())
+        .collect();
+    assert!(keywords.contains(&"oven mitt 800 degrees"), "{keywords:?}");
+    assert!(keywords.contains(&"-5 degree water bottle"), "{keywords:?}");
+}
