@@ -72,7 +72,15 @@ pub fn analyze_run(
 ) -> Result<RunAnalysis> {
     let mut reader = RowReader::open(&run.csv, module)?;
     let dir = output::module_dir(root, module);
-    let errors_path = output::free_path(&dir, &run.name, "_errors.csv");
+    let mut suffixes = Vec::new();
+    if wanted.errors {
+        suffixes.extend(["_errors.csv", "_errors.json"]);
+    }
+    if wanted.patterns {
+        suffixes.push("_patterns.json");
+    }
+    let stem = output::free_stem(&dir, &run.name, &suffixes);
+    let errors_path = dir.join(format!("{stem}_errors.csv"));
     // The errors file is streamed into a temporary file that appears only once every row read.
     let mut sheet = if wanted.errors {
         let file = AtomicFile::create(&errors_path).map_err(|e| Error::io(&errors_path, e))?;
@@ -114,13 +122,13 @@ pub fn analyze_run(
             let written = file.commit_new().map_err(|e| Error::io(&errors_path, e))?;
             let mut report = errors.finish(run, reader.rescored());
             report.errors_file = Some(display(&written));
-            output::write_json(&output::free_path(&dir, &run.name, "_errors.json"), &report)?;
+            output::write_json(&dir.join(format!("{stem}_errors.json")), &report)?;
             Some(report)
         }
         None => None,
     };
     let patterns_report = if wanted.patterns {
-        let path = output::free_path(&dir, &run.name, "_patterns.json");
+        let path = dir.join(format!("{stem}_patterns.json"));
         let mut report = patterns.finish(run);
         report.patterns_file = Some(display(&path));
         output::write_json(&path, &report)?;

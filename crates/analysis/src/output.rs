@@ -15,17 +15,22 @@ pub fn module_dir(root: &Path, module: &ModuleSpec) -> PathBuf {
     root.join("analysis").join(module.folder_name())
 }
 
-/// `dir/{stem}{suffix}` when free, else `dir/{stem}_2{suffix}`, `_3`, …
+/// The first of `name`, `name_2`, `name_3`, … for which every `dir/{stem}{suffix}` is free, so a
+/// run's files of one analysis share a stem.
 #[must_use]
-pub fn free_path(dir: &Path, stem: &str, suffix: &str) -> PathBuf {
-    let first = dir.join(format!("{stem}{suffix}"));
-    if !first.exists() {
-        return first;
+pub fn free_stem(dir: &Path, name: &str, suffixes: &[&str]) -> String {
+    let free = |stem: &str| {
+        suffixes
+            .iter()
+            .all(|suffix| !dir.join(format!("{stem}{suffix}")).exists())
+    };
+    if free(name) {
+        return name.to_owned();
     }
     (2u32..)
-        .map(|n| dir.join(format!("{stem}_{n}{suffix}")))
-        .find(|p| !p.exists())
-        .unwrap_or(first)
+        .map(|n| format!("{name}_{n}"))
+        .find(|stem| free(stem))
+        .unwrap_or_else(|| name.to_owned())
 }
 
 /// Writes `bytes` to a new file at `path` atomically, refusing to replace an existing one.

@@ -203,10 +203,12 @@ pub fn judge(module: &ModuleSpec, row: ResultRow, line: u64) -> Judged {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| {
+                // The runner writes `kind: message`; other writers leave free text.
                 error
                     .split_once(':')
-                    .map_or(error, |(k, _)| k)
-                    .trim()
+                    .map(|(k, _)| k.trim())
+                    .filter(|k| !k.is_empty() && !k.contains(char::is_whitespace))
+                    .unwrap_or("error")
                     .to_owned()
             });
         let message = error.to_owned();

@@ -1,0 +1,432 @@
+//! `analyze-results`: look at a run's errors so the prompt can be fixed: the error analysis
+//! (confusion, per-label figures, the errors file), where the errors concentrate (slices with
+//! exact tests and q-values, calibration), for one run or every module.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::process::ExitCode;
+
+use analysis::{ErrorsReport, PatternsReport, Progress, RunRef, Wanted};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use registry::RegistryFile;
+use serde::Serialize;
+
+use crate::common::{
+    Bar, ExitStatus, GlobalArgs, Project, Table, percent, plural, print_json, run_cli,
+};
+
+/// Look at the errors of a run so the prompt can be fixed.
+///
+/// A RUN is a registry id (exp_…), a results CSV path, or a module id (that module's newest
+/// run). Files are written under analysis/{MODULE_FOLDER}/, named after the run; nothing
+/// already there is overwritten.
+#[derive(Debug, Parser)]
+#[command(name = "analyze-results", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The error analysis of one run: confusion matrix, per-label precision / recall / F1,
+    /// accuracy with its 95% interval, MCC, and the errors file (one row per wrong row).
+    Errors {
+        /// The run: exp_… id, results CSV, or module id (newest run).
+        run: String,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where the errors concentrate: slices of the run with their error rate, lift, Fisher's
+    /// exact p-value and Benjamini–Hochberg q-value, and the confidence calibration.
+    Patterns {
+        /// The run: exp_… id, results CSV, or module id (newest run).
+        run: String,
+        /// Slices shown in the text report (the JSON and the file list every slice tested).
+        #[arg(long, value_name = "N", default_value_t = 15)]
+        top: usize,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Errors and patterns of the newest run of every module that has runs (or of --modules).
+    All {
+        /// Only these modules (ids, comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "MODULE")]
+        modules: Vec<String>,
+        /// Print the reports as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[must_use]
+pub fn main() -> ExitCode {
+    run_cli(run)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let project = cli.global.project()?;
+    let file = RegistryFile::in_project(project.paths.root.clone());
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    match cli.command {
+        Command::Errors { run, json } => {
+            let run = analysis::resolve_run(&project.catalog, &file, &cwd, &run)?;
+            let reports = analyze(&project, &cli.global, &run, json, true, false)?;
+            let report = reports.errors.context("the error analysis was made")?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render_errors(&run, &report));
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Patterns { run, top, json } => {
+            let run = analysis::resolve_run(&project.catalog, &file, &cwd, &run)?;
+            let reports = analyze(&project, &cli.global, &run, json, false, true)?;
+            let report = reports.patterns.context("the patterns were made")?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", render_patterns(&run, &report, top));
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::All { modules, json } => all(&project, &cli.global, &file, &modules, json),
+    }
+}
+
+struct BarProgress<'a>(&'a Bar);
+
+impl Progress for BarProgress<'_> {
+    fn rows_read(&mut self, rows: u64) {
+        self.0.set_position(rows);
+    }
+}
+
+fn analyze(
+    project: &Project,
+    global: &GlobalArgs,
+    run: &RunRef,
+    json: bool,
+    errors: bool,
+    patterns: bool,
+) -> anyhow::Result<analysis::RunAnalysis> {
+    let module = project.catalog.resolve(&run.module)?;
+    let bar = Bar::new(global, json, None, "{spinner} {prefix} {pos} rows read");
+    bar.set_prefix(run.name.clone());
+    let result = analysis::analyze_run(
+        &project.paths.root,
+        run,
+        module,
+        Wanted { errors, patterns },
+        &mut BarProgress(&bar),
+    );
+    bar.finish();
+    result.with_context(|| format!("cannot analyse {}", project.paths.display(&run.csv)))
+}
+
+#[derive(Serialize)]
+struct AllJson {
+    modules: Vec<ModuleJson>,
+    skipped: Vec<Skipped>,
+}
+
+#[derive(Serialize)]
+struct ModuleJson {
+    errors: ErrorsReport,
+    patterns: PatternsReport,
+}
+
+#[derive(Serialize)]
+struct Skipped {
+    module: String,
+    reason: String,
+}
+
+fn all(
+    project: &Project,
+    global: &GlobalArgs,
+    file: &RegistryFile,
+    modules: &[String],
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    let chosen: Vec<&core_config::ModuleSpec> = if modules.is_empty() {
+        project.catalog.modules().iter().collect()
+    } else {
+        modules
+            .iter()
+            .map(|m| project.catalog.resolve(m))
+            .collect::<Result<_, _>>()?
+    };
+    let mut out = AllJson {
+        modules: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut text = String::new();
+    for module in chosen {
+        let run = match analysis::source::newest_run(file, module) {
+            Ok(run) => run,
+            Err(analysis::Error::NoRuns { .. }) if modules.is_empty() => continue,
+            Err(e) => {
+                out.skipped.push(Skipped {
+                    module: module.id.to_string(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let made = analyze(project, global, &run, json, true, true)?;
+        let (Some(errors), Some(patterns)) = (made.errors, made.patterns) else {
+            continue;
+        };
+        if !json {
+            text.push_str(&render_errors(&run, &errors));
+            text.push('\n');
+            text.push_str(&render_patterns(&run, &patterns, 5));
+            text.push('\n');
+        }
+        out.modules.push(ModuleJson { errors, patterns });
+    }
+    if json {
+        print_json(&out)?;
+    } else {
+        if out.modules.is_empty() {
+            text.push_str("No module has a run to analyse: run `orchestrator run MODULE` first.\n");
+        }
+        for skipped in &out.skipped {
+            let _ = writeln!(text, "skipped {}: {}", skipped.module, skipped.reason);
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+    }
+    Ok(if out.skipped.is_empty() && !out.modules.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+/// Untrusted text (keywords, labels, reasoning) made safe for a terminal: control characters
+/// are shown escaped, never sent.
+fn term(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn number(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+fn header(run: &RunRef, module: &str, what: &str) -> String {
+    let mut line = format!("{what} of {} ({module}", term(&run.name));
+    if let Some(model) = &run.model {
+        let _ = write!(line, ", {}", term(model));
+    }
+    if let Some(version) = &run.prompt_version {
+        let _ = write!(line, ", prompt {}", term(version));
+    }
+    line.push(')');
+    line
+}
+
+fn render_errors(run: &RunRef, r: &ErrorsReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", header(run, &r.module, "Errors"));
+    if r.rescored {
+        let _ = writeln!(
+            out,
+            "  (an earlier-tool file without a `correct` column: re-scored from expected / output)"
+        );
+    }
+    let mut line = format!(
+        "  {} · {} scored · {} wrong · {} errored",
+        plural(r.rows as usize, "row", "rows"),
+        r.scored,
+        r.error_count,
+        r.errored
+    );
+    if !r.errored_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .errored_by_kind
+            .iter()
+            .map(|(k, n)| format!("{} {n}", term(k)))
+            .collect();
+        let _ = write!(line, " ({})", kinds.join(", "));
+    }
+    let _ = writeln!(out, "{line}");
+    let ci = r.accuracy_ci95.map_or_else(
+        || "-".to_owned(),
+        |[lo, hi]| format!("{}–{}", percent(Some(lo)), percent(Some(hi))),
+    );
+    let mut figures = format!("  accuracy {} (95% CI {ci})", percent(r.accuracy));
+    if !r.labels.is_empty() {
+        let _ = write!(
+            figures,
+            " · MCC {} · macro F1 {} · micro F1 {}",
+            number(r.mcc, 3),
+            number(r.macro_f1, 3),
+            number(r.micro_f1, 3)
+        );
+    }
+    let _ = writeln!(out, "{figures}");
+    if !r.labels.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  Confusion matrix (rows: expected, columns: predicted)"
+        );
+        let mut table =
+            Table::new(std::iter::once(String::new()).chain(r.labels.iter().map(|l| term(l))))
+                .right(&(1..=r.labels.len()).collect::<Vec<_>>());
+        for (label, row) in r.labels.iter().zip(&r.confusion_matrix) {
+            table.row(std::iter::once(term(label)).chain(row.iter().map(u64::to_string)));
+        }
+        out.push_str(&table.render(4));
+        let mut table = Table::new(["label", "support", "predicted", "precision", "recall", "F1"])
+            .right(&[1, 2, 3, 4, 5]);
+        for (label, f) in &r.per_label {
+            table.row([
+                term(label),
+                f.support.to_string(),
+                f.predicted.to_string(),
+                percent(f.precision),
+                percent(f.recall),
+                number(f.f1, 3),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table.render(2));
+    }
+    if let Some(b) = &r.binary {
+        let _ = writeln!(
+            out,
+            "\n  Against the positive class {}: TP {} · TN {} · FP {} · FN {}",
+            term(&b.positive),
+            b.tp,
+            b.tn,
+            b.fp,
+            b.r#fn
+        );
+    }
+    if !r.lists.is_empty() {
+        let mut table = Table::new([
+            "list field",
+            "records",
+            "precision",
+            "recall",
+            "F1",
+            "Jaccard",
+            "missing",
+            "extra",
+        ])
+        .right(&[1, 2, 3, 4, 5, 6, 7]);
+        for l in &r.lists {
+            table.row([
+                term(&l.field),
+                l.rows.to_string(),
+                format!("{:.3}", l.precision),
+                format!("{:.3}", l.recall),
+                format!("{:.3}", l.f1),
+                format!("{:.3}", l.jaccard),
+                l.missing_items.to_string(),
+                l.extra_items.to_string(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table.render(2));
+    }
+    if let Some(file) = &r.errors_file {
+        let _ = writeln!(
+            out,
+            "\nErrors file: {} ({}, {})",
+            term(file),
+            plural(r.error_count as usize, "wrong row", "wrong rows"),
+            plural(r.errored as usize, "errored row", "errored rows")
+        );
+    }
+    out
+}
+
+fn p_value(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+fn render_patterns(run: &RunRef, r: &PatternsReport, top: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", header(run, &r.module, "Error patterns"));
+    let _ = writeln!(
+        out,
+        "  {} scored · {} wrong ({}) · {} errored (left out) · {} tested",
+        plural(r.scored as usize, "row", "rows"),
+        r.errors,
+        percent(r.error_rate),
+        r.errored,
+        plural(r.slices.len(), "slice", "slices")
+    );
+    if r.slices.is_empty() {
+        let _ = writeln!(out, "\n  No slice to test.");
+    } else {
+        let mut table = Table::new([
+            "feature", "value", "rows", "errors", "rate", "lift", "p", "q",
+        ])
+        .right(&[2, 3, 4, 5, 6, 7]);
+        for s in r.slices.iter().take(top) {
+            table.row([
+                s.feature.clone(),
+                term(&s.value),
+                s.rows.to_string(),
+                s.errors.to_string(),
+                percent(Some(s.error_rate)),
+                number(s.lift, 2),
+                p_value(s.p_value),
+                p_value(s.q_value),
+            ]);
+        }
+        let shown = top.min(r.slices.len());
+        let _ = writeln!(
+            out,
+            "\n  Top {shown} of {} by q-value, then lift:",
+            r.slices.len()
+        );
+        out.push_str(&table.render(2));
+    }
+    let c = &r.calibration;
+    if c.rows > 0 {
+        let _ = writeln!(
+            out,
+            "\n  Calibration over {} with a confidence: ECE {}",
+            plural(c.rows as usize, "row", "rows"),
+            number(c.ece, 3)
+        );
+        let mut table =
+            Table::new(["confidence", "rows", "mean conf.", "accuracy"]).right(&[1, 2, 3]);
+        for b in c.bins.iter().filter(|b| b.rows > 0) {
+            table.row([
+                format!("{:.1}-{:.1}", b.low, b.high),
+                b.rows.to_string(),
+                number(b.mean_confidence, 3),
+                percent(b.accuracy),
+            ]);
+        }
+        out.push_str(&table.render(2));
+    }
+    if let Some(file) = &r.patterns_file {
+        let _ = writeln!(out, "\nPatterns file: {}", term(file));
+    }
+    out
+}
