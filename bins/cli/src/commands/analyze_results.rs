@@ -53,6 +53,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Path A against Path B on the same keywords (m02/m02b, m04/m04b, m05/m05b), joined by
+    /// ASIN and normalised keyword: kappa between the paths, each path's accuracy, McNemar's
+    /// exact test, and a CSV of the rows where they disagree.
+    Paths {
+        /// Path A: exp_… id, results CSV, or module id (newest run), e.g. m02.
+        a: String,
+        /// Path B, e.g. m02b.
+        b: String,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Model-vs-model agreement of two runs of one module, joined by record id: kappa with its
+    /// interval, weighted kappa for ordered labels, the confusion of their answers.
+    Agreement {
+        /// Run A: exp_… id or results CSV.
+        run_a: String,
+        /// Run B: exp_… id or results CSV.
+        run_b: String,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Errors and patterns of the newest run of every module that has runs (or of --modules).
     All {
         /// Only these modules (ids, comma-separated or repeated).
@@ -93,6 +116,63 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 print_json(&report)?;
             } else {
                 print!("{}", render_patterns(&run, &report, top));
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Paths { a, b, json } => {
+            let run_a = analysis::resolve_run(&project.catalog, &file, &cwd, &a)?;
+            let run_b = analysis::resolve_run(&project.catalog, &file, &cwd, &b)?;
+            let module_a = project.catalog.resolve(&run_a.module)?;
+            let module_b = project.catalog.resolve(&run_b.module)?;
+            let report =
+                analysis::compare::paths(&project.paths.root, module_a, module_b, &run_a, &run_b)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                let title = format!(
+                    "Path A {} ({}) against Path B {} ({})",
+                    term(&report.path_a),
+                    report.module_a,
+                    term(&report.path_b),
+                    report.module_b
+                );
+                print!(
+                    "{}",
+                    render_comparison(
+                        &title,
+                        &report.comparison,
+                        report.errored_a,
+                        report.errored_b,
+                        "keywords"
+                    )
+                );
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Agreement { run_a, run_b, json } => {
+            let a = analysis::resolve_run(&project.catalog, &file, &cwd, &run_a)?;
+            let b = analysis::resolve_run(&project.catalog, &file, &cwd, &run_b)?;
+            let module = project.catalog.resolve(&a.module)?;
+            let report = analysis::compare::run_agreement(&project.paths.root, module, &a, &b)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                let title = format!(
+                    "Agreement of {} and {} ({})",
+                    term(&report.run_a),
+                    term(&report.run_b),
+                    report.module
+                );
+                print!(
+                    "{}",
+                    render_comparison(
+                        &title,
+                        &report.comparison,
+                        report.errored_a,
+                        report.errored_b,
+                        "records"
+                    )
+                );
             }
             Ok(ExitStatus::Success)
         }
@@ -427,6 +507,67 @@ fn render_patterns(run: &RunRef, r: &PatternsReport, top: usize) -> String {
     }
     if let Some(file) = &r.patterns_file {
         let _ = writeln!(out, "\nPatterns file: {}", term(file));
+    }
+    out
+}
+
+fn render_comparison(
+    title: &str,
+    c: &analysis::compare::Comparison,
+    errored_a: u64,
+    errored_b: u64,
+    items: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
+    let _ = writeln!(
+        out,
+        "  {} {items} scored in both · {} only scored in A · {} only scored in B · errored rows left out: A {errored_a}, B {errored_b}",
+        c.joined, c.only_a, c.only_b
+    );
+    if c.expected_differs > 0 {
+        let _ = writeln!(
+            out,
+            "  note: {} joined {items} have a different expected label in the two runs",
+            c.expected_differs
+        );
+    }
+    let kappa = match (c.kappa, c.kappa_ci95) {
+        (Some(k), Some([lo, hi])) => format!("{k:.3} (95% CI {lo:.3} to {hi:.3})"),
+        _ => format!(
+            "undefined ({})",
+            c.kappa_undefined.as_deref().unwrap_or("no items")
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "  same answer {} · Cohen's kappa {kappa}",
+        percent(c.observed_agreement)
+    );
+    if let Some(w) = c.weighted_kappa {
+        let _ = writeln!(out, "  quadratic-weighted kappa {w:.3}");
+    }
+    let _ = writeln!(
+        out,
+        "  accuracy against expected: A {} · B {} · McNemar exact p = {} ({} right only in A, {} right only in B)",
+        percent(c.accuracy_a),
+        percent(c.accuracy_b),
+        p_value(c.mcnemar_p),
+        c.right_a_wrong_b,
+        c.wrong_a_right_b
+    );
+    if !c.labels.is_empty() {
+        let _ = writeln!(out, "\n  Answers (rows: A, columns: B)");
+        let mut table =
+            Table::new(std::iter::once(String::new()).chain(c.labels.iter().map(|l| term(l))))
+                .right(&(1..=c.labels.len()).collect::<Vec<_>>());
+        for (label, row) in c.labels.iter().zip(&c.confusion_matrix) {
+            table.row(std::iter::once(term(label)).chain(row.iter().map(u64::to_string)));
+        }
+        out.push_str(&table.render(4));
+    }
+    if let Some(file) = &c.disagreements_file {
+        let _ = writeln!(out, "\nDisagreements: {}", term(file));
     }
     out
 }

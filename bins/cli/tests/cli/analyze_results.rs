@@ -59,34 +59,59 @@ const M02_CSV: &str =
 /// An m02 run over the first 60 dataset records: keywords with a digit are answered wrong
 /// (a planted pattern), every 20th row errored, one keyword is a formula.
 fn m02_run(project: &TestProject) -> Vec<ResultRow> {
-    let catalog = Catalog::load(&project.path("modules.toml")).unwrap();
-    let module = catalog.resolve("m02").unwrap();
-    let records = core_config::read_records(
-        &project.path("datasets/single/m02_v1_classify_own_brand_keywords.jsonl"),
+    write_run(
+        project,
+        "m02",
+        "datasets/single/m02_v1_classify_own_brand_keywords.jsonl",
+        M02_CSV,
+        60,
+        &|i, keyword| (keyword.chars().any(|c| c.is_ascii_digit()), i % 20 == 19),
+        &|i, keyword| {
+            if i == 3 {
+                "=HYPERLINK(\"http://x\")".to_owned()
+            } else {
+                keyword
+            }
+        },
     )
-    .unwrap();
+}
+
+type Decide<'a> = &'a dyn Fn(usize, &str) -> (bool, bool);
+type Rewrite<'a> = &'a dyn Fn(usize, String) -> String;
+
+/// A run of a binary module: `decide(i, keyword)` says (wrong, errored) per row.
+fn write_run(
+    project: &TestProject,
+    module: &str,
+    dataset: &str,
+    csv: &str,
+    take: usize,
+    decide: Decide<'_>,
+    rewrite: Rewrite<'_>,
+) -> Vec<ResultRow> {
+    let catalog = Catalog::load(&project.path("modules.toml")).unwrap();
+    let module = catalog.resolve(module).unwrap();
+    let field = module.primary_score();
+    let key = field.output.clone();
+    let labels = field.labels.clone().unwrap();
+    let positive = labels.positive().unwrap().to_owned();
+    let records = core_config::read_records(&project.path(dataset)).unwrap();
     let mut rows = Vec::new();
-    for (i, record) in records.into_iter().take(60).enumerate() {
-        let mut keyword = record.input_text("keyword");
-        if i == 3 {
-            keyword = "=HYPERLINK(\"http://x\")".to_owned();
-        }
+    for (i, record) in records.into_iter().take(take).enumerate() {
+        let keyword = rewrite(i, record.input_text("keyword"));
         let expected = record
             .expected
-            .get("branding_scope_1")
+            .get(&field.expected)
             .cloned()
             .unwrap_or(Value::Null);
-        let has_digit = keyword.chars().any(|c| c.is_ascii_digit());
-        let answer = if has_digit {
-            if expected.is_null() {
-                json!("OB")
-            } else {
-                Value::Null
-            }
-        } else {
+        let (wrong, errored) = decide(i, &keyword);
+        let answer = if !wrong {
             expected.clone()
+        } else if expected.is_null() {
+            json!(positive)
+        } else {
+            Value::Null
         };
-        let errored = i % 20 == 19;
         let mut input = Value::Object(record.input.clone());
         input["keyword"] = json!(keyword);
         rows.push(ResultRow {
@@ -95,7 +120,7 @@ fn m02_run(project: &TestProject) -> Vec<ResultRow> {
             output: if errored {
                 json!({"error": "timed out", "error_type": "timeout"})
             } else {
-                json!({"branding_scope_1": answer, "confidence": if has_digit { 0.55 } else { 0.95 }, "reasoning": "because"})
+                json!({key.clone(): answer, "confidence": if wrong { 0.55 } else { 0.95 }, "reasoning": "because"})
             },
             expected: Value::Object(record.expected.clone()),
             asin: record.metadata.get("asin").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -104,12 +129,12 @@ fn m02_run(project: &TestProject) -> Vec<ResultRow> {
             reasoning: "because".to_owned(),
             metrics: json!({}),
             metadata: Value::Object(record.metadata.clone()),
-            correct: if errored { None } else { Some(!has_digit) },
+            correct: if errored { None } else { Some(!wrong) },
             error: if errored { "timeout: timed out".to_owned() } else { String::new() },
             extra: Default::default(),
         });
     }
-    core_config::results::write_results(&project.path(M02_CSV), module, &rows).unwrap();
+    core_config::results::write_results(&project.path(csv), module, &rows).unwrap();
     rows
 }
 
@@ -357,4 +382,136 @@ fn all_analyses_every_module_with_runs() {
         .collect();
     assert_eq!(modules, ["m12", "m14"]);
     assert_eq!(analysis_files(&project).len(), 6);
+}
+
+#[test]
+fn paths_join_on_asin_and_keyword_and_test_correctness() {
+    let project = project();
+    let b_csv = "experiment_results/M02B_ClassifyOwnBrandKeywords_PathB/M02B_test.csv";
+    let a = write_run(
+        &project,
+        "m02",
+        "datasets/single/m02_v1_classify_own_brand_keywords.jsonl",
+        M02_CSV,
+        120,
+        &|i, _| (i % 5 == 0, false),
+        &|_, k| k,
+    );
+    // Path B writes its keywords in upper case: the join normalises them.
+    let b = write_run(
+        &project,
+        "m02b",
+        "datasets/single/m02b_v1_classify_own_brand_keywords.jsonl",
+        b_csv,
+        120,
+        &|i, _| (i % 7 == 0, i == 1),
+        &|_, k| k.to_uppercase(),
+    );
+    let run = project.run(BIN, &["paths", M02_CSV, b_csv]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    snapshot("analyze_results_paths", &project, &run);
+    let run = project.run(BIN, &["paths", M02_CSV, b_csv, "--json"]);
+    let out = json(&run.stdout);
+    for key in [
+        "path_a",
+        "path_b",
+        "joined",
+        "only_a",
+        "only_b",
+        "kappa",
+        "kappa_ci95",
+        "accuracy_a",
+        "accuracy_b",
+        "mcnemar_p",
+        "disagreements_file",
+    ] {
+        assert!(out.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(out["joined"], 119, "one B row errored");
+    assert_eq!(
+        (out["only_a"].as_u64(), out["only_b"].as_u64()),
+        (Some(1), Some(0))
+    );
+    // Correctness by (asin, lower-case keyword), independently of the code under test.
+    let key = |r: &ResultRow| (r.asin.clone(), r.keyword.to_lowercase());
+    let right_b: std::collections::HashMap<_, _> = b
+        .iter()
+        .filter(|r| r.correct.is_some())
+        .map(|r| (key(r), r.correct.unwrap()))
+        .collect();
+    let (mut ab, mut ba, mut right_a) = (0u64, 0u64, 0u64);
+    for r in &a {
+        if let Some(&rb) = right_b.get(&key(r)) {
+            let ra = r.correct.unwrap();
+            right_a += u64::from(ra);
+            ab += u64::from(ra && !rb);
+            ba += u64::from(!ra && rb);
+        }
+    }
+    assert_eq!(out["right_a_wrong_b"].as_u64(), Some(ab));
+    assert_eq!(out["wrong_a_right_b"].as_u64(), Some(ba));
+    assert!((out["accuracy_a"].as_f64().unwrap() - right_a as f64 / 119.0).abs() < 1e-12);
+    // McNemar exact: 2 · P(X ≤ min) for X ~ Binomial(ab + ba, 1/2).
+    let n = ab + ba;
+    let k = ab.min(ba);
+    let mut c = 1.0f64;
+    let mut tail = 0.0;
+    for i in 0..=k {
+        if i > 0 {
+            c = c * (n - i + 1) as f64 / i as f64;
+        }
+        tail += c;
+    }
+    let p = (2.0 * tail / 2f64.powi(n as i32)).min(1.0);
+    assert!((out["mcnemar_p"].as_f64().unwrap() - p).abs() < 1e-12);
+    // Kappa from the printed matrix: (po − pe) / (1 − pe).
+    let m: Vec<Vec<f64>> = out["confusion_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    let total: f64 = m.iter().flatten().sum();
+    let po = (0..m.len()).map(|i| m[i][i]).sum::<f64>() / total;
+    let pe = (0..m.len())
+        .map(|i| m[i].iter().sum::<f64>() * m.iter().map(|r| r[i]).sum::<f64>())
+        .sum::<f64>()
+        / (total * total);
+    assert!((out["kappa"].as_f64().unwrap() - (po - pe) / (1.0 - pe)).abs() < 1e-12);
+    let text =
+        std::fs::read_to_string(project.path(out["disagreements_file"].as_str().unwrap())).unwrap();
+    let disagreements = text.lines().count() - 1;
+    assert_eq!(disagreements as f64, total - po * total);
+}
+
+#[test]
+fn agreement_of_two_runs_of_one_module() {
+    let project = project();
+    let run = project.run(BIN, &["agreement", "exp_20260115_093000_m14", M14_B]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    snapshot("analyze_results_agreement", &project, &run);
+    let out = json(
+        &project
+            .run(
+                BIN,
+                &["agreement", "exp_20260115_093000_m14", M14_B, "--json"],
+            )
+            .stdout,
+    );
+    // The same pairing and McNemar test as `experiment-registry compare` (fixtures/registry/README.md).
+    assert_eq!(out["joined"], 22);
+    assert!((out["mcnemar_p"].as_f64().unwrap() - 134.0 / 2048.0).abs() < 1e-12);
+    let refused = project.run(BIN, &["agreement", M14_B, "m12"]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("needs two runs of the same module"),
+        "{}",
+        refused.stderr
+    );
 }
