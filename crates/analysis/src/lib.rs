@@ -11,6 +11,7 @@
 //! It must not depend on HTTP, the model client or terminal output: binaries print.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod baseline;
 pub mod compare;
 mod error;
 pub mod errors;

@@ -76,6 +76,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The cross-module baseline report from the newest run of each module: per-module table,
+    /// modules under the threshold, Path A / Path B, top error slices, recommendations. Writes
+    /// analysis/baseline.md and/or .json; prints the Markdown (or the JSON with --json).
+    Baseline {
+        /// Only these modules (ids, comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "MODULE")]
+        modules: Vec<String>,
+        /// Accuracy under which a module is listed (0–1).
+        #[arg(long, value_name = "SHARE", default_value_t = 0.7)]
+        threshold: f64,
+        /// Files to write.
+        #[arg(long, value_enum, default_value_t = Format::Both)]
+        format: Format,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Errors and patterns of the newest run of every module that has runs (or of --modules).
     All {
         /// Only these modules (ids, comma-separated or repeated).
@@ -85,6 +102,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Md,
+    Json,
+    Both,
 }
 
 #[must_use]
@@ -176,6 +200,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Success)
         }
+        Command::Baseline {
+            modules,
+            threshold,
+            format,
+            json,
+        } => baseline(
+            &project,
+            &cli.global,
+            &file,
+            &modules,
+            threshold,
+            format,
+            json,
+        ),
         Command::All { modules, json } => all(&project, &cli.global, &file, &modules, json),
     }
 }
@@ -213,7 +251,6 @@ fn analyze(
 #[derive(Serialize)]
 struct AllJson {
     modules: Vec<ModuleJson>,
-    skipped: Vec<Skipped>,
 }
 
 #[derive(Serialize)]
@@ -222,10 +259,33 @@ struct ModuleJson {
     patterns: PatternsReport,
 }
 
-#[derive(Serialize)]
-struct Skipped {
-    module: String,
-    reason: String,
+/// The runs of the chosen modules, resolved before anything is written: a module given by name
+/// without runs is an error; with no names, modules without runs are passed over.
+fn chosen_runs(
+    project: &Project,
+    file: &RegistryFile,
+    modules: &[String],
+) -> anyhow::Result<Vec<RunRef>> {
+    let chosen: Vec<&core_config::ModuleSpec> = if modules.is_empty() {
+        project.catalog.modules().iter().collect()
+    } else {
+        modules
+            .iter()
+            .map(|m| project.catalog.resolve(m))
+            .collect::<Result<_, _>>()?
+    };
+    let mut runs = Vec::new();
+    for module in chosen {
+        match analysis::source::newest_run(file, module) {
+            Ok(run) => runs.push(run),
+            Err(analysis::Error::NoRuns { .. }) if modules.is_empty() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if runs.is_empty() {
+        anyhow::bail!("no module has a run to analyse: run `orchestrator run MODULE` first");
+    }
+    Ok(runs)
 }
 
 fn all(
@@ -235,31 +295,12 @@ fn all(
     modules: &[String],
     json: bool,
 ) -> anyhow::Result<ExitStatus> {
-    let chosen: Vec<&core_config::ModuleSpec> = if modules.is_empty() {
-        project.catalog.modules().iter().collect()
-    } else {
-        modules
-            .iter()
-            .map(|m| project.catalog.resolve(m))
-            .collect::<Result<_, _>>()?
-    };
+    let runs = chosen_runs(project, file, modules)?;
     let mut out = AllJson {
         modules: Vec::new(),
-        skipped: Vec::new(),
     };
     let mut text = String::new();
-    for module in chosen {
-        let run = match analysis::source::newest_run(file, module) {
-            Ok(run) => run,
-            Err(analysis::Error::NoRuns { .. }) if modules.is_empty() => continue,
-            Err(e) => {
-                out.skipped.push(Skipped {
-                    module: module.id.to_string(),
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
+    for run in runs {
         let made = analyze(project, global, &run, json, true, true)?;
         let (Some(errors), Some(patterns)) = (made.errors, made.patterns) else {
             continue;
@@ -275,20 +316,89 @@ fn all(
     if json {
         print_json(&out)?;
     } else {
-        if out.modules.is_empty() {
-            text.push_str("No module has a run to analyse: run `orchestrator run MODULE` first.\n");
-        }
-        for skipped in &out.skipped {
-            let _ = writeln!(text, "skipped {}: {}", skipped.module, skipped.reason);
-        }
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
+        std::io::stdout().lock().write_all(text.as_bytes())?;
     }
-    Ok(if out.skipped.is_empty() && !out.modules.is_empty() {
-        ExitStatus::Success
+    Ok(ExitStatus::Success)
+}
+
+fn baseline(
+    project: &Project,
+    global: &GlobalArgs,
+    file: &RegistryFile,
+    modules: &[String],
+    threshold: f64,
+    format: Format,
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    if !(0.0..=1.0).contains(&threshold) {
+        anyhow::bail!("--threshold {threshold}: give a share between 0 and 1 (0.7 for 70%)");
+    }
+    let runs = chosen_runs(project, file, modules)?;
+    let mut analysed = Vec::new();
+    for run in runs {
+        let made = analyze(project, global, &run, json, true, true)?;
+        if let (Some(errors), Some(patterns)) = (made.errors, made.patterns) {
+            analysed.push((run, errors, patterns));
+        }
+    }
+    let mut paths = Vec::new();
+    for (a, b) in analysis::compare::PATH_PAIRS {
+        let find = |id: &str| {
+            analysed
+                .iter()
+                .find(|(r, _, _)| r.module == id)
+                .map(|(r, _, _)| r)
+        };
+        if let (Some(run_a), Some(run_b)) = (find(a), find(b)) {
+            let module_a = project.catalog.resolve(&run_a.module)?;
+            let module_b = project.catalog.resolve(&run_b.module)?;
+            paths.push(analysis::compare::paths(
+                &project.paths.root,
+                module_a,
+                module_b,
+                run_a,
+                run_b,
+            )?);
+        }
+    }
+    let report = analysis::baseline::build(&analysed, paths, threshold);
+    let markdown = analysis::baseline::to_markdown(&report);
+    let dir = project.paths.root.join("analysis");
+    let suffixes: &[&str] = match format {
+        Format::Md => &[".md"],
+        Format::Json => &[".json"],
+        Format::Both => &[".md", ".json"],
+    };
+    let stem = analysis::output::free_stem(&dir, "baseline", suffixes);
+    let mut written = Vec::new();
+    if format != Format::Json {
+        written.push(analysis::output::write_new(
+            &dir.join(format!("{stem}.md")),
+            markdown.as_bytes(),
+        )?);
+    }
+    if format != Format::Md {
+        written.push(analysis::output::write_json(
+            &dir.join(format!("{stem}.json")),
+            &report,
+        )?);
+    }
+    if json {
+        print_json(&report)?;
     } else {
-        ExitStatus::Failure
-    })
+        let mut out = std::io::stdout().lock();
+        out.write_all(term_block(&markdown).as_bytes())?;
+        writeln!(out)?;
+        for path in written {
+            writeln!(out, "Written: {}", term(&project.paths.display(&path)))?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Like [`term`] for a multi-line block: line breaks stay.
+fn term_block(text: &str) -> String {
+    text.split('\n').map(term).collect::<Vec<_>>().join("\n")
 }
 
 /// Untrusted text (keywords, labels, reasoning) made safe for a terminal: control characters

@@ -144,9 +144,14 @@ fn analysis_files(project: &TestProject) -> Vec<String> {
     if !dir.exists() {
         return out;
     }
-    for module in std::fs::read_dir(dir).unwrap() {
-        for file in std::fs::read_dir(module.unwrap().path()).unwrap() {
-            out.push(file.unwrap().file_name().to_string_lossy().into_owned());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            for file in std::fs::read_dir(entry.path()).unwrap() {
+                out.push(file.unwrap().file_name().to_string_lossy().into_owned());
+            }
+        } else {
+            out.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
     out.sort();
@@ -514,4 +519,43 @@ fn agreement_of_two_runs_of_one_module() {
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn baseline_reports_every_module_and_writes_md_and_json() {
+    let project = project();
+    let run = project.run(BIN, &["baseline"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    snapshot("analyze_results_baseline", &project, &run);
+    let md = std::fs::read_to_string(project.path("analysis/baseline.md")).unwrap();
+    assert!(
+        run.stdout.starts_with(&md),
+        "the printed report is the file"
+    );
+    let report = json(&std::fs::read_to_string(project.path("analysis/baseline.json")).unwrap());
+    assert_eq!(report["total"]["rows"], 28);
+    assert_eq!(report["under_threshold"], json!([]));
+    let strict = json(
+        &project
+            .run(
+                BIN,
+                &[
+                    "baseline",
+                    "--threshold",
+                    "0.8",
+                    "--format",
+                    "json",
+                    "--json",
+                ],
+            )
+            .stdout,
+    );
+    assert_eq!(strict["under_threshold"], json!(["m12"]));
+    assert!(project.path("analysis/baseline_2.json").is_file());
+    assert!(!project.path("analysis/baseline_2.md").exists());
+    // A module named without runs: exit 2 before anything is written.
+    let before = analysis_files(&project);
+    let refused = project.run(BIN, &["baseline", "--modules", "m12,m02"]);
+    assert_eq!(refused.code, 2);
+    assert_eq!(analysis_files(&project), before);
 }
