@@ -17,6 +17,7 @@ mod error;
 pub mod errors;
 pub mod output;
 pub mod patterns;
+pub mod readable;
 pub mod source;
 pub mod stats;
 

@@ -93,6 +93,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The earlier tool's csv_to_readable: one row per input field and per output field of
+    /// each record, with the product link, for reading results in a spreadsheet.
+    Readable {
+        /// The run: exp_… id, results CSV, or module id (newest run).
+        run: String,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Errors and patterns of the newest run of every module that has runs (or of --modules).
     All {
         /// Only these modules (ids, comma-separated or repeated).
@@ -214,6 +223,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             format,
             json,
         ),
+        Command::Readable { run, json } => {
+            let run = analysis::resolve_run(&project.catalog, &file, &cwd, &run)?;
+            let module = project.catalog.resolve(&run.module)?;
+            let report = analysis::readable::readable(&project.paths.root, &run, module)
+                .with_context(|| format!("cannot convert {}", project.paths.display(&run.csv)))?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{} of {} ({}) in {}: {}",
+                    plural(report.records as usize, "record", "records"),
+                    term(&report.run),
+                    report.module,
+                    plural(report.rows as usize, "row", "rows"),
+                    term(&report.readable_file)
+                );
+            }
+            Ok(ExitStatus::Success)
+        }
         Command::All { modules, json } => all(&project, &cli.global, &file, &modules, json),
     }
 }

@@ -559,3 +559,29 @@ fn baseline_reports_every_module_and_writes_md_and_json() {
     assert_eq!(refused.code, 2);
     assert_eq!(analysis_files(&project), before);
 }
+
+#[test]
+fn readable_writes_one_row_per_field_with_product_links() {
+    let project = project();
+    let run = project.run(BIN, &["readable", M14_B]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    snapshot("analyze_results_readable", &project, &run);
+    let text = std::fs::read_to_string(
+        project.path("analysis/M14_PrimaryUseCheckSameType/exp_20260116_141203_m14_readable.csv"),
+    )
+    .unwrap();
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // `---` is written escaped (`'---`), as a spreadsheet-safe writer must.
+    let separators = rows
+        .iter()
+        .filter(|r| annotation::sheet::unescape_cell(&r[0]) == "---");
+    assert_eq!(separators.count(), 24, "one block per record");
+    assert!(
+        rows[1][0].starts_with("https://www.amazon.com/dp/B"),
+        "{:?}",
+        rows[1]
+    );
+    assert!(rows.iter().any(|r| &r[1] == "keyword"));
+    assert!(rows.iter().any(|r| r[4].starts_with("errored: ")));
+}
