@@ -5,6 +5,9 @@
 
 use serde::Serialize;
 
+/// Hypergeometric terms below this share of the sum so far are not added.
+const NEGLIGIBLE: f64 = 1e-20;
+
 /// z for a two-sided 95% interval (`scipy.stats.norm.ppf(0.975)`).
 pub const Z95: f64 = 1.959_963_984_540_054;
 
@@ -55,14 +58,15 @@ pub fn fisher_exact(a: u64, b: u64, c: u64, d: u64) -> f64 {
     let limit = observed * (1.0 + 1e-7);
     let mut total = 1.0;
     let mut tail = if 1.0 <= limit { 1.0 } else { 0.0 };
-    // Walk down and up from the mode; terms shrink monotonically away from it, so stop once they
-    // underflow.
+    // Walk down and up from the mode; terms shrink geometrically away from it, so stop once they
+    // are negligible against the total (the tail beyond adds far less than 1e-12 relative): a
+    // large table costs a few multiples of its standard deviation, not its whole range.
     let mut p = 1.0;
     let mut x = mode;
     while x > low {
         p /= up(x - 1);
         x -= 1;
-        if p == 0.0 {
+        if p < total * NEGLIGIBLE {
             break;
         }
         total += p;
@@ -75,7 +79,7 @@ pub fn fisher_exact(a: u64, b: u64, c: u64, d: u64) -> f64 {
     while x < high {
         p *= up(x);
         x += 1;
-        if p == 0.0 {
+        if p < total * NEGLIGIBLE {
             break;
         }
         total += p;
