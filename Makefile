@@ -101,3 +101,9 @@ bench-batch: ## Batch request files for 500,000 records (and 50,000, to show mem
 	$(CARGO) build --release --locked -p batch --example bench_generate
 	target/release/examples/bench_generate --records 50000
 	target/release/examples/bench_generate --records 500000
+
+.PHONY: bench-analysis
+bench-analysis: ## `analyze-results` errors + patterns on generated 100,000- and 1,000,000-row results CSVs: time, rows/s, peak memory
+	$(CARGO) build --release --locked -p analysis --example bench_analysis
+	target/release/examples/bench_analysis --rows 100000
+	target/release/examples/bench_analysis --rows 1000000

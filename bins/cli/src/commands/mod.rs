@@ -1,5 +1,6 @@
 //! One module per binary.
 
+pub mod analyze_results;
 pub mod api_sim;
 pub mod batch;
 pub mod calculate_agreement;

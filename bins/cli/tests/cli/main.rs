@@ -6,6 +6,7 @@
 
 mod support;
 
+mod analyze_results;
 mod annotation_roundtrip;
 mod api_sim;
 mod batch;

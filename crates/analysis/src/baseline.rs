@@ -1,0 +1,351 @@
+//! The cross-module baseline report: one table of every module's newest run, the modules under a
+//! threshold, the Path A / Path B comparisons, each module's top error slices, and
+//! recommendations stated as facts taken from those figures.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::compare::PathsReport;
+use crate::errors::ErrorsReport;
+use crate::patterns::{PatternsReport, Slice};
+use crate::source::RunRef;
+
+/// Slices shown per module: significant (q < 0.05) and over-represented (lift > 1).
+pub const TOP_SLICES: usize = 3;
+
+/// One module's line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModuleLine {
+    /// Module id.
+    pub module: String,
+    /// The run analysed.
+    pub run: String,
+    /// Rows.
+    pub rows: u64,
+    /// Scored rows.
+    pub scored: u64,
+    /// Errored rows.
+    pub errored: u64,
+    /// Accuracy over scored rows.
+    pub accuracy: Option<f64>,
+    /// Its Wilson 95% interval.
+    pub accuracy_ci95: Option<[f64; 2]>,
+    /// Macro F1 (categorical modules).
+    pub macro_f1: Option<f64>,
+    /// MCC (categorical modules).
+    pub mcc: Option<f64>,
+    /// Cost in USD, when the registry has it.
+    pub cost_usd: Option<f64>,
+    /// When the run was registered.
+    pub date: Option<String>,
+    /// Prompt version.
+    pub prompt_version: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// The errors file.
+    pub errors_file: Option<String>,
+    /// Top significant error slices.
+    pub top_slices: Vec<Slice>,
+}
+
+/// Totals over the modules.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Totals {
+    /// Modules analysed.
+    pub modules: usize,
+    /// Rows.
+    pub rows: u64,
+    /// Scored rows.
+    pub scored: u64,
+    /// Right rows.
+    pub correct: u64,
+    /// Errored rows.
+    pub errored: u64,
+    /// `correct / scored`.
+    pub accuracy: Option<f64>,
+    /// Summed cost of the runs that have one.
+    pub cost_usd: Option<f64>,
+}
+
+/// The `analyze-results baseline` report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineReport {
+    /// Accuracy threshold (0–1).
+    pub threshold: f64,
+    /// Totals.
+    pub total: Totals,
+    /// One line per module.
+    pub modules: Vec<ModuleLine>,
+    /// Modules whose accuracy is under the threshold.
+    pub under_threshold: Vec<String>,
+    /// Path A / Path B comparisons of the pairs with runs on both sides.
+    pub paths: Vec<PathsReport>,
+    /// Facts worth acting on.
+    pub recommendations: Vec<String>,
+}
+
+/// Builds the report from each module's analysis.
+#[must_use]
+#[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+pub fn build(
+    analysed: &[(RunRef, ErrorsReport, PatternsReport)],
+    paths: Vec<PathsReport>,
+    threshold: f64,
+) -> BaselineReport {
+    let mut modules = Vec::new();
+    let mut recommendations = Vec::new();
+    let mut under = Vec::new();
+    let mut total = Totals {
+        modules: analysed.len(),
+        rows: 0,
+        scored: 0,
+        correct: 0,
+        errored: 0,
+        accuracy: None,
+        cost_usd: None,
+    };
+    for (run, errors, patterns) in analysed {
+        total.rows += errors.rows;
+        total.scored += errors.scored;
+        total.correct += errors.correct;
+        total.errored += errors.errored;
+        if let Some(cost) = run.cost_usd {
+            *total.cost_usd.get_or_insert(0.0) += cost;
+        }
+        let top: Vec<Slice> = patterns
+            .slices
+            .iter()
+            .filter(|s| s.q_value < 0.05 && s.lift.is_some_and(|l| l > 1.0))
+            .take(TOP_SLICES)
+            .cloned()
+            .collect();
+        let m = &errors.module;
+        if let Some(accuracy) = errors.accuracy
+            && accuracy < threshold
+        {
+            under.push(m.clone());
+            recommendations.push(format!(
+                "{m}: accuracy {:.1}% is under the {:.0}% threshold ({} of {} scored rows right)",
+                accuracy * 100.0,
+                threshold * 100.0,
+                errors.correct,
+                errors.scored
+            ));
+        }
+        let weakest = errors
+            .per_label
+            .iter()
+            .filter_map(|(label, f)| f.recall.map(|r| (label, r, f)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((label, recall, f)) = weakest
+            && recall < 0.8
+        {
+            recommendations.push(format!(
+                "{m}: recall of {label} {recall:.2} ({} of {} rows expected {label} were answered {label})",
+                (recall * f.support as f64).round(),
+                f.support
+            ));
+        }
+        for list in &errors.lists {
+            if list.recall < 0.8 {
+                recommendations.push(format!(
+                    "{m}: mean recall of {} {:.2}; {} expected items missed over {} records",
+                    list.field, list.recall, list.missing_items, list.rows
+                ));
+            }
+        }
+        if let Some(slice) = top.first()
+            && patterns.errors > 0
+        {
+            recommendations.push(format!(
+                "{m}: {:.0}% of errors are rows where {} = {} (error rate {:.1}% against {:.1}% overall, q = {:.2e})",
+                slice.errors as f64 / patterns.errors as f64 * 100.0,
+                slice.feature,
+                slice.value,
+                slice.error_rate * 100.0,
+                patterns.error_rate.unwrap_or(0.0) * 100.0,
+                slice.q_value
+            ));
+        }
+        if errors.errored > 0 {
+            let kinds: Vec<String> = errors
+                .errored_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            recommendations.push(format!(
+                "{m}: {} rows errored ({}) and were not scored",
+                errors.errored,
+                kinds.join(", ")
+            ));
+        }
+        modules.push(ModuleLine {
+            module: m.clone(),
+            run: run.name.clone(),
+            rows: errors.rows,
+            scored: errors.scored,
+            errored: errors.errored,
+            accuracy: errors.accuracy,
+            accuracy_ci95: errors.accuracy_ci95,
+            macro_f1: errors.macro_f1,
+            mcc: errors.mcc,
+            cost_usd: run.cost_usd,
+            date: run.created_at.clone(),
+            prompt_version: run.prompt_version.clone(),
+            model: run.model.clone(),
+            errors_file: errors.errors_file.clone(),
+            top_slices: top,
+        });
+    }
+    for p in &paths {
+        let c = &p.comparison;
+        if c.joined > 0 {
+            recommendations.push(format!(
+                "{} vs {}: the paths give the same answer on {:.1}% of {} keywords; accuracy {:.1}% vs {:.1}% (McNemar p = {:.3})",
+                p.module_a,
+                p.module_b,
+                c.observed_agreement.unwrap_or(0.0) * 100.0,
+                c.joined,
+                c.accuracy_a.unwrap_or(0.0) * 100.0,
+                c.accuracy_b.unwrap_or(0.0) * 100.0,
+                c.mcnemar_p
+            ));
+        }
+    }
+    total.accuracy = (total.scored > 0).then(|| total.correct as f64 / total.scored as f64);
+    BaselineReport {
+        threshold,
+        total,
+        modules,
+        under_threshold: under,
+        paths,
+        recommendations,
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+}
+
+/// Markdown-safe cell: pipes and line breaks would break the table.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The report as Markdown.
+#[must_use]
+pub fn to_markdown(r: &BaselineReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Baseline report\n");
+    let _ = writeln!(
+        out,
+        "{} modules · {} rows · {} scored · {} errored · accuracy {}{}\n",
+        r.total.modules,
+        r.total.rows,
+        r.total.scored,
+        r.total.errored,
+        pct(r.total.accuracy),
+        r.total
+            .cost_usd
+            .map(|c| format!(" · cost ${c:.4}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "| module | run | rows | accuracy (95% CI) | macro F1 | MCC | errored | cost | date | prompt | model |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---|---:|---:|---:|---:|---|---|---|");
+    for m in &r.modules {
+        let ci = m.accuracy_ci95.map_or_else(String::new, |[lo, hi]| {
+            format!(" ({:.1}–{:.1}%)", lo * 100.0, hi * 100.0)
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {}{ci} | {} | {} | {} | {} | {} | {} | {} |",
+            m.module,
+            cell(&m.run),
+            m.rows,
+            pct(m.accuracy),
+            num(m.macro_f1),
+            num(m.mcc),
+            m.errored,
+            m.cost_usd
+                .map_or_else(|| "-".to_owned(), |c| format!("${c:.4}")),
+            cell(m.date.as_deref().unwrap_or("-")),
+            cell(m.prompt_version.as_deref().unwrap_or("-")),
+            cell(m.model.as_deref().unwrap_or("-")),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Under {:.0}%\n\n{}\n",
+        r.threshold * 100.0,
+        if r.under_threshold.is_empty() {
+            "None.".to_owned()
+        } else {
+            r.under_threshold.join(", ")
+        }
+    );
+    if !r.paths.is_empty() {
+        let _ = writeln!(out, "## Path A vs Path B\n");
+        let _ = writeln!(
+            out,
+            "| pair | joined | same answer | kappa (95% CI) | accuracy A | accuracy B | McNemar p |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|");
+        for p in &r.paths {
+            let c = &p.comparison;
+            let kappa = match (c.kappa, c.kappa_ci95) {
+                (Some(k), Some([lo, hi])) => format!("{k:.3} ({lo:.3} to {hi:.3})"),
+                _ => "undefined".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {}/{} | {} | {} | {kappa} | {} | {} | {:.4} |",
+                p.module_a,
+                p.module_b,
+                c.joined,
+                pct(c.observed_agreement),
+                pct(c.accuracy_a),
+                pct(c.accuracy_b),
+                c.mcnemar_p
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Top error slices (q < 0.05, lift > 1)\n");
+    let mut any = false;
+    for m in &r.modules {
+        for s in &m.top_slices {
+            any = true;
+            let _ = writeln!(
+                out,
+                "- {}: {} = {}: {} of {} rows wrong ({:.1}%, lift {:.2}, q = {:.2e})",
+                m.module,
+                s.feature,
+                cell(&s.value),
+                s.errors,
+                s.rows,
+                s.error_rate * 100.0,
+                s.lift.unwrap_or(0.0),
+                s.q_value
+            );
+        }
+    }
+    if !any {
+        let _ = writeln!(out, "None.");
+    }
+    let _ = writeln!(out, "\n## Recommendations\n");
+    if r.recommendations.is_empty() {
+        let _ = writeln!(out, "None.");
+    }
+    for line in &r.recommendations {
+        let _ = writeln!(out, "- {}", cell(line));
+    }
+    out
+}

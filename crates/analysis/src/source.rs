@@ -1,0 +1,441 @@
+//! Finding a run (a registry id, a results CSV or a module id) and reading its rows one at a
+//! time, judged right, wrong or errored.
+//!
+//! Results CSVs are streamed: memory does not grow with the number of rows. Files written by the
+//! earlier tool (no `record_id` / `correct` / `error` columns) are re-scored from their
+//! `expected` / `output` columns with the module's scoring spec.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use core_config::results::{CsvQuoting, cell_text, parse_json_cell, strip_bom};
+use core_config::{Catalog, ModuleSpec, ResultRow};
+use registry::{Entry, Filter, RegistryFile};
+use runner::score::{RowScore, score_row};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// A run to analyse.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRef {
+    /// The name files are named after: the registry id, else the CSV's file stem.
+    pub name: String,
+    /// Registry id, when the run is registered.
+    pub id: Option<String>,
+    /// The results CSV.
+    pub csv: PathBuf,
+    /// Module id.
+    pub module: String,
+    /// Model, when registered.
+    pub model: Option<String>,
+    /// Prompt version, when registered.
+    pub prompt_version: Option<String>,
+    /// When it was registered.
+    pub created_at: Option<String>,
+    /// Estimated cost in USD, when the registry has it.
+    pub cost_usd: Option<f64>,
+}
+
+fn from_entry(file: &RegistryFile, entry: &Entry) -> Result<RunRef> {
+    let csv = file
+        .resolve_csv(entry)
+        .filter(|p| p.is_file())
+        .ok_or_else(|| Error::CsvGone {
+            id: entry.local_id.clone(),
+            path: PathBuf::from(&entry.csv_path),
+        })?;
+    let cost = ["total_cost", "cost_usd", "estimated_cost", "cost"]
+        .iter()
+        .find_map(|k| entry.metrics.get(*k).and_then(Value::as_f64));
+    Ok(RunRef {
+        name: entry.local_id.clone(),
+        id: Some(entry.local_id.clone()),
+        csv,
+        module: entry
+            .module()
+            .map_or_else(|| entry.module_id.clone(), |m| m.to_string()),
+        model: Some(entry.model.clone()).filter(|m| !m.is_empty()),
+        prompt_version: Some(entry.prompt_version.clone()),
+        created_at: Some(entry.created_at.clone()),
+        cost_usd: cost,
+    })
+}
+
+/// The module a results CSV belongs to, from its file or folder name.
+#[must_use]
+pub fn module_of_csv<'a>(catalog: &'a Catalog, path: &Path) -> Option<&'a ModuleSpec> {
+    let name = |p: Option<&std::ffi::OsStr>| p.map(|n| n.to_string_lossy().into_owned());
+    name(path.file_name())
+        .and_then(|n| catalog.module_for_file_name(&n))
+        .or_else(|| {
+            name(path.parent().and_then(Path::file_name))
+                .and_then(|n| catalog.module_for_file_name(&n))
+        })
+}
+
+/// Resolves `text`: a path to a results CSV (relative to `base`), a registry id (`exp_…`), or a
+/// module id (its newest registered run whose CSV exists).
+///
+/// # Errors
+/// [`Error::NotARun`], [`Error::NoRuns`], [`Error::CsvGone`], [`Error::UnknownModule`], or the
+/// registry's own error for an unknown id (with the closest id).
+pub fn resolve_run(
+    catalog: &Catalog,
+    file: &RegistryFile,
+    base: &Path,
+    text: &str,
+) -> Result<RunRef> {
+    let as_path = base.join(text);
+    let looks_like_csv = Path::new(text)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if looks_like_csv || as_path.is_file() {
+        if !as_path.is_file() {
+            return Err(Error::io(
+                &as_path,
+                io::Error::new(io::ErrorKind::NotFound, "no such results CSV"),
+            ));
+        }
+        let module = module_of_csv(catalog, &as_path).ok_or_else(|| Error::UnknownModule {
+            path: as_path.clone(),
+        })?;
+        let registered = if file.path().is_file() {
+            file.load()
+                .ok()
+                .and_then(|r| r.find_by_csv(file.root(), &as_path).cloned())
+        } else {
+            None
+        };
+        if let Some(entry) = registered {
+            return from_entry(file, &entry);
+        }
+        let name = as_path
+            .file_stem()
+            .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
+        return Ok(RunRef {
+            name,
+            id: None,
+            csv: as_path,
+            module: module.id.to_string(),
+            model: None,
+            prompt_version: None,
+            created_at: None,
+            cost_usd: None,
+        });
+    }
+    if text.starts_with("exp_") {
+        let registry = file.load()?;
+        let entry = registry.find(text)?;
+        return from_entry(file, entry);
+    }
+    let Ok(module) = catalog.resolve(text) else {
+        return Err(Error::NotARun {
+            text: text.to_owned(),
+        });
+    };
+    newest_run(file, module)
+}
+
+/// The newest registered run of a module whose results CSV exists.
+///
+/// # Errors
+/// [`Error::NoRuns`] when there is none; the registry's error when it cannot be read.
+pub fn newest_run(file: &RegistryFile, module: &ModuleSpec) -> Result<RunRef> {
+    let no_runs = || Error::NoRuns {
+        module: module.id.to_string(),
+    };
+    if !file.path().is_file() {
+        return Err(no_runs());
+    }
+    let registry = file.load()?;
+    let mut runs = registry.list(&Filter::module(module.id.clone()));
+    runs.sort_by(|a, b| {
+        b.created()
+            .cmp(&a.created())
+            .then_with(|| b.local_id.cmp(&a.local_id))
+    });
+    runs.into_iter()
+        .find(|e| file.resolve_csv(e).is_some_and(|p| p.is_file()))
+        .map_or_else(|| Err(no_runs()), |e| from_entry(file, e))
+}
+
+/// How a row counts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Scored right.
+    Right,
+    /// Scored wrong.
+    Wrong,
+    /// Not scored (API failure, truncation, unreadable answer): never counted as wrong.
+    Errored {
+        /// Short kind (`timeout`, `truncated`, `invalid_json`, …).
+        kind: String,
+        /// The message.
+        message: String,
+    },
+}
+
+/// A row with its verdict and the field-by-field comparison behind it.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The row as read.
+    pub row: ResultRow,
+    /// 1-based line of the row in the CSV.
+    pub line: u64,
+    /// Right, wrong or errored.
+    pub verdict: Verdict,
+    /// The comparison (absent for errored rows).
+    pub score: Option<RowScore>,
+}
+
+/// Decides a row's verdict. A row's own `correct` column is the verdict when present (so the
+/// numbers equal the run's); the scoring spec decides for files without it.
+#[must_use]
+pub fn judge(module: &ModuleSpec, row: ResultRow, line: u64) -> Judged {
+    let error = row.error.trim();
+    if !error.is_empty() {
+        let kind = row
+            .output
+            .get("error_type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                // The runner writes `kind: message`; other writers leave free text.
+                error
+                    .split_once(':')
+                    .map(|(k, _)| k.trim())
+                    .filter(|k| !k.is_empty() && !k.contains(char::is_whitespace))
+                    .unwrap_or("error")
+                    .to_owned()
+            });
+        let message = error.to_owned();
+        return Judged {
+            row,
+            line,
+            verdict: Verdict::Errored { kind, message },
+            score: None,
+        };
+    }
+    let output = row.output.as_object();
+    let unparsed = output
+        .is_some_and(|o| (o.len() == 1 && o.contains_key("raw")) || o.contains_key("parse_error"));
+    if unparsed && row.correct.is_none() {
+        return Judged {
+            line,
+            verdict: Verdict::Errored {
+                kind: "invalid_json".to_owned(),
+                message: "the answer is not JSON".to_owned(),
+            },
+            score: None,
+            row,
+        };
+    }
+    let empty = Map::new();
+    let scored = score_row(
+        module,
+        row.expected.as_object().unwrap_or(&empty),
+        output.unwrap_or(&empty),
+    );
+    match (scored, row.correct) {
+        (Ok(score), correct) => {
+            let right = correct.unwrap_or(score.correct);
+            Judged {
+                row,
+                line,
+                verdict: if right {
+                    Verdict::Right
+                } else {
+                    Verdict::Wrong
+                },
+                score: Some(score),
+            }
+        }
+        (Err(_), Some(right)) => Judged {
+            row,
+            line,
+            verdict: if right {
+                Verdict::Right
+            } else {
+                Verdict::Wrong
+            },
+            score: None,
+        },
+        (Err(e), None) => Judged {
+            row,
+            line,
+            verdict: Verdict::Errored {
+                kind: e.kind().to_owned(),
+                message: e.to_string(),
+            },
+            score: None,
+        },
+    }
+}
+
+struct QuoteWatch<R> {
+    inner: R,
+    quoting: CsvQuoting,
+}
+
+impl<R: Read> Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.quoting.feed(&buf[..n]);
+        Ok(n)
+    }
+}
+
+type Inner = QuoteWatch<Box<dyn Read>>;
+
+struct Columns {
+    input: usize,
+    output: usize,
+    expected: usize,
+    asin: Option<usize>,
+    brand: Option<usize>,
+    keyword: Option<usize>,
+    reasoning: Option<usize>,
+    metrics: Option<usize>,
+    metadata: Option<usize>,
+    record_id: Option<usize>,
+    correct: Option<usize>,
+    error: Option<usize>,
+}
+
+/// Reads a results CSV one row at a time, judging each.
+pub struct RowReader {
+    path: PathBuf,
+    module: ModuleSpec,
+    reader: csv::Reader<Inner>,
+    record: csv::StringRecord,
+    columns: Columns,
+    index: u64,
+    finished: bool,
+}
+
+impl RowReader {
+    /// Opens a results CSV of `module`.
+    ///
+    /// # Errors
+    /// When the file cannot be opened, or lacks the `input` / `output` / `expected` columns.
+    pub fn open(path: &Path, module: &ModuleSpec) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let inner: Box<dyn Read> = Box::new(strip_bom(BufReader::with_capacity(1 << 16, file)));
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(QuoteWatch {
+                inner,
+                quoting: CsvQuoting::new(b','),
+            });
+        let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
+        let find = |name: &str| headers.iter().position(|h| h.trim() == name);
+        let required = |name: &str| {
+            find(name).ok_or_else(|| Error::Csv {
+                path: path.to_owned(),
+                line: 1,
+                message: format!("not a results CSV: column `{name}` is missing"),
+            })
+        };
+        let columns = Columns {
+            input: required("input")?,
+            output: required("output")?,
+            expected: required("expected")?,
+            asin: find("ASIN"),
+            brand: find("Brand"),
+            keyword: find("Keyword"),
+            reasoning: find("Reasoning"),
+            metrics: find("metrics"),
+            metadata: find("metadata"),
+            record_id: find("record_id"),
+            correct: find("correct"),
+            error: find("error"),
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            module: module.clone(),
+            reader,
+            record: csv::StringRecord::new(),
+            columns,
+            index: 0,
+            finished: false,
+        })
+    }
+
+    /// Whether the file is in the earlier tool's layout (no `correct` column): its rows are
+    /// re-scored.
+    #[must_use]
+    pub fn rescored(&self) -> bool {
+        self.columns.correct.is_none()
+    }
+
+    /// The next judged row, `None` at the end.
+    ///
+    /// # Errors
+    /// When the CSV is malformed or cut off inside a quoted cell.
+    pub fn next_row(&mut self) -> Result<Option<Judged>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let more = self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(|e| csv_error(&self.path, &e))?;
+        if !more {
+            self.finished = true;
+            if self.reader.get_ref().quoting.inside_quotes() {
+                return Err(Error::Csv {
+                    path: self.path.clone(),
+                    line: self.reader.position().line(),
+                    message: CsvQuoting::CUT_OFF.to_owned(),
+                });
+            }
+            return Ok(None);
+        }
+        self.index += 1;
+        let line = self.record.position().map_or(0, csv::Position::line);
+        let record = &self.record;
+        let c = &self.columns;
+        let get = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or_default();
+        let correct = match get(c.correct).trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        };
+        let metadata = parse_json_cell(get(c.metadata));
+        let record_id = match get(c.record_id) {
+            "" => metadata
+                .get("record_id")
+                .or_else(|| metadata.get("id"))
+                .map(cell_text)
+                .unwrap_or_else(|| format!("row{}", self.index)),
+            id => id.to_owned(),
+        };
+        let row = ResultRow {
+            record_id,
+            input: parse_json_cell(get(Some(c.input))),
+            output: parse_json_cell(get(Some(c.output))),
+            expected: parse_json_cell(get(Some(c.expected))),
+            asin: get(c.asin).to_owned(),
+            brand: get(c.brand).to_owned(),
+            keyword: get(c.keyword).to_owned(),
+            reasoning: get(c.reasoning).to_owned(),
+            metrics: parse_json_cell(get(c.metrics)),
+            metadata,
+            correct,
+            error: get(c.error).to_owned(),
+            extra: std::collections::BTreeMap::new(),
+        };
+        Ok(Some(judge(&self.module, row, line)))
+    }
+}
+
+fn csv_error(path: &Path, e: &csv::Error) -> Error {
+    Error::Csv {
+        path: path.to_owned(),
+        line: e.position().map_or(0, csv::Position::line),
+        message: e.to_string(),
+    }
+}
