@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use core_config::ModuleId;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -236,18 +236,7 @@ pub(crate) fn parse_module_lenient(text: &str) -> Option<ModuleId> {
     ModuleId::parse(rest)
 }
 
-/// Reads an ISO 8601 timestamp as written by this crate or the earlier tool.
-#[must_use]
-pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
-    let text = text.trim();
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .or_else(|| {
-            DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|d| d.naive_local())
-        })
-}
+pub use present::parse_timestamp;
 
 /// Formats a timestamp as the registry stores it.
 #[must_use]

@@ -281,30 +281,6 @@ fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &IdHashes) -> Result<()
     candidates.check(file)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::IdHashes;
-
-    fn ids(list: &[&str]) -> IdHashes {
-        let mut ids = IdHashes::default();
-        for id in list {
-            ids.add(id);
-        }
-        ids
-    }
-
-    #[test]
-    fn increasing_numbers_cannot_repeat_and_others_are_caught() {
-        assert!(!ids(&["1", "2", "3", "10"]).may_repeat());
-        assert!(!ids(&["a", "b", "1", "2"]).may_repeat());
-        let again = ids(&["1", "2", "3", "2"]);
-        assert!(again.may_repeat() && again.suspect("2") && !again.suspect("x"));
-        assert!(ids(&["1", "2", "x", "x"]).may_repeat());
-        assert!(ids(&["5", "4", "5"]).may_repeat());
-        assert!(!ids(&["5", "4", "6", ""]).may_repeat());
-    }
-}
-
 /// An invalid cell as listed in messages.
 pub(crate) fn invalid_cell(
     row: &AnnotationRow,
@@ -327,15 +303,28 @@ pub(crate) fn invalid_cell(
     }
 }
 
-/// An integer with thousands separators (`12,345`), as the binaries print counts.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+pub(crate) use present::thousands;
+
+#[cfg(test)]
+mod tests {
+    use super::IdHashes;
+
+    fn ids(list: &[&str]) -> IdHashes {
+        let mut ids = IdHashes::default();
+        for id in list {
+            ids.add(id);
         }
-        out.push(c);
+        ids
     }
-    out
+
+    #[test]
+    fn increasing_numbers_cannot_repeat_and_others_are_caught() {
+        assert!(!ids(&["1", "2", "3", "10"]).may_repeat());
+        assert!(!ids(&["a", "b", "1", "2"]).may_repeat());
+        let again = ids(&["1", "2", "3", "2"]);
+        assert!(again.may_repeat() && again.suspect("2") && !again.suspect("x"));
+        assert!(ids(&["1", "2", "x", "x"]).may_repeat());
+        assert!(ids(&["5", "4", "5"]).may_repeat());
+        assert!(!ids(&["5", "4", "6", ""]).may_repeat());
+    }
 }

@@ -112,7 +112,12 @@ fn every_row_survives_a_storm_of_rate_limits_server_errors_and_broken_json() {
         "no other kind of failure"
     );
     assert_eq!(status("200"), SAMPLES as u64, "one answer per row");
-    assert!(limited > 0, "the limit was reached");
+    // The client sizes its pace from the limit headers of its first answers, so a limit a tenth
+    // of the demand is met with (almost) no 429s rather than a storm of them.
+    assert!(
+        limited * 100 <= sent,
+        "{limited} of {sent} requests were answered 429: the client did not pace from the headers"
+    );
     assert_eq!(status("429"), limited);
     assert_eq!(status("500"), server_errors);
     let run = &report["runs"][0];
