@@ -2,7 +2,7 @@
 # The whole M12 workflow on the built-in simulator: no keys, no network.
 #
 #   run m12 -> annotation CSV (100 rows, seed 42) -> two simulated annotators -> agreement ->
-#   merge (majority) -> gold dataset -> Braintrust sync (simulated) -> summary
+#   merge (majority) -> gold dataset -> Braintrust sync (simulated) -> error analysis -> summary
 #
 # Every step is one of the toolkit's own commands, run exactly as a user would run it; the
 # simulated annotators (`simulate-annotators`) stand in for the two people. Run it as often as
@@ -20,7 +20,7 @@ wrong="${DEMO_WRONG_RATE:-0.10}"
 flip_a="${DEMO_FLIP_A:-0.05}"
 flip_b="${DEMO_FLIP_B:-0.08}"
 
-for tool in api-sim orchestrator generate-annotation-csv simulate-annotators calculate-agreement merge-annotations sync-braintrust; do
+for tool in api-sim orchestrator generate-annotation-csv simulate-annotators calculate-agreement merge-annotations sync-braintrust analyze-results; do
   [ -x "$bin/$tool" ] || { echo "demo: $bin/$tool is missing; build first (make build)" >&2; exit 2; }
 done
 
@@ -91,13 +91,18 @@ echo "wrote $gold"
 step "7. sync-braintrust sync --module m12 (to the simulator's Braintrust API)"
 "$bin/sync-braintrust" sync --module m12 | tee "$workdir/sync.txt"
 
+step "8. analyze-results errors $local_id (where the model went wrong)"
+"$bin/analyze-results" errors "$local_id" | tee "$workdir/errors.txt"
+errors_file="$(sed -n 's/^Errors file: \(.*\) (.*$/\1/p' "$workdir/errors.txt" | head -n 1)"
+
 elapsed=$(( $(date +%s) - started ))
 awk -v w="$wrong" -v a="$flip_a" -v b="$flip_b" -v acc="$accuracy" -v k="$kappa" -v po="$observed" \
-    -v results="$results" -v id="$local_id" -v ann="$annotation" -v val="$validated" -v gold="$gold" -v s="$elapsed" 'BEGIN {
+    -v results="$results" -v errs="$errors_file" -v id="$local_id" -v ann="$annotation" -v val="$validated" -v gold="$gold" -v s="$elapsed" 'BEGIN {
   printf "\n\033[1m== Summary\033[0m\n"
   printf "  LLM accuracy       %s  (the simulator answers %.0f%% wrong: expect about %.0f%%)\n", acc, w * 100, (1 - w) * 100
   printf "  annotator kappa    %.4f, observed agreement %.1f%%  (flip rates %.0f%% / %.0f%%: expect about %.1f%%)\n", k, po * 100, a * 100, b * 100, (1 - a - b + 2 * a * b) * 100
   printf "  results            %s  (registered as %s)\n", results, id
+  printf "  errors file        %s\n", errs
   printf "  annotation sheet   %s\n", ann
   printf "  validated labels   %s\n", val
   printf "  gold dataset       %s\n", gold
