@@ -419,3 +419,35 @@ pub fn to_markdown(r: &BaselineReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_files_never_replace_earlier_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let report = build(&[], Vec::new(), 0.7);
+        let first = write(root.path(), &report, Some("# one\n"), true).unwrap();
+        let names = |files: &[PathBuf]| -> Vec<String> {
+            files
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(&first), ["baseline.md", "baseline.json"]);
+        let second = write(root.path(), &report, Some("# two\n"), false).unwrap();
+        assert_eq!(names(&second), ["baseline_2.md"]);
+        let dir = root.path().join("analysis");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("baseline.md")).unwrap(),
+            "# one\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("baseline_2.md")).unwrap(),
+            "# two\n"
+        );
+        let only_json = write(root.path(), &report, None, true).unwrap();
+        assert_eq!(names(&only_json), ["baseline_2.json"]);
+    }
+}
