@@ -6,6 +6,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use std::path::{Path, PathBuf};
+
+use core_config::Catalog;
+
 use crate::compare::PathsReport;
 use crate::errors::ErrorsReport;
 use crate::patterns::{PatternsReport, Slice};
@@ -83,6 +87,72 @@ pub struct BaselineReport {
     pub paths: Vec<PathsReport>,
     /// Facts worth acting on.
     pub recommendations: Vec<String>,
+}
+
+/// Path A against Path B for every pair (m02/m02b, m04/m04b, m05/m05b) whose two modules are
+/// both among the analysed runs.
+///
+/// # Errors
+/// When a module id is unknown or a CSV cannot be read or the disagreements file written.
+pub fn path_reports(
+    root: &Path,
+    catalog: &Catalog,
+    analysed: &[(RunRef, ErrorsReport, PatternsReport)],
+) -> crate::Result<Vec<PathsReport>> {
+    let find = |id: &str| {
+        analysed
+            .iter()
+            .find(|(r, _, _)| r.module == id)
+            .map(|(r, _, _)| r)
+    };
+    let mut paths = Vec::new();
+    for (a, b) in crate::compare::PATH_PAIRS {
+        if let (Some(run_a), Some(run_b)) = (find(a), find(b)) {
+            let module_a = catalog.resolve(&run_a.module)?;
+            let module_b = catalog.resolve(&run_b.module)?;
+            paths.push(crate::compare::paths(
+                root, module_a, module_b, run_a, run_b,
+            )?);
+        }
+    }
+    Ok(paths)
+}
+
+/// Writes `analysis/baseline.md` (when `markdown`) and `analysis/baseline.json` (when `json`)
+/// under `root`, under a free name (`baseline_2`, …) so nothing already there is replaced.
+/// Returns the files written.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write(
+    root: &Path,
+    report: &BaselineReport,
+    markdown: Option<&str>,
+    json: bool,
+) -> crate::Result<Vec<PathBuf>> {
+    let dir = root.join("analysis");
+    let mut suffixes = Vec::new();
+    if markdown.is_some() {
+        suffixes.push(".md");
+    }
+    if json {
+        suffixes.push(".json");
+    }
+    let stem = crate::output::free_stem(&dir, "baseline", &suffixes);
+    let mut written = Vec::new();
+    if let Some(markdown) = markdown {
+        written.push(crate::output::write_new(
+            &dir.join(format!("{stem}.md")),
+            markdown.as_bytes(),
+        )?);
+    }
+    if json {
+        written.push(crate::output::write_json(
+            &dir.join(format!("{stem}.json")),
+            report,
+        )?);
+    }
+    Ok(written)
 }
 
 /// Builds the report from each module's analysis.
@@ -348,4 +418,36 @@ pub fn to_markdown(r: &BaselineReport) -> String {
         let _ = writeln!(out, "- {}", cell(line));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_files_never_replace_earlier_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let report = build(&[], Vec::new(), 0.7);
+        let first = write(root.path(), &report, Some("# one\n"), true).unwrap();
+        let names = |files: &[PathBuf]| -> Vec<String> {
+            files
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(&first), ["baseline.md", "baseline.json"]);
+        let second = write(root.path(), &report, Some("# two\n"), false).unwrap();
+        assert_eq!(names(&second), ["baseline_2.md"]);
+        let dir = root.path().join("analysis");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("baseline.md")).unwrap(),
+            "# one\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("baseline_2.md")).unwrap(),
+            "# two\n"
+        );
+        let only_json = write(root.path(), &report, None, true).unwrap();
+        assert_eq!(names(&only_json), ["baseline_2.json"]);
+    }
 }

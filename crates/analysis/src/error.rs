@@ -32,6 +32,9 @@ pub enum Error {
         /// The module.
         module: String,
     },
+    /// No chosen module has a run.
+    #[error("no module has a run to analyse: run `orchestrator run MODULE` first")]
+    NothingToAnalyse,
     /// A registered run whose results CSV is gone.
     #[error("run {id}: its results CSV {} no longer exists", path.display())]
     CsvGone {

@@ -20,6 +20,7 @@ pub mod patterns;
 pub mod readable;
 pub mod source;
 pub mod stats;
+pub mod text;
 
 use std::path::Path;
 

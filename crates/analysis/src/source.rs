@@ -162,6 +162,40 @@ pub fn newest_run(file: &RegistryFile, module: &ModuleSpec) -> Result<RunRef> {
         .map_or_else(|| Err(no_runs()), |e| from_entry(file, e))
 }
 
+/// The newest runs of the chosen modules (every module when `modules` is empty), resolved
+/// before anything is written: a module given by name without runs is an error; with no names,
+/// modules without runs are passed over.
+///
+/// # Errors
+/// An unknown module id, [`Error::NoRuns`] for a named module without runs,
+/// [`Error::NothingToAnalyse`] when no module has a run.
+pub fn chosen_runs(
+    catalog: &Catalog,
+    file: &RegistryFile,
+    modules: &[String],
+) -> Result<Vec<RunRef>> {
+    let chosen: Vec<&ModuleSpec> = if modules.is_empty() {
+        catalog.modules().iter().collect()
+    } else {
+        modules
+            .iter()
+            .map(|m| catalog.resolve(m))
+            .collect::<Result<_, _>>()?
+    };
+    let mut runs = Vec::new();
+    for module in chosen {
+        match newest_run(file, module) {
+            Ok(run) => runs.push(run),
+            Err(Error::NoRuns { .. }) if modules.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if runs.is_empty() {
+        return Err(Error::NothingToAnalyse);
+    }
+    Ok(runs)
+}
+
 /// How a row counts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
