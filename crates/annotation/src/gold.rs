@@ -22,8 +22,9 @@ use core_config::{Catalog, ModuleSpec, ProjectPaths, read_records};
 use crate::Progress;
 use crate::error::{Error, InvalidCell, Result};
 use crate::files::{NewFile, Sidecar, restored_path, stored_path, timestamp_now};
-use crate::merge::{NEEDS_REVIEW, RowIds, added_columns, display_id, locate};
-use crate::sheet::{AnnotationReader, SafeCsvWriter};
+use crate::merge::{FieldColumns, NEEDS_REVIEW, RowIds, added_columns, display_id, locate};
+use crate::sheet::{AnnotationReader, AnnotationRow, SafeCsvWriter};
+use crate::values::FieldValue;
 
 /// The format of a gold file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -237,26 +238,7 @@ pub fn gold(
         .enumerate()
         .map(|(i, l)| added_columns(l.field, i == 0))
         .collect();
-    let mut missing_columns: Vec<String> = finals
-        .iter()
-        .map(|names| names[0].clone())
-        .filter(|name| reader.index_of(name).is_none())
-        .collect();
-    if !missing_columns.is_empty() {
-        missing_columns.dedup();
-        return Err(Error::Nothing {
-            path: file.to_owned(),
-            message: format!(
-                "not a validated file: column{} {} missing (run `merge-annotations merge` on the annotation file first)",
-                if missing_columns.len() == 1 { "" } else { "s" },
-                missing_columns
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
+    check_validated(file, &reader, &finals)?;
     let col = |name: &str| reader.index_of(name);
     let columns: Vec<[Option<usize>; 3]> = finals
         .iter()
@@ -282,33 +264,13 @@ pub fn gold(
     let stem = format!("{}_gold_{}", module.id.upper(), timestamp_now());
     let out = NewFile::create(&dir, &stem, options.format.extension())?;
     let shown = out.intended_path();
-    // The primary field's columns are unsuffixed; others carry their column name.
-    let suffixes: Vec<String> = finals
-        .iter()
-        .enumerate()
-        .map(|(i, names)| {
-            if i == 0 {
-                String::new()
-            } else {
-                format!("_{}", names[0].trim_start_matches("final_"))
-            }
-        })
-        .collect();
-    let mut flat_headers = vec!["id".to_owned()];
-    for suffix in &suffixes {
-        flat_headers.push(format!("label{suffix}"));
-        flat_headers.push(format!("agreement{suffix}"));
-        flat_headers.push(format!("resolution{suffix}"));
-    }
-    flat_headers.extend(context.iter().map(|(name, _)| name.clone()));
-    flat_headers.push("source_file".to_owned());
-    enum Sink {
-        Jsonl(NewFile),
-        Csv(Box<SafeCsvWriter<NewFile>>),
-    }
+    let suffixes = field_suffixes(&finals);
     let mut sink = match options.format {
         GoldFormat::Jsonl => Sink::Jsonl(out),
-        GoldFormat::Csv => Sink::Csv(Box::new(SafeCsvWriter::new(&shown, out, &flat_headers)?)),
+        GoldFormat::Csv => {
+            let headers = flat_headers(&suffixes, &context);
+            Sink::Csv(Box::new(SafeCsvWriter::new(&shown, out, &headers)?))
+        }
     };
 
     let mut report = GoldReport {
@@ -334,38 +296,18 @@ pub fn gold(
         }
         let row_id = display_id(row.get_opt(row_id_col).trim(), row.line);
         ids.add(row.get_opt(row_id_col).trim(), row.line);
-        let mut values = Vec::with_capacity(located.len());
-        // Review wins over empty when a row has both.
-        let (mut review, mut empty) = (false, false);
-        for (loc, cols) in located.iter().zip(&columns) {
-            let cell = row.get_opt(cols[0]).trim();
-            if cell == NEEDS_REVIEW {
-                review = true;
+        let values = match row_finals(&row, &row_id, &located, &columns, &headers, &mut invalid) {
+            Finals::Review => {
+                report.needs_review.push(row_id);
                 continue;
             }
-            match loc.reader.annotator(cell) {
-                Ok(Some(value)) => values.push(value),
-                Ok(None) => empty = true,
-                Err(reason) => invalid.push(InvalidCell {
-                    row_id: row_id.clone(),
-                    line: row.line,
-                    column: headers[cols[0].unwrap_or_default()].clone(),
-                    value: cell.to_owned(),
-                    reason,
-                }),
+            Finals::Empty => {
+                report.empty.push(row_id);
+                continue;
             }
-        }
-        if review {
-            report.needs_review.push(row_id);
-            continue;
-        }
-        if empty {
-            report.empty.push(row_id);
-            continue;
-        }
-        if values.len() != located.len() {
-            continue;
-        }
+            Finals::Labels(values) if values.len() == located.len() => values,
+            Finals::Labels(_) => continue,
+        };
         let record_id = row.get_opt(record_id_col).trim();
         let Some(record) = sources.records.get(record_id) else {
             not_found.push(if record_id.is_empty() {
@@ -405,13 +347,7 @@ pub fn gold(
                         Value::String(row.get_opt(cols[1]).trim().to_owned()),
                     );
                 }
-                metadata.insert("source_file".into(), Value::String(source_file.clone()));
-                let mut object = Map::new();
-                object.insert("id".into(), Value::String(record_id.to_owned()));
-                object.insert("input".into(), record.input.clone());
-                object.insert("expected".into(), Value::Object(expected));
-                object.insert("metadata".into(), Value::Object(metadata));
-                let mut line = Value::Object(object).to_string();
+                let mut line = gold_record(record_id, record, expected, metadata, &source_file);
                 line.push('\n');
                 out.write_all(line.as_bytes())
                     .map_err(|e| Error::io(&shown, e))?;
@@ -433,23 +369,177 @@ pub fn gold(
     progress.rows_done(report.rows as u64);
 
     ids.check(file)?;
+    check_outcome(&report, module, invalid, not_found, &sources.path)?;
+    let output = match sink {
+        Sink::Jsonl(out) => out.persist()?,
+        Sink::Csv(writer) => (*writer).finish()?.persist()?,
+    };
+    let mut meta = Sidecar::new("gold", module.id.as_str());
+    meta.validated_file = Some(source_file);
+    meta.annotation_file = sidecar.and_then(|s| s.annotation_file);
+    meta.results_file = Some(stored_path(paths, &sources.path));
+    meta.details.insert("records".into(), report.written.into());
+    report.sidecar = meta.write_for(&output)?;
+    report.output = output;
+    Ok(report)
+}
+
+/// A validated file has the final columns `merge` adds; anything else is refused up front.
+fn check_validated(
+    file: &Path,
+    reader: &AnnotationReader<std::fs::File>,
+    finals: &[[String; 3]],
+) -> Result<()> {
+    let mut missing_columns: Vec<String> = finals
+        .iter()
+        .map(|names| names[0].clone())
+        .filter(|name| reader.index_of(name).is_none())
+        .collect();
+    if missing_columns.is_empty() {
+        return Ok(());
+    }
+    missing_columns.dedup();
+    Err(Error::Nothing {
+        path: file.to_owned(),
+        message: format!(
+            "not a validated file: column{} {} missing (run `merge-annotations merge` on the annotation file first)",
+            if missing_columns.len() == 1 { "" } else { "s" },
+            missing_columns
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// The suffix of each field's gold columns: the primary field's columns are unsuffixed; others
+/// carry their column name.
+fn field_suffixes(finals: &[[String; 3]]) -> Vec<String> {
+    finals
+        .iter()
+        .enumerate()
+        .map(|(i, names)| {
+            if i == 0 {
+                String::new()
+            } else {
+                format!("_{}", names[0].trim_start_matches("final_"))
+            }
+        })
+        .collect()
+}
+
+/// The header of a CSV gold file.
+fn flat_headers(suffixes: &[String], context: &[(String, usize)]) -> Vec<String> {
+    let mut headers = vec!["id".to_owned()];
+    for suffix in suffixes {
+        headers.push(format!("label{suffix}"));
+        headers.push(format!("agreement{suffix}"));
+        headers.push(format!("resolution{suffix}"));
+    }
+    headers.extend(context.iter().map(|(name, _)| name.clone()));
+    headers.push("source_file".to_owned());
+    headers
+}
+
+/// Where gold rows go, by format.
+enum Sink {
+    Jsonl(NewFile),
+    Csv(Box<SafeCsvWriter<NewFile>>),
+}
+
+/// One dataset record of a JSONL gold file, without its line break.
+fn gold_record(
+    id: &str,
+    record: &SourceRecord,
+    expected: Map<String, Value>,
+    mut metadata: Map<String, Value>,
+    source_file: &str,
+) -> String {
+    metadata.insert("source_file".into(), Value::String(source_file.to_owned()));
+    let mut object = Map::new();
+    object.insert("id".into(), Value::String(id.to_owned()));
+    object.insert("input".into(), record.input.clone());
+    object.insert("expected".into(), Value::Object(expected));
+    object.insert("metadata".into(), Value::Object(metadata));
+    Value::Object(object).to_string()
+}
+
+/// A row's final labels, or why it gives no gold record.
+enum Finals {
+    /// A final cell says NEEDS_REVIEW (this wins over an empty cell).
+    Review,
+    /// A final cell is empty.
+    Empty,
+    /// The labels read; fewer than the fields when a cell is not a label (recorded in `invalid`).
+    Labels(Vec<FieldValue>),
+}
+
+/// Reads a row's final cells with each field's labels.
+fn row_finals(
+    row: &AnnotationRow,
+    row_id: &str,
+    located: &[FieldColumns<'_>],
+    columns: &[[Option<usize>; 3]],
+    headers: &[String],
+    invalid: &mut Vec<InvalidCell>,
+) -> Finals {
+    let mut values = Vec::with_capacity(located.len());
+    let (mut review, mut empty) = (false, false);
+    for (loc, cols) in located.iter().zip(columns) {
+        let cell = row.get_opt(cols[0]).trim();
+        if cell == NEEDS_REVIEW {
+            review = true;
+            continue;
+        }
+        match loc.reader.annotator(cell) {
+            Ok(Some(value)) => values.push(value),
+            Ok(None) => empty = true,
+            Err(reason) => invalid.push(InvalidCell {
+                row_id: row_id.to_owned(),
+                line: row.line,
+                column: headers[cols[0].unwrap_or_default()].clone(),
+                value: cell.to_owned(),
+                reason,
+            }),
+        }
+    }
+    if review {
+        Finals::Review
+    } else if empty {
+        Finals::Empty
+    } else {
+        Finals::Labels(values)
+    }
+}
+
+/// Nothing is kept when a cell is not a label, a record cannot be found, or no row had a final
+/// label.
+fn check_outcome(
+    report: &GoldReport,
+    module: &ModuleSpec,
+    invalid: Vec<InvalidCell>,
+    not_found: Vec<String>,
+    source_file: &Path,
+) -> Result<()> {
+    let file = &report.file;
     if !invalid.is_empty() {
         return Err(Error::InvalidCells {
-            path: file.to_owned(),
+            path: file.clone(),
             module: module.id.to_string(),
             cells: invalid,
         });
     }
     if !not_found.is_empty() {
         return Err(Error::MissingRecords {
-            path: file.to_owned(),
-            source_file: sources.path,
+            path: file.clone(),
+            source_file: source_file.to_owned(),
             missing: not_found,
         });
     }
     if report.written == 0 {
         return Err(Error::Nothing {
-            path: file.to_owned(),
+            path: file.clone(),
             message: format!(
                 "no row has a final label to keep ({} rows: {} NEEDS_REVIEW, {} empty); nothing was written",
                 report.rows,
@@ -458,18 +548,7 @@ pub fn gold(
             ),
         });
     }
-    let output = match sink {
-        Sink::Jsonl(out) => out.persist()?,
-        Sink::Csv(writer) => (*writer).finish()?.persist()?,
-    };
-    let mut meta = Sidecar::new("gold", module.id.as_str());
-    meta.validated_file = Some(source_file);
-    meta.annotation_file = sidecar.as_ref().and_then(|s| s.annotation_file.clone());
-    meta.results_file = Some(stored_path(paths, &sources.path));
-    meta.details.insert("records".into(), report.written.into());
-    report.sidecar = meta.write_for(&output)?;
-    report.output = output;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

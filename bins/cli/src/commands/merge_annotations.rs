@@ -6,16 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annotation::files::{files_in, find_file, task_file};
-use annotation::{
-    GoldFormat, GoldOptions, GoldReport, MergeOptions, MergeReport, Resolution, Strategy, gold,
-    merge,
-};
+use annotation::text::{render_gold, render_merge};
+use annotation::{GoldFormat, GoldOptions, MergeOptions, MergeReport, Strategy, gold, merge};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{
-    Bar, ExitStatus, GlobalArgs, Project, Table, percent_of, print_json, run_cli, thousands,
-};
+use crate::common::{Bar, ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
 
 /// Merge two annotators' labels into validated data, and validated data into gold datasets.
 ///
@@ -171,7 +167,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             if json {
                 print_json(&MergeJson::from(&report))?;
             } else {
-                print_merge(&project, &report, cli.global.quiet)?;
+                let text = render_merge(&project.paths, &report, !cli.global.quiet);
+                std::io::stdout().lock().write_all(text.as_bytes())?;
             }
             Ok(ExitStatus::Success)
         }
@@ -213,132 +210,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             if json {
                 print_json(&report)?;
             } else {
-                print_gold(&project, &report, cli.global.quiet)?;
+                let text = render_gold(&project.paths, &report, !cli.global.quiet);
+                std::io::stdout().lock().write_all(text.as_bytes())?;
             }
             Ok(ExitStatus::Success)
         }
     }
-}
-
-fn resolutions_text(resolutions: &std::collections::BTreeMap<Resolution, usize>) -> String {
-    if resolutions.is_empty() {
-        return "-".to_owned();
-    }
-    resolutions
-        .iter()
-        .map(|(code, n)| format!("{code} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn print_merge(project: &Project, r: &MergeReport, quiet: bool) -> anyhow::Result<()> {
-    let show = |p: &Path| project.paths.display(p).into_owned();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Merged {} (module {}, strategy {})",
-        show(&r.file),
-        r.module,
-        r.strategy
-    )?;
-    let mut table = Table::headless().right(&[1]);
-    table.row(["rows".to_owned(), thousands(r.rows as u64), String::new()]);
-    let left_out = if r.incomplete.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "({} left out: an annotation is missing)",
-            r.incomplete.len()
-        )
-    };
-    table.row([
-        "annotated".to_owned(),
-        thousands(r.annotated as u64),
-        left_out,
-    ]);
-    table.row([
-        "agreements".to_owned(),
-        thousands(r.agreements as u64),
-        format!("({})", percent_of(r.agreements, r.annotated)),
-    ]);
-    table.row([
-        "disagreements".to_owned(),
-        thousands(r.disagreements as u64),
-        String::new(),
-    ]);
-    write!(out, "{}", table.render(2))?;
-    if r.fields.len() > 1 {
-        writeln!(out, "  per field:")?;
-        let mut fields =
-            Table::new(["field", "column", "agree", "disagree", "resolutions"]).right(&[2, 3]);
-        for f in &r.fields {
-            fields.row([
-                f.field.clone(),
-                f.final_column.clone(),
-                thousands(f.agreements as u64),
-                thousands(f.disagreements as u64),
-                resolutions_text(&f.resolutions),
-            ]);
-        }
-        write!(out, "{}", fields.render(4))?;
-    }
-    writeln!(out, "  resolutions    {}", resolutions_text(&r.resolutions))?;
-    if !r.llm_columns_present && r.strategy == Strategy::Majority {
-        writeln!(
-            out,
-            "  note: the file has no llm_* column to break ties, so majority keeps annotator A"
-        )?;
-    }
-    if !r.incomplete.is_empty() {
-        writeln!(out, "\nLeft out (an annotation is missing):")?;
-        for row in &r.incomplete {
-            writeln!(
-                out,
-                "  row_id {} (line {}): {} empty",
-                row.row_id,
-                row.line,
-                row.missing.join(", ")
-            )?;
-        }
-    }
-    let what = if r.disagreements_only {
-        "disagreeing rows"
-    } else {
-        "rows"
-    };
-    writeln!(
-        out,
-        "\nWrote {} ({} {what})",
-        show(&r.output),
-        thousands(r.written as u64)
-    )?;
-    if !quiet {
-        let name = r
-            .output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let review = r
-            .resolutions
-            .get(&Resolution::Disagreement)
-            .copied()
-            .unwrap_or_default();
-        if review > 0 {
-            writeln!(
-                out,
-                "Next: decide the {review} NEEDS_REVIEW row{} (write the label into final_label), then\n  merge-annotations gold {name}",
-                if review == 1 { "" } else { "s" }
-            )?;
-        } else if r.disagreements_only {
-            writeln!(
-                out,
-                "Next: review these rows; merge the full file to write validated data."
-            )?;
-        } else {
-            writeln!(out, "Next: merge-annotations gold {name}")?;
-        }
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -355,56 +232,6 @@ impl<'a> From<&'a MergeReport> for MergeJson<'a> {
             agreement_rate: (report.agreement_rate() * 10_000.0).round() / 10_000.0,
         }
     }
-}
-
-fn print_gold(project: &Project, r: &GoldReport, quiet: bool) -> anyhow::Result<()> {
-    let show = |p: &Path| project.paths.display(p).into_owned();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Wrote {} ({} records)",
-        show(&r.output),
-        thousands(r.written as u64)
-    )?;
-    let mut table = Table::headless();
-    table.row(["from".to_owned(), show(&r.file)]);
-    table.row(["inputs".to_owned(), show(&r.inputs_from)]);
-    let ids = |list: &[String]| {
-        if list.is_empty() {
-            String::new()
-        } else {
-            let shown: Vec<&str> = list.iter().take(10).map(String::as_str).collect();
-            let more = list.len().saturating_sub(10);
-            format!(
-                " (row_id {}{})",
-                shown.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            )
-        }
-    };
-    table.row([
-        "skipped".to_owned(),
-        format!(
-            "{} NEEDS_REVIEW{}, {} without a final label{}",
-            r.needs_review.len(),
-            ids(&r.needs_review),
-            r.empty.len(),
-            ids(&r.empty)
-        ),
-    ]);
-    write!(out, "{}", table.render(2))?;
-    if !quiet && r.format == GoldFormat::Jsonl {
-        writeln!(
-            out,
-            "The file is in the dataset format: a run can use it as module {}'s dataset as it is.",
-            r.module
-        )?;
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
