@@ -2,16 +2,16 @@
 //! into gold datasets.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use annotation::files::{files_in, find_file, task_file};
-use annotation::text::{render_gold, render_merge};
+use annotation::files::find_file;
+use annotation::text::{merge_listing, render_gold, render_merge};
 use annotation::{GoldFormat, GoldOptions, MergeOptions, MergeReport, Strategy, gold, merge};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{Bar, ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 /// Merge two annotators' labels into validated data, and validated data into gold datasets.
 ///
@@ -234,139 +234,14 @@ impl<'a> From<&'a MergeReport> for MergeJson<'a> {
     }
 }
 
-#[derive(Serialize)]
-struct ListedFile {
-    file: PathBuf,
-    module: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rows: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    complete: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Listing {
-    annotation_files: Vec<ListedFile>,
-    validated_files: Vec<ListedFile>,
-    gold_files: Vec<ListedFile>,
-}
-
 fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
-    let module_of = |path: &Path| {
-        path.file_name()
-            .and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy()))
-            .map(|m| m.id.to_string())
-    };
-    let annotation_files: Vec<ListedFile> = files_in(&project.paths.annotation_tasks(), ".csv")?
-        .into_iter()
-        .map(|path| {
-            let found = task_file(&project.catalog, &path);
-            let (rows, complete, problem) = match found.status {
-                Ok(s) => (Some(s.rows), Some(s.complete), None),
-                Err(e) => (None, None, Some(e)),
-            };
-            ListedFile {
-                file: path,
-                module: found.module,
-                rows,
-                complete,
-                problem,
-            }
-        })
-        .collect();
-    let validated = files_in(&project.paths.validated_data(), ".csv")?;
-    let (gold_csv, validated): (Vec<PathBuf>, Vec<PathBuf>) =
-        validated.into_iter().partition(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("_gold_"))
-        });
-    let listed = |path: PathBuf, count: bool| ListedFile {
-        module: module_of(&path),
-        rows: if count {
-            annotation::AnnotationReader::open(&path)
-                .ok()
-                .map(|r| r.filter(Result::is_ok).count())
-        } else {
-            std::fs::read(&path).ok().map(|b| {
-                b.split(|c| *c == b'\n')
-                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                    .count()
-            })
-        },
-        file: path,
-        complete: None,
-        problem: None,
-    };
-    let validated_files: Vec<ListedFile> = validated.into_iter().map(|p| listed(p, true)).collect();
-    let mut gold_files: Vec<ListedFile> = files_in(&project.paths.validated_data(), ".jsonl")?
-        .into_iter()
-        .map(|p| listed(p, false))
-        .collect();
-    gold_files.extend(gold_csv.into_iter().map(|p| listed(p, true)));
+    let listing = merge_listing(&project.catalog, &project.paths)?;
     if json {
-        print_json(&Listing {
-            annotation_files,
-            validated_files,
-            gold_files,
-        })?;
-        return Ok(ExitStatus::Success);
-    }
-    let mut out = std::io::stdout().lock();
-    let name = |p: &Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let n = |v: Option<usize>| v.map_or_else(|| "-".to_owned(), |n| thousands(n as u64));
-    writeln!(out, "Annotation files (annotation_tasks/):")?;
-    if annotation_files.is_empty() {
-        writeln!(out, "  none (generate-annotation-csv generate MODULE)")?;
+        print_json(&listing)?;
     } else {
-        let mut table = Table::new(["", "file", "module", "rows", "both annotated"]).right(&[3, 4]);
-        for f in &annotation_files {
-            let mark = match (f.rows, f.complete) {
-                (Some(rows), Some(done)) if rows > 0 && rows == done => "✓",
-                (Some(_), Some(_)) => "○",
-                _ => "✗",
-            };
-            let mut cells = vec![
-                mark.to_owned(),
-                name(&f.file),
-                f.module.clone().unwrap_or_else(|| "?".to_owned()),
-                n(f.rows),
-                n(f.complete),
-            ];
-            if let Some(problem) = &f.problem {
-                cells.push(format!("({problem})"));
-            }
-            table.row(cells);
-        }
-        write!(out, "{}", table.render(2))?;
-        writeln!(
-            out,
-            "  ✓ ready to merge   ○ annotations missing   ✗ unreadable"
-        )?;
-    }
-    for (title, files) in [
-        ("Validated files (validated_data/):", &validated_files),
-        ("Gold files (validated_data/):", &gold_files),
-    ] {
-        writeln!(out, "\n{title}")?;
-        if files.is_empty() {
-            writeln!(out, "  none")?;
-            continue;
-        }
-        let mut table = Table::new(["file", "module", "rows"]).right(&[2]);
-        for f in files {
-            table.row([
-                name(&f.file),
-                f.module.clone().unwrap_or_else(|| "?".to_owned()),
-                n(f.rows),
-            ]);
-        }
-        write!(out, "{}", table.render(2))?;
+        std::io::stdout()
+            .lock()
+            .write_all(listing.render().as_bytes())?;
     }
     Ok(ExitStatus::Success)
 }
