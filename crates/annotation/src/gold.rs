@@ -257,21 +257,8 @@ pub fn gold(
     let sources = load_sources(module, &source)?;
     let source_file = stored_path(paths, file);
 
-    let dir = options
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| paths.validated_data());
-    let stem = format!("{}_gold_{}", module.id.upper(), timestamp_now());
-    let out = NewFile::create(&dir, &stem, options.format.extension())?;
-    let shown = out.intended_path();
     let suffixes = field_suffixes(&finals);
-    let mut sink = match options.format {
-        GoldFormat::Jsonl => Sink::Jsonl(out),
-        GoldFormat::Csv => {
-            let headers = flat_headers(&suffixes, &context);
-            Sink::Csv(Box::new(SafeCsvWriter::new(&shown, out, &headers)?))
-        }
-    };
+    let (mut sink, shown) = Sink::create(paths, module, options, &suffixes, &context)?;
 
     let mut report = GoldReport {
         module: module.id.to_string(),
@@ -320,49 +307,22 @@ pub fn gold(
         if !invalid.is_empty() || !not_found.is_empty() {
             continue;
         }
-        let mut expected = Map::new();
-        for (loc, value) in located.iter().zip(&values) {
-            let field = loc.reader.field();
-            let observed = sources
-                .observed
-                .get(&field.name)
-                .map_or(&[][..], Vec::as_slice);
-            insert_dotted(
-                &mut expected,
-                &field.expected,
-                loc.reader.expected_json(value, observed),
-            );
-        }
-        let agreement = |cols: &[Option<usize>; 3]| row.get_opt(cols[2]).trim() == "1";
+        let resolved = Resolved {
+            row: &row,
+            record_id,
+            values: &values,
+            columns: &columns,
+            source_file: &source_file,
+        };
         match &mut sink {
             Sink::Jsonl(out) => {
-                let mut metadata = record.metadata.as_object().cloned().unwrap_or_default();
-                for (suffix, cols) in suffixes.iter().zip(&columns) {
-                    metadata.insert(
-                        format!("annotator_agreement{suffix}"),
-                        Value::Bool(agreement(cols)),
-                    );
-                    metadata.insert(
-                        format!("resolution{suffix}"),
-                        Value::String(row.get_opt(cols[1]).trim().to_owned()),
-                    );
-                }
-                let mut line = gold_record(record_id, record, expected, metadata, &source_file);
+                let expected = expected_object(&located, &values, &sources);
+                let mut line = resolved.record(record, expected, &suffixes);
                 line.push('\n');
                 out.write_all(line.as_bytes())
                     .map_err(|e| Error::io(&shown, e))?;
             }
-            Sink::Csv(writer) => {
-                let mut cells = vec![record_id.to_owned()];
-                for (value, cols) in values.iter().zip(&columns) {
-                    cells.push(value.cell());
-                    cells.push(if agreement(cols) { "1" } else { "0" }.to_owned());
-                    cells.push(row.get_opt(cols[1]).trim().to_owned());
-                }
-                cells.extend(context.iter().map(|(_, i)| row.get(*i).to_owned()));
-                cells.push(source_file.clone());
-                writer.write_row(&cells)?;
-            }
+            Sink::Csv(writer) => writer.write_row(&resolved.cells(&context))?,
         }
         report.written += 1;
     }
@@ -448,21 +408,112 @@ enum Sink {
     Csv(Box<SafeCsvWriter<NewFile>>),
 }
 
-/// One dataset record of a JSONL gold file, without its line break.
-fn gold_record(
-    id: &str,
-    record: &SourceRecord,
-    expected: Map<String, Value>,
-    mut metadata: Map<String, Value>,
-    source_file: &str,
-) -> String {
-    metadata.insert("source_file".into(), Value::String(source_file.to_owned()));
-    let mut object = Map::new();
-    object.insert("id".into(), Value::String(id.to_owned()));
-    object.insert("input".into(), record.input.clone());
-    object.insert("expected".into(), Value::Object(expected));
-    object.insert("metadata".into(), Value::Object(metadata));
-    Value::Object(object).to_string()
+impl Sink {
+    /// A new gold file (not yet in place) and the path it will have.
+    fn create(
+        paths: &ProjectPaths,
+        module: &ModuleSpec,
+        options: &GoldOptions,
+        suffixes: &[String],
+        context: &[(String, usize)],
+    ) -> Result<(Self, PathBuf)> {
+        let dir = options
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| paths.validated_data());
+        let stem = format!("{}_gold_{}", module.id.upper(), timestamp_now());
+        let out = NewFile::create(&dir, &stem, options.format.extension())?;
+        let shown = out.intended_path();
+        let sink = match options.format {
+            GoldFormat::Jsonl => Self::Jsonl(out),
+            GoldFormat::Csv => {
+                let headers = flat_headers(suffixes, context);
+                Self::Csv(Box::new(SafeCsvWriter::new(&shown, out, &headers)?))
+            }
+        };
+        Ok((sink, shown))
+    }
+}
+
+/// The `expected` object of a gold record: each field's final label, written where the
+/// module's dataset keeps it, in the shape its dataset uses.
+fn expected_object(
+    located: &[FieldColumns<'_>],
+    values: &[FieldValue],
+    sources: &Sources,
+) -> Map<String, Value> {
+    let mut expected = Map::new();
+    for (loc, value) in located.iter().zip(values) {
+        let field = loc.reader.field();
+        let observed = sources
+            .observed
+            .get(&field.name)
+            .map_or(&[][..], Vec::as_slice);
+        insert_dotted(
+            &mut expected,
+            &field.expected,
+            loc.reader.expected_json(value, observed),
+        );
+    }
+    expected
+}
+
+/// A validated row whose every field has a final label.
+struct Resolved<'r> {
+    row: &'r AnnotationRow,
+    record_id: &'r str,
+    values: &'r [FieldValue],
+    columns: &'r [[Option<usize>; 3]],
+    source_file: &'r str,
+}
+
+impl Resolved<'_> {
+    /// Whether the annotators agreed on the field in `cols`.
+    fn agreement(&self, cols: &[Option<usize>; 3]) -> bool {
+        self.row.get_opt(cols[2]).trim() == "1"
+    }
+
+    /// How the field in `cols` was resolved.
+    fn resolution(&self, cols: &[Option<usize>; 3]) -> String {
+        self.row.get_opt(cols[1]).trim().to_owned()
+    }
+
+    /// One dataset record of a JSONL gold file, without its line break.
+    fn record(
+        &self,
+        record: &SourceRecord,
+        expected: Map<String, Value>,
+        suffixes: &[String],
+    ) -> String {
+        let mut metadata = record.metadata.as_object().cloned().unwrap_or_default();
+        for (suffix, cols) in suffixes.iter().zip(self.columns) {
+            let agreement = Value::Bool(self.agreement(cols));
+            metadata.insert(format!("annotator_agreement{suffix}"), agreement);
+            let resolution = Value::String(self.resolution(cols));
+            metadata.insert(format!("resolution{suffix}"), resolution);
+        }
+        let source_file = Value::String(self.source_file.to_owned());
+        metadata.insert("source_file".into(), source_file);
+        let mut object = Map::new();
+        object.insert("id".into(), Value::String(self.record_id.to_owned()));
+        object.insert("input".into(), record.input.clone());
+        object.insert("expected".into(), Value::Object(expected));
+        object.insert("metadata".into(), Value::Object(metadata));
+        Value::Object(object).to_string()
+    }
+
+    /// One row of a CSV gold file (the columns of [`flat_headers`]).
+    fn cells(&self, context: &[(String, usize)]) -> Vec<String> {
+        let mut cells = vec![self.record_id.to_owned()];
+        for (value, cols) in self.values.iter().zip(self.columns) {
+            cells.push(value.cell());
+            cells.push(if self.agreement(cols) { "1" } else { "0" }.to_owned());
+            cells.push(self.resolution(cols));
+        }
+        cells.extend(context.iter().map(|(_, i)| self.row.get(*i).to_owned()));
+        cells.push(self.source_file.to_owned());
+        cells
+    }
 }
 
 /// A row's final labels, or why it gives no gold record.
