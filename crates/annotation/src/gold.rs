@@ -22,8 +22,9 @@ use core_config::{Catalog, ModuleSpec, ProjectPaths, read_records};
 use crate::Progress;
 use crate::error::{Error, InvalidCell, Result};
 use crate::files::{NewFile, Sidecar, restored_path, stored_path, timestamp_now};
-use crate::merge::{NEEDS_REVIEW, RowIds, added_columns, display_id, locate};
-use crate::sheet::{AnnotationReader, SafeCsvWriter};
+use crate::merge::{FieldColumns, NEEDS_REVIEW, RowIds, added_columns, display_id, locate};
+use crate::sheet::{AnnotationReader, AnnotationRow, SafeCsvWriter};
+use crate::values::FieldValue;
 
 /// The format of a gold file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -237,26 +238,7 @@ pub fn gold(
         .enumerate()
         .map(|(i, l)| added_columns(l.field, i == 0))
         .collect();
-    let mut missing_columns: Vec<String> = finals
-        .iter()
-        .map(|names| names[0].clone())
-        .filter(|name| reader.index_of(name).is_none())
-        .collect();
-    if !missing_columns.is_empty() {
-        missing_columns.dedup();
-        return Err(Error::Nothing {
-            path: file.to_owned(),
-            message: format!(
-                "not a validated file: column{} {} missing (run `merge-annotations merge` on the annotation file first)",
-                if missing_columns.len() == 1 { "" } else { "s" },
-                missing_columns
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
+    check_validated(file, &reader, &finals)?;
     let col = |name: &str| reader.index_of(name);
     let columns: Vec<[Option<usize>; 3]> = finals
         .iter()
@@ -275,41 +257,8 @@ pub fn gold(
     let sources = load_sources(module, &source)?;
     let source_file = stored_path(paths, file);
 
-    let dir = options
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| paths.validated_data());
-    let stem = format!("{}_gold_{}", module.id.upper(), timestamp_now());
-    let out = NewFile::create(&dir, &stem, options.format.extension())?;
-    let shown = out.intended_path();
-    // The primary field's columns are unsuffixed; others carry their column name.
-    let suffixes: Vec<String> = finals
-        .iter()
-        .enumerate()
-        .map(|(i, names)| {
-            if i == 0 {
-                String::new()
-            } else {
-                format!("_{}", names[0].trim_start_matches("final_"))
-            }
-        })
-        .collect();
-    let mut flat_headers = vec!["id".to_owned()];
-    for suffix in &suffixes {
-        flat_headers.push(format!("label{suffix}"));
-        flat_headers.push(format!("agreement{suffix}"));
-        flat_headers.push(format!("resolution{suffix}"));
-    }
-    flat_headers.extend(context.iter().map(|(name, _)| name.clone()));
-    flat_headers.push("source_file".to_owned());
-    enum Sink {
-        Jsonl(NewFile),
-        Csv(Box<SafeCsvWriter<NewFile>>),
-    }
-    let mut sink = match options.format {
-        GoldFormat::Jsonl => Sink::Jsonl(out),
-        GoldFormat::Csv => Sink::Csv(Box::new(SafeCsvWriter::new(&shown, out, &flat_headers)?)),
-    };
+    let suffixes = field_suffixes(&finals);
+    let (mut sink, shown) = Sink::create(paths, module, options, &suffixes, &context)?;
 
     let mut report = GoldReport {
         module: module.id.to_string(),
@@ -334,38 +283,18 @@ pub fn gold(
         }
         let row_id = display_id(row.get_opt(row_id_col).trim(), row.line);
         ids.add(row.get_opt(row_id_col).trim(), row.line);
-        let mut values = Vec::with_capacity(located.len());
-        // Review wins over empty when a row has both.
-        let (mut review, mut empty) = (false, false);
-        for (loc, cols) in located.iter().zip(&columns) {
-            let cell = row.get_opt(cols[0]).trim();
-            if cell == NEEDS_REVIEW {
-                review = true;
+        let values = match row_finals(&row, &row_id, &located, &columns, &headers, &mut invalid) {
+            Finals::Review => {
+                report.needs_review.push(row_id);
                 continue;
             }
-            match loc.reader.annotator(cell) {
-                Ok(Some(value)) => values.push(value),
-                Ok(None) => empty = true,
-                Err(reason) => invalid.push(InvalidCell {
-                    row_id: row_id.clone(),
-                    line: row.line,
-                    column: headers[cols[0].unwrap_or_default()].clone(),
-                    value: cell.to_owned(),
-                    reason,
-                }),
+            Finals::Empty => {
+                report.empty.push(row_id);
+                continue;
             }
-        }
-        if review {
-            report.needs_review.push(row_id);
-            continue;
-        }
-        if empty {
-            report.empty.push(row_id);
-            continue;
-        }
-        if values.len() != located.len() {
-            continue;
-        }
+            Finals::Labels(values) if values.len() == located.len() => values,
+            Finals::Labels(_) => continue,
+        };
         let record_id = row.get_opt(record_id_col).trim();
         let Some(record) = sources.records.get(record_id) else {
             not_found.push(if record_id.is_empty() {
@@ -378,78 +307,290 @@ pub fn gold(
         if !invalid.is_empty() || !not_found.is_empty() {
             continue;
         }
-        let mut expected = Map::new();
-        for (loc, value) in located.iter().zip(&values) {
-            let field = loc.reader.field();
-            let observed = sources
-                .observed
-                .get(&field.name)
-                .map_or(&[][..], Vec::as_slice);
-            insert_dotted(
-                &mut expected,
-                &field.expected,
-                loc.reader.expected_json(value, observed),
-            );
-        }
-        let agreement = |cols: &[Option<usize>; 3]| row.get_opt(cols[2]).trim() == "1";
+        let resolved = Resolved {
+            row: &row,
+            record_id,
+            values: &values,
+            columns: &columns,
+            source_file: &source_file,
+        };
         match &mut sink {
             Sink::Jsonl(out) => {
-                let mut metadata = record.metadata.as_object().cloned().unwrap_or_default();
-                for (suffix, cols) in suffixes.iter().zip(&columns) {
-                    metadata.insert(
-                        format!("annotator_agreement{suffix}"),
-                        Value::Bool(agreement(cols)),
-                    );
-                    metadata.insert(
-                        format!("resolution{suffix}"),
-                        Value::String(row.get_opt(cols[1]).trim().to_owned()),
-                    );
-                }
-                metadata.insert("source_file".into(), Value::String(source_file.clone()));
-                let mut object = Map::new();
-                object.insert("id".into(), Value::String(record_id.to_owned()));
-                object.insert("input".into(), record.input.clone());
-                object.insert("expected".into(), Value::Object(expected));
-                object.insert("metadata".into(), Value::Object(metadata));
-                let mut line = Value::Object(object).to_string();
+                let expected = expected_object(&located, &values, &sources);
+                let mut line = resolved.record(record, expected, &suffixes);
                 line.push('\n');
                 out.write_all(line.as_bytes())
                     .map_err(|e| Error::io(&shown, e))?;
             }
-            Sink::Csv(writer) => {
-                let mut cells = vec![record_id.to_owned()];
-                for (value, cols) in values.iter().zip(&columns) {
-                    cells.push(value.cell());
-                    cells.push(if agreement(cols) { "1" } else { "0" }.to_owned());
-                    cells.push(row.get_opt(cols[1]).trim().to_owned());
-                }
-                cells.extend(context.iter().map(|(_, i)| row.get(*i).to_owned()));
-                cells.push(source_file.clone());
-                writer.write_row(&cells)?;
-            }
+            Sink::Csv(writer) => writer.write_row(&resolved.cells(&context))?,
         }
         report.written += 1;
     }
     progress.rows_done(report.rows as u64);
 
     ids.check(file)?;
+    check_outcome(&report, module, invalid, not_found, &sources.path)?;
+    let output = match sink {
+        Sink::Jsonl(out) => out.persist()?,
+        Sink::Csv(writer) => (*writer).finish()?.persist()?,
+    };
+    let mut meta = Sidecar::new("gold", module.id.as_str());
+    meta.validated_file = Some(source_file);
+    meta.annotation_file = sidecar.and_then(|s| s.annotation_file);
+    meta.results_file = Some(stored_path(paths, &sources.path));
+    meta.details.insert("records".into(), report.written.into());
+    report.sidecar = meta.write_for(&output)?;
+    report.output = output;
+    Ok(report)
+}
+
+/// A validated file has the final columns `merge` adds; anything else is refused up front.
+fn check_validated(
+    file: &Path,
+    reader: &AnnotationReader<std::fs::File>,
+    finals: &[[String; 3]],
+) -> Result<()> {
+    let mut missing_columns: Vec<String> = finals
+        .iter()
+        .map(|names| names[0].clone())
+        .filter(|name| reader.index_of(name).is_none())
+        .collect();
+    if missing_columns.is_empty() {
+        return Ok(());
+    }
+    missing_columns.dedup();
+    Err(Error::Nothing {
+        path: file.to_owned(),
+        message: format!(
+            "not a validated file: column{} {} missing (run `merge-annotations merge` on the annotation file first)",
+            if missing_columns.len() == 1 { "" } else { "s" },
+            missing_columns
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// The suffix of each field's gold columns: the primary field's columns are unsuffixed; others
+/// carry their column name.
+fn field_suffixes(finals: &[[String; 3]]) -> Vec<String> {
+    finals
+        .iter()
+        .enumerate()
+        .map(|(i, names)| {
+            if i == 0 {
+                String::new()
+            } else {
+                format!("_{}", names[0].trim_start_matches("final_"))
+            }
+        })
+        .collect()
+}
+
+/// The header of a CSV gold file.
+fn flat_headers(suffixes: &[String], context: &[(String, usize)]) -> Vec<String> {
+    let mut headers = vec!["id".to_owned()];
+    for suffix in suffixes {
+        headers.push(format!("label{suffix}"));
+        headers.push(format!("agreement{suffix}"));
+        headers.push(format!("resolution{suffix}"));
+    }
+    headers.extend(context.iter().map(|(name, _)| name.clone()));
+    headers.push("source_file".to_owned());
+    headers
+}
+
+/// Where gold rows go, by format.
+enum Sink {
+    Jsonl(NewFile),
+    Csv(Box<SafeCsvWriter<NewFile>>),
+}
+
+impl Sink {
+    /// A new gold file (not yet in place) and the path it will have.
+    fn create(
+        paths: &ProjectPaths,
+        module: &ModuleSpec,
+        options: &GoldOptions,
+        suffixes: &[String],
+        context: &[(String, usize)],
+    ) -> Result<(Self, PathBuf)> {
+        let dir = options
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| paths.validated_data());
+        let stem = format!("{}_gold_{}", module.id.upper(), timestamp_now());
+        let out = NewFile::create(&dir, &stem, options.format.extension())?;
+        let shown = out.intended_path();
+        let sink = match options.format {
+            GoldFormat::Jsonl => Self::Jsonl(out),
+            GoldFormat::Csv => {
+                let headers = flat_headers(suffixes, context);
+                Self::Csv(Box::new(SafeCsvWriter::new(&shown, out, &headers)?))
+            }
+        };
+        Ok((sink, shown))
+    }
+}
+
+/// The `expected` object of a gold record: each field's final label, written where the
+/// module's dataset keeps it, in the shape its dataset uses.
+fn expected_object(
+    located: &[FieldColumns<'_>],
+    values: &[FieldValue],
+    sources: &Sources,
+) -> Map<String, Value> {
+    let mut expected = Map::new();
+    for (loc, value) in located.iter().zip(values) {
+        let field = loc.reader.field();
+        let observed = sources
+            .observed
+            .get(&field.name)
+            .map_or(&[][..], Vec::as_slice);
+        insert_dotted(
+            &mut expected,
+            &field.expected,
+            loc.reader.expected_json(value, observed),
+        );
+    }
+    expected
+}
+
+/// A validated row whose every field has a final label.
+struct Resolved<'r> {
+    row: &'r AnnotationRow,
+    record_id: &'r str,
+    values: &'r [FieldValue],
+    columns: &'r [[Option<usize>; 3]],
+    source_file: &'r str,
+}
+
+impl Resolved<'_> {
+    /// Whether the annotators agreed on the field in `cols`.
+    fn agreement(&self, cols: &[Option<usize>; 3]) -> bool {
+        self.row.get_opt(cols[2]).trim() == "1"
+    }
+
+    /// How the field in `cols` was resolved.
+    fn resolution(&self, cols: &[Option<usize>; 3]) -> String {
+        self.row.get_opt(cols[1]).trim().to_owned()
+    }
+
+    /// One dataset record of a JSONL gold file, without its line break.
+    fn record(
+        &self,
+        record: &SourceRecord,
+        expected: Map<String, Value>,
+        suffixes: &[String],
+    ) -> String {
+        let mut metadata = record.metadata.as_object().cloned().unwrap_or_default();
+        for (suffix, cols) in suffixes.iter().zip(self.columns) {
+            let agreement = Value::Bool(self.agreement(cols));
+            metadata.insert(format!("annotator_agreement{suffix}"), agreement);
+            let resolution = Value::String(self.resolution(cols));
+            metadata.insert(format!("resolution{suffix}"), resolution);
+        }
+        let source_file = Value::String(self.source_file.to_owned());
+        metadata.insert("source_file".into(), source_file);
+        let mut object = Map::new();
+        object.insert("id".into(), Value::String(self.record_id.to_owned()));
+        object.insert("input".into(), record.input.clone());
+        object.insert("expected".into(), Value::Object(expected));
+        object.insert("metadata".into(), Value::Object(metadata));
+        Value::Object(object).to_string()
+    }
+
+    /// One row of a CSV gold file (the columns of [`flat_headers`]).
+    fn cells(&self, context: &[(String, usize)]) -> Vec<String> {
+        let mut cells = vec![self.record_id.to_owned()];
+        for (value, cols) in self.values.iter().zip(self.columns) {
+            cells.push(value.cell());
+            cells.push(if self.agreement(cols) { "1" } else { "0" }.to_owned());
+            cells.push(self.resolution(cols));
+        }
+        cells.extend(context.iter().map(|(_, i)| self.row.get(*i).to_owned()));
+        cells.push(self.source_file.to_owned());
+        cells
+    }
+}
+
+/// A row's final labels, or why it gives no gold record.
+enum Finals {
+    /// A final cell says NEEDS_REVIEW (this wins over an empty cell).
+    Review,
+    /// A final cell is empty.
+    Empty,
+    /// The labels read; fewer than the fields when a cell is not a label (recorded in `invalid`).
+    Labels(Vec<FieldValue>),
+}
+
+/// Reads a row's final cells with each field's labels.
+fn row_finals(
+    row: &AnnotationRow,
+    row_id: &str,
+    located: &[FieldColumns<'_>],
+    columns: &[[Option<usize>; 3]],
+    headers: &[String],
+    invalid: &mut Vec<InvalidCell>,
+) -> Finals {
+    let mut values = Vec::with_capacity(located.len());
+    let (mut review, mut empty) = (false, false);
+    for (loc, cols) in located.iter().zip(columns) {
+        let cell = row.get_opt(cols[0]).trim();
+        if cell == NEEDS_REVIEW {
+            review = true;
+            continue;
+        }
+        match loc.reader.annotator(cell) {
+            Ok(Some(value)) => values.push(value),
+            Ok(None) => empty = true,
+            Err(reason) => invalid.push(InvalidCell {
+                row_id: row_id.to_owned(),
+                line: row.line,
+                column: headers[cols[0].unwrap_or_default()].clone(),
+                value: cell.to_owned(),
+                reason,
+            }),
+        }
+    }
+    if review {
+        Finals::Review
+    } else if empty {
+        Finals::Empty
+    } else {
+        Finals::Labels(values)
+    }
+}
+
+/// Nothing is kept when a cell is not a label, a record cannot be found, or no row had a final
+/// label.
+fn check_outcome(
+    report: &GoldReport,
+    module: &ModuleSpec,
+    invalid: Vec<InvalidCell>,
+    not_found: Vec<String>,
+    source_file: &Path,
+) -> Result<()> {
+    let file = &report.file;
     if !invalid.is_empty() {
         return Err(Error::InvalidCells {
-            path: file.to_owned(),
+            path: file.clone(),
             module: module.id.to_string(),
             cells: invalid,
         });
     }
     if !not_found.is_empty() {
         return Err(Error::MissingRecords {
-            path: file.to_owned(),
-            source_file: sources.path,
+            path: file.clone(),
+            source_file: source_file.to_owned(),
             missing: not_found,
         });
     }
     if report.written == 0 {
         return Err(Error::Nothing {
-            path: file.to_owned(),
+            path: file.clone(),
             message: format!(
                 "no row has a final label to keep ({} rows: {} NEEDS_REVIEW, {} empty); nothing was written",
                 report.rows,
@@ -458,18 +599,7 @@ pub fn gold(
             ),
         });
     }
-    let output = match sink {
-        Sink::Jsonl(out) => out.persist()?,
-        Sink::Csv(writer) => (*writer).finish()?.persist()?,
-    };
-    let mut meta = Sidecar::new("gold", module.id.as_str());
-    meta.validated_file = Some(source_file);
-    meta.annotation_file = sidecar.as_ref().and_then(|s| s.annotation_file.clone());
-    meta.results_file = Some(stored_path(paths, &sources.path));
-    meta.details.insert("records".into(), report.written.into());
-    report.sidecar = meta.write_for(&output)?;
-    report.output = output;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,10 +18,12 @@ pub mod analysis;
 mod error;
 pub mod files;
 pub mod generate;
+pub mod generate_text;
 pub mod gold;
 pub mod merge;
 pub mod sheet;
 pub mod simulate;
+pub mod text;
 pub mod values;
 
 pub use core_config::sample::DEFAULT_SEED;

@@ -9,17 +9,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agreement::{AnalysisOptions, Undefined};
-use annotation::analysis::{FieldAnalysis, FieldStats, analyze_file};
+use agreement::AnalysisOptions;
+use annotation::analysis::analyze_file;
 use annotation::files::{files_in, find_file, task_file};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
-mod text;
+use annotation::analysis::text::{
+    BatchFile, ListedFile, render_batch, render_list_of_files, render_report,
+};
 
-use text::{f4, pct, render_report, why};
-
-use crate::common::{Bar, ExitStatus, GlobalArgs, Project, Table, print_json, run_cli, thousands};
+use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 /// Measure how far two annotators agree on an annotation CSV, and how close the LLM comes.
 ///
@@ -162,10 +162,6 @@ fn options(stats: StatsArgs) -> AnalysisOptions {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// list and batch
-// ---------------------------------------------------------------------------------------------
-
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -175,10 +171,23 @@ fn file_name(path: &Path) -> String {
 fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let folder = project.paths.annotation_tasks();
     let files = files_in(&folder, ".csv")?;
-    let entries: Vec<Value> = files
+    let found: Vec<_> = files
         .iter()
-        .map(|path| {
-            let found = task_file(&project.catalog, path);
+        .map(|p| task_file(&project.catalog, p))
+        .collect();
+    if !json {
+        let listed: Vec<ListedFile> = (files.iter().zip(&found))
+            .map(|(path, found)| ListedFile {
+                name: file_name(path),
+                found,
+            })
+            .collect();
+        let text = render_list_of_files(&project.paths.display(&folder), &listed);
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(ExitStatus::Success);
+    }
+    let entries: Vec<Value> = (files.iter().zip(found))
+        .map(|(path, found)| {
             let (status, error) = match found.status {
                 Ok(s) => (Some(s), None),
                 Err(e) => (None, Some(e)),
@@ -194,64 +203,11 @@ fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
             })
         })
         .collect();
-    if json {
-        print_json(&json!({
-            "folder": project.paths.display(&folder),
-            "files": entries,
-        }))?;
-        return Ok(ExitStatus::Success);
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Annotation files ({}/):",
-        project.paths.display(&folder)
-    )?;
-    if files.is_empty() {
-        writeln!(
-            out,
-            "  none (generate-annotation-csv generate MODULE writes one)"
-        )?;
-        return Ok(ExitStatus::Success);
-    }
-    let n = |v: &Value| v.as_u64().map_or_else(|| "-".to_owned(), thousands);
-    let mut table =
-        Table::new(["", "file", "module", "rows", "A", "B", "both"]).right(&[3, 4, 5, 6]);
-    for (path, entry) in files.iter().zip(&entries) {
-        let (rows, both) = (entry["rows"].as_u64(), entry["annotated_both"].as_u64());
-        let mark = match (rows, both) {
-            (Some(rows), Some(both)) if rows > 0 && rows == both => "✓",
-            (Some(_), Some(_)) => "○",
-            _ => "✗",
-        };
-        let mut cells = vec![
-            mark.to_owned(),
-            file_name(path),
-            entry["module"].as_str().unwrap_or("?").to_owned(),
-            n(&entry["rows"]),
-            n(&entry["annotated_a"]),
-            n(&entry["annotated_b"]),
-            n(&entry["annotated_both"]),
-        ];
-        if let Some(error) = entry["error"].as_str() {
-            cells.push(format!("({})", first_line(error)));
-        }
-        table.row(cells);
-    }
-    write!(out, "{}", table.render(2))?;
-    writeln!(
-        out,
-        "  ✓ every row annotated by both   ○ some rows still missing an annotation   ✗ unreadable"
-    )?;
-    writeln!(
-        out,
-        "  A, B, both: rows where annotator A, annotator B, or both filled every annotated field"
-    )?;
+    print_json(&json!({
+        "folder": project.paths.display(&folder),
+        "files": entries,
+    }))?;
     Ok(ExitStatus::Success)
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or_default()
 }
 
 fn batch(
@@ -280,125 +236,47 @@ fn batch(
     } else {
         ExitStatus::Success
     };
+    let module_of_name = |path: &Path| {
+        path.file_name()
+            .and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy()))
+            .map(|m| m.id.to_string())
+    };
 
-    if json {
-        let entries: Vec<Value> = results
+    if !json {
+        let lines: Vec<BatchFile> = results
             .iter()
-            .map(|(path, shown, outcome)| match outcome {
-                Ok(analysis) => json!({
-                    "file": shown,
-                    "module": analysis.module.id.to_string(),
-                    "status": "ok",
-                    "report": analysis.report(shown),
-                }),
-                Err(error) => json!({
-                    "file": shown,
-                    "module": path.file_name().and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy())).map(|m| m.id.to_string()),
-                    "status": "error",
-                    "error": format!("{error:#}"),
-                }),
+            .map(|(path, _, outcome)| BatchFile {
+                path,
+                module: module_of_name(path),
+                outcome: outcome.as_ref().map_err(|e| format!("{e:#}")),
             })
             .collect();
-        print_json(&json!({
-            "folder": project.paths.display(&folder),
-            "analysed": results.len() - failed,
-            "failed": failed,
-            "files": entries,
-        }))?;
+        let text = render_batch(&project.paths.display(&folder), &lines);
+        std::io::stdout().lock().write_all(text.as_bytes())?;
         return Ok(status);
     }
-
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Agreement per annotation file ({}/):",
-        project.paths.display(&folder)
-    )?;
-    if files.is_empty() {
-        writeln!(
-            out,
-            "  none (generate-annotation-csv generate MODULE writes one)"
-        )?;
-        return Ok(status);
-    }
-    let mut table = Table::new(["file", "module", "N", "kappa", "interpretation"]).right(&[2, 3]);
-    for (path, _, outcome) in &results {
-        let name = file_name(path);
-        match outcome {
-            Ok(analysis) => {
-                let primary = &analysis.fields[0];
-                let (kappa, reading) = batch_cells(primary);
-                table.row([
-                    name,
-                    analysis.module.id.to_string(),
-                    thousands(primary.annotated_rows()),
-                    kappa,
-                    reading,
-                ]);
-            }
-            Err(error) => {
-                let module = path
-                    .file_name()
-                    .and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy()))
-                    .map_or_else(|| "?".to_owned(), |m| m.id.to_string());
-                let text = format!("{error:#}");
-                let message = first_line(&text)
-                    .strip_prefix(&format!("{}: ", path.display()))
-                    .unwrap_or(first_line(&text))
-                    .trim_end_matches(':')
-                    .to_owned();
-                table.row([
-                    name,
-                    module,
-                    "-".to_owned(),
-                    "-".to_owned(),
-                    format!("✗ {message}"),
-                ]);
-            }
-        }
-    }
-    write!(out, "{}", table.render(2))?;
-    if failed > 0 {
-        writeln!(
-            out,
-            "\n{failed} of {} file{} could not be analysed; `calculate-agreement analyze FILE` shows the details.",
-            results.len(),
-            if results.len() == 1 { "" } else { "s" }
-        )?;
-    }
+    let entries: Vec<Value> = results
+        .iter()
+        .map(|(path, shown, outcome)| match outcome {
+            Ok(analysis) => json!({
+                "file": shown,
+                "module": analysis.module.id.to_string(),
+                "status": "ok",
+                "report": analysis.report(shown),
+            }),
+            Err(error) => json!({
+                "file": shown,
+                "module": module_of_name(path),
+                "status": "error",
+                "error": format!("{error:#}"),
+            }),
+        })
+        .collect();
+    print_json(&json!({
+        "folder": project.paths.display(&folder),
+        "analysed": results.len() - failed,
+        "failed": failed,
+        "files": entries,
+    }))?;
     Ok(status)
-}
-
-/// The kappa and interpretation cells of a file's primary field in the batch table.
-fn batch_cells(field: &FieldAnalysis) -> (String, String) {
-    match &field.stats {
-        FieldStats::Categorical(r) => match (&r.cohen_kappa, r.interpretation) {
-            (Ok(k), Some(band)) => (f4(*k), band.to_string()),
-            (Ok(k), None) => (f4(*k), String::new()),
-            (Err(Undefined::SingleLabel { label }), _) => (
-                "-".to_owned(),
-                format!("undefined: every label is `{label}`"),
-            ),
-            (Err(reason), _) => ("-".to_owned(), format!("undefined: {}", why(reason))),
-        },
-        FieldStats::List(r) => (
-            "-".to_owned(),
-            format!(
-                "{} field: mean Jaccard {}",
-                field.score_kind,
-                r.mean_jaccard
-                    .as_ref()
-                    .map_or_else(|_| "-".to_owned(), |x| f4(*x))
-            ),
-        ),
-        FieldStats::Text(r) => (
-            "-".to_owned(),
-            format!(
-                "text field: exact {}",
-                r.exact_agreement
-                    .as_ref()
-                    .map_or_else(|_| "-".to_owned(), |x| pct(*x))
-            ),
-        ),
-    }
 }

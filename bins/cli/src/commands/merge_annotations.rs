@@ -2,20 +2,16 @@
 //! into gold datasets.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use annotation::files::{files_in, find_file, task_file};
-use annotation::{
-    GoldFormat, GoldOptions, GoldReport, MergeOptions, MergeReport, Resolution, Strategy, gold,
-    merge,
-};
+use annotation::files::find_file;
+use annotation::text::{merge_listing, render_gold, render_merge};
+use annotation::{GoldFormat, GoldOptions, MergeOptions, MergeReport, Strategy, gold, merge};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{
-    Bar, ExitStatus, GlobalArgs, Project, Table, percent_of, print_json, run_cli, thousands,
-};
+use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 /// Merge two annotators' labels into validated data, and validated data into gold datasets.
 ///
@@ -171,7 +167,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             if json {
                 print_json(&MergeJson::from(&report))?;
             } else {
-                print_merge(&project, &report, cli.global.quiet)?;
+                let text = render_merge(&project.paths, &report, !cli.global.quiet);
+                std::io::stdout().lock().write_all(text.as_bytes())?;
             }
             Ok(ExitStatus::Success)
         }
@@ -213,132 +210,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             if json {
                 print_json(&report)?;
             } else {
-                print_gold(&project, &report, cli.global.quiet)?;
+                let text = render_gold(&project.paths, &report, !cli.global.quiet);
+                std::io::stdout().lock().write_all(text.as_bytes())?;
             }
             Ok(ExitStatus::Success)
         }
     }
-}
-
-fn resolutions_text(resolutions: &std::collections::BTreeMap<Resolution, usize>) -> String {
-    if resolutions.is_empty() {
-        return "-".to_owned();
-    }
-    resolutions
-        .iter()
-        .map(|(code, n)| format!("{code} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn print_merge(project: &Project, r: &MergeReport, quiet: bool) -> anyhow::Result<()> {
-    let show = |p: &Path| project.paths.display(p).into_owned();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Merged {} (module {}, strategy {})",
-        show(&r.file),
-        r.module,
-        r.strategy
-    )?;
-    let mut table = Table::headless().right(&[1]);
-    table.row(["rows".to_owned(), thousands(r.rows as u64), String::new()]);
-    let left_out = if r.incomplete.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "({} left out: an annotation is missing)",
-            r.incomplete.len()
-        )
-    };
-    table.row([
-        "annotated".to_owned(),
-        thousands(r.annotated as u64),
-        left_out,
-    ]);
-    table.row([
-        "agreements".to_owned(),
-        thousands(r.agreements as u64),
-        format!("({})", percent_of(r.agreements, r.annotated)),
-    ]);
-    table.row([
-        "disagreements".to_owned(),
-        thousands(r.disagreements as u64),
-        String::new(),
-    ]);
-    write!(out, "{}", table.render(2))?;
-    if r.fields.len() > 1 {
-        writeln!(out, "  per field:")?;
-        let mut fields =
-            Table::new(["field", "column", "agree", "disagree", "resolutions"]).right(&[2, 3]);
-        for f in &r.fields {
-            fields.row([
-                f.field.clone(),
-                f.final_column.clone(),
-                thousands(f.agreements as u64),
-                thousands(f.disagreements as u64),
-                resolutions_text(&f.resolutions),
-            ]);
-        }
-        write!(out, "{}", fields.render(4))?;
-    }
-    writeln!(out, "  resolutions    {}", resolutions_text(&r.resolutions))?;
-    if !r.llm_columns_present && r.strategy == Strategy::Majority {
-        writeln!(
-            out,
-            "  note: the file has no llm_* column to break ties, so majority keeps annotator A"
-        )?;
-    }
-    if !r.incomplete.is_empty() {
-        writeln!(out, "\nLeft out (an annotation is missing):")?;
-        for row in &r.incomplete {
-            writeln!(
-                out,
-                "  row_id {} (line {}): {} empty",
-                row.row_id,
-                row.line,
-                row.missing.join(", ")
-            )?;
-        }
-    }
-    let what = if r.disagreements_only {
-        "disagreeing rows"
-    } else {
-        "rows"
-    };
-    writeln!(
-        out,
-        "\nWrote {} ({} {what})",
-        show(&r.output),
-        thousands(r.written as u64)
-    )?;
-    if !quiet {
-        let name = r
-            .output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let review = r
-            .resolutions
-            .get(&Resolution::Disagreement)
-            .copied()
-            .unwrap_or_default();
-        if review > 0 {
-            writeln!(
-                out,
-                "Next: decide the {review} NEEDS_REVIEW row{} (write the label into final_label), then\n  merge-annotations gold {name}",
-                if review == 1 { "" } else { "s" }
-            )?;
-        } else if r.disagreements_only {
-            writeln!(
-                out,
-                "Next: review these rows; merge the full file to write validated data."
-            )?;
-        } else {
-            writeln!(out, "Next: merge-annotations gold {name}")?;
-        }
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -357,189 +234,14 @@ impl<'a> From<&'a MergeReport> for MergeJson<'a> {
     }
 }
 
-fn print_gold(project: &Project, r: &GoldReport, quiet: bool) -> anyhow::Result<()> {
-    let show = |p: &Path| project.paths.display(p).into_owned();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Wrote {} ({} records)",
-        show(&r.output),
-        thousands(r.written as u64)
-    )?;
-    let mut table = Table::headless();
-    table.row(["from".to_owned(), show(&r.file)]);
-    table.row(["inputs".to_owned(), show(&r.inputs_from)]);
-    let ids = |list: &[String]| {
-        if list.is_empty() {
-            String::new()
-        } else {
-            let shown: Vec<&str> = list.iter().take(10).map(String::as_str).collect();
-            let more = list.len().saturating_sub(10);
-            format!(
-                " (row_id {}{})",
-                shown.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            )
-        }
-    };
-    table.row([
-        "skipped".to_owned(),
-        format!(
-            "{} NEEDS_REVIEW{}, {} without a final label{}",
-            r.needs_review.len(),
-            ids(&r.needs_review),
-            r.empty.len(),
-            ids(&r.empty)
-        ),
-    ]);
-    write!(out, "{}", table.render(2))?;
-    if !quiet && r.format == GoldFormat::Jsonl {
-        writeln!(
-            out,
-            "The file is in the dataset format: a run can use it as module {}'s dataset as it is.",
-            r.module
-        )?;
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct ListedFile {
-    file: PathBuf,
-    module: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rows: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    complete: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Listing {
-    annotation_files: Vec<ListedFile>,
-    validated_files: Vec<ListedFile>,
-    gold_files: Vec<ListedFile>,
-}
-
 fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
-    let module_of = |path: &Path| {
-        path.file_name()
-            .and_then(|n| project.catalog.module_for_file_name(&n.to_string_lossy()))
-            .map(|m| m.id.to_string())
-    };
-    let annotation_files: Vec<ListedFile> = files_in(&project.paths.annotation_tasks(), ".csv")?
-        .into_iter()
-        .map(|path| {
-            let found = task_file(&project.catalog, &path);
-            let (rows, complete, problem) = match found.status {
-                Ok(s) => (Some(s.rows), Some(s.complete), None),
-                Err(e) => (None, None, Some(e)),
-            };
-            ListedFile {
-                file: path,
-                module: found.module,
-                rows,
-                complete,
-                problem,
-            }
-        })
-        .collect();
-    let validated = files_in(&project.paths.validated_data(), ".csv")?;
-    let (gold_csv, validated): (Vec<PathBuf>, Vec<PathBuf>) =
-        validated.into_iter().partition(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("_gold_"))
-        });
-    let listed = |path: PathBuf, count: bool| ListedFile {
-        module: module_of(&path),
-        rows: if count {
-            annotation::AnnotationReader::open(&path)
-                .ok()
-                .map(|r| r.filter(Result::is_ok).count())
-        } else {
-            std::fs::read(&path).ok().map(|b| {
-                b.split(|c| *c == b'\n')
-                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                    .count()
-            })
-        },
-        file: path,
-        complete: None,
-        problem: None,
-    };
-    let validated_files: Vec<ListedFile> = validated.into_iter().map(|p| listed(p, true)).collect();
-    let mut gold_files: Vec<ListedFile> = files_in(&project.paths.validated_data(), ".jsonl")?
-        .into_iter()
-        .map(|p| listed(p, false))
-        .collect();
-    gold_files.extend(gold_csv.into_iter().map(|p| listed(p, true)));
+    let listing = merge_listing(&project.catalog, &project.paths)?;
     if json {
-        print_json(&Listing {
-            annotation_files,
-            validated_files,
-            gold_files,
-        })?;
-        return Ok(ExitStatus::Success);
-    }
-    let mut out = std::io::stdout().lock();
-    let name = |p: &Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let n = |v: Option<usize>| v.map_or_else(|| "-".to_owned(), |n| thousands(n as u64));
-    writeln!(out, "Annotation files (annotation_tasks/):")?;
-    if annotation_files.is_empty() {
-        writeln!(out, "  none (generate-annotation-csv generate MODULE)")?;
+        print_json(&listing)?;
     } else {
-        let mut table = Table::new(["", "file", "module", "rows", "both annotated"]).right(&[3, 4]);
-        for f in &annotation_files {
-            let mark = match (f.rows, f.complete) {
-                (Some(rows), Some(done)) if rows > 0 && rows == done => "✓",
-                (Some(_), Some(_)) => "○",
-                _ => "✗",
-            };
-            let mut cells = vec![
-                mark.to_owned(),
-                name(&f.file),
-                f.module.clone().unwrap_or_else(|| "?".to_owned()),
-                n(f.rows),
-                n(f.complete),
-            ];
-            if let Some(problem) = &f.problem {
-                cells.push(format!("({problem})"));
-            }
-            table.row(cells);
-        }
-        write!(out, "{}", table.render(2))?;
-        writeln!(
-            out,
-            "  ✓ ready to merge   ○ annotations missing   ✗ unreadable"
-        )?;
-    }
-    for (title, files) in [
-        ("Validated files (validated_data/):", &validated_files),
-        ("Gold files (validated_data/):", &gold_files),
-    ] {
-        writeln!(out, "\n{title}")?;
-        if files.is_empty() {
-            writeln!(out, "  none")?;
-            continue;
-        }
-        let mut table = Table::new(["file", "module", "rows"]).right(&[2]);
-        for f in files {
-            table.row([
-                name(&f.file),
-                f.module.clone().unwrap_or_else(|| "?".to_owned()),
-                n(f.rows),
-            ]);
-        }
-        write!(out, "{}", table.render(2))?;
+        std::io::stdout()
+            .lock()
+            .write_all(listing.render().as_bytes())?;
     }
     Ok(ExitStatus::Success)
 }

@@ -1,14 +1,15 @@
 //! `simulate-annotators`: a development stand-in for the two human annotators.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use annotation::files::find_file;
+use annotation::text::render_simulated;
 use annotation::{GoldFrom, SimulateOptions, simulate};
 use clap::Parser;
 
-use crate::common::{ExitStatus, GlobalArgs, Table, print_json, run_cli};
+use crate::common::{ExitStatus, GlobalArgs, print_json, run_cli};
 
 /// DEVELOPMENT AID, NOT PEOPLE: fill both annotators' columns of an annotation CSV with
 /// labels copied from the module's dataset, a seeded share of them deliberately changed.
@@ -81,53 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         print_json(&report)?;
         return Ok(ExitStatus::Success);
     }
-    let show = |p: &Path| project.paths.display(p).into_owned();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Filled {} with simulated annotators (a development aid, not people)",
-        show(&report.file)
-    )?;
-    let mut table = Table::headless();
-    table.row(["labels from".to_owned(), show(&report.dataset)]);
-    let missing = if report.missing.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; {} left empty, no dataset label (row_id {})",
-            report.missing.len(),
-            report.missing.join(", ")
-        )
-    };
-    table.row([
-        "rows".to_owned(),
-        format!("{} of {} filled{missing}", report.filled, report.rows),
-    ]);
-    table.row([
-        "annotator A".to_owned(),
-        format!(
-            "{} changed from the dataset label (--flip-a {})",
-            report.flipped_a, cli.flip_a
-        ),
-    ]);
-    table.row([
-        "annotator B".to_owned(),
-        format!(
-            "{} changed from the dataset label (--flip-b {}, seed {})",
-            report.flipped_b, cli.flip_b, cli.seed
-        ),
-    ]);
-    write!(out, "{}", table.render(2))?;
-    if !cli.global.quiet {
-        let name = report
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "Next:\n  calculate-agreement analyze {name}\n  merge-annotations merge {name}"
-        )?;
-    }
+    let text = render_simulated(&project.paths, &report, &options, !cli.global.quiet);
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitStatus::Success)
 }

@@ -7,6 +7,7 @@
 
 mod report;
 mod tally;
+pub mod text;
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};

@@ -3,15 +3,16 @@
 //! the kappa guide.
 
 use agreement::{AgreementReport, Interpretation, ListReport, TextReport, Undefined};
-use annotation::analysis::{FieldAnalysis, FieldStats, FileAnalysis};
+use present::Table;
 
-use crate::common::Table;
+use super::{FieldAnalysis, FieldStats, FileAnalysis};
 
 const RULE: &str = "============================================================";
 const SUBRULE: &str = "----------------------------------------";
 
 /// A coefficient to 4 places (never `-0.0000`).
-pub(super) fn f4(x: f64) -> String {
+#[must_use]
+pub fn f4(x: f64) -> String {
     let text = format!("{x:.4}");
     if text == "-0.0000" {
         "0.0000".to_owned()
@@ -20,7 +21,9 @@ pub(super) fn f4(x: f64) -> String {
     }
 }
 
-pub(super) fn pct(x: f64) -> String {
+/// A share as a percentage to 2 places.
+#[must_use]
+pub fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
@@ -35,7 +38,8 @@ fn section(out: &mut String, title: &str) {
 }
 
 /// Why a value is missing, in plain words.
-pub(super) fn why(reason: &Undefined) -> String {
+#[must_use]
+pub fn why(reason: &Undefined) -> String {
     match reason {
         Undefined::SingleLabel { label } => format!(
             "both annotators gave every annotated row the same label, `{label}`, so chance agreement is already 100% and kappa is 0/0: it has no value (it is not 1)"
@@ -45,11 +49,10 @@ pub(super) fn why(reason: &Undefined) -> String {
     }
 }
 
-pub(super) fn render_report(
-    analysis: &FileAnalysis<'_>,
-    shown_file: &str,
-    verbose: bool,
-) -> String {
+/// The text report of `calculate-agreement analyze`; `verbose` adds each categorical field's
+/// confusion matrix.
+#[must_use]
+pub fn render_report(analysis: &FileAnalysis<'_>, shown_file: &str, verbose: bool) -> String {
     let mut out = String::new();
     out.push_str(RULE);
     out.push_str("\nINTER-ANNOTATOR AGREEMENT REPORT\n");
@@ -501,6 +504,153 @@ fn render_text(out: &mut String, field: &FieldAnalysis, r: &TextReport) {
     );
 }
 
+/// One annotation file of `calculate-agreement list`.
+#[derive(Debug)]
+pub struct ListedFile<'a> {
+    /// The file name.
+    pub name: String,
+    /// Its module and how far it is annotated, or why that cannot be told.
+    pub found: &'a crate::files::TaskFileStatus,
+}
+
+/// What `calculate-agreement list` prints: one row per annotation file in `folder` (as shown).
+#[must_use]
+pub fn render_list_of_files(folder: &str, files: &[ListedFile<'_>]) -> String {
+    let mut out = format!("Annotation files ({folder}/):\n");
+    if files.is_empty() {
+        out.push_str("  none (generate-annotation-csv generate MODULE writes one)\n");
+        return out;
+    }
+    let n = |v: Option<usize>| v.map_or_else(|| "-".to_owned(), |v| present::thousands(v as u64));
+    let mut table =
+        Table::new(["", "file", "module", "rows", "A", "B", "both"]).right(&[3, 4, 5, 6]);
+    for file in files {
+        let status = file.found.status.as_ref().ok();
+        let (rows, both) = (status.map(|s| s.rows), status.map(|s| s.complete));
+        let mark = match (rows, both) {
+            (Some(rows), Some(both)) if rows > 0 && rows == both => "✓",
+            (Some(_), Some(_)) => "○",
+            _ => "✗",
+        };
+        let mut cells = vec![
+            mark.to_owned(),
+            file.name.clone(),
+            file.found.module.as_deref().unwrap_or("?").to_owned(),
+            n(rows),
+            n(status.map(|s| s.annotated_a)),
+            n(status.map(|s| s.annotated_b)),
+            n(both),
+        ];
+        if let Err(error) = &file.found.status {
+            cells.push(format!("({})", first_line(error)));
+        }
+        table.row(cells);
+    }
+    out.push_str(&table.render(2));
+    out.push_str(
+        "  ✓ every row annotated by both   ○ some rows still missing an annotation   ✗ unreadable\n",
+    );
+    out.push_str(
+        "  A, B, both: rows where annotator A, annotator B, or both filled every annotated field\n",
+    );
+    out
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// One annotation file of `calculate-agreement batch`: its analysis, or the error that stopped
+/// it.
+#[derive(Debug)]
+pub struct BatchFile<'a> {
+    /// The file's path, as the error text names it.
+    pub path: &'a std::path::Path,
+    /// The module told from the file name, for a file that could not be analysed.
+    pub module: Option<String>,
+    /// The analysis, or the error's text with its causes (`{error:#}`).
+    pub outcome: std::result::Result<&'a FileAnalysis<'a>, String>,
+}
+
+/// What `calculate-agreement batch` prints: module, annotated rows, kappa and its reading per
+/// file in `folder` (as shown), then how many files could not be analysed.
+#[must_use]
+pub fn render_batch(folder: &str, files: &[BatchFile<'_>]) -> String {
+    let mut out = format!("Agreement per annotation file ({folder}/):\n");
+    if files.is_empty() {
+        out.push_str("  none (generate-annotation-csv generate MODULE writes one)\n");
+        return out;
+    }
+    let mut table = Table::new(["file", "module", "N", "kappa", "interpretation"]).right(&[2, 3]);
+    for file in files {
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match &file.outcome {
+            Ok(analysis) => {
+                let primary = &analysis.fields[0];
+                let (kappa, reading) = batch_cells(primary);
+                table.row([
+                    name,
+                    analysis.module.id.to_string(),
+                    present::thousands(primary.annotated_rows()),
+                    kappa,
+                    reading,
+                ]);
+            }
+            Err(text) => {
+                let message = first_line(text)
+                    .strip_prefix(&format!("{}: ", file.path.display()))
+                    .unwrap_or(first_line(text))
+                    .trim_end_matches(':')
+                    .to_owned();
+                let module = file.module.clone().unwrap_or_else(|| "?".to_owned());
+                let cells = ["-".to_owned(), "-".to_owned(), format!("✗ {message}")];
+                table.row([name, module].into_iter().chain(cells));
+            }
+        }
+    }
+    out.push_str(&table.render(2));
+    let failed = files.iter().filter(|f| f.outcome.is_err()).count();
+    if failed > 0 {
+        out.push_str(&format!(
+            "\n{failed} of {} file{} could not be analysed; `calculate-agreement analyze FILE` shows the details.\n",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
+
+/// The kappa and interpretation cells of a file's primary field in the batch table.
+fn batch_cells(field: &FieldAnalysis) -> (String, String) {
+    match &field.stats {
+        FieldStats::Categorical(r) => match (&r.cohen_kappa, r.interpretation) {
+            (Ok(k), Some(band)) => (f4(*k), band.to_string()),
+            (Ok(k), None) => (f4(*k), String::new()),
+            (Err(Undefined::SingleLabel { label }), _) => (
+                "-".to_owned(),
+                format!("undefined: every label is `{label}`"),
+            ),
+            (Err(reason), _) => ("-".to_owned(), format!("undefined: {}", why(reason))),
+        },
+        FieldStats::List(r) => (
+            "-".to_owned(),
+            format!(
+                "{} field: mean Jaccard {}",
+                field.score_kind,
+                dash_or(&r.mean_jaccard, f4)
+            ),
+        ),
+        FieldStats::Text(r) => (
+            "-".to_owned(),
+            format!("text field: exact {}", dash_or(&r.exact_agreement, pct)),
+        ),
+    }
+}
+
 /// Wraps prose at 92 columns with a hanging indent.
 fn wrap(text: &str, indent: usize) -> String {
     const WIDTH: usize = 92;
@@ -535,6 +685,65 @@ mod tests {
         assert_eq!(f4(-0.000_01), "0.0000");
         assert_eq!(f4(-0.052_63), "-0.0526");
         assert_eq!(pct(0.915_789), "91.58%");
+    }
+
+    fn status(rows: usize, complete: usize) -> crate::files::TaskFileStatus {
+        let status = crate::FileStatus {
+            rows,
+            annotated_a: rows,
+            annotated_b: complete,
+            complete,
+        };
+        crate::files::TaskFileStatus {
+            module: Some("M12".to_owned()),
+            status: Ok(status),
+        }
+    }
+
+    #[test]
+    fn the_list_marks_complete_partial_and_unreadable_files() {
+        let (done, partial) = (status(1200, 1200), status(4, 1));
+        let broken = crate::files::TaskFileStatus {
+            module: None,
+            status: Err("cannot tell the module\nsecond line".to_owned()),
+        };
+        let listed = |name: &str, found| ListedFile {
+            name: name.to_owned(),
+            found,
+        };
+        let files = [
+            listed("M12_a.csv", &done),
+            listed("M12_b.csv", &partial),
+            listed("x.csv", &broken),
+        ];
+        let text = render_list_of_files("annotation_tasks", &files);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Annotation files (annotation_tasks/):");
+        assert!(lines[2].starts_with("  ✓  M12_a.csv  M12") && lines[2].contains("1,200"));
+        assert!(lines[3].starts_with("  ○  M12_b.csv") && lines[3].ends_with(" 1"));
+        assert!(
+            lines[4].starts_with("  ✗  x.csv") && lines[4].ends_with("(cannot tell the module)")
+        );
+        assert_eq!(
+            render_list_of_files("t", &[]),
+            "Annotation files (t/):\n  none (generate-annotation-csv generate MODULE writes one)\n"
+        );
+    }
+
+    #[test]
+    fn a_batch_error_is_shown_without_its_path_and_counted() {
+        let path = std::path::Path::new("/p/annotation_tasks/M12_x.csv");
+        let files = [BatchFile {
+            path,
+            module: Some("M12".to_owned()),
+            outcome: Err("/p/annotation_tasks/M12_x.csv: missing column A:\ncause".to_owned()),
+        }];
+        let text = render_batch("annotation_tasks", &files);
+        assert!(
+            text.contains("M12_x.csv  M12     -      -  ✗ missing column A\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\n1 of 1 file could not be analysed; `calculate-agreement analyze FILE` shows the details.\n"));
     }
 
     #[test]
