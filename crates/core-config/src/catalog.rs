@@ -910,7 +910,22 @@ fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<Sco
     categorical_only("expected_values", !s.expected_values.is_empty())?;
     categorical_only("output_values", !s.output_values.is_empty())?;
 
-    let labels = match s.kind {
+    let labels = score_labels(&s, &field)?;
+    let threshold = score_threshold(&s, &field)?;
+    Ok(ScoreField {
+        name: s.name,
+        kind: s.kind,
+        expected: s.expected,
+        output: s.output,
+        labels,
+        threshold,
+    })
+}
+
+/// A categorical field's label set (fixed true/false for a boolean one); `None` for the
+/// other kinds.
+fn score_labels(s: &RawScore, field: &dyn Fn(&str, String) -> Error) -> Result<Option<LabelSet>> {
+    Ok(match s.kind {
         ScoreKind::Boolean => {
             if !s.labels.is_empty() || s.positive.is_some() || !s.aliases.is_empty() {
                 return Err(field("labels", "a boolean field has the fixed labels true/false; remove labels, positive and aliases".to_owned()));
@@ -980,8 +995,12 @@ fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<Sco
             )
         }
         ScoreKind::List | ScoreKind::Taxonomy | ScoreKind::Ranking | ScoreKind::Text => None,
-    };
-    let threshold = match (s.kind.is_categorical(), s.threshold) {
+    })
+}
+
+/// The similarity threshold: none for a categorical field, within 0..1 for the others.
+fn score_threshold(s: &RawScore, field: &dyn Fn(&str, String) -> Error) -> Result<Option<f64>> {
+    Ok(match (s.kind.is_categorical(), s.threshold) {
         (true, Some(_)) => {
             return Err(field(
                 "threshold",
@@ -999,14 +1018,6 @@ fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<Sco
             return Err(field("threshold", format!("must be within 0..1, not {t}")));
         }
         (false, Some(t)) => Some(t),
-    };
-    Ok(ScoreField {
-        name: s.name,
-        kind: s.kind,
-        expected: s.expected,
-        output: s.output,
-        labels,
-        threshold,
     })
 }
 
