@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/debug
 
-.PHONY: help build test lint fmt fmt-check clippy validate list doc demo
+.PHONY: help build test lint fmt fmt-check clippy doc-private validate list doc demo
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ build: ## Build every binary (debug profile, shared with the tests)
 test: fmt-check clippy ## Formatting check, clippy -D warnings, then every test
 	$(CARGO) test --workspace --locked
 
-lint: fmt-check clippy ## Formatting check and clippy
+lint: fmt-check clippy doc-private ## Formatting check, clippy, and the docs of private items (warnings are errors)
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -23,6 +23,9 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+doc-private:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items --locked
 
 validate: build ## Check datasets, prompts and schemas of every module
 	$(BIN)/orchestrator validate

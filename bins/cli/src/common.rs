@@ -33,7 +33,7 @@ impl From<ExitStatus> for ExitCode {
 /// every binary.
 ///
 /// Every binary also gets, without its command file knowing: a `completions SHELL` subcommand,
-/// `-v`/`--verbose` (see [`init_tracing`]) and a `--help` that opens with its own description.
+/// `-v`/`--verbose` (see `init_tracing`) and a `--help` that opens with its own description.
 pub fn run_cli<C: clap::Parser>(run: impl FnOnce(C) -> anyhow::Result<ExitStatus>) -> ExitCode {
     let mut command = cli_command::<C>();
     let mut matches = command.clone().get_matches();

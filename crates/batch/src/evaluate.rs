@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Local};
 use core_config::{
-    Catalog, ModuleSpec, RecordReader, ResponseFormatKind, ResultsWriter, TokenParam,
+    Catalog, ModuleSpec, Record, RecordReader, ResponseFormatKind, ResultsWriter, TokenParam,
 };
 use llm_client::{
     ApiErrorBody, BatchOutputLine, Client, PriceTable, ResponseFormat, SchemaCheck, Tier, classify,
@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::ids::{IdScheme, custom_id};
 use crate::layout::{BatchDir, EVALUATION_REPORT, GroupEntry, now_iso, write_json};
-use crate::results::{Conflict, Outcomes, read_requested};
+use crate::results::{Conflict, Outcomes, Requested, read_requested};
 
 /// How to evaluate.
 #[derive(Debug, Clone)]
@@ -387,74 +387,18 @@ fn evaluate_group(
         .or_else(|| requested.model.clone())
         .unwrap_or_else(|| catalog.defaults().model.clone());
     let dataset = dataset_of(catalog, module, group)?;
-    let mut warnings = Vec::new();
-    if let Some(then) = &group.dataset_sha256 {
-        let now = file_sha256(&dataset)?;
-        if &now != then {
-            if group.custom_ids == IdScheme::Index {
-                return Err(Error::Selection(format!(
-                    "{key}: {} changed since the requests were generated, and its custom ids are record positions: answers can no longer be matched to records safely",
-                    dataset.display()
-                )));
-            }
-            warnings.push(format!(
-                "{} changed since the requests were generated; answers are matched by record id and scored against the current expected labels",
-                dataset.display()
-            ));
-        }
-    }
-    let settings = RunSettings {
-        prompt_version: group
-            .prompt_version
-            .clone()
-            .unwrap_or_else(|| catalog.defaults().prompt_version.clone()),
-        model: model.clone(),
-        samples: None,
-        seed: group.seed.unwrap_or(runner::DEFAULT_SEED),
-        dataset: Some(dataset.clone()),
-        token_param: options.token_param,
-        started: options.started,
-    };
-    let mut plan: Plan = runner::plan(catalog, module, settings, false, prices)?;
-    if let Some(sent) = &group.prompt_hash
-        && *sent != plan.prompt_hash
-    {
-        warnings.push(format!(
-            "the prompt {} changed since the requests were generated (hash {sent}, now {}); the run is registered with the hash that was sent",
-            plan.display(&plan.prompt),
-            plan.prompt_hash
-        ));
-        plan.prompt_hash.clone_from(sent);
-    }
-    let format = match module.settings.response_format {
-        ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(plan.schema.clone()),
-        ResponseFormatKind::JsonObject => ResponseFormat::JsonObject,
-    };
-    // The live client checks answers against the schema only in Structured Outputs mode; in
-    // JSON mode the scorer does it.
-    let check = match &format {
-        ResponseFormat::JsonSchema(schema) => Some(SchemaCheck::new(&schema.schema).map_err(
-            |message| Error::Manifest {
-                path: catalog.schema_path(module),
-                message: format!("the schema does not compile: {message}"),
-            },
-        )?),
-        _ => None,
-    };
+    let mut warnings = dataset_change_warning(group, &dataset)?
+        .into_iter()
+        .collect::<Vec<_>>();
+    let mut scoring = Scoring::new(catalog, module, prices, options, group, &model, &dataset)?;
+    warnings.extend(scoring.adopt_sent_prompt_hash(group));
+    let mut totals = GroupTotals::new(cache);
 
-    let mut writer = ResultsWriter::create(&plan.csv, module)?;
+    let mut writer = ResultsWriter::create(&scoring.plan.csv, module)?;
     let mut tally = Tally::new(module);
     let mut records = Vec::new();
-    let mut errors = Vec::new();
-    let mut mismatches = Vec::new();
-    let mut mismatches_total = 0;
-    let (mut missing, mut failed, mut unusable) = (0, 0, 0);
-    let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
-    let mut cost: Option<f64> = Some(0.0);
     let mut matched = vec![false; requested.ids.len()];
-    let (mut cached_answers, mut cache_failures) = (0usize, Vec::new());
     let primary = module.primary_score();
-
     for (index, record) in RecordReader::open(&dataset)?.enumerate() {
         let record = record?;
         let id = custom_id(key, group.custom_ids, &record.id, index as u64);
@@ -465,215 +409,45 @@ fn evaluate_group(
         records.push((record.id.clone(), record.line));
         let record_id = record.id.clone();
         let keyword = record.input_text("keyword");
-        let expected_value =
-            at_path(&Value::Object(record.expected.clone()), &primary.expected).clone();
-        let (scored, answered): (ScoredRow, bool) = match outcomes.index.get(&id).copied() {
+        let expected = at_path(&Value::Object(record.expected.clone()), &primary.expected).clone();
+        let (scored, answered) = match outcomes.index.get(&id).copied() {
             None => {
-                missing += 1;
-                let row = runner::error_row(
-                    &plan,
-                    record,
-                    "missing",
-                    "no answer in the downloaded results (run `batch download` again once every batch is finished, or `batch resubmit` to send it again)",
-                    json!({"tier": "batch", "custom_id": id}),
-                );
-                (row, false)
+                totals.missing += 1;
+                (scoring.missing_row(record, &id), false)
             }
             Some(at) => {
                 let line: BatchOutputLine = outcomes.line(at)?;
-                let mut metrics =
-                    json!({"tier": "batch", "custom_id": id, "batch_request_id": line.id});
-                match (line.success_body(), &line.response, &line.error) {
-                    (Some(body), response, _) => match parse_completion(body) {
-                        Ok(parsed) => {
-                            if let Some(client) = cache {
-                                // The very request a live run sends for this record, so the
-                                // key matches; the dataset was read the same way.
-                                let stored = plan
-                                    .request(&record.input)
-                                    .map_err(|e| e.to_string())
-                                    .and_then(|request| {
-                                        client
-                                            .cache_answer(&request, 0, body.clone())
-                                            .map_err(|e| e.to_string())
-                                    });
-                                match stored {
-                                    Ok(true) => cached_answers += 1,
-                                    Ok(false) => {}
-                                    Err(message) => cache_failures.push(message),
-                                }
-                            }
-                            let usage = parsed.usage;
-                            let row_cost = prices.zip(usage.as_ref()).and_then(|(p, u)| {
-                                p.cost(&parsed.model, u, Tier::Batch)
-                                    .or_else(|| p.cost(&model, u, Tier::Batch))
-                            });
-                            if let Some(u) = &usage {
-                                prompt_tokens += u.prompt_tokens;
-                                completion_tokens += u.completion_tokens;
-                            }
-                            cost = match (cost, row_cost, usage) {
-                                (Some(total), Some(c), _) => Some(total + c),
-                                (total, None, None) => total,
-                                _ => None,
-                            };
-                            if let Some(object) = metrics.as_object_mut() {
-                                for (k, v) in [
-                                    (
-                                        "request_id",
-                                        json!(response.as_ref().and_then(|r| r.request_id.clone())),
-                                    ),
-                                    ("prompt_tokens", json!(usage.map(|u| u.prompt_tokens))),
-                                    (
-                                        "cached_prompt_tokens",
-                                        json!(usage.map(|u| u.cached_prompt_tokens)),
-                                    ),
-                                    (
-                                        "completion_tokens",
-                                        json!(usage.map(|u| u.completion_tokens)),
-                                    ),
-                                    ("total_tokens", json!(usage.map(|u| u.total_tokens))),
-                                    ("estimated_cost", json!(row_cost)),
-                                    ("finish_reason", json!(parsed.finish_reason.as_str())),
-                                    ("model", json!(parsed.model)),
-                                ] {
-                                    object.insert(k.to_owned(), v);
-                                }
-                            }
-                            let outcome = classify(&parsed, &format, check.as_ref());
-                            let row = runner::score_answer(
-                                &plan,
-                                record,
-                                &outcome,
-                                parsed.content.as_deref(),
-                                metrics,
-                            );
-                            (row, true)
-                        }
-                        Err(message) => (
-                            runner::error_row(
-                                &plan,
-                                record,
-                                "unreadable_response",
-                                &message,
-                                metrics,
-                            ),
-                            true,
-                        ),
-                    },
-                    (None, Some(response), _) if !(200..300).contains(&response.status_code) => {
-                        failed += 1;
-                        let body = ApiErrorBody::parse(
-                            &serde_json::to_vec(&response.body).unwrap_or_default(),
-                        );
-                        let kind = status_kind(response.status_code, &body);
-                        let code = body.code.as_deref().or(body.kind.as_deref());
-                        let message = match code {
-                            Some(code) => {
-                                format!("HTTP {} {code}: {}", response.status_code, body.message)
-                            }
-                            None => format!("HTTP {}: {}", response.status_code, body.message),
-                        };
-                        (
-                            runner::error_row(&plan, record, kind, &message, metrics),
-                            false,
-                        )
-                    }
-                    (None, _, Some(error)) => {
-                        failed += 1;
-                        let kind = error
-                            .code
-                            .clone()
-                            .unwrap_or_else(|| "batch_error".to_owned());
-                        (
-                            runner::error_row(&plan, record, &kind, &error.message, metrics),
-                            false,
-                        )
-                    }
-                    (None, _, None) => {
-                        failed += 1;
-                        let row = runner::error_row(
-                            &plan,
-                            record,
-                            "batch_error",
-                            "the result line has neither an answer nor an error",
-                            metrics,
-                        );
-                        (row, false)
-                    }
-                }
+                scoring.outcome_row(record, &id, &line, &mut totals)
             }
         };
-        if let Some(kind) = &scored.error_kind {
-            if answered {
-                unusable += 1;
-            }
-            let message = scored.row.error.clone();
-            errors.push(Unanswered {
-                custom_id: id.clone(),
-                record_id: record_id.clone(),
-                kind: kind.clone(),
-                message: message
-                    .split_once(": ")
-                    .map_or(message.clone(), |(_, m)| m.to_owned()),
-            });
-        } else if scored.row.correct == Some(false) {
-            mismatches_total += 1;
-            if mismatches.len() < MISMATCHES_LISTED {
-                mismatches.push(Mismatch {
-                    custom_id: id.clone(),
-                    record_id: record_id.clone(),
-                    keyword,
-                    expected: expected_value,
-                    output: at_path(&scored.row.output, &primary.output).clone(),
-                });
-            }
-        }
-        runner::add_to_tally(&mut tally, &plan, &scored.row, scored.error_kind.as_deref());
+        totals.note_row(
+            &scored,
+            answered,
+            Listed {
+                custom_id: id,
+                record_id,
+                keyword,
+                expected,
+            },
+            &primary.output,
+        );
+        let plan = &scoring.plan;
+        runner::add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
         writer
             .write(&scored.row)
             .map_err(|e| Error::io(&plan.csv, e))?;
     }
-    // Requests whose record is no longer in the dataset cannot become rows; they are listed.
-    let mut by_position: Vec<(&String, &usize)> = requested.ids.iter().collect();
-    by_position.sort_by_key(|(_, p)| **p);
-    for (id, position) in by_position {
-        if !matched[*position] {
-            errors.push(Unanswered {
-                custom_id: id.clone(),
-                record_id: String::new(),
-                kind: "not_in_dataset".to_owned(),
-                message: format!(
-                    "no record of {} has this custom id any more",
-                    dataset.display()
-                ),
-            });
-        }
-    }
+    let mut plan = scoring.plan;
+    totals
+        .errors
+        .extend(not_in_dataset(&requested, &matched, &dataset));
     writer.finish().map_err(|e| Error::io(&plan.csv, e))?;
     plan.records = records;
     let metrics = tally.metrics();
     let local_id = register_batch_run(&plan, &metrics)?;
 
-    if let Some(first) = cache_failures.first() {
-        warnings.push(format!(
-            "{} answer{} could not be stored in the response cache (first: {first})",
-            cache_failures.len(),
-            if cache_failures.len() == 1 { "" } else { "s" }
-        ));
-    }
-    for conflict in outcomes.conflicts.iter().take(5) {
-        warnings.push(format!(
-            "`{}` was answered twice with different answers: {} was scored, {} ignored",
-            conflict.custom_id, conflict.kept, conflict.ignored
-        ));
-    }
-    if outcomes.conflicts.len() > 5 {
-        warnings.push(format!(
-            "… and {} more requests answered twice differently (all are listed in evaluation_report.json)",
-            outcomes.conflicts.len() - 5
-        ));
-    }
+    warnings.extend(totals.cache_warning());
+    warnings.extend(conflict_warnings(&outcomes.conflicts));
     let accuracy = metrics.accuracy.map(|a| a * 100.0);
     let unexpected_total = outcomes.unexpected.len();
     outcomes.unexpected.truncate(20);
@@ -686,26 +460,408 @@ fn evaluate_group(
         total: metrics.scored,
         accuracy,
         grade: accuracy.map(|a| grade(a).to_owned()),
-        errors_count: errors.len(),
-        missing,
-        failed,
-        unusable,
-        errors,
-        mismatches,
-        mismatches_total,
+        errors_count: totals.errors.len(),
+        missing: totals.missing,
+        failed: totals.failed,
+        unusable: totals.unusable,
+        errors: totals.errors,
+        mismatches: totals.mismatches,
+        mismatches_total: totals.mismatches_total,
         conflicts: std::mem::take(&mut outcomes.conflicts),
-        cached_answers,
+        cached_answers: totals.cached_answers,
         unexpected: std::mem::take(&mut outcomes.unexpected),
         unexpected_total,
-        prompt_tokens,
-        completion_tokens,
-        cost_usd: cost,
+        prompt_tokens: totals.prompt_tokens,
+        completion_tokens: totals.completion_tokens,
+        cost_usd: totals.cost,
         results_csv: plan.display(&plan.csv),
         local_id,
         model,
         metrics,
         warnings,
     })
+}
+
+/// A warning when the dataset changed since the requests were generated; an error when its
+/// custom ids are record positions, which then no longer name the same records.
+fn dataset_change_warning(group: &GroupEntry, dataset: &std::path::Path) -> Result<Option<String>> {
+    let Some(then) = &group.dataset_sha256 else {
+        return Ok(None);
+    };
+    if file_sha256(dataset)? == *then {
+        return Ok(None);
+    }
+    if group.custom_ids == IdScheme::Index {
+        return Err(Error::Selection(format!(
+            "{}: {} changed since the requests were generated, and its custom ids are record positions: answers can no longer be matched to records safely",
+            group.key(),
+            dataset.display()
+        )));
+    }
+    Ok(Some(format!(
+        "{} changed since the requests were generated; answers are matched by record id and scored against the current expected labels",
+        dataset.display()
+    )))
+}
+
+/// What scoring a group's answers needs: the live run's plan, the answer format and its
+/// checker, prices, and the cache to store answers in.
+struct Scoring<'a> {
+    plan: Plan,
+    format: ResponseFormat,
+    check: Option<SchemaCheck>,
+    prices: Option<&'a PriceTable>,
+    model: &'a str,
+}
+
+impl<'a> Scoring<'a> {
+    fn new(
+        catalog: &Catalog,
+        module: &ModuleSpec,
+        prices: Option<&'a PriceTable>,
+        options: &EvaluateOptions,
+        group: &GroupEntry,
+        model: &'a str,
+        dataset: &std::path::Path,
+    ) -> Result<Self> {
+        let settings = RunSettings {
+            prompt_version: group
+                .prompt_version
+                .clone()
+                .unwrap_or_else(|| catalog.defaults().prompt_version.clone()),
+            model: model.to_owned(),
+            samples: None,
+            seed: group.seed.unwrap_or(runner::DEFAULT_SEED),
+            dataset: Some(dataset.to_path_buf()),
+            token_param: options.token_param,
+            started: options.started,
+        };
+        let plan: Plan = runner::plan(catalog, module, settings, false, prices)?;
+        let format = match module.settings.response_format {
+            ResponseFormatKind::JsonSchema => ResponseFormat::JsonSchema(plan.schema.clone()),
+            ResponseFormatKind::JsonObject => ResponseFormat::JsonObject,
+        };
+        // The live client checks answers against the schema only in Structured Outputs mode; in
+        // JSON mode the scorer does it.
+        let check = match &format {
+            ResponseFormat::JsonSchema(schema) => Some(SchemaCheck::new(&schema.schema).map_err(
+                |message| Error::Manifest {
+                    path: catalog.schema_path(module),
+                    message: format!("the schema does not compile: {message}"),
+                },
+            )?),
+            _ => None,
+        };
+        Ok(Scoring {
+            plan,
+            format,
+            check,
+            prices,
+            model,
+        })
+    }
+
+    /// The run is registered with the prompt hash that was sent; a warning when the prompt
+    /// changed since.
+    fn adopt_sent_prompt_hash(&mut self, group: &GroupEntry) -> Option<String> {
+        let sent = group.prompt_hash.as_ref()?;
+        if *sent == self.plan.prompt_hash {
+            return None;
+        }
+        let warning = format!(
+            "the prompt {} changed since the requests were generated (hash {sent}, now {}); the run is registered with the hash that was sent",
+            self.plan.display(&self.plan.prompt),
+            self.plan.prompt_hash
+        );
+        self.plan.prompt_hash.clone_from(sent);
+        Some(warning)
+    }
+
+    /// The row of a request that has no line in the downloaded results.
+    fn missing_row(&self, record: Record, id: &str) -> ScoredRow {
+        runner::error_row(
+            &self.plan,
+            record,
+            "missing",
+            "no answer in the downloaded results (run `batch download` again once every batch is finished, or `batch resubmit` to send it again)",
+            json!({"tier": "batch", "custom_id": id}),
+        )
+    }
+
+    /// The row of a request from its result line, and whether the line held an answer.
+    fn outcome_row(
+        &self,
+        record: Record,
+        id: &str,
+        line: &BatchOutputLine,
+        totals: &mut GroupTotals,
+    ) -> (ScoredRow, bool) {
+        let metrics = json!({"tier": "batch", "custom_id": id, "batch_request_id": line.id});
+        match (line.success_body(), &line.response, &line.error) {
+            (Some(body), response, _) => {
+                let request_id = response.as_ref().and_then(|r| r.request_id.clone());
+                (
+                    self.answer_row(record, body, request_id, metrics, totals),
+                    true,
+                )
+            }
+            (None, Some(response), _) if !(200..300).contains(&response.status_code) => {
+                totals.failed += 1;
+                let body =
+                    ApiErrorBody::parse(&serde_json::to_vec(&response.body).unwrap_or_default());
+                let kind = status_kind(response.status_code, &body);
+                let code = body.code.as_deref().or(body.kind.as_deref());
+                let message = match code {
+                    Some(code) => {
+                        format!("HTTP {} {code}: {}", response.status_code, body.message)
+                    }
+                    None => format!("HTTP {}: {}", response.status_code, body.message),
+                };
+                (
+                    runner::error_row(&self.plan, record, kind, &message, metrics),
+                    false,
+                )
+            }
+            (None, _, Some(error)) => {
+                totals.failed += 1;
+                let kind = error
+                    .code
+                    .clone()
+                    .unwrap_or_else(|| "batch_error".to_owned());
+                (
+                    runner::error_row(&self.plan, record, &kind, &error.message, metrics),
+                    false,
+                )
+            }
+            (None, _, None) => {
+                totals.failed += 1;
+                let row = runner::error_row(
+                    &self.plan,
+                    record,
+                    "batch_error",
+                    "the result line has neither an answer nor an error",
+                    metrics,
+                );
+                (row, false)
+            }
+        }
+    }
+
+    /// Scores a successful response body: stores it in the cache, counts its tokens and cost,
+    /// and records them in the row's metrics.
+    fn answer_row(
+        &self,
+        record: Record,
+        body: &Value,
+        request_id: Option<String>,
+        mut metrics: Value,
+        totals: &mut GroupTotals,
+    ) -> ScoredRow {
+        let parsed = match parse_completion(body) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                return runner::error_row(
+                    &self.plan,
+                    record,
+                    "unreadable_response",
+                    &message,
+                    metrics,
+                );
+            }
+        };
+        if let Some(client) = totals.cache {
+            // The very request a live run sends for this record, so the key matches; the
+            // dataset was read the same way.
+            let stored = self
+                .plan
+                .request(&record.input)
+                .map_err(|e| e.to_string())
+                .and_then(|request| {
+                    client
+                        .cache_answer(&request, 0, body.clone())
+                        .map_err(|e| e.to_string())
+                });
+            match stored {
+                Ok(true) => totals.cached_answers += 1,
+                Ok(false) => {}
+                Err(message) => totals.cache_failures.push(message),
+            }
+        }
+        let usage = parsed.usage;
+        let row_cost = self.prices.zip(usage.as_ref()).and_then(|(p, u)| {
+            p.cost(&parsed.model, u, Tier::Batch)
+                .or_else(|| p.cost(self.model, u, Tier::Batch))
+        });
+        if let Some(u) = &usage {
+            totals.prompt_tokens += u.prompt_tokens;
+            totals.completion_tokens += u.completion_tokens;
+        }
+        totals.cost = match (totals.cost, row_cost, usage) {
+            (Some(total), Some(c), _) => Some(total + c),
+            (total, None, None) => total,
+            _ => None,
+        };
+        if let Some(object) = metrics.as_object_mut() {
+            for (k, v) in [
+                ("request_id", json!(request_id)),
+                ("prompt_tokens", json!(usage.map(|u| u.prompt_tokens))),
+                (
+                    "cached_prompt_tokens",
+                    json!(usage.map(|u| u.cached_prompt_tokens)),
+                ),
+                (
+                    "completion_tokens",
+                    json!(usage.map(|u| u.completion_tokens)),
+                ),
+                ("total_tokens", json!(usage.map(|u| u.total_tokens))),
+                ("estimated_cost", json!(row_cost)),
+                ("finish_reason", json!(parsed.finish_reason.as_str())),
+                ("model", json!(parsed.model)),
+            ] {
+                object.insert(k.to_owned(), v);
+            }
+        }
+        let outcome = classify(&parsed, &self.format, self.check.as_ref());
+        runner::score_answer(
+            &self.plan,
+            record,
+            &outcome,
+            parsed.content.as_deref(),
+            metrics,
+        )
+    }
+}
+
+/// What the report lists about a record when its row is an error or a wrong answer.
+struct Listed {
+    custom_id: String,
+    record_id: String,
+    keyword: String,
+    expected: Value,
+}
+
+/// Counts and lists over a group's rows.
+struct GroupTotals<'a> {
+    cache: Option<&'a Client>,
+    errors: Vec<Unanswered>,
+    mismatches: Vec<Mismatch>,
+    mismatches_total: usize,
+    missing: usize,
+    failed: usize,
+    unusable: usize,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    /// `None` once an answer's cost is unknown.
+    cost: Option<f64>,
+    cached_answers: usize,
+    cache_failures: Vec<String>,
+}
+
+impl<'a> GroupTotals<'a> {
+    fn new(cache: Option<&'a Client>) -> Self {
+        GroupTotals {
+            cache,
+            errors: Vec::new(),
+            mismatches: Vec::new(),
+            mismatches_total: 0,
+            missing: 0,
+            failed: 0,
+            unusable: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost: Some(0.0),
+            cached_answers: 0,
+            cache_failures: Vec::new(),
+        }
+    }
+
+    /// Lists a row that is an error or a wrong answer; an answered row that is an error was
+    /// unusable.
+    fn note_row(&mut self, scored: &ScoredRow, answered: bool, listed: Listed, output: &str) {
+        if let Some(kind) = &scored.error_kind {
+            if answered {
+                self.unusable += 1;
+            }
+            let message = &scored.row.error;
+            self.errors.push(Unanswered {
+                custom_id: listed.custom_id,
+                record_id: listed.record_id,
+                kind: kind.clone(),
+                message: message
+                    .split_once(": ")
+                    .map_or(message.clone(), |(_, m)| m.to_owned()),
+            });
+        } else if scored.row.correct == Some(false) {
+            self.mismatches_total += 1;
+            if self.mismatches.len() < MISMATCHES_LISTED {
+                self.mismatches.push(Mismatch {
+                    custom_id: listed.custom_id,
+                    record_id: listed.record_id,
+                    keyword: listed.keyword,
+                    expected: listed.expected,
+                    output: at_path(&scored.row.output, output).clone(),
+                });
+            }
+        }
+    }
+
+    fn cache_warning(&self) -> Option<String> {
+        let first = self.cache_failures.first()?;
+        Some(format!(
+            "{} answer{} could not be stored in the response cache (first: {first})",
+            self.cache_failures.len(),
+            if self.cache_failures.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ))
+    }
+}
+
+/// Requests whose record is no longer in the dataset cannot become rows; they are listed, in
+/// the order they were generated.
+fn not_in_dataset(
+    requested: &Requested,
+    matched: &[bool],
+    dataset: &std::path::Path,
+) -> Vec<Unanswered> {
+    let mut by_position: Vec<(&String, &usize)> = requested.ids.iter().collect();
+    by_position.sort_by_key(|(_, p)| **p);
+    by_position
+        .into_iter()
+        .filter(|(_, position)| !matched[**position])
+        .map(|(id, _)| Unanswered {
+            custom_id: id.clone(),
+            record_id: String::new(),
+            kind: "not_in_dataset".to_owned(),
+            message: format!(
+                "no record of {} has this custom id any more",
+                dataset.display()
+            ),
+        })
+        .collect()
+}
+
+/// The first five conflicting answers, then how many more there are.
+fn conflict_warnings(conflicts: &[Conflict]) -> Vec<String> {
+    let mut warnings: Vec<String> = conflicts
+        .iter()
+        .take(5)
+        .map(|conflict| {
+            format!(
+                "`{}` was answered twice with different answers: {} was scored, {} ignored",
+                conflict.custom_id, conflict.kept, conflict.ignored
+            )
+        })
+        .collect();
+    if conflicts.len() > 5 {
+        warnings.push(format!(
+            "… and {} more requests answered twice differently (all are listed in evaluation_report.json)",
+            conflicts.len() - 5
+        ));
+    }
+    warnings
 }
 
 /// Registers the run as `runner::register` does for a live one, marked as a batch run, in one

@@ -642,13 +642,48 @@ fn resolve_module(
     loc: &Locator<'_>,
     span: &Range<usize>,
 ) -> Result<ModuleSpec> {
+    let module = raw.id.clone();
     let err = |key: &str, message: String| {
         loc.error(
             span,
             key,
-            format!("module `{}`, key `{key}`: {message}", raw.id),
+            format!("module `{module}`, key `{key}`: {message}"),
         )
     };
+    let id = check_module_keys(&raw, &err)?;
+    let score = resolve_scores(raw.score, &err)?;
+    let results_columns = match &raw.results {
+        Some(results) => parse_columns(&results.columns, "columns", &err)?,
+        None => default_results_columns(&score[0], &err)?,
+    };
+    let annotation = resolve_annotation(&raw.annotation, &score, context_sets, &err)?;
+    Ok(ModuleSpec {
+        id,
+        name: raw.name,
+        slug: raw.slug,
+        module_type: raw.module_type,
+        stage: raw.stage,
+        enabled: raw.enabled,
+        description: raw.description,
+        dataset: PathBuf::from(raw.dataset),
+        prompt: raw.prompt,
+        schema: PathBuf::from(raw.schema),
+        settings: ModelSettings {
+            model_override: raw.model,
+            temperature: raw.temperature.unwrap_or(defaults.temperature),
+            max_tokens: raw.max_tokens.unwrap_or(defaults.max_tokens),
+            response_format: raw.response_format.unwrap_or(defaults.response_format),
+        },
+        ignored_inputs: raw.ignored_inputs,
+        score,
+        results_columns,
+        annotation,
+    })
+}
+
+/// Checks a module's own keys (id, name, slug, stage, model settings, files, at least one
+/// score field) and returns its id.
+fn check_module_keys(raw: &RawModule, err: &dyn Fn(&str, String) -> Error) -> Result<ModuleId> {
     let id = ModuleId::parse(&raw.id)
         .filter(|id| id.as_str() == raw.id)
         .ok_or_else(|| {
@@ -705,139 +740,136 @@ fn resolve_module(
             "a module needs at least one [[module.score]] table".to_owned(),
         ));
     }
+    Ok(id)
+}
 
-    let mut score = Vec::with_capacity(raw.score.len());
-    for s in raw.score {
+/// The module's score fields, each name declared once.
+fn resolve_scores(
+    raw: Vec<RawScore>,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<Vec<ScoreField>> {
+    let mut score = Vec::with_capacity(raw.len());
+    for s in raw {
         if score.iter().any(|f: &ScoreField| f.name == s.name) {
             return Err(err(
                 "name",
                 format!("score field `{}` is declared twice", s.name),
             ));
         }
-        score.push(resolve_score(s, &err)?);
+        score.push(resolve_score(s, err)?);
     }
+    Ok(score)
+}
 
-    let parse_columns = |cols: &[RawColumn], key: &str| -> Result<Vec<Column>> {
-        cols.iter()
-            .map(|c| {
-                FieldPath::parse(&c.from)
-                    .map(|from| Column {
-                        name: c.name.clone(),
-                        from,
-                    })
-                    .map_err(|m| err(key, format!("column `{}`: {m}", c.name)))
-            })
-            .collect()
-    };
+/// Columns whose `from` paths parse; an error names `key` and the column.
+fn parse_columns(
+    cols: &[RawColumn],
+    key: &str,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<Vec<Column>> {
+    cols.iter()
+        .map(|c| {
+            FieldPath::parse(&c.from)
+                .map(|from| Column {
+                    name: c.name.clone(),
+                    from,
+                })
+                .map_err(|m| err(key, format!("column `{}`: {m}", c.name)))
+        })
+        .collect()
+}
 
-    let results_columns = match &raw.results {
-        Some(results) => parse_columns(&results.columns, "columns")?,
-        None => {
-            let primary = &score[0];
-            vec![
-                Column {
-                    name: "Expected_Output".to_owned(),
-                    from: FieldPath::parse(&format!("expected.{}", primary.expected))
-                        .map_err(|m| err("expected", m))?,
-                },
-                Column {
-                    name: "output_HC".to_owned(),
-                    from: FieldPath::parse(&format!("output.{}", primary.output))
-                        .map_err(|m| err("output", m))?,
-                },
-            ]
-        }
-    };
+/// Without a `[module.results]` table: the primary field's expected value and answer.
+fn default_results_columns(
+    primary: &ScoreField,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<Vec<Column>> {
+    Ok(vec![
+        Column {
+            name: "Expected_Output".to_owned(),
+            from: FieldPath::parse(&format!("expected.{}", primary.expected))
+                .map_err(|m| err("expected", m))?,
+        },
+        Column {
+            name: "output_HC".to_owned(),
+            from: FieldPath::parse(&format!("output.{}", primary.output))
+                .map_err(|m| err("output", m))?,
+        },
+    ])
+}
 
-    let annotation = {
-        let a = &raw.annotation;
-        let mut context = Vec::new();
-        if let Some(set) = &a.context_set {
-            let cols = context_sets.get(set).ok_or_else(|| {
-                err(
-                    "context_set",
-                    format!(
-                        "no [context_sets] entry named `{set}` (known: {})",
-                        context_sets.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })?;
-            context.extend(parse_columns(cols, "context_set")?);
-        }
-        context.extend(parse_columns(&a.context, "context")?);
-        let llm = parse_columns(&a.llm, "llm")?;
-        if a.fields.is_empty() {
+/// The annotation layout: its context columns (a named set, then the module's own), LLM
+/// columns and annotated fields, each field naming a declared score field and LLM column, and
+/// no header twice.
+fn resolve_annotation(
+    a: &RawAnnotation,
+    score: &[ScoreField],
+    context_sets: &BTreeMap<String, Vec<RawColumn>>,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<AnnotationSpec> {
+    let mut context = Vec::new();
+    if let Some(set) = &a.context_set {
+        let cols = context_sets.get(set).ok_or_else(|| {
+            err(
+                "context_set",
+                format!(
+                    "no [context_sets] entry named `{set}` (known: {})",
+                    context_sets.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        context.extend(parse_columns(cols, "context_set", err)?);
+    }
+    context.extend(parse_columns(&a.context, "context", err)?);
+    let llm = parse_columns(&a.llm, "llm", err)?;
+    if a.fields.is_empty() {
+        return Err(err(
+            "fields",
+            "an annotation layout needs at least one field".to_owned(),
+        ));
+    }
+    let mut fields = Vec::new();
+    for f in &a.fields {
+        if !score.iter().any(|s| s.name == f.score) {
             return Err(err(
                 "fields",
-                "an annotation layout needs at least one field".to_owned(),
+                format!(
+                    "annotated field refers to score field `{}`, which is not declared",
+                    f.score
+                ),
             ));
         }
-        let mut fields = Vec::new();
-        for f in &a.fields {
-            if !score.iter().any(|s| s.name == f.score) {
-                return Err(err(
-                    "fields",
-                    format!(
-                        "annotated field refers to score field `{}`, which is not declared",
-                        f.score
-                    ),
-                ));
-            }
-            if !llm.iter().any(|c| c.name == f.llm) {
-                return Err(err(
-                    "fields",
-                    format!(
-                        "annotated field `{}` names llm column `{}`, which is not in `llm`",
-                        f.score, f.llm
-                    ),
-                ));
-            }
-            fields.push(AnnotatedField {
-                score: f.score.clone(),
-                column: f.column.clone(),
-                llm: f.llm.clone(),
-            });
+        if !llm.iter().any(|c| c.name == f.llm) {
+            return Err(err(
+                "fields",
+                format!(
+                    "annotated field `{}` names llm column `{}`, which is not in `llm`",
+                    f.score, f.llm
+                ),
+            ));
         }
-        let spec = AnnotationSpec {
-            context,
-            llm,
-            fields,
-            reasoning: a.reasoning,
-        };
-        let mut names = BTreeSet::new();
-        for header in spec.headers() {
-            if !names.insert(header.clone()) {
-                return Err(err(
-                    "annotation",
-                    format!("column `{header}` appears twice in the annotation layout"),
-                ));
-            }
-        }
-        spec
+        fields.push(AnnotatedField {
+            score: f.score.clone(),
+            column: f.column.clone(),
+            llm: f.llm.clone(),
+        });
+    }
+    let spec = AnnotationSpec {
+        context,
+        llm,
+        fields,
+        reasoning: a.reasoning,
     };
-
-    Ok(ModuleSpec {
-        id,
-        name: raw.name,
-        slug: raw.slug,
-        module_type: raw.module_type,
-        stage: raw.stage,
-        enabled: raw.enabled,
-        description: raw.description,
-        dataset: PathBuf::from(raw.dataset),
-        prompt: raw.prompt,
-        schema: PathBuf::from(raw.schema),
-        settings: ModelSettings {
-            model_override: raw.model,
-            temperature: raw.temperature.unwrap_or(defaults.temperature),
-            max_tokens: raw.max_tokens.unwrap_or(defaults.max_tokens),
-            response_format: raw.response_format.unwrap_or(defaults.response_format),
-        },
-        ignored_inputs: raw.ignored_inputs,
-        score,
-        results_columns,
-        annotation,
-    })
+    let mut names = BTreeSet::new();
+    for header in spec.headers() {
+        if !names.insert(header.clone()) {
+            return Err(err(
+                "annotation",
+                format!("column `{header}` appears twice in the annotation layout"),
+            ));
+        }
+    }
+    Ok(spec)
 }
 
 fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<ScoreField> {
@@ -878,7 +910,22 @@ fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<Sco
     categorical_only("expected_values", !s.expected_values.is_empty())?;
     categorical_only("output_values", !s.output_values.is_empty())?;
 
-    let labels = match s.kind {
+    let labels = score_labels(&s, &field)?;
+    let threshold = score_threshold(&s, &field)?;
+    Ok(ScoreField {
+        name: s.name,
+        kind: s.kind,
+        expected: s.expected,
+        output: s.output,
+        labels,
+        threshold,
+    })
+}
+
+/// A categorical field's label set (fixed true/false for a boolean one); `None` for the
+/// other kinds.
+fn score_labels(s: &RawScore, field: &dyn Fn(&str, String) -> Error) -> Result<Option<LabelSet>> {
+    Ok(match s.kind {
         ScoreKind::Boolean => {
             if !s.labels.is_empty() || s.positive.is_some() || !s.aliases.is_empty() {
                 return Err(field("labels", "a boolean field has the fixed labels true/false; remove labels, positive and aliases".to_owned()));
@@ -948,8 +995,12 @@ fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<Sco
             )
         }
         ScoreKind::List | ScoreKind::Taxonomy | ScoreKind::Ranking | ScoreKind::Text => None,
-    };
-    let threshold = match (s.kind.is_categorical(), s.threshold) {
+    })
+}
+
+/// The similarity threshold: none for a categorical field, within 0..1 for the others.
+fn score_threshold(s: &RawScore, field: &dyn Fn(&str, String) -> Error) -> Result<Option<f64>> {
+    Ok(match (s.kind.is_categorical(), s.threshold) {
         (true, Some(_)) => {
             return Err(field(
                 "threshold",
@@ -967,14 +1018,6 @@ fn resolve_score(s: RawScore, err: &dyn Fn(&str, String) -> Error) -> Result<Sco
             return Err(field("threshold", format!("must be within 0..1, not {t}")));
         }
         (false, Some(t)) => Some(t),
-    };
-    Ok(ScoreField {
-        name: s.name,
-        kind: s.kind,
-        expected: s.expected,
-        output: s.output,
-        labels,
-        threshold,
     })
 }
 

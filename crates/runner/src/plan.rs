@@ -176,19 +176,95 @@ pub fn plan(
         .clone()
         .unwrap_or_else(|| catalog.dataset_path(module));
     let prompt = catalog.prompt_path(module, &settings.prompt_version);
-    let prompt_text = std::fs::read(&prompt).map_err(|e| Error::Missing {
+    let (prompt_text, template) = load_prompt(module, &prompt)?;
+    let schema = load_schema(catalog, module)?;
+    if !dataset.is_file() {
+        return Err(Error::Missing {
+            what: "dataset",
+            module: module.id.to_string(),
+            path: dataset,
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let checked = check_dataset(
+        &paths, module, &settings, prices, &dataset, &prompt, &template, &schema,
+    )?;
+    let dataset_records = checked.records.len();
+    if dataset_records == 0 {
+        return Err(Error::EmptyDataset {
+            module: module.id.to_string(),
+            path: dataset,
+        });
+    }
+    let chosen = choose_records(
+        &paths,
+        module,
+        &settings,
+        resume,
+        &checked.records,
+        &prompt_text,
+    )?;
+    let estimate = estimate(
+        module,
+        &schema,
+        checked.prompt_chars,
+        chosen.records.len(),
+        dataset_records,
+        prices,
+        &settings.model,
+    );
+    let json_mode_check = match module.settings.response_format {
+        ResponseFormatKind::JsonObject => Some(
+            llm_client::SchemaCheck::new(&schema.schema).map_err(|message| Error::Prompt {
+                path: catalog.schema_path(module),
+                message: format!("the schema does not compile: {message}"),
+            })?,
+        ),
+        ResponseFormatKind::JsonSchema => None,
+    };
+    let mut settings = settings;
+    settings.started = chosen.started;
+    Ok(Plan {
+        module: module.clone(),
+        paths,
+        dataset,
+        prompt,
+        template,
+        schema: Arc::new(schema),
+        prompt_hash: prompt_hash(&prompt_text),
+        settings,
+        records: chosen.records,
+        dataset_records,
+        dataset_version: catalog.defaults().dataset_version.clone(),
+        local_id: chosen.local_id,
+        csv: chosen.csv,
+        journal: chosen.journal,
+        resume: chosen.resumed,
+        estimate,
+        json_mode_check,
+    })
+}
+
+/// The prompt file's bytes (hashed as they are) and its parsed template.
+fn load_prompt(module: &ModuleSpec, prompt: &Path) -> Result<(Vec<u8>, Template)> {
+    let prompt_text = std::fs::read(prompt).map_err(|e| Error::Missing {
         what: "prompt",
         module: module.id.to_string(),
-        path: prompt.clone(),
+        path: prompt.to_path_buf(),
         source: e,
     })?;
     let template =
         Template::parse(String::from_utf8_lossy(&prompt_text).into_owned()).map_err(|e| {
             Error::Prompt {
-                path: prompt.clone(),
+                path: prompt.to_path_buf(),
                 message: e.to_string(),
             }
         })?;
+    Ok((prompt_text, template))
+}
+
+/// The module's response schema.
+fn load_schema(catalog: &Catalog, module: &ModuleSpec) -> Result<ResponseSchema> {
     let schema = ResponseSchema::load(&catalog.schema_path(module), &module.slug)?;
     // The API refuses every request of a strict schema that breaks the strict rules; say so
     // once, before the first call, rather than once per row.
@@ -204,15 +280,32 @@ pub fn plan(
             });
         }
     }
-    if !dataset.is_file() {
-        return Err(Error::Missing {
-            what: "dataset",
-            module: module.id.to_string(),
-            path: dataset,
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
-    }
+    Ok(schema)
+}
 
+/// What pass 1 over the dataset keeps: every record's id and line, and the rendered prompts'
+/// length in characters.
+struct CheckedDataset {
+    records: Vec<(String, usize)>,
+    prompt_chars: u64,
+}
+
+/// Pass 1 over the dataset: every line must parse and feed every placeholder before any call
+/// is made. Only ids and line numbers are kept.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; all are borrowed inputs"
+)]
+fn check_dataset(
+    paths: &ProjectPaths,
+    module: &ModuleSpec,
+    settings: &RunSettings,
+    prices: Option<&PriceTable>,
+    dataset: &Path,
+    prompt: &Path,
+    template: &Template,
+    schema: &ResponseSchema,
+) -> Result<CheckedDataset> {
     // A record that cannot fit the model's context window is refused before any call (the
     // window comes from the price table; without one, nothing is checked).
     let window = match prices {
@@ -224,44 +317,47 @@ pub fn plan(
         ResponseFormatKind::JsonSchema => schema.response_format().to_string(),
         ResponseFormatKind::JsonObject => String::new(),
     };
-    // Pass 1 over the dataset: every line must parse and feed every placeholder before any
-    // call is made. Only ids and line numbers are kept.
+    let bad_record = |line: usize, message: String| {
+        Error::Config(core_config::Error::Dataset {
+            path: dataset.to_path_buf(),
+            line,
+            message,
+        })
+    };
     let mut all: Vec<(String, usize)> = Vec::new();
     let mut seen = HashSet::new();
     let mut prompt_chars: u64 = 0;
-    for record in RecordReader::open(&dataset)? {
+    for record in RecordReader::open(dataset)? {
         let record = record?;
         if let Some(p) = template.unfed(&record.input) {
             return Err(Error::Render {
-                dataset: dataset.clone(),
+                dataset: dataset.to_path_buf(),
                 line: record.line,
                 record: record.id.clone(),
                 message: format!(
                     "no input key `{}` for the placeholder {{{{{}}}}} ({}:{})",
                     p.name,
                     p.name,
-                    paths.display(&prompt),
+                    paths.display(prompt),
                     p.line
                 ),
             });
         }
         if !seen.insert(record.id.clone()) {
-            return Err(Error::Config(core_config::Error::Dataset {
-                path: dataset.clone(),
-                line: record.line,
-                message: format!("duplicate id `{}`", record.id),
-            }));
+            return Err(bad_record(
+                record.line,
+                format!("duplicate id `{}`", record.id),
+            ));
         }
         // A row whose expected value cannot be read can never be scored: paying for its answer
         // is waste (a hand-edited gold file is the usual source).
         if let Err(e @ ScoreError::Expected { .. }) =
             score_row(module, &record.expected, &serde_json::Map::new())
         {
-            return Err(Error::Config(core_config::Error::Dataset {
-                path: dataset.clone(),
-                line: record.line,
-                message: format!("record `{}`: {e}", record.id),
-            }));
+            return Err(bad_record(
+                record.line,
+                format!("record `{}`: {e}", record.id),
+            ));
         }
         let rendered = template.render(&record.input).unwrap_or_default();
         if let Some(over) = window.and_then(|w| {
@@ -272,120 +368,155 @@ pub fn plan(
                 w,
             )
         }) {
-            return Err(Error::Config(core_config::Error::Dataset {
-                path: dataset.clone(),
-                line: record.line,
-                message: format!("record `{}`: {over} ({})", record.id, settings.model),
-            }));
+            return Err(bad_record(
+                record.line,
+                format!("record `{}`: {over} ({})", record.id, settings.model),
+            ));
         }
         prompt_chars += rendered.chars().count() as u64;
         all.push((record.id, record.line));
     }
-    let dataset_records = all.len();
-    if dataset_records == 0 {
-        return Err(Error::EmptyDataset {
-            module: module.id.to_string(),
-            path: dataset,
-        });
-    }
+    Ok(CheckedDataset {
+        records: all,
+        prompt_chars,
+    })
+}
 
+/// The records a run calls, with its names: a fresh run's sample, or a resumed run's records.
+struct Chosen {
+    records: Vec<(String, usize)>,
+    local_id: String,
+    csv: PathBuf,
+    journal: PathBuf,
+    resumed: Option<Journal>,
+    started: DateTime<Local>,
+}
+
+/// Picks the records and names of a new run, or of the resumption of the newest unfinished
+/// one (`resume`).
+fn choose_records(
+    paths: &ProjectPaths,
+    module: &ModuleSpec,
+    settings: &RunSettings,
+    resume: bool,
+    all: &[(String, usize)],
+    prompt_text: &[u8],
+) -> Result<Chosen> {
     let folder = paths.experiment_results().join(module.folder_name());
-    let mut fresh_names = None;
-    let resumable = if resume {
-        let journal_path =
-            newest_journal(&folder, module)?.ok_or_else(|| Error::NothingToResume {
-                module: module.id.to_string(),
-                folder: folder.clone(),
-            })?;
-        match Journal::read_if_started(&journal_path)? {
-            Some(journal) => Some((journal_path, journal)),
-            // Killed before its header: no call was made, so the run starts afresh under the
-            // names it was given.
-            None => {
-                let (stem, local_id, started) = names_of(&journal_path, module, &settings)?;
-                let order = sample_order(
-                    all.len(),
-                    settings.samples,
-                    settings.samples.map(|_| settings.seed),
-                );
-                let records: Vec<(String, usize)> =
-                    order.into_iter().map(|i| all[i].clone()).collect();
-                let csv = folder.join(format!("{stem}.csv"));
-                fresh_names = Some((records, local_id, csv, journal_path, started));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let (records, local_id, csv, journal, resumed, started) = if let Some(fresh) = fresh_names {
-        let (records, local_id, csv, journal, started) = fresh;
-        (records, local_id, csv, journal, None, started)
-    } else if let Some((journal_path, journal)) = resumable {
-        let header = &journal.header;
-        let hash = prompt_hash(&prompt_text);
-        for (what, then, now) in [
-            ("model", &header.model, &settings.model),
-            (
-                "prompt version",
-                &header.prompt_version,
-                &settings.prompt_version,
-            ),
-            ("prompt hash", &header.prompt_hash, &hash),
-        ] {
-            if then != now {
-                return Err(Error::ResumeMismatch {
-                    journal: journal_path,
-                    what,
-                    then: then.clone(),
-                    now: now.clone(),
-                });
-            }
-        }
-        let lines: std::collections::HashMap<&str, usize> =
-            all.iter().map(|(id, line)| (id.as_str(), *line)).collect();
-        let mut records = Vec::with_capacity(header.record_ids.len());
-        for id in &header.record_ids {
-            let line = lines
-                .get(id.as_str())
-                .copied()
-                .ok_or_else(|| Error::ResumeMismatch {
-                    journal: journal_path.clone(),
-                    what: "dataset",
-                    then: format!("a record `{id}`"),
-                    now: "no such record in the dataset".to_owned(),
-                })?;
-            records.push((id.clone(), line));
-        }
-        let started = DateTime::parse_from_rfc3339(&header.started_at)
-            .map_or(settings.started, |t| t.with_timezone(&Local));
-        let csv = paths.root.join(&header.csv);
-        (
-            records,
-            header.local_id.clone(),
-            csv,
-            journal_path,
-            Some(journal),
-            started,
-        )
-    } else {
+    let sample = || -> Vec<(String, usize)> {
         let order = sample_order(
             all.len(),
             settings.samples,
             settings.samples.map(|_| settings.seed),
         );
-        let records: Vec<(String, usize)> = order.into_iter().map(|i| all[i].clone()).collect();
-        let (stem, local_id) = free_names(&folder, module, &settings)?;
-        let csv = folder.join(format!("{stem}.csv"));
-        let journal = folder.join(format!("{stem}.journal.jsonl"));
-        (records, local_id, csv, journal, None, settings.started)
+        order.into_iter().map(|i| all[i].clone()).collect()
     };
+    if !resume {
+        let (stem, local_id) = free_names(&folder, module, settings)?;
+        return Ok(Chosen {
+            records: sample(),
+            local_id,
+            csv: folder.join(format!("{stem}.csv")),
+            journal: folder.join(format!("{stem}.journal.jsonl")),
+            resumed: None,
+            started: settings.started,
+        });
+    }
+    let journal_path = newest_journal(&folder, module)?.ok_or_else(|| Error::NothingToResume {
+        module: module.id.to_string(),
+        folder: folder.clone(),
+    })?;
+    match Journal::read_if_started(&journal_path)? {
+        Some(journal) => resumed_records(paths, settings, all, prompt_text, journal_path, journal),
+        // Killed before its header: no call was made, so the run starts afresh under the
+        // names it was given.
+        None => {
+            let (stem, local_id, started) = names_of(&journal_path, module, settings)?;
+            Ok(Chosen {
+                records: sample(),
+                local_id,
+                csv: folder.join(format!("{stem}.csv")),
+                journal: journal_path,
+                resumed: None,
+                started,
+            })
+        }
+    }
+}
 
+/// The records of a started run, in its order, once its model and prompt are checked to be
+/// the ones it started with and every record is still in the dataset.
+fn resumed_records(
+    paths: &ProjectPaths,
+    settings: &RunSettings,
+    all: &[(String, usize)],
+    prompt_text: &[u8],
+    journal_path: PathBuf,
+    journal: Journal,
+) -> Result<Chosen> {
+    let header = &journal.header;
+    let hash = prompt_hash(prompt_text);
+    for (what, then, now) in [
+        ("model", &header.model, &settings.model),
+        (
+            "prompt version",
+            &header.prompt_version,
+            &settings.prompt_version,
+        ),
+        ("prompt hash", &header.prompt_hash, &hash),
+    ] {
+        if then != now {
+            return Err(Error::ResumeMismatch {
+                journal: journal_path,
+                what,
+                then: then.clone(),
+                now: now.clone(),
+            });
+        }
+    }
+    let lines: std::collections::HashMap<&str, usize> =
+        all.iter().map(|(id, line)| (id.as_str(), *line)).collect();
+    let mut records = Vec::with_capacity(header.record_ids.len());
+    for id in &header.record_ids {
+        let line = lines
+            .get(id.as_str())
+            .copied()
+            .ok_or_else(|| Error::ResumeMismatch {
+                journal: journal_path.clone(),
+                what: "dataset",
+                then: format!("a record `{id}`"),
+                now: "no such record in the dataset".to_owned(),
+            })?;
+        records.push((id.clone(), line));
+    }
+    let started = DateTime::parse_from_rfc3339(&header.started_at)
+        .map_or(settings.started, |t| t.with_timezone(&Local));
+    Ok(Chosen {
+        records,
+        local_id: header.local_id.clone(),
+        csv: paths.root.join(&header.csv),
+        journal: journal_path,
+        resumed: Some(journal),
+        started,
+    })
+}
+
+/// Tokens and cost of the chosen records, from the rendered prompts' length (about four
+/// characters a token), the schema sent with each, and a guess at each answer.
+fn estimate(
+    module: &ModuleSpec,
+    schema: &ResponseSchema,
+    prompt_chars: u64,
+    records: usize,
+    dataset_records: usize,
+    prices: Option<&PriceTable>,
+    model: &str,
+) -> Estimate {
     #[expect(clippy::cast_precision_loss, reason = "estimates")]
     let share = if dataset_records == 0 {
         0.0
     } else {
-        records.len() as f64 / dataset_records as f64
+        records as f64 / dataset_records as f64
     };
     let schema_tokens = schema.schema.to_string().len() as u64 / 4;
     #[expect(
@@ -394,9 +525,8 @@ pub fn plan(
         clippy::cast_precision_loss,
         reason = "estimates"
     )]
-    let prompt_tokens =
-        ((prompt_chars / 4) as f64 * share) as u64 + schema_tokens * records.len() as u64;
-    let completion_tokens = completion_guess(module) * records.len() as u64;
+    let prompt_tokens = ((prompt_chars / 4) as f64 * share) as u64 + schema_tokens * records as u64;
+    let completion_tokens = completion_guess(module) * records as u64;
     let cost_usd = prices.and_then(|p| {
         let usage = Usage {
             prompt_tokens,
@@ -405,43 +535,13 @@ pub fn plan(
             reasoning_tokens: 0,
             total_tokens: prompt_tokens + completion_tokens,
         };
-        p.cost(&settings.model, &usage, Tier::Standard)
+        p.cost(model, &usage, Tier::Standard)
     });
-    let estimate = Estimate {
+    Estimate {
         prompt_tokens,
         completion_tokens,
         cost_usd,
-    };
-    let json_mode_check = match module.settings.response_format {
-        ResponseFormatKind::JsonObject => Some(
-            llm_client::SchemaCheck::new(&schema.schema).map_err(|message| Error::Prompt {
-                path: catalog.schema_path(module),
-                message: format!("the schema does not compile: {message}"),
-            })?,
-        ),
-        ResponseFormatKind::JsonSchema => None,
-    };
-    let mut settings = settings;
-    settings.started = started;
-    Ok(Plan {
-        module: module.clone(),
-        paths,
-        dataset,
-        prompt,
-        template,
-        schema: Arc::new(schema),
-        prompt_hash: prompt_hash(&prompt_text),
-        settings,
-        records,
-        dataset_records,
-        dataset_version: catalog.defaults().dataset_version.clone(),
-        local_id,
-        csv,
-        journal,
-        resume: resumed,
-        estimate,
-        json_mode_check,
-    })
+    }
 }
 
 /// A results stem and local id not used yet: `M12_v1_20260116_123456` and

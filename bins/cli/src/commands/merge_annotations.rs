@@ -75,10 +75,10 @@ enum Command {
     /// Resolve an annotation CSV into validated_data/{MODULE}_validated_{YYYYmmdd_HHMMSS}.csv.
     ///
     /// Adds final_label, resolution and annotator_agreement (1 or 0) for the module's primary
-    /// field; a module with more annotated fields also gets final_<column>, resolution_<column>
-    /// and agreement_<column> for each of the others. A row where either annotator left a field
-    /// empty is listed and left out. Any annotator cell that is not a label of its field stops
-    /// the merge, with every such cell listed, and nothing is written.
+    /// field; a module with more annotated fields also gets `final_<column>`,
+    /// `resolution_<column>` and `agreement_<column>` for each of the others. A row where either
+    /// annotator left a field empty is listed and left out. Any annotator cell that is not a
+    /// label of its field stops the merge, with every such cell listed, and nothing is written.
     Merge {
         /// The annotation CSV (a bare name is also looked up in annotation_tasks/).
         file: PathBuf,
