@@ -42,5 +42,7 @@ pub use progress::{Event, Quiet, Reporter};
 pub use resubmit::{ResubmitGroup, ResubmitOptions, ResubmitReport, resubmit};
 pub use results::Conflict;
 pub use status::{BatchState, GroupProgress, StatusReport, StatusSummary, WatchEnd, WatchOptions};
-pub use units::{metadata_map, parse_metadata_pair, parse_size};
+pub use units::{
+    find_dir, metadata_map, parse_interval, parse_metadata_pair, parse_size, parse_wait,
+};
 pub use upload::{PendingFile, UploadReport, check_metadata, pending_files, upload};

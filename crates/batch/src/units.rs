@@ -1,4 +1,7 @@
-//! Sizes and metadata as users write them on the command line.
+//! Sizes, waits, metadata and batch folders as users write them on the command line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -56,6 +59,39 @@ pub fn parse_metadata_pair(text: &str) -> Result<(String, String), String> {
     Ok((key.trim().to_owned(), value.to_owned()))
 }
 
+/// Reads a duration such as `500ms`, `30s`, `5m` or `2h`.
+///
+/// # Errors
+/// Text that is not a duration.
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    llm_client::parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration (write e.g. 500ms, 30s, 5m, 2h)"))
+}
+
+/// Reads a wait between checks: 0 would poll the API in a busy loop.
+///
+/// # Errors
+/// Text that is not a duration, or no wait at all.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    match parse_wait(text)? {
+        d if d.is_zero() => Err(format!("`{text}` is no wait at all; give at least e.g. 1s")),
+        d => Ok(d),
+    }
+}
+
+/// Where a batch folder named on the command line is: as given, else under `batch_requests`,
+/// else under its `synthetic/` folder; `None` when none of them is a folder.
+#[must_use]
+pub fn find_dir(batch_requests: &Path, arg: &Path) -> Option<PathBuf> {
+    let candidates = [
+        arg.to_owned(),
+        batch_requests.join(arg),
+        batch_requests.join("synthetic").join(arg),
+    ];
+    let found = candidates.into_iter().find(|c| c.is_dir())?;
+    Some(found.canonicalize().unwrap_or(found))
+}
+
 /// Metadata pairs as the JSON object batches carry.
 #[must_use]
 pub fn metadata_map(pairs: &[(String, String)]) -> Map<String, Value> {
@@ -91,5 +127,26 @@ mod tests {
         assert!(parse_metadata_pair(" =x").is_err());
         let map = metadata_map(&[("owner".to_owned(), "ads".to_owned())]);
         assert_eq!(map["owner"], "ads");
+    }
+
+    #[test]
+    fn waits_between_checks_are_never_zero() {
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_interval("0s").is_err());
+        assert_eq!(parse_wait("0s"), Ok(Duration::ZERO));
+        assert!(parse_wait("soon").is_err());
+    }
+
+    #[test]
+    fn folders_are_found_under_batch_requests_and_synthetic() {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().join("batch_requests");
+        std::fs::create_dir_all(base.join("synthetic/s1")).unwrap();
+        std::fs::create_dir_all(base.join("d1")).unwrap();
+        let d1 = find_dir(&base, Path::new("d1")).unwrap();
+        assert!(d1.ends_with("batch_requests/d1"), "{}", d1.display());
+        let s1 = find_dir(&base, Path::new("s1")).unwrap();
+        assert!(s1.ends_with("synthetic/s1"), "{}", s1.display());
+        assert_eq!(find_dir(&base, Path::new("nope")), None);
     }
 }

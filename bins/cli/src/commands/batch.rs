@@ -12,7 +12,7 @@ use batch::{BatchDir, EvaluateOptions, Event, GenerateOptions, ResubmitOptions, 
 use chrono::Local;
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand};
-use llm_client::{format_duration, parse_duration};
+use llm_client::format_duration;
 use serde::Serialize;
 
 use crate::common::{
@@ -165,19 +165,6 @@ impl LimitArgs {
     }
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-        .ok_or_else(|| format!("`{text}` is not a duration (write e.g. 500ms, 30s, 5m, 2h)"))
-}
-
-/// A wait between checks: 0 would poll the API in a busy loop.
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match duration(text)? {
-        d if d.is_zero() => Err(format!("`{text}` is no wait at all; give at least e.g. 1s")),
-        d => Ok(d),
-    }
-}
-
 #[derive(Debug, clap::Args)]
 struct DirArgs {
     /// The batch folder (a path, or a name under batch_requests/).
@@ -214,15 +201,15 @@ struct StatusArgs {
 
     /// First wait between checks while watching (it grows by half, up to --max-interval,
     /// while nothing changes).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = batch::parse_interval)]
     interval: Duration,
 
     /// Longest wait between checks while watching.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = batch::parse_interval)]
     max_interval: Duration,
 
     /// Stop watching after this long (exit code 1 if batches are still running).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = batch::parse_wait)]
     timeout: Option<Duration>,
 }
 
@@ -291,12 +278,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 /// Finds the batch folder: as given, else under batch_requests/ (and its synthetic/ folder).
 fn open_dir(project: &Project, arg: &Path) -> anyhow::Result<BatchDir> {
     let base = project.paths.batch_requests();
-    let candidates = [
-        arg.to_owned(),
-        base.join(arg),
-        base.join("synthetic").join(arg),
-    ];
-    let Some(found) = candidates.iter().find(|c| c.is_dir()) else {
+    let Some(found) = batch::find_dir(&base, arg) else {
         bail!(
             "no batch folder `{}` (looked in the current folder, {} and {})",
             arg.display(),
@@ -304,7 +286,6 @@ fn open_dir(project: &Project, arg: &Path) -> anyhow::Result<BatchDir> {
             project.paths.display(&base.join("synthetic"))
         );
     };
-    let found = found.canonicalize().unwrap_or_else(|_| found.clone());
     Ok(BatchDir::open(&found)?)
 }
 

@@ -296,7 +296,7 @@ fn print_outcome(outcome: &RunOutcome, json: bool, quiet: bool) -> anyhow::Resul
     }
     match outcome {
         RunOutcome::Uploaded(_) => {
-            writeln!(std::io::stdout().lock(), "{}", text::outcome_line(outcome))?
+            writeln!(std::io::stdout().lock(), "{}", text::outcome_line(outcome))?;
         }
         RunOutcome::Failed(f) => {
             let mut err = std::io::stderr().lock();
