@@ -9,6 +9,7 @@
 //!   the folder's JSON files, so every step can be interrupted and run again.
 //! - [`evaluate()`] joins answers to records by `custom_id`, scores them with the live run's
 //!   code, writes the results CSV and registers it like a live run.
+//! - [`text`] renders each report as the `batch` binary prints it.
 //! - [`BatchDir`] reads folders written by this crate and by the earlier Python tool.
 //!
 //! It must not depend on terminal output; progress goes through a trait ([`Reporter`]).
@@ -24,6 +25,8 @@ mod progress;
 mod resubmit;
 mod results;
 pub mod status;
+pub mod text;
+mod units;
 mod upload;
 
 pub use download::{DownloadEntry, DownloadReport, DownloadSummary, GroupFiles, download};
@@ -39,4 +42,7 @@ pub use progress::{Event, Quiet, Reporter};
 pub use resubmit::{ResubmitGroup, ResubmitOptions, ResubmitReport, resubmit};
 pub use results::Conflict;
 pub use status::{BatchState, GroupProgress, StatusReport, StatusSummary, WatchEnd, WatchOptions};
+pub use units::{
+    find_dir, metadata_map, parse_interval, parse_metadata_pair, parse_size, parse_wait,
+};
 pub use upload::{PendingFile, UploadReport, check_metadata, pending_files, upload};

@@ -16,6 +16,8 @@
 //! - [`Session`] is the client with its own runtime, per-row scorer and git state: what the
 //!   binaries (`sync-braintrust`, `orchestrator run --upload`) call; [`download_path`] is where
 //!   a downloaded experiment goes by default.
+//! - [`text`] renders the reports as `sync-braintrust` prints them ([`StatusReport`] reads
+//!   where the registry's runs stand).
 //! - [`Progress`] receives progress for a binary's progress bar.
 //!
 //! The API key is a [`core_config::Secret`]: it goes into the `Authorization` header and
@@ -33,7 +35,9 @@ pub mod event;
 pub mod matching;
 pub mod naming;
 mod progress;
+mod report;
 mod session;
+pub mod text;
 mod types;
 mod upload;
 
@@ -41,6 +45,7 @@ pub use client::Client;
 pub use config::{Config, FETCH_PAGE_SIZE, MAX_EVENTS_PER_INSERT, MAX_INSERT_BYTES, RetryPolicy};
 pub use error::{Error, Result};
 pub use progress::{Progress, RetryNotice, Silent};
+pub use report::{StatusReport, SyncJson};
 pub use session::{Session, download_path};
 pub use types::{Experiment, FetchPage, NewExperiment, Project, RepoInfo, ScoreSummary, Summary};
 pub use upload::{

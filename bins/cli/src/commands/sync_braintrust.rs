@@ -8,17 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use braintrust::download::{Format, module_of, rows_from_events, write_rows};
-use braintrust::matching::MatchReport;
-use braintrust::{Config, Progress, RetryNotice, RunOutcome, Session, SyncReport};
+use braintrust::{Config, Progress, RetryNotice, RunOutcome, Session, SyncReport, text};
 use clap::{Parser, Subcommand, ValueEnum};
-use core_config::{EnvVars, ModuleSpec, ResultRow};
-use registry::{Entry, Filter, RegistryFile, Status};
-use serde::Serialize;
+use core_config::{ModuleSpec, ResultRow};
+use registry::RegistryFile;
 
-use crate::common::{
-    Bar, ExitStatus, GlobalArgs, Project, Table, at_least_one, percent, percent_of, plural,
-    print_json, run_cli, short_time, status_mark, thousands,
-};
+use crate::common::{Bar, ExitStatus, GlobalArgs, Project, at_least_one, print_json, run_cli};
 
 /// Upload experiment runs to Braintrust and keep the registry in step with it.
 ///
@@ -175,15 +170,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 .transpose()?;
             let (session, bar) = open(&project, global, &net, !json, UPLOAD_BAR)?;
             let waiting = registry.load()?.awaiting_upload(module.as_ref()).len();
-            if !json && !sync_header(&session, module.as_ref(), waiting, limit)? {
-                return Ok(ExitStatus::Success);
+            if !json {
+                let config = session.client().config();
+                out(&text::sync_header(config, module.as_ref(), waiting, limit))?;
+                if waiting == 0 {
+                    return Ok(ExitStatus::Success);
+                }
             }
             let report = session.sync(&registry, &project.catalog, module.as_ref(), limit)?;
             bar.bar.finish();
             if json {
-                print_json(&SyncJson::from(&report))?;
+                print_json(&braintrust::SyncJson::from(&report))?;
             } else {
-                sync_summary(&report, quiet)?;
+                out(&text::sync_summary(&report, quiet))?;
             }
             Ok(sync_status(&report))
         }
@@ -239,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             if json {
                 print_json(&report)?;
             } else {
-                match_text(&report, quiet)?;
+                out(&text::matched(&report, quiet))?;
             }
             Ok(ExitStatus::Success)
         }
@@ -290,46 +289,20 @@ fn open(
     Ok((session, printer))
 }
 
-/// Says what the sync is about to do; `false` when there is nothing to upload.
-fn sync_header(
-    session: &Session,
-    module: Option<&core_config::ModuleId>,
-    waiting: usize,
-    limit: Option<usize>,
-) -> anyhow::Result<bool> {
-    let mut out = std::io::stdout().lock();
-    if waiting == 0 {
-        let scope = module.map_or_else(String::new, |m| format!(" of {m}"));
-        writeln!(out, "Nothing to upload: every run{scope} is on Braintrust.")?;
-        return Ok(false);
-    }
-    let config = session.client().config();
-    writeln!(
-        out,
-        "Uploading {} to Braintrust project {} ({})",
-        plural(limit.map_or(waiting, |n| n.min(waiting)), "run", "runs"),
-        config.project,
-        config.api_url
-    )?;
-    Ok(true)
-}
-
 /// One run's outcome: the experiment on stdout, or the reason it failed on stderr.
 fn print_outcome(outcome: &RunOutcome, json: bool, quiet: bool) -> anyhow::Result<()> {
     if json {
         return print_json(outcome);
     }
     match outcome {
-        RunOutcome::Uploaded(_) => writeln!(std::io::stdout().lock(), "{}", outcome_line(outcome))?,
+        RunOutcome::Uploaded(_) => {
+            writeln!(std::io::stdout().lock(), "{}", text::outcome_line(outcome))?;
+        }
         RunOutcome::Failed(f) => {
             let mut err = std::io::stderr().lock();
-            writeln!(err, "{}", outcome_line(outcome))?;
+            writeln!(err, "{}", text::outcome_line(outcome))?;
             if !quiet {
-                writeln!(
-                    err,
-                    "\nThe run is marked failed; `sync-braintrust upload {}` (or `sync`) tries again.",
-                    f.local_id
-                )?;
+                write!(err, "{}", text::retry_hint(&f.local_id))?;
             }
         }
     }
@@ -365,42 +338,20 @@ fn download(
         write_rows(&path, format, &writing, &rows)?;
         project.paths.display(&path).into_owned()
     };
-    let scored = rows.iter().filter(|r| r.correct.is_some()).count();
-    let correct = rows.iter().filter(|r| r.correct == Some(true)).count();
-    let message = format!(
-        "Downloaded {} of {experiment}{} to {shown}\n  accuracy {} ({correct}/{scored} scored), {} errored",
-        plural(rows.len(), "row", "rows"),
-        module
-            .as_ref()
-            .map_or_else(String::new, |m| format!(" ({})", m.id)),
-        percent_of(correct, scored),
-        rows.len() - scored
-    );
+    let message = text::downloaded(&rows, experiment, module.as_ref().map(|m| &m.id), &shown);
     // With the rows on stdout, the summary goes beside them on stderr.
     if to_stdout {
-        writeln!(std::io::stderr().lock(), "{message}")?;
+        write!(std::io::stderr().lock(), "{message}")?;
     } else {
-        writeln!(std::io::stdout().lock(), "{message}")?;
+        out(&message)?;
     }
     Ok(ExitStatus::Success)
 }
 
-fn outcome_line(outcome: &RunOutcome) -> String {
-    match outcome {
-        RunOutcome::Uploaded(u) => format!(
-            "✓ {}  {}  {}{}\n    {}",
-            u.local_id,
-            u.experiment_name,
-            plural(u.rows, "row", "rows"),
-            if u.renamed {
-                " (the usual name was taken by another experiment)"
-            } else {
-                ""
-            },
-            u.experiment_url
-        ),
-        RunOutcome::Failed(f) => format!("✗ {}  {}", f.local_id, f.reason),
-    }
+/// Writes a report's text to stdout (an error, not a panic, when stdout is closed).
+fn out(text: &str) -> anyhow::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn outcome_status(outcome: &RunOutcome) -> ExitStatus {
@@ -425,229 +376,15 @@ fn sync_status(report: &SyncReport) -> ExitStatus {
     }
 }
 
-fn sync_summary(report: &SyncReport, quiet: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Sync complete: {} uploaded, {} failed.",
-        thousands(report.uploaded() as u64),
-        thousands(report.failed() as u64)
-    )?;
-    if let Some(RunOutcome::Failed(f)) = report.outcomes.last()
-        && f.fatal
-    {
-        writeln!(
-            out,
-            "Stopped early: no other run can succeed until this is fixed ({} not tried).",
-            plural(report.not_tried, "run", "runs")
-        )?;
-    } else if report.not_tried > 0 {
-        writeln!(
-            out,
-            "{} still waiting (--limit); run the sync again for them.",
-            plural(report.not_tried, "run", "runs")
-        )?;
-    }
-    if report.failed() > 0 && !quiet {
-        writeln!(
-            out,
-            "Failed runs are marked failed with the reason (`sync-braintrust status` lists them); the next sync tries them again."
-        )?;
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct SyncJson<'a> {
-    project: &'a braintrust::Project,
-    pending: usize,
-    uploaded: usize,
-    failed: usize,
-    not_tried: usize,
-    runs: &'a [RunOutcome],
-}
-
-impl<'a> From<&'a SyncReport> for SyncJson<'a> {
-    fn from(r: &'a SyncReport) -> Self {
-        Self {
-            project: &r.project,
-            pending: r.pending,
-            uploaded: r.uploaded(),
-            failed: r.failed(),
-            not_tried: r.not_tried,
-            runs: &r.outcomes,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct StatusJson {
-    project: String,
-    api_url: String,
-    key_set: bool,
-    total: usize,
-    by_status: std::collections::BTreeMap<String, usize>,
-    not_uploaded: Vec<Entry>,
-}
-
 fn status(project: &Project, json: bool, quiet: bool) -> anyhow::Result<ExitStatus> {
-    let settings = project.env.braintrust();
     let file = RegistryFile::in_project(project.paths.root.clone());
-    let overview = file.overview()?;
-    let stats = overview.stats();
-    // Oldest first, as a sync would take them.
-    let mut waiting: Vec<&registry::Summary> = overview
-        .list(&Filter::default())
-        .into_iter()
-        .filter(|s| matches!(s.status, Status::LocalOnly | Status::Failed))
-        .collect();
-    waiting.reverse();
-    let ids: Vec<&str> = waiting.iter().map(|s| s.local_id.as_str()).collect();
-    let entries = overview.entries(&ids)?;
+    let report = braintrust::StatusReport::read(&project.env.braintrust(), &file)?;
     if json {
-        print_json(&StatusJson {
-            project: settings.project.clone(),
-            api_url: settings.api_url.clone(),
-            key_set: settings.api_key.is_some(),
-            total: stats.total,
-            by_status: stats.by_status,
-            not_uploaded: entries,
-        })?;
-        return Ok(ExitStatus::Success);
-    }
-    let mut out = std::io::stdout().lock();
-    let key = if settings.api_key.is_some() {
-        "key set".to_owned()
+        print_json(&report)?;
     } else {
-        format!("{} not set: uploads need it", EnvVars::BRAINTRUST_API_KEY)
-    };
-    writeln!(
-        out,
-        "Braintrust project {} at {} ({key})",
-        settings.project, settings.api_url
-    )?;
-    if stats.total == 0 {
-        writeln!(out, "\nNo runs registered yet.")?;
-        return Ok(ExitStatus::Success);
-    }
-    let counts: Vec<String> = ["uploaded", "local_only", "failed"]
-        .into_iter()
-        .map(|s| format!("{} {s}", stats.by_status.get(s).copied().unwrap_or(0)))
-        .chain(
-            stats
-                .by_status
-                .iter()
-                .filter(|(s, _)| !["uploaded", "local_only", "failed"].contains(&s.as_str()))
-                .map(|(s, n)| format!("{n} {s}")),
-        )
-        .collect();
-    writeln!(
-        out,
-        "\n{}: {}",
-        plural(stats.total, "run", "runs"),
-        counts.join(", ")
-    )?;
-    if entries.is_empty() {
-        writeln!(out, "\nEvery run is on Braintrust.")?;
-        return Ok(ExitStatus::Success);
-    }
-    writeln!(out, "\nNot uploaded ({}), oldest first:", entries.len())?;
-    let mut table = Table::headless().right(&[4]);
-    for e in &entries {
-        table.row([
-            status_mark(&e.status).to_owned(),
-            e.local_id.clone(),
-            e.module_id.clone(),
-            short_time(&e.created_at),
-            percent(e.accuracy),
-            if e.status == Status::Failed {
-                e.notes.clone()
-            } else {
-                String::new()
-            },
-        ]);
-    }
-    write!(out, "{}", table.render(2))?;
-    if !quiet {
-        writeln!(out, "\nUpload them with `sync-braintrust sync`.")?;
+        out(&text::status(&report, quiet))?;
     }
     Ok(ExitStatus::Success)
-}
-
-fn match_text(report: &MatchReport, quiet: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Braintrust project {}: {}; {} not recorded as uploaded.",
-        report.project,
-        plural(report.experiments, "experiment", "experiments"),
-        plural(report.runs, "run", "runs")
-    )?;
-    if !report.linked.is_empty() {
-        let verb = if report.dry_run { "To link" } else { "Linked" };
-        writeln!(out, "\n{verb} ({}):", report.linked.len())?;
-        let mut t = Table::headless();
-        for l in &report.linked {
-            t.row([
-                l.local_id.clone(),
-                "→".to_owned(),
-                l.experiment.name.clone(),
-                format!("({})", l.rule.describe()),
-            ]);
-        }
-        write!(out, "{}", t.render(2))?;
-    }
-    if !report.incomplete.is_empty() {
-        writeln!(
-            out,
-            "\nLeft alone, incomplete ({}): upload these again to finish them",
-            report.incomplete.len()
-        )?;
-        for i in &report.incomplete {
-            writeln!(
-                out,
-                "  {}  {} holds {} of {} rows",
-                i.local_id, i.experiment.name, i.found, i.expected
-            )?;
-        }
-    }
-    if !report.ambiguous.is_empty() {
-        writeln!(out, "\nLeft alone, ambiguous ({}):", report.ambiguous.len())?;
-        for a in &report.ambiguous {
-            writeln!(out, "  {}  {}:", a.local_id, a.why)?;
-            for c in &a.candidates {
-                writeln!(out, "      {}", c.name)?;
-            }
-        }
-    }
-    if !report.unmatched.is_empty() {
-        writeln!(out, "\nNot on Braintrust ({}):", report.unmatched.len())?;
-        let mut t = Table::headless();
-        for u in &report.unmatched {
-            t.row([
-                u.local_id.clone(),
-                u.expected_name
-                    .as_ref()
-                    .map_or_else(String::new, |n| format!("(would be {n})")),
-            ]);
-        }
-        write!(out, "{}", t.render(2))?;
-    }
-    if !report.ambiguous.is_empty() && !quiet {
-        writeln!(
-            out,
-            "\nSettle one with `sync-braintrust link ID EXPERIMENT`, or give the run its own experiment with `sync-braintrust upload ID`."
-        )?;
-    }
-    if report.dry_run {
-        writeln!(out, "\nDry run: nothing was written.")?;
-    } else if !quiet && (!report.unmatched.is_empty() || !report.incomplete.is_empty()) {
-        writeln!(
-            out,
-            "\n`sync-braintrust sync` uploads the runs not on Braintrust."
-        )?;
-    }
-    Ok(())
 }
 
 /// Any module, for writing JSON lines (which do not depend on the module's columns).
@@ -711,7 +448,7 @@ impl Progress for Printer {
         if !self.print_runs {
             return;
         }
-        let line = format!("  {}", outcome_line(outcome).replace('\n', "\n  "));
+        let line = format!("  {}", text::outcome_line(outcome).replace('\n', "\n  "));
         match outcome {
             RunOutcome::Uploaded(_) => {
                 let _ = writeln!(std::io::stdout().lock(), "{line}");
