@@ -2,7 +2,7 @@
 //! print: the dry run's plan, the summary of a finished run, and the overview of several.
 //! Every function returns the text; nothing here prints.
 
-use core_config::{ModuleSpec, ResponseFormatKind};
+use core_config::{Catalog, ModuleSpec, ResponseFormatKind};
 use present::{Table, percent, plural, thousands};
 use serde::Serialize;
 
@@ -314,6 +314,121 @@ pub fn overview(reports: &[RunReport]) -> String {
     format!("\nAll runs\n{}  total cost ${cost:.4}\n", t.render(2))
 }
 
+/// One module of the catalogue as `orchestrator list` shows it: whether its files are there.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleEntry<'a> {
+    /// Module id.
+    pub id: &'a str,
+    /// Module name.
+    pub name: &'a str,
+    /// Module type.
+    #[serde(rename = "type")]
+    pub module_type: &'a str,
+    /// Pipeline stage.
+    pub stage: u8,
+    /// Whether `run --all` runs it.
+    pub enabled: bool,
+    /// `ready`, `disabled` or `missing`.
+    pub status: &'static str,
+    /// Records in its dataset, when the dataset can be counted.
+    pub records: Option<usize>,
+    /// Its results folder.
+    pub folder: String,
+    /// Its dataset file.
+    pub dataset: String,
+    /// Its prompt template at the default version.
+    pub prompt: String,
+    /// Its output schema.
+    pub schema: String,
+    /// The files that are missing (`dataset PATH`, …).
+    pub missing: Vec<String>,
+}
+
+/// Every module of the catalogue, in catalogue order.
+#[must_use]
+pub fn module_entries(catalog: &Catalog) -> Vec<ModuleEntry<'_>> {
+    catalog
+        .modules()
+        .iter()
+        .map(|m| module_entry(catalog, m))
+        .collect()
+}
+
+fn module_entry<'a>(catalog: &Catalog, m: &'a ModuleSpec) -> ModuleEntry<'a> {
+    let version = &catalog.defaults().prompt_version;
+    let files = [
+        ("dataset", m.dataset.clone()),
+        ("prompt", m.prompt_for(version)),
+        ("schema", m.schema.clone()),
+    ];
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|(_, p)| !catalog.path_of(p).is_file())
+        .map(|(what, p)| format!("{what} {}", p.display()))
+        .collect();
+    let status = if !missing.is_empty() {
+        "missing"
+    } else if m.enabled {
+        "ready"
+    } else {
+        "disabled"
+    };
+    ModuleEntry {
+        id: m.id.as_str(),
+        name: &m.name,
+        module_type: m.module_type.as_str(),
+        stage: m.stage,
+        enabled: m.enabled,
+        status,
+        records: core_config::dataset::count_records(&catalog.dataset_path(m))
+            .ok()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        folder: m.folder_name(),
+        dataset: m.dataset.display().to_string(),
+        prompt: m.prompt_for(version).display().to_string(),
+        schema: m.schema.display().to_string(),
+        missing,
+    }
+}
+
+/// The `orchestrator list` table with its counts and legend.
+#[must_use]
+pub fn module_list(entries: &[ModuleEntry<'_>]) -> String {
+    let enabled = entries.iter().filter(|e| e.enabled).count();
+    let ready = entries.iter().filter(|e| e.status == "ready").count();
+    let mut out = format!(
+        "{} modules ({enabled} enabled, {ready} ready)\n\n",
+        entries.len()
+    );
+    let mut table =
+        Table::new(["", "id", "name", "type", "stage", "records", "note"]).right(&[4, 5]);
+    for e in entries {
+        let mark = match e.status {
+            "ready" => "✓",
+            "disabled" => "○",
+            _ => "✗",
+        };
+        let note = match e.status {
+            "missing" => format!("missing {}", e.missing.join(", ")),
+            "disabled" => "[disabled]".to_owned(),
+            _ => String::new(),
+        };
+        table.row([
+            mark.to_owned(),
+            e.id.to_owned(),
+            e.name.to_owned(),
+            e.module_type.to_owned(),
+            e.stage.to_string(),
+            e.records
+                .map_or_else(|| "-".to_owned(), |n| thousands(n as u64)),
+            note,
+        ]);
+    }
+    out += &table.render(2);
+    out += "\n✓ ready   ○ disabled (not in run --all)   ✗ files missing\n";
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,5 +492,14 @@ mod tests {
         assert!(text.starts_with("\nAll runs\n"), "{text}");
         assert!(text.ends_with("  total cost $1.0000\n"), "{text}");
         assert_eq!(text.matches("m12_v1_20260101_000000").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn the_module_list_counts_and_explains_its_marks() {
+        let text = module_list(&[]);
+        assert_eq!(
+            text,
+            "0 modules (0 enabled, 0 ready)\n\n    id  name  type  stage  records  note\n\n✓ ready   ○ disabled (not in run --all)   ✗ files missing\n"
+        );
     }
 }
