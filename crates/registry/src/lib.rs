@@ -18,6 +18,7 @@
 //!   id, the accuracy difference with a paired-bootstrap interval, McNemar's exact test, the
 //!   rows that flipped and per-label changes; [`open_run`] opens either side by local id or by
 //!   results-CSV path.
+//! - [`text`] renders each of these reports as plain text for the command line to print.
 //!
 //! It must not depend on HTTP clients, Braintrust, the model client or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -33,6 +34,7 @@ mod overview;
 mod paths;
 mod registry;
 pub mod repair;
+pub mod text;
 
 pub use entry::{Entry, NewRun, Status, TIMESTAMP_FORMAT, Tier, format_timestamp, parse_timestamp};
 pub use error::{Error, Result};

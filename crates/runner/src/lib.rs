@@ -3,7 +3,8 @@
 //! evaluator so rendering, parsing and scoring exist once. [`prepare`] turns a caller's options
 //! into a checked [`RunSetup`] (modules, model, dataset, prices, plans, and a write probe of
 //! the results folders and the registry) before the first call; [`detail_scores`] gives the
-//! per-row scores reports show beyond right or wrong.
+//! per-row scores reports show beyond right or wrong; [`text`] renders plans and run reports
+//! as text for the orchestrator to print.
 //!
 //! It must not depend on Braintrust, the batch workflow or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod run;
 pub mod score;
 pub mod setup;
+pub mod text;
 
 pub use detail::detail_scores;
 pub use error::{Error, Result};

@@ -2,24 +2,19 @@
 //! `experiment_results/.registry.json`.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use core_config::ModuleSpec;
-use registry::compare::{CompareOptions, Comparison, Flip};
-use registry::repair::{RepairOptions, RepairReport};
+use registry::compare::{CompareOptions, Comparison};
+use registry::repair::RepairOptions;
 use registry::{
-    Entry, Filter, OpenedRun, Overview, Registry, RegistryFile, Status, Summary, open_run,
+    Entry, Filter, OpenedRun, Overview, Registry, RegistryFile, Status, Summary, open_run, text,
 };
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::common::{
-    ExitStatus, GlobalArgs, Project, Table, percent, percent_of, plural, print_json, run_cli,
-    short_time, status_mark, thousands,
-};
+use crate::common::{ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 /// Keep track of experiment runs: what ran, with which prompt and model, how well it did,
 /// and whether it is on Braintrust yet.
@@ -196,33 +191,10 @@ fn overview(file: &RegistryFile) -> registry::Result<&'static Overview> {
     Ok(Box::leak(Box::new(overview)))
 }
 
-fn dash(text: &str) -> String {
-    if text.trim().is_empty() {
-        "-".to_owned()
-    } else {
-        text.to_owned()
-    }
-}
-
-fn runs_table(entries: &[&Summary]) -> Table {
-    let mut table = Table::new([
-        "", "id", "module", "created", "model", "prompt", "samples", "accuracy", "status",
-    ])
-    .right(&[6, 7]);
-    for e in entries {
-        table.row([
-            status_mark(&e.status).to_owned(),
-            e.local_id.clone(),
-            dash(&e.module_id),
-            short_time(&e.created_at),
-            dash(&e.model),
-            dash(&e.prompt_version),
-            thousands(e.samples),
-            percent(e.accuracy),
-            e.status.to_string(),
-        ]);
-    }
-    table
+/// Prints a rendered report on stdout.
+fn out(text: &str) -> anyhow::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn resolve_module<'a>(project: &'a Project, text: &str) -> anyhow::Result<&'a ModuleSpec> {
@@ -266,51 +238,17 @@ fn list(
         })?;
         return Ok(ExitStatus::Success);
     }
-    let mut out = std::io::stdout().lock();
-    if shown.is_empty() {
-        if registry.is_empty() {
-            writeln!(
-                out,
-                "No runs registered yet in {} (the orchestrator adds one per run).",
-                project.paths.display(file.path())
-            )?;
-        } else {
-            let mut what = Vec::new();
-            if let Some(m) = module {
-                what.push(format!("module {}", m.id));
-            }
-            if let Some(s) = &filter.status {
-                what.push(format!("status {s}"));
-            }
-            writeln!(
-                out,
-                "No runs match {} ({} in the registry).",
-                what.join(", "),
-                plural(registry.len(), "run", "runs")
-            )?;
-            if let Some(Status::Other(s)) = &filter.status
-                && !quiet
-            {
-                writeln!(
-                    out,
-                    "hint: the statuses are local_only, uploaded and failed; `{s}` is not one of them"
-                )?;
-            }
-        }
-        return Ok(ExitStatus::Success);
-    }
-    write!(out, "{}", runs_table(&shown).render(0))?;
-    if shown.len() < total {
-        writeln!(
-            out,
-            "\nShowing {} of {}{}.",
-            thousands(shown.len() as u64),
-            plural(total, "run", "runs"),
-            if quiet { "" } else { " (--limit 0 shows all)" }
-        )?;
-    } else {
-        writeln!(out, "\n{}.", plural(total, "run", "runs"))?;
-    }
+    let text = text::list(
+        &text::Listing {
+            shown: &shown,
+            total,
+            registered: registry.len(),
+            filter: &filter,
+            registry_path: &project.paths.display(file.path()),
+        },
+        !quiet,
+    );
+    out(&text)?;
     Ok(ExitStatus::Success)
 }
 
@@ -336,37 +274,7 @@ fn pending(file: &RegistryFile, json: bool, quiet: bool) -> anyhow::Result<ExitS
         })?;
         return Ok(ExitStatus::Success);
     }
-    let mut out = std::io::stdout().lock();
-    if pending.is_empty() {
-        writeln!(out, "Nothing waiting to be uploaded.")?;
-    } else {
-        writeln!(out, "Pending upload ({}):", thousands(pending.len() as u64))?;
-        let mut table = Table::headless().right(&[3]);
-        for e in &pending {
-            table.row([
-                e.local_id.clone(),
-                dash(&e.module_id),
-                short_time(&e.created_at),
-                percent(e.accuracy),
-            ]);
-        }
-        write!(out, "{}", table.render(2))?;
-    }
-    if !failed.is_empty() {
-        writeln!(
-            out,
-            "\nFailed uploads ({}):",
-            thousands(failed.len() as u64)
-        )?;
-        let mut table = Table::headless();
-        for e in &failed {
-            table.row([e.local_id.clone(), dash(&e.module_id), dash(&e.notes)]);
-        }
-        write!(out, "{}", table.render(2))?;
-    }
-    if !quiet && (!pending.is_empty() || !failed.is_empty()) {
-        writeln!(out, "\nUpload them with `sync-braintrust sync`.")?;
-    }
+    out(&text::pending(&pending, &failed, !quiet))?;
     Ok(ExitStatus::Success)
 }
 
@@ -377,62 +285,7 @@ fn stats(project: &Project, file: &RegistryFile, json: bool) -> anyhow::Result<E
         print_json(&stats)?;
         return Ok(ExitStatus::Success);
     }
-    let mut out = std::io::stdout().lock();
-    if stats.total == 0 {
-        writeln!(
-            out,
-            "No runs registered yet in {}.",
-            project.paths.display(file.path())
-        )?;
-        return Ok(ExitStatus::Success);
-    }
-    // The statuses this toolkit sets first, in the order a run goes through them.
-    let known = ["local_only", "uploaded", "failed"];
-    let statuses: Vec<String> = known
-        .iter()
-        .filter_map(|s| stats.by_status.get(*s).map(|n| (*s, *n)))
-        .chain(
-            stats
-                .by_status
-                .iter()
-                .filter(|(s, _)| !known.contains(&s.as_str()))
-                .map(|(s, n)| (s.as_str(), *n)),
-        )
-        .map(|(s, n)| format!("{} {s}", thousands(n as u64)))
-        .collect();
-    writeln!(
-        out,
-        "{} in {} ({})\n",
-        plural(stats.total, "run", "runs"),
-        plural(stats.modules.len(), "module", "modules"),
-        statuses.join(", ")
-    )?;
-    let mut table = Table::new([
-        "module",
-        "runs",
-        "local",
-        "uploaded",
-        "failed",
-        "latest",
-        "latest acc",
-        "best acc",
-        "best run",
-    ])
-    .right(&[1, 2, 3, 4, 6, 7]);
-    for m in &stats.modules {
-        table.row([
-            m.module.clone(),
-            thousands(m.runs as u64),
-            thousands(m.local_only as u64),
-            thousands(m.uploaded as u64),
-            thousands(m.failed as u64),
-            short_time(&m.latest_at),
-            percent(m.latest_accuracy),
-            percent(m.best_accuracy),
-            m.best_id.clone().unwrap_or_else(|| "-".to_owned()),
-        ]);
-    }
-    write!(out, "{}", table.render(0))?;
+    out(&text::stats(&stats, &project.paths.display(file.path())))?;
     Ok(ExitStatus::Success)
 }
 
@@ -449,67 +302,9 @@ fn show(
         print_json(entry)?;
         return Ok(ExitStatus::Success);
     }
-    let csv = file.resolve_csv(entry);
-    let csv_note = match &csv {
-        None => "-".to_owned(),
-        Some(path) if path.exists() => project.paths.display(path).into_owned(),
-        Some(path) => format!("{} (missing)", project.paths.display(path)),
-    };
-    let module = match entry.module().and_then(|m| project.catalog.get(&m)) {
-        Some(spec) => format!("{} ({})", spec.id, spec.name),
-        None => dash(&entry.module_id),
-    };
-    let prompt = match &entry.prompt_hash {
-        Some(hash) => format!("{} (hash {hash})", dash(&entry.prompt_version)),
-        None => dash(&entry.prompt_version),
-    };
-    let mut table = Table::headless();
-    let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), dash);
-    for (key, value) in [
-        ("module", module),
-        ("status", entry.status.to_string()),
-        ("created", dash(&entry.created_at)),
-        ("csv", csv_note),
-        ("model", dash(&entry.model)),
-        ("prompt", prompt),
-        ("dataset", dash(&entry.dataset_version)),
-        ("samples", thousands(entry.samples)),
-        ("accuracy", percent(entry.accuracy)),
-        ("braintrust id", opt(&entry.braintrust_id)),
-        ("braintrust url", opt(&entry.braintrust_url)),
-        ("uploaded", opt(&entry.uploaded_at)),
-        ("notes", dash(&entry.notes)),
-    ] {
-        table.row([key.to_owned(), value]);
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", entry.local_id)?;
-    write!(out, "{}", table.render(2))?;
-    if let Some(metrics) = entry.metrics.as_object().filter(|m| !m.is_empty()) {
-        writeln!(out, "\n  metrics")?;
-        let mut table = Table::headless();
-        for (key, value) in metrics {
-            table.row([key.clone(), compact(value)]);
-        }
-        write!(out, "{}", table.render(4))?;
-    }
-    if !entry.extra.is_empty() {
-        writeln!(out, "\n  other fields")?;
-        let mut table = Table::headless();
-        for (key, value) in &entry.extra {
-            table.row([key.clone(), compact(value)]);
-        }
-        write!(out, "{}", table.render(4))?;
-    }
+    let module = entry.module().and_then(|m| project.catalog.get(&m));
+    out(&text::show(entry, module, file, &project.paths))?;
     Ok(ExitStatus::Success)
-}
-
-fn compact(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".to_owned(),
-        other => other.to_string(),
-    }
 }
 
 #[derive(Serialize)]
@@ -544,41 +339,13 @@ fn cleanup(
         })?;
         return Ok(ExitStatus::Success);
     }
-    let mut out = std::io::stdout().lock();
-    if removed.is_empty() {
-        writeln!(
-            out,
-            "No cleanup needed: every CSV of the {} is there.",
-            plural(remaining, "run", "runs")
-        )?;
-        return Ok(ExitStatus::Success);
-    }
-    writeln!(
-        out,
-        "{} {} whose CSV no longer exists:",
-        if dry_run { "Would remove" } else { "Removed" },
-        plural(removed.len(), "entry", "entries")
-    )?;
-    let mut table = Table::headless();
-    for e in &removed {
-        let csv = file.resolve_csv(e).map_or_else(
-            || "-".to_owned(),
-            |p| project.paths.display(&p).into_owned(),
-        );
-        table.row([e.local_id.clone(), dash(&e.module_id), csv]);
-    }
-    write!(out, "{}", table.render(2))?;
-    writeln!(
-        out,
-        "\n{} {}.{}",
-        plural(remaining, "run", "runs"),
-        if dry_run { "would remain" } else { "remain" },
-        if dry_run {
-            " Nothing was changed (--dry-run)."
-        } else {
-            ""
-        }
-    )?;
+    out(&text::cleanup(
+        &removed,
+        remaining,
+        dry_run,
+        file,
+        &project.paths,
+    ))?;
     Ok(ExitStatus::Success)
 }
 
@@ -593,107 +360,8 @@ fn repair(
         print_json(&report)?;
         return Ok(ExitStatus::Success);
     }
-    render_repair(project, file, &report)?;
+    out(&text::repair(&report, file, &project.paths))?;
     Ok(ExitStatus::Success)
-}
-
-fn render_repair(
-    project: &Project,
-    file: &RegistryFile,
-    report: &RepairReport,
-) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let shown = |p: &Path| project.paths.display(p).into_owned();
-    if let Some(damage) = &report.damage {
-        writeln!(out, "The registry did not load: {damage}")?;
-    }
-    if let Some(backup) = &report.backup {
-        writeln!(out, "Backed up {} to {}", shown(file.path()), shown(backup))?;
-    }
-    if report.damage.is_some() {
-        writeln!(
-            out,
-            "Salvaged {} from the damaged file.",
-            plural(report.kept, "entry", "entries")
-        )?;
-        if !report.lost.is_empty() {
-            writeln!(
-                out,
-                "Could not read {}:",
-                plural(report.lost.len(), "entry", "entries")
-            )?;
-            for lost in &report.lost {
-                writeln!(out, "  {lost}")?;
-            }
-        }
-        for r in &report.renamed {
-            writeln!(
-                out,
-                "Two entries had the id `{}`: the later one is now `{}`.",
-                r.from, r.to
-            )?;
-        }
-    } else {
-        writeln!(
-            out,
-            "The registry is sound ({}).",
-            plural(report.kept, "entry", "entries")
-        )?;
-    }
-    if report.rebuilt.is_empty() {
-        writeln!(out, "Every results CSV is registered.")?;
-    } else {
-        writeln!(
-            out,
-            "{} {} for CSVs no entry pointed to:",
-            if report.dry_run {
-                "Would register"
-            } else {
-                "Registered"
-            },
-            plural(report.rebuilt.len(), "run", "runs")
-        )?;
-        let mut table = Table::headless().right(&[2, 3]);
-        for e in &report.rebuilt {
-            table.row([
-                e.local_id.clone(),
-                dash(&e.module_id),
-                thousands(e.samples),
-                percent(e.accuracy),
-                e.csv_path.clone(),
-            ]);
-        }
-        write!(out, "{}", table.render(2))?;
-    }
-    if !report.skipped.is_empty() {
-        writeln!(
-            out,
-            "Skipped {}:",
-            plural(report.skipped.len(), "CSV", "CSVs")
-        )?;
-        let mut table = Table::headless();
-        for s in &report.skipped {
-            table.row([s.csv_path.clone(), s.reason.clone()]);
-        }
-        write!(out, "{}", table.render(2))?;
-    }
-    let changes = report.damage.is_some() || !report.rebuilt.is_empty();
-    if report.dry_run {
-        writeln!(
-            out,
-            "\nDry run: nothing was written. The registry would hold {}.",
-            plural(report.total, "entry", "entries")
-        )?;
-    } else if changes {
-        writeln!(
-            out,
-            "\nThe registry now holds {}.",
-            plural(report.total, "entry", "entries")
-        )?;
-    } else {
-        writeln!(out, "\nNothing to do.")?;
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -729,8 +397,8 @@ fn compare(
     if run_a.module != run_b.module {
         bail!(
             "A is a run of {} and B a run of {}: compare needs two runs of the same module",
-            dash(&run_a.module),
-            dash(&run_b.module)
+            text::dash(&run_a.module),
+            text::dash(&run_b.module)
         );
     }
     let module = resolve_module(project, &run_a.module)?;
@@ -746,218 +414,6 @@ fn compare(
         })?;
         return Ok(ExitStatus::Success);
     }
-    render_compare(module, &run_a, &run_b, &result, flips)?;
+    out(&text::compare(module, &run_a, &run_b, &result, flips))?;
     Ok(ExitStatus::Success)
-}
-
-fn points(difference: f64) -> String {
-    format!("{:+.1}", difference * 100.0)
-}
-
-fn p_value(p: f64) -> String {
-    if p < 0.0001 {
-        "< 0.0001".to_owned()
-    } else {
-        format!("{p:.4}")
-    }
-}
-
-fn clip(text: &str, width: usize) -> String {
-    let one_line = text.replace(['\n', '\r'], " ");
-    if one_line.chars().count() <= width {
-        one_line
-    } else {
-        let mut cut: String = one_line.chars().take(width - 1).collect();
-        cut.push('…');
-        cut
-    }
-}
-
-fn render_compare(
-    module: &ModuleSpec,
-    a: &OpenedRun,
-    b: &OpenedRun,
-    c: &Comparison,
-    flips: usize,
-) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Comparing two runs of {} ({}), scored on `{}`\n",
-        module.id, module.name, c.field
-    )?;
-    write!(out, "{}", runs_compared(a, b, c).render(2))?;
-    writeln!(out, "\nPaired rows: {}", pairing(c))?;
-    if c.a.duplicate_ids + c.b.duplicate_ids > 0 {
-        writeln!(
-            out,
-            "warning: repeated record ids (A {}, B {}); only the first row of each was paired",
-            c.a.duplicate_ids, c.b.duplicate_ids
-        )?;
-    }
-    if c.expected_differs > 0 {
-        writeln!(
-            out,
-            "warning: {} paired rows expect different answers in A and B (different dataset versions?)",
-            thousands(c.expected_differs as u64)
-        )?;
-    }
-    let (Some(summary), Some(diff)) = (accuracy_summary(c), c.difference) else {
-        writeln!(
-            out,
-            "\nNo row was scored in both runs, so there is nothing to compare."
-        )?;
-        return Ok(());
-    };
-    writeln!(out)?;
-    write!(out, "{}", summary.render(2))?;
-    writeln!(out, "\n{}", verdict(c.mcnemar.p_value, diff))?;
-    for (title, list) in [
-        ("Right → wrong", &c.right_to_wrong),
-        ("Wrong → right", &c.wrong_to_right),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
-        writeln!(out, "\n{title} ({}):", thousands(list.len() as u64))?;
-        write!(out, "{}", flips_table(list, flips).render(2))?;
-        if flips > 0 && list.len() > flips {
-            writeln!(
-                out,
-                "  … and {} more (--flips 0 shows all)",
-                thousands((list.len() - flips) as u64)
-            )?;
-        }
-    }
-    if !c.labels.is_empty() {
-        writeln!(out, "\nBy expected label:")?;
-        write!(out, "{}", labels_table(c).render(2))?;
-    }
-    Ok(())
-}
-
-/// Each run with its own counts (errored rows count as wrong, as the registry counts them).
-fn runs_compared(a: &OpenedRun, b: &OpenedRun, c: &Comparison) -> Table {
-    let mut runs =
-        Table::new(["", "run", "model", "prompt", "rows", "errors", "accuracy"]).right(&[4, 5, 6]);
-    for (label, run, counts) in [("A", a, &c.a), ("B", b, &c.b)] {
-        runs.row([
-            label.to_owned(),
-            run.name().to_owned(),
-            run.model.as_deref().map_or_else(|| "-".to_owned(), dash),
-            run.prompt_version
-                .as_deref()
-                .map_or_else(|| "-".to_owned(), dash),
-            thousands(counts.rows as u64),
-            thousands(counts.errors as u64),
-            percent_of(counts.correct, counts.rows),
-        ]);
-    }
-    runs
-}
-
-/// `1,234 (left out: 3 with an error, …)`.
-fn pairing(c: &Comparison) -> String {
-    let left_out: Vec<String> = [
-        (c.excluded_errors, "with an error"),
-        (c.excluded_unscored, "not scored"),
-        (c.only_in_a, "only in A"),
-        (c.only_in_b, "only in B"),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{} {what}", thousands(n as u64)))
-    .collect();
-    if left_out.is_empty() {
-        thousands(c.paired as u64)
-    } else {
-        format!(
-            "{} (left out: {})",
-            thousands(c.paired as u64),
-            left_out.join(", ")
-        )
-    }
-}
-
-/// Both accuracies, the difference with its interval, and McNemar's test; `None` when no row
-/// was scored in both runs.
-fn accuracy_summary(c: &Comparison) -> Option<Table> {
-    let (acc_a, acc_b, diff) = (c.accuracy_a?, c.accuracy_b?, c.difference?);
-    let mut summary = Table::headless().right(&[1]);
-    summary.row([
-        "accuracy A".to_owned(),
-        percent(Some(acc_a)),
-        format!("({}/{})", c.correct_a, c.paired),
-    ]);
-    summary.row([
-        "accuracy B".to_owned(),
-        percent(Some(acc_b)),
-        format!("({}/{})", c.correct_b, c.paired),
-    ]);
-    let interval = c.interval.map_or_else(String::new, |ci| {
-        format!(
-            "{:.0}% CI {} to {} (paired bootstrap, {} resamples, seed {})",
-            ci.confidence * 100.0,
-            points(ci.low),
-            points(ci.high),
-            thousands(ci.resamples as u64),
-            ci.seed
-        )
-    });
-    summary.row([
-        "B - A".to_owned(),
-        format!("{} pts", points(diff)),
-        interval,
-    ]);
-    summary.row([
-        "McNemar".to_owned(),
-        format!("p = {}", p_value(c.mcnemar.p_value)),
-        format!(
-            "(exact; {} right→wrong, {} wrong→right)",
-            c.mcnemar.right_to_wrong, c.mcnemar.wrong_to_right
-        ),
-    ]);
-    Some(summary)
-}
-
-fn verdict(p: f64, diff: f64) -> String {
-    if p >= 0.05 {
-        format!(
-            "Not significant at the 5% level (McNemar p = {}): more rows are needed to be sure.",
-            p_value(p)
-        )
-    } else if diff > 0.0 {
-        "B is more accurate than A (McNemar, significant at the 5% level).".to_owned()
-    } else {
-        "B is less accurate than A (McNemar, significant at the 5% level).".to_owned()
-    }
-}
-
-fn labels_table(c: &Comparison) -> Table {
-    let mut table = Table::new(["label", "rows", "A", "B", "change"]).right(&[1, 2, 3, 4]);
-    for l in &c.labels {
-        table.row([
-            l.label.clone(),
-            thousands(l.rows as u64),
-            percent(Some(l.accuracy_a)),
-            percent(Some(l.accuracy_b)),
-            points(l.accuracy_b - l.accuracy_a),
-        ]);
-    }
-    table
-}
-
-fn flips_table(list: &[Flip], limit: usize) -> Table {
-    let mut table = Table::new(["record", "keyword", "expected", "A", "B"]);
-    let take = if limit == 0 { list.len() } else { limit };
-    for f in list.iter().take(take) {
-        table.row([
-            clip(&f.record_id, 40),
-            clip(&dash(&f.keyword), 40),
-            clip(&f.expected, 24),
-            clip(&f.output_a, 24),
-            clip(&f.output_b, 24),
-        ]);
-    }
-    table
 }

@@ -114,106 +114,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-#[derive(Serialize)]
-struct ListEntry<'a> {
-    id: &'a str,
-    name: &'a str,
-    #[serde(rename = "type")]
-    module_type: &'a str,
-    stage: u8,
-    enabled: bool,
-    status: &'static str,
-    records: Option<usize>,
-    folder: String,
-    dataset: String,
-    prompt: String,
-    schema: String,
-    missing: Vec<String>,
-}
-
-fn entry<'a>(catalog: &Catalog, m: &'a ModuleSpec) -> ListEntry<'a> {
-    let version = &catalog.defaults().prompt_version;
-    let files = [
-        ("dataset", m.dataset.clone()),
-        ("prompt", m.prompt_for(version)),
-        ("schema", m.schema.clone()),
-    ];
-    let missing: Vec<String> = files
-        .iter()
-        .filter(|(_, p)| !catalog.path_of(p).is_file())
-        .map(|(what, p)| format!("{what} {}", p.display()))
-        .collect();
-    let status = if !missing.is_empty() {
-        "missing"
-    } else if m.enabled {
-        "ready"
-    } else {
-        "disabled"
-    };
-    ListEntry {
-        id: m.id.as_str(),
-        name: &m.name,
-        module_type: m.module_type.as_str(),
-        stage: m.stage,
-        enabled: m.enabled,
-        status,
-        records: core_config::dataset::count_records(&catalog.dataset_path(m))
-            .ok()
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        folder: m.folder_name(),
-        dataset: m.dataset.display().to_string(),
-        prompt: m.prompt_for(version).display().to_string(),
-        schema: m.schema.display().to_string(),
-        missing,
-    }
-}
-
 fn list(catalog: &Catalog, json: bool) -> anyhow::Result<ExitStatus> {
-    let entries: Vec<ListEntry<'_>> = catalog
-        .modules()
-        .iter()
-        .map(|m| entry(catalog, m))
-        .collect();
+    let entries = runner::text::module_entries(catalog);
     if json {
         print_json(&entries)?;
         return Ok(ExitStatus::Success);
     }
-    let enabled = entries.iter().filter(|e| e.enabled).count();
-    let ready = entries.iter().filter(|e| e.status == "ready").count();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{} modules ({enabled} enabled, {ready} ready)\n",
-        entries.len()
-    )?;
-    let mut table =
-        Table::new(["", "id", "name", "type", "stage", "records", "note"]).right(&[4, 5]);
-    for e in &entries {
-        let mark = match e.status {
-            "ready" => "✓",
-            "disabled" => "○",
-            _ => "✗",
-        };
-        let note = match e.status {
-            "missing" => format!("missing {}", e.missing.join(", ")),
-            "disabled" => "[disabled]".to_owned(),
-            _ => String::new(),
-        };
-        table.row([
-            mark.to_owned(),
-            e.id.to_owned(),
-            e.name.to_owned(),
-            e.module_type.to_owned(),
-            e.stage.to_string(),
-            e.records
-                .map_or_else(|| "-".to_owned(), |n| thousands(n as u64)),
-            note,
-        ]);
-    }
-    write!(out, "{}", table.render(2))?;
-    writeln!(
-        out,
-        "\n✓ ready   ○ disabled (not in run --all)   ✗ files missing"
+    write!(
+        std::io::stdout().lock(),
+        "{}",
+        runner::text::module_list(&entries)
     )?;
     Ok(ExitStatus::Success)
 }

@@ -6,18 +6,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use braintrust::{RunOutcome, Session};
-use core_config::ModuleSpec;
 use llm_client::{Cache, CacheMode, Client, PacingConfig, Reporter, RetryEvent};
 use registry::RegistryFile;
-use runner::metrics::RunMetrics;
+use runner::text::{self, PlanSummary};
 use runner::{ExecOptions, Plan, Progress, RunOptions, RunReport, RunReporter};
 use serde::Serialize;
 
 use clap::builder::NonEmptyStringValueParser;
 
 use crate::common::{
-    Bar, ExitStatus, GlobalArgs, Project, Table, at_least_one, percent, print_json, runtime,
-    thousands,
+    Bar, ExitStatus, GlobalArgs, Project, Table, at_least_one, print_json, runtime, thousands,
 };
 
 /// Arguments of `orchestrator run`.
@@ -168,7 +166,7 @@ pub(super) fn run(
     if args.json {
         print_json(&JsonRuns { runs: &reports })?;
     } else if reports.len() > 1 {
-        print_overview(&reports)?;
+        out(&text::overview(&reports))?;
     }
     Ok(status)
 }
@@ -209,7 +207,7 @@ fn finished(
     json: bool,
 ) -> anyhow::Result<bool> {
     if !json {
-        print_summary(plan, report)?;
+        out(&text::summary(plan, report))?;
     }
     let mut ok = report.all_scored();
     if let Some(session) = upload {
@@ -252,279 +250,29 @@ struct JsonRuns<'a> {
     runs: &'a [RunReport],
 }
 
-#[derive(Serialize)]
-struct PlanJson {
-    module: String,
-    name: String,
-    dataset: String,
-    dataset_records: usize,
-    records: usize,
-    samples: Option<usize>,
-    seed: u64,
-    resumed_rows: usize,
-    prompt: String,
-    prompt_version: String,
-    prompt_hash: String,
-    model: String,
-    base_url: String,
-    temperature: f64,
-    max_tokens: u32,
-    estimated_prompt_tokens: u64,
-    estimated_completion_tokens: u64,
-    estimated_cost_usd: Option<f64>,
-    results_csv: String,
-    journal: String,
-    local_id: String,
-}
-
-fn plan_json(plan: &Plan, base_url: &str) -> PlanJson {
-    PlanJson {
-        module: plan.module.id.to_string(),
-        name: plan.module.name.clone(),
-        dataset: plan.display(&plan.dataset),
-        dataset_records: plan.dataset_records,
-        records: plan.records.len(),
-        samples: plan.settings.samples,
-        seed: plan.settings.seed,
-        resumed_rows: plan.resume.as_ref().map_or(0, |j| j.rows.len()),
-        prompt: plan.display(&plan.prompt),
-        prompt_version: plan.settings.prompt_version.clone(),
-        prompt_hash: plan.prompt_hash.clone(),
-        model: plan.settings.model.clone(),
-        base_url: base_url.to_owned(),
-        temperature: plan.module.settings.temperature,
-        max_tokens: plan.module.settings.max_tokens,
-        estimated_prompt_tokens: plan.estimate.prompt_tokens,
-        estimated_completion_tokens: plan.estimate.completion_tokens,
-        estimated_cost_usd: plan.estimate.cost_usd,
-        results_csv: plan.display(&plan.csv),
-        journal: plan.display(&plan.journal),
-        local_id: plan.local_id.clone(),
-    }
-}
-
 fn dry_run(plans: &[Plan], base_url: &str, json: bool) -> anyhow::Result<ExitStatus> {
-    let entries: Vec<PlanJson> = plans.iter().map(|p| plan_json(p, base_url)).collect();
     if json {
         #[derive(Serialize)]
-        struct DryRun<'a> {
+        struct DryRun {
             dry_run: bool,
-            plans: &'a [PlanJson],
+            plans: Vec<PlanSummary>,
         }
         print_json(&DryRun {
             dry_run: true,
-            plans: &entries,
+            plans: plans
+                .iter()
+                .map(|p| PlanSummary::new(p, base_url))
+                .collect(),
         })?;
         return Ok(ExitStatus::Success);
     }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "Dry run: nothing is sent to {base_url}.")?;
-    let (mut prompt, mut completion, mut cost, mut priced) = (0u64, 0u64, 0f64, true);
-    for (plan, e) in plans.iter().zip(&entries) {
-        writeln!(out, "\n{} {}", e.module, e.name)?;
-        let sample = match e.samples {
-            Some(n) if n < e.dataset_records => format!(
-                "{} of {} records, seed {}",
-                thousands(e.records as u64),
-                thousands(e.dataset_records as u64),
-                e.seed
-            ),
-            _ => format!("{} records", thousands(e.records as u64)),
-        };
-        let resumed = if e.resumed_rows > 0 {
-            format!("; resuming, {} rows already done", e.resumed_rows)
-        } else {
-            String::new()
-        };
-        let mut t = Table::headless();
-        t.row([
-            "dataset".to_owned(),
-            format!("{} ({sample}{resumed})", e.dataset),
-        ]);
-        t.row([
-            "prompt".to_owned(),
-            format!(
-                "{} ({}, hash {})",
-                e.prompt, e.prompt_version, e.prompt_hash
-            ),
-        ]);
-        t.row([
-            "model".to_owned(),
-            format!(
-                "{}, temperature {}, max {} tokens, {}",
-                e.model,
-                e.temperature,
-                e.max_tokens,
-                format_kind(&plan.module)
-            ),
-        ]);
-        t.row([
-            "estimate".to_owned(),
-            format!(
-                "~{} prompt + ~{} completion tokens, {}",
-                thousands(e.estimated_prompt_tokens),
-                thousands(e.estimated_completion_tokens),
-                e.estimated_cost_usd.map_or_else(
-                    || "cost unknown (model not in the price table)".to_owned(),
-                    |c| format!("~${c:.4}")
-                )
-            ),
-        ]);
-        t.row(["results".to_owned(), e.results_csv.clone()]);
-        t.row(["registry".to_owned(), e.local_id.clone()]);
-        write!(out, "{}", t.render(2))?;
-        prompt += e.estimated_prompt_tokens;
-        completion += e.estimated_completion_tokens;
-        match e.estimated_cost_usd {
-            Some(c) => cost += c,
-            None => priced = false,
-        }
-    }
-    if plans.len() > 1 {
-        writeln!(
-            out,
-            "\nTotal: {} modules, ~{} prompt + ~{} completion tokens, {}",
-            plans.len(),
-            thousands(prompt),
-            thousands(completion),
-            if priced {
-                format!("~${cost:.4}")
-            } else {
-                format!("at least ~${cost:.4} (some models are not in the price table)")
-            }
-        )?;
-    }
+    out(&text::dry_run(plans, base_url))?;
     Ok(ExitStatus::Success)
 }
 
-fn format_kind(module: &ModuleSpec) -> &'static str {
-    match module.settings.response_format {
-        core_config::ResponseFormatKind::JsonSchema => "json_schema (strict)",
-        core_config::ResponseFormatKind::JsonObject => "json_object",
-    }
-}
-
-fn ratio(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
-}
-
-fn print_summary(plan: &Plan, report: &RunReport) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let m = &report.metrics;
-    let rate = if report.seconds > 0.0 {
-        #[expect(clippy::cast_precision_loss, reason = "display only")]
-        let r = (report.rows - report.resumed_rows) as f64 / report.seconds;
-        format!(" ({r:.1} rows/s)")
-    } else {
-        String::new()
-    };
-    writeln!(
-        out,
-        "\n{} {}: {} rows in {:.1}s{rate}{}",
-        report.module,
-        plan.module.name,
-        thousands(report.rows as u64),
-        report.seconds,
-        if report.resumed_rows > 0 {
-            format!(", {} resumed from the journal", report.resumed_rows)
-        } else {
-            String::new()
-        }
-    )?;
-    let mut t = Table::headless();
-    t.row([
-        "accuracy".to_owned(),
-        match m.accuracy {
-            Some(a) => format!("{:.2}% ({}/{} scored)", a * 100.0, m.correct, m.scored),
-            None => "- (no row was scored)".to_owned(),
-        },
-    ]);
-    t.row(["errors".to_owned(), errors_text(m)]);
-    if let Some(mcc) = m.mcc {
-        t.row(["mcc".to_owned(), format!("{mcc:.3}")]);
-    }
-    if let Some(f1) = m.macro_f1 {
-        t.row(["macro f1".to_owned(), format!("{f1:.3}")]);
-    }
-    if let Some(list) = &m.list {
-        t.row([
-            "list overlap".to_owned(),
-            format!(
-                "precision {:.3}, recall {:.3}, f1 {:.3} (means)",
-                list.precision, list.recall, list.f1
-            ),
-        ]);
-    }
-    t.row([
-        "tokens".to_owned(),
-        format!(
-            "{} prompt ({} cached) + {} completion; {} answers from the response cache",
-            thousands(report.prompt_tokens),
-            thousands(report.cached_prompt_tokens),
-            thousands(report.completion_tokens),
-            thousands(report.cache_hits)
-        ),
-    ]);
-    t.row([
-        "cost".to_owned(),
-        if report.cost_complete {
-            format!("${:.4}", report.cost_usd)
-        } else {
-            format!(
-                "at least ${:.4} (the model is not in the price table)",
-                report.cost_usd
-            )
-        },
-    ]);
-    t.row(["results".to_owned(), report.csv.clone()]);
-    t.row(["registered".to_owned(), report.local_id.clone()]);
-    write!(out, "{}", t.render(2))?;
-    if !m.per_label.is_empty() {
-        let mut labels = Table::new(["label", "support", "predicted", "precision", "recall", "f1"])
-            .right(&[1, 2, 3, 4, 5]);
-        for l in &m.per_label {
-            labels.row([
-                l.label.clone(),
-                l.support.to_string(),
-                l.predicted.to_string(),
-                ratio(l.precision),
-                ratio(l.recall),
-                ratio(l.f1),
-            ]);
-        }
-        write!(out, "\n{}", labels.render(2))?;
-    }
-    Ok(())
-}
-
-fn errors_text(m: &RunMetrics) -> String {
-    if m.errors.is_empty() {
-        return "none".to_owned();
-    }
-    let total: usize = m.errors.values().sum();
-    let kinds: Vec<String> = m.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
-    format!("{total} ({}; see the `error` column)", kinds.join(", "))
-}
-
-fn print_overview(reports: &[RunReport]) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let mut t = Table::new(["module", "rows", "accuracy", "errors", "cost", "registered"])
-        .right(&[1, 2, 3, 4]);
-    let mut cost = 0.0;
-    for r in reports {
-        cost += r.cost_usd;
-        t.row([
-            r.module.clone(),
-            r.rows.to_string(),
-            percent(r.metrics.accuracy),
-            r.metrics.errors.values().sum::<usize>().to_string(),
-            format!("${:.4}", r.cost_usd),
-            r.local_id.clone(),
-        ]);
-    }
-    writeln!(out, "\nAll runs")?;
-    write!(out, "{}", t.render(2))?;
-    writeln!(out, "  total cost ${cost:.4}")?;
+/// Prints rendered text on stdout.
+fn out(text: &str) -> anyhow::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 
