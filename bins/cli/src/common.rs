@@ -368,16 +368,7 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 pub use present::{Table, percent, percent_of, percent_setting, plural, short_time, thousands};
 
-/// The one-character mark of a run's Braintrust status in tables.
-#[must_use]
-pub fn status_mark(status: &registry::Status) -> &'static str {
-    match status {
-        registry::Status::Uploaded => "✓",
-        registry::Status::LocalOnly => "○",
-        registry::Status::Failed => "✗",
-        registry::Status::Other(_) => "?",
-    }
-}
+pub use registry::text::status_mark;
 
 /// The async runtime every command that talks HTTP (or serves it) runs on.
 ///

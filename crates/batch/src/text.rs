@@ -38,12 +38,7 @@ pub fn usd(cost: Option<f64>) -> String {
     cost.map_or_else(|| "unknown".to_owned(), |c| format!("${c:.4}"))
 }
 
-/// Writing to a `String` cannot fail; this keeps `?` in the renderers below.
-fn text(render: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
-    let mut out = String::new();
-    let _ = render(&mut out);
-    out
-}
+use present::render as text;
 
 /// What `generate` wrote: files per module, sizes, token and cost estimates.
 #[must_use]

@@ -11,21 +11,9 @@ use crate::matching::MatchReport;
 use crate::report::StatusReport;
 use crate::{Config, RunOutcome, SyncReport};
 
-/// Writing to a `String` cannot fail; this keeps `?` in the renderers below.
-fn text(render: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
-    let mut out = String::new();
-    let _ = render(&mut out);
-    out
-}
+use present::render as text;
 
-fn mark(status: &Status) -> &'static str {
-    match status {
-        Status::Uploaded => "✓",
-        Status::LocalOnly => "○",
-        Status::Failed => "✗",
-        Status::Other(_) => "?",
-    }
-}
+use registry::text::status_mark as mark;
 
 /// What a sync is about to do: `waiting` runs (at most `limit`) of `module`, or that there is
 /// nothing to upload.

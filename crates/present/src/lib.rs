@@ -175,6 +175,14 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// Runs a renderer that writes into a `String` with `write!`/`writeln!` and returns the text
+/// (writing into a `String` cannot fail).
+pub fn render(write: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+    let mut out = String::new();
+    let _ = write(&mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
