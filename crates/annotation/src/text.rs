@@ -125,8 +125,8 @@ pub fn render_merge(paths: &ProjectPaths, r: &MergeReport, next_steps: bool) -> 
         if review > 0 {
             let _ = writeln!(
                 out,
-                "Next: decide the {review} NEEDS_REVIEW row{} (write the label into final_label), then\n  merge-annotations gold {name}",
-                if review == 1 { "" } else { "s" }
+                "Next: decide the {} (write the label into final_label), then\n  merge-annotations gold {name}",
+                present::plural(review, "NEEDS_REVIEW row", "NEEDS_REVIEW rows")
             );
         } else if r.disagreements_only {
             let _ = writeln!(

@@ -616,9 +616,8 @@ pub fn render_batch(folder: &str, files: &[BatchFile<'_>]) -> String {
     let failed = files.iter().filter(|f| f.outcome.is_err()).count();
     if failed > 0 {
         out.push_str(&format!(
-            "\n{failed} of {} file{} could not be analysed; `calculate-agreement analyze FILE` shows the details.\n",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" }
+            "\n{failed} of {} could not be analysed; `calculate-agreement analyze FILE` shows the details.\n",
+            present::plural(files.len(), "file", "files")
         ));
     }
     out
