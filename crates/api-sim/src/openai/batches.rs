@@ -87,6 +87,14 @@ pub(crate) struct BatchStore {
     order: Vec<String>,
 }
 
+/// How a job ended: status, lines run, when, and the (code, message) for lines not run.
+type Ending = (
+    &'static str,
+    usize,
+    Instant,
+    Option<(&'static str, &'static str)>,
+);
+
 impl Job {
     fn at(&self, t: Instant) -> i64 {
         self.created_at + t.saturating_duration_since(self.started).as_secs() as i64
@@ -136,40 +144,71 @@ impl Job {
             Err(_) => return,
             Ok(lines) => lines,
         };
+        let Some((status, cut, at, reason)) = self.ending(now, lines.len()) else {
+            return;
+        };
+        let (output, errors, usage) = self.result_lines(lines, cut, reason);
+        let completed = output.len() as u64;
+        let failed = errors.len() as u64;
+        let output_file_id = self.write_file(files, state, &output, "output");
+        let error_file_id = self.write_file(files, state, &errors, "error");
+        self.finished = Some(Finished {
+            status,
+            at: self.at(at),
+            output_file_id,
+            error_file_id,
+            completed,
+            failed,
+            usage,
+        });
+    }
+
+    /// How the job ends by `now`, if it has ended: its status, how many lines ran,
+    /// when it ended, and the error given to the lines that did not run.
+    fn ending(&self, now: Instant, total: usize) -> Option<Ending> {
         let cancel_delay = self.duration.mul_f64(0.1);
-        let (status, cut, at, reason) = if let Some(asked) = self.cancel_requested {
+        if let Some(asked) = self.cancel_requested {
             if now < asked + cancel_delay {
-                return;
+                return None;
             }
-            (
+            Some((
                 "cancelled",
-                self.done_by(asked, lines.len()),
+                self.done_by(asked, total),
                 asked + cancel_delay,
                 Some((
                     "batch_cancelled",
                     "This request was cancelled before it ran.",
                 )),
-            )
+            ))
         } else if let Some(expire) = self.expire_after
             && expire < self.duration
             && now >= self.started + expire
         {
             let at = self.started + expire;
-            (
+            Some((
                 "expired",
-                self.done_by(at, lines.len()),
+                self.done_by(at, total),
                 at,
                 Some((
                     "batch_expired",
                     "This request could not be executed before the completion window expired.",
                 )),
-            )
+            ))
         } else if now >= self.started + self.duration {
-            ("completed", lines.len(), self.started + self.duration, None)
+            Some(("completed", total, self.started + self.duration, None))
         } else {
-            return;
-        };
+            None
+        }
+    }
 
+    /// The output and error file lines (each shuffled) and the summed usage; lines from
+    /// `cut` on did not run and get `reason` as their error.
+    fn result_lines(
+        &self,
+        lines: &[LineResult],
+        cut: usize,
+        reason: Option<(&str, &str)>,
+    ) -> (Vec<Value>, Vec<Value>, (u64, u64)) {
         let mut output = Vec::new();
         let mut errors = Vec::new();
         let mut usage = (0, 0);
@@ -213,38 +252,34 @@ impl Job {
         for i in (1..errors.len()).rev() {
             errors.swap(i, rng.below(i + 1));
         }
-        let completed = output.len() as u64;
-        let failed = errors.len() as u64;
-        let write = |files: &mut FileStore, lines: &[Value], kind: &str| -> Option<String> {
-            if lines.is_empty() {
-                return None;
-            }
-            let mut text = String::new();
-            for line in lines {
-                text.push_str(&line.to_string());
-                text.push('\n');
-            }
-            let id = state.next_id("file-");
-            files.insert(
-                id.clone(),
-                format!("{}_{kind}.jsonl", self.id),
-                &format!("batch_{kind}"),
-                Bytes::from(text),
-                None,
-            );
-            Some(id)
-        };
-        let output_file_id = write(files, &output, "output");
-        let error_file_id = write(files, &errors, "error");
-        self.finished = Some(Finished {
-            status,
-            at: self.at(at),
-            output_file_id,
-            error_file_id,
-            completed,
-            failed,
-            usage,
-        });
+        (output, errors, usage)
+    }
+
+    /// Stores `lines` as the job's `kind` ("output" or "error") file; `None` when empty.
+    fn write_file(
+        &self,
+        files: &mut FileStore,
+        state: &Shared,
+        lines: &[Value],
+        kind: &str,
+    ) -> Option<String> {
+        if lines.is_empty() {
+            return None;
+        }
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        let id = state.next_id("file-");
+        files.insert(
+            id.clone(),
+            format!("{}_{kind}.jsonl", self.id),
+            &format!("batch_{kind}"),
+            Bytes::from(text),
+            None,
+        );
+        Some(id)
     }
 
     fn to_json(&self, now: Instant) -> Value {
