@@ -397,112 +397,143 @@ fn run_lines(
     endpoint: &str,
     seed: u64,
 ) -> (Result<Vec<LineResult>, Vec<Value>>, Option<String>) {
-    let config = &state.config;
-    let mut errors = Vec::new();
-    if content.len() > config.batch_max_bytes {
-        errors.push(json!({"code": "file_too_large", "message": format!(
-            "The input file is {} bytes; a batch input file may hold at most {} bytes.",
-            content.len(), config.batch_max_bytes), "param": "input_file_id", "line": null}));
-        return (Err(errors), None);
-    }
     let text = String::from_utf8_lossy(content);
     let raw_lines: Vec<&str> = text
         .strip_suffix('\n')
         .unwrap_or(&text)
         .split('\n')
         .collect();
-    if text.trim().is_empty() {
-        errors.push(
-            json!({"code": "empty_file", "message": "The input file has no requests.",
-            "param": "input_file_id", "line": null}),
-        );
-        return (Err(errors), None);
+    if let Some(error) = check_file(&state.config, content.len(), &text, raw_lines.len()) {
+        return (Err(vec![error]), None);
     }
-    if raw_lines.len() > config.batch_max_lines {
-        errors.push(json!({"code": "too_many_requests", "message": format!(
-            "The input file has {} requests; a batch may hold at most {}.",
-            raw_lines.len(), config.batch_max_lines), "param": "input_file_id", "line": null}));
-        return (Err(errors), None);
-    }
+    let mut errors = Vec::new();
     let mut seen = HashSet::new();
     let mut model: Option<String> = None;
     let mut parsed = Vec::with_capacity(raw_lines.len());
     for (i, raw) in raw_lines.iter().enumerate() {
-        let n = i + 1;
-        let value: Value = match serde_json::from_str(raw.trim_end_matches('\r')) {
-            Ok(Value::Object(o)) => Value::Object(o),
-            Ok(_) => {
-                errors.push(line_error(
-                    "invalid_json_line",
-                    "Each line must be a JSON object.".to_owned(),
-                    n,
-                    None,
-                ));
-                continue;
-            }
-            Err(e) => {
-                errors.push(line_error(
-                    "invalid_json_line",
-                    format!("This line is not valid JSON: {e}"),
-                    n,
-                    None,
-                ));
-                continue;
-            }
-        };
-        let custom_id = match value.get("custom_id") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => {
-                errors.push(line_error(
-                    "missing_required_parameter",
-                    "Missing required parameter: 'custom_id'.".to_owned(),
-                    n,
-                    Some("custom_id"),
-                ));
-                continue;
-            }
-        };
-        if !seen.insert(custom_id.clone()) {
-            errors.push(line_error("duplicate_custom_id", format!("The custom_id `{custom_id}` appears more than once; custom_id values must be unique within a batch."), n, Some("custom_id")));
+        let line = check_line(raw, i + 1, endpoint, &mut seen, &mut model, &mut errors);
+        if let Some(line) = line {
+            parsed.push(line);
         }
-        if value.get("method").and_then(Value::as_str) != Some("POST") {
-            errors.push(line_error(
-                "invalid_method",
-                "Only the POST method is supported.".to_owned(),
-                n,
-                Some("method"),
-            ));
-        }
-        let url = value.get("url").and_then(Value::as_str).unwrap_or_default();
-        if url != endpoint {
-            errors.push(line_error(
-                "mismatched_url",
-                format!("The url `{url}` does not match the batch endpoint `{endpoint}`."),
-                n,
-                Some("url"),
-            ));
-        }
-        let line_model = value.pointer("/body/model").and_then(Value::as_str);
-        match (line_model, &model) {
-            (None, _) => errors.push(line_error("missing_required_parameter", "Missing required parameter: 'body.model'.".to_owned(), n, Some("body.model"))),
-            (Some(m), None) => model = Some(m.to_owned()),
-            (Some(m), Some(first)) if m != first => errors.push(line_error("mismatched_model", format!("The model `{m}` differs from `{first}` used earlier in the file; a batch must use one model."), n, Some("body.model"))),
-            _ => {}
-        }
-        if value.pointer("/body/stream") == Some(&Value::Bool(true)) {
-            errors.push(line_error(
-                "invalid_value",
-                "Streaming is not supported in batches.".to_owned(),
-                n,
-                Some("body.stream"),
-            ));
-        }
-        parsed.push((custom_id, value));
     }
     if !errors.is_empty() {
         errors.truncate(MAX_LISTED_ERRORS);
         return (Err(errors), model);
     }
+    (Ok(answer_lines(state, parsed, seed)), model)
+}
+
+/// The whole-file error, if the input file is too large, empty or has too many lines.
+fn check_file(
+    config: &crate::SimConfig,
+    size: usize,
+    text: &str,
+    line_count: usize,
+) -> Option<Value> {
+    if size > config.batch_max_bytes {
+        return Some(json!({"code": "file_too_large", "message": format!(
+            "The input file is {} bytes; a batch input file may hold at most {} bytes.",
+            size, config.batch_max_bytes), "param": "input_file_id", "line": null}));
+    }
+    if text.trim().is_empty() {
+        return Some(
+            json!({"code": "empty_file", "message": "The input file has no requests.",
+            "param": "input_file_id", "line": null}),
+        );
+    }
+    if line_count > config.batch_max_lines {
+        return Some(json!({"code": "too_many_requests", "message": format!(
+            "The input file has {} requests; a batch may hold at most {}.",
+            line_count, config.batch_max_lines), "param": "input_file_id", "line": null}));
+    }
+    None
+}
+
+/// Checks input line `n`, pushing its problems onto `errors`; returns its custom_id and
+/// request unless it is not a JSON object or lacks a custom_id. `seen` holds the
+/// custom_ids so far and `model` the first model named.
+fn check_line(
+    raw: &str,
+    n: usize,
+    endpoint: &str,
+    seen: &mut HashSet<String>,
+    model: &mut Option<String>,
+    errors: &mut Vec<Value>,
+) -> Option<(String, Value)> {
+    let value: Value = match serde_json::from_str(raw.trim_end_matches('\r')) {
+        Ok(Value::Object(o)) => Value::Object(o),
+        Ok(_) => {
+            errors.push(line_error(
+                "invalid_json_line",
+                "Each line must be a JSON object.".to_owned(),
+                n,
+                None,
+            ));
+            return None;
+        }
+        Err(e) => {
+            errors.push(line_error(
+                "invalid_json_line",
+                format!("This line is not valid JSON: {e}"),
+                n,
+                None,
+            ));
+            return None;
+        }
+    };
+    let custom_id = match value.get("custom_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            errors.push(line_error(
+                "missing_required_parameter",
+                "Missing required parameter: 'custom_id'.".to_owned(),
+                n,
+                Some("custom_id"),
+            ));
+            return None;
+        }
+    };
+    if !seen.insert(custom_id.clone()) {
+        errors.push(line_error("duplicate_custom_id", format!("The custom_id `{custom_id}` appears more than once; custom_id values must be unique within a batch."), n, Some("custom_id")));
+    }
+    if value.get("method").and_then(Value::as_str) != Some("POST") {
+        errors.push(line_error(
+            "invalid_method",
+            "Only the POST method is supported.".to_owned(),
+            n,
+            Some("method"),
+        ));
+    }
+    let url = value.get("url").and_then(Value::as_str).unwrap_or_default();
+    if url != endpoint {
+        errors.push(line_error(
+            "mismatched_url",
+            format!("The url `{url}` does not match the batch endpoint `{endpoint}`."),
+            n,
+            Some("url"),
+        ));
+    }
+    let line_model = value.pointer("/body/model").and_then(Value::as_str);
+    match (line_model, &*model) {
+        (None, _) => errors.push(line_error("missing_required_parameter", "Missing required parameter: 'body.model'.".to_owned(), n, Some("body.model"))),
+        (Some(m), None) => *model = Some(m.to_owned()),
+        (Some(m), Some(first)) if m != first => errors.push(line_error("mismatched_model", format!("The model `{m}` differs from `{first}` used earlier in the file; a batch must use one model."), n, Some("body.model"))),
+        _ => {}
+    }
+    if value.pointer("/body/stream") == Some(&Value::Bool(true)) {
+        errors.push(line_error(
+            "invalid_value",
+            "Streaming is not supported in batches.".to_owned(),
+            n,
+            Some("body.stream"),
+        ));
+    }
+    Some((custom_id, value))
+}
+
+/// Answers checked lines, failing a share of them with a simulated server error.
+fn answer_lines(state: &Shared, parsed: Vec<(String, Value)>, seed: u64) -> Vec<LineResult> {
+    let config = &state.config;
     let mut rng = Rng::new(seed);
     let mut results = Vec::with_capacity(parsed.len());
     for (custom_id, value) in parsed {
@@ -535,7 +566,7 @@ fn run_lines(
             }),
         }
     }
-    (Ok(results), model)
+    results
 }
 
 fn bad(message: &str, param: Option<&str>) -> Response {
