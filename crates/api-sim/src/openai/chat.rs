@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::answer::{Question, Recognised, answer};
 use crate::util::{Rng, api_error, error_body, go_duration, hash64, set_header, unix_now};
@@ -223,13 +223,9 @@ pub(crate) struct Completed {
     pub(crate) usage: (u64, u64),
 }
 
-/// Checks a chat request like OpenAI does and answers it. `corrupt` cuts the JSON content in
-/// half (the invalid-JSON fault).
-pub(crate) fn complete(
-    state: &Shared,
-    request: &Value,
-    corrupt: bool,
-) -> Result<Completed, Rejection> {
+/// Checks a chat request's object shape, model, messages (and their roles) and stream flag
+/// like OpenAI does; returns the object, model name and messages.
+fn check_request(request: &Value) -> Result<(&Map<String, Value>, &str, &Vec<Value>), Rejection> {
     let Some(object) = request.as_object() else {
         return Err(invalid(
             "The request body must be a JSON object.",
@@ -281,12 +277,16 @@ pub(crate) fn complete(
             Some("unsupported_value"),
         ));
     }
-    let texts = message_texts(messages);
-    let format = object.get("response_format");
-    let format_type = format
-        .and_then(|f| f.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("text");
+    Ok((object, model, messages))
+}
+
+/// Checks `response_format` (of type `format_type`) against the messages' `texts`; returns
+/// the JSON schema's name and schema when one is asked for.
+fn check_format<'a>(
+    format: Option<&'a Value>,
+    format_type: &str,
+    texts: &[&str],
+) -> Result<(Option<&'a str>, Option<&'a Value>), Rejection> {
     let mut schema_name = None;
     let mut schema = None;
     match format_type {
@@ -348,34 +348,27 @@ pub(crate) fn complete(
             ));
         }
     }
-    let cap = ["max_completion_tokens", "max_tokens"]
-        .into_iter()
-        .find_map(|k| object.get(k).and_then(Value::as_u64));
-    let seed = hash64(&[serde_json::to_vec(request).unwrap_or_default().as_slice()]);
-    let joined: String = texts.join("\n");
-    let question = Question {
-        messages: texts.clone(),
-        schema_name,
-        schema,
-        json: format_type != "text",
-        seed,
-    };
-    let made = answer(&question, state.answer_key.as_ref(), &state.validators);
-    let mut content = made.content;
+    Ok((schema_name, schema))
+}
+
+/// Turns the made answer into the message content: cut in half when `corrupt`, cut to
+/// `cap` tokens (finish "length"), and nulled by the refuse / content-filter directives in
+/// `joined`. Returns content, refusal, completion tokens and finish reason.
+fn shape_content(
+    mut content: String,
+    corrupt: bool,
+    cap: Option<u64>,
+    joined: &str,
+) -> (Value, Value, u64, &'static str) {
     let mut finish = "stop";
     let mut refusal = Value::Null;
-    if corrupt && question.json {
+    if corrupt {
         let cut = content
             .char_indices()
             .nth(content.chars().count() / 2)
             .map_or(0, |(i, _)| i);
         content.truncate(cut);
     }
-    let prompt_tokens: u64 = texts
-        .iter()
-        .map(|t| (t.chars().count() as u64).div_ceil(4) + 4)
-        .sum::<u64>()
-        + 3;
     let mut completion_tokens = (content.chars().count() as u64).div_ceil(4).max(1);
     if let Some(cap) = cap
         && completion_tokens > cap
@@ -398,23 +391,64 @@ pub(crate) fn complete(
         content = Value::Null;
         finish = "content_filter";
     }
-    let cached_tokens = {
-        let key = hash64(&[joined.as_bytes()]);
-        let mut seen = state
-            .seen_prompts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let repeat = !seen.insert(key);
-        if seen.len() > 100_000 {
-            seen.clear();
-        }
-        // Providers cache long prompts in 128-token steps from 1024 on.
-        if repeat && prompt_tokens >= 1024 {
-            prompt_tokens / 128 * 128
-        } else {
-            0
-        }
+    (content, refusal, completion_tokens, finish)
+}
+
+/// Prompt tokens served from cache: a repeated long prompt is cached in 128-token steps.
+fn cached_tokens(state: &Shared, joined: &str, prompt_tokens: u64) -> u64 {
+    let key = hash64(&[joined.as_bytes()]);
+    let mut seen = state
+        .seen_prompts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let repeat = !seen.insert(key);
+    if seen.len() > 100_000 {
+        seen.clear();
+    }
+    // Providers cache long prompts in 128-token steps from 1024 on.
+    if repeat && prompt_tokens >= 1024 {
+        prompt_tokens / 128 * 128
+    } else {
+        0
+    }
+}
+
+/// Checks a chat request like OpenAI does and answers it. `corrupt` cuts the JSON content in
+/// half (the invalid-JSON fault).
+pub(crate) fn complete(
+    state: &Shared,
+    request: &Value,
+    corrupt: bool,
+) -> Result<Completed, Rejection> {
+    let (object, model, messages) = check_request(request)?;
+    let texts = message_texts(messages);
+    let format = object.get("response_format");
+    let format_type = format
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("text");
+    let (schema_name, schema) = check_format(format, format_type, &texts)?;
+    let cap = ["max_completion_tokens", "max_tokens"]
+        .into_iter()
+        .find_map(|k| object.get(k).and_then(Value::as_u64));
+    let seed = hash64(&[serde_json::to_vec(request).unwrap_or_default().as_slice()]);
+    let joined: String = texts.join("\n");
+    let question = Question {
+        messages: texts.clone(),
+        schema_name,
+        schema,
+        json: format_type != "text",
+        seed,
     };
+    let made = answer(&question, state.answer_key.as_ref(), &state.validators);
+    let prompt_tokens: u64 = texts
+        .iter()
+        .map(|t| (t.chars().count() as u64).div_ceil(4) + 4)
+        .sum::<u64>()
+        + 3;
+    let (content, refusal, completion_tokens, finish) =
+        shape_content(made.content, corrupt && question.json, cap, &joined);
+    let cached_tokens = cached_tokens(state, &joined, prompt_tokens);
     let mut body = json!({
         "id": format!("chatcmpl-sim{:016x}", seed),
         "object": "chat.completion",
