@@ -496,80 +496,26 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         "x-request-id",
         &format!("req_sim{:016x}{:016x}", state.instance, rng.next_u64()),
     );
-    let faults = &state.stats.faults;
 
     let parsed: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
     let tokens = rate_limit_tokens(parsed.as_ref().ok());
-    let refused = {
-        let mut limiters = state
-            .limiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        limiters.admit(tokens, Instant::now(), &mut headers)
-    };
-    if let Err(refusal) = refused {
-        faults.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let wait = refusal.wait;
-        set_header(
-            &mut headers,
-            "retry-after-ms",
-            &format!("{}", wait.as_millis().max(1)),
-        );
-        set_header(
-            &mut headers,
-            "retry-after",
-            &wait.as_secs_f64().ceil().max(1.0).to_string(),
-        );
-        let message = format!(
-            "Rate limit reached for {}: Limit {}, Used {}, Requested {} (enforced over bursts of at most {} {}). Please try again in {}. (simulated by api-sim)",
-            refusal.what,
-            refusal.limit,
-            refusal.used,
-            refusal.requested,
-            refusal.burst,
-            refusal.unit,
-            go_duration(wait)
-        );
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            &message,
-            refusal.unit,
-            None,
-            Some("rate_limit_exceeded"),
-        );
-        response.headers_mut().extend(headers);
-        return response;
+    if let Some(response) = rate_limited(&state, tokens, &mut headers) {
+        return with_headers(response, headers);
     }
-
-    // Quota is consumed when a request is admitted, so exactly `quota_after` get through
-    // however many arrive at once.
-    if let Some(limit) = config.quota_after
-        && state.admitted.fetch_add(1, Ordering::Relaxed) >= limit
-    {
-        faults.quota.fetch_add(1, Ordering::Relaxed);
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "You exceeded your current quota, please check your plan and billing details. (simulated by api-sim)",
-            "insufficient_quota",
-            None,
-            Some("insufficient_quota"),
-        );
-        response.headers_mut().extend(headers);
-        return response;
+    if let Some(response) = over_quota(&state) {
+        return with_headers(response, headers);
     }
-
     let request: Value = match parsed {
         Ok(v) => v,
         Err(e) => {
-            let mut response = api_error(
+            let response = api_error(
                 StatusCode::BAD_REQUEST,
                 &format!("We could not parse the JSON body of your request: {e}"),
                 "invalid_request_error",
                 None,
                 None,
             );
-            response.headers_mut().extend(headers);
-            return response;
+            return with_headers(response, headers);
         }
     };
 
@@ -577,8 +523,96 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         tokio::time::sleep(config.latency).await;
     }
 
-    let draw = rng.unit();
-    let fault = if draw < config.error_rate {
+    if let Some((status, message, kind)) = drawn_fault(&state, rng.unit()) {
+        return with_headers(api_error(status, message, kind, None, None), headers);
+    }
+
+    let corrupt = rng.unit() < config.invalid_json_rate;
+    let response = answer_response(&state, &request, corrupt);
+    set_header(
+        &mut headers,
+        "openai-processing-ms",
+        &config.latency.as_millis().to_string(),
+    );
+    with_headers(response, headers)
+}
+
+fn with_headers(mut response: Response, headers: HeaderMap) -> Response {
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// A 429 when a rate limiter refuses `tokens` now; sets the limiters' and retry headers.
+fn rate_limited(state: &Shared, tokens: u64, headers: &mut HeaderMap) -> Option<Response> {
+    let refused = {
+        let mut limiters = state
+            .limiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        limiters.admit(tokens, Instant::now(), headers)
+    };
+    let Err(refusal) = refused else {
+        return None;
+    };
+    state
+        .stats
+        .faults
+        .rate_limited
+        .fetch_add(1, Ordering::Relaxed);
+    let wait = refusal.wait;
+    set_header(
+        headers,
+        "retry-after-ms",
+        &format!("{}", wait.as_millis().max(1)),
+    );
+    set_header(
+        headers,
+        "retry-after",
+        &wait.as_secs_f64().ceil().max(1.0).to_string(),
+    );
+    let message = format!(
+        "Rate limit reached for {}: Limit {}, Used {}, Requested {} (enforced over bursts of at most {} {}). Please try again in {}. (simulated by api-sim)",
+        refusal.what,
+        refusal.limit,
+        refusal.used,
+        refusal.requested,
+        refusal.burst,
+        refusal.unit,
+        go_duration(wait)
+    );
+    Some(api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &message,
+        refusal.unit,
+        None,
+        Some("rate_limit_exceeded"),
+    ))
+}
+
+/// A 429 `insufficient_quota` once `quota_after` requests have been admitted.
+fn over_quota(state: &Shared) -> Option<Response> {
+    // Quota is consumed when a request is admitted, so exactly `quota_after` get through
+    // however many arrive at once.
+    if let Some(limit) = state.config.quota_after
+        && state.admitted.fetch_add(1, Ordering::Relaxed) >= limit
+    {
+        state.stats.faults.quota.fetch_add(1, Ordering::Relaxed);
+        return Some(api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You exceeded your current quota, please check your plan and billing details. (simulated by api-sim)",
+            "insufficient_quota",
+            None,
+            Some("insufficient_quota"),
+        ));
+    }
+    None
+}
+
+/// The simulated server fault (status, message, type) that `draw` falls on, if any.
+fn drawn_fault(state: &Shared, draw: f64) -> Option<(StatusCode, &'static str, &'static str)> {
+    let config = &state.config;
+    let faults = &state.stats.faults;
+    if draw < config.error_rate {
         faults.server_error.fetch_add(1, Ordering::Relaxed);
         Some((
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -601,15 +635,13 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         ))
     } else {
         None
-    };
-    if let Some((status, message, kind)) = fault {
-        let mut response = api_error(status, message, kind, None, None);
-        response.headers_mut().extend(headers);
-        return response;
     }
+}
 
-    let corrupt = rng.unit() < config.invalid_json_rate;
-    let mut response = match complete(&state, &request, corrupt) {
+/// Answers the request, counting invalid-JSON and wrong-answer faults and the answer.
+fn answer_response(state: &Shared, request: &Value, corrupt: bool) -> Response {
+    let faults = &state.stats.faults;
+    match complete(state, request, corrupt) {
         Ok(done) => {
             if corrupt && done.body["choices"][0]["message"]["content"].is_string() {
                 faults.invalid_json.fetch_add(1, Ordering::Relaxed);
@@ -625,14 +657,7 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
             axum::Json(done.body).into_response()
         }
         Err((status, body)) => (status, axum::Json(body)).into_response(),
-    };
-    set_header(
-        &mut headers,
-        "openai-processing-ms",
-        &config.latency.as_millis().to_string(),
-    );
-    response.headers_mut().extend(headers);
-    response
+    }
 }
 
 #[cfg(test)]
