@@ -223,9 +223,12 @@ pub(crate) struct Completed {
     pub(crate) usage: (u64, u64),
 }
 
+/// A checked chat request: its object, model name and messages.
+type CheckedRequest<'a> = (&'a Map<String, Value>, &'a str, &'a Vec<Value>);
+
 /// Checks a chat request's object shape, model, messages (and their roles) and stream flag
 /// like OpenAI does; returns the object, model name and messages.
-fn check_request(request: &Value) -> Result<(&Map<String, Value>, &str, &Vec<Value>), Rejection> {
+fn check_request(request: &Value) -> Result<CheckedRequest<'_>, Rejection> {
     let Some(object) = request.as_object() else {
         return Err(invalid(
             "The request body must be a JSON object.",
