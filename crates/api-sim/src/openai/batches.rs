@@ -87,6 +87,14 @@ pub(crate) struct BatchStore {
     order: Vec<String>,
 }
 
+/// How a job ended: status, lines run, when, and the (code, message) for lines not run.
+type Ending = (
+    &'static str,
+    usize,
+    Instant,
+    Option<(&'static str, &'static str)>,
+);
+
 impl Job {
     fn at(&self, t: Instant) -> i64 {
         self.created_at + t.saturating_duration_since(self.started).as_secs() as i64
@@ -136,40 +144,71 @@ impl Job {
             Err(_) => return,
             Ok(lines) => lines,
         };
+        let Some((status, cut, at, reason)) = self.ending(now, lines.len()) else {
+            return;
+        };
+        let (output, errors, usage) = self.result_lines(lines, cut, reason);
+        let completed = output.len() as u64;
+        let failed = errors.len() as u64;
+        let output_file_id = self.write_file(files, state, &output, "output");
+        let error_file_id = self.write_file(files, state, &errors, "error");
+        self.finished = Some(Finished {
+            status,
+            at: self.at(at),
+            output_file_id,
+            error_file_id,
+            completed,
+            failed,
+            usage,
+        });
+    }
+
+    /// How the job ends by `now`, if it has ended: its status, how many lines ran,
+    /// when it ended, and the error given to the lines that did not run.
+    fn ending(&self, now: Instant, total: usize) -> Option<Ending> {
         let cancel_delay = self.duration.mul_f64(0.1);
-        let (status, cut, at, reason) = if let Some(asked) = self.cancel_requested {
+        if let Some(asked) = self.cancel_requested {
             if now < asked + cancel_delay {
-                return;
+                return None;
             }
-            (
+            Some((
                 "cancelled",
-                self.done_by(asked, lines.len()),
+                self.done_by(asked, total),
                 asked + cancel_delay,
                 Some((
                     "batch_cancelled",
                     "This request was cancelled before it ran.",
                 )),
-            )
+            ))
         } else if let Some(expire) = self.expire_after
             && expire < self.duration
             && now >= self.started + expire
         {
             let at = self.started + expire;
-            (
+            Some((
                 "expired",
-                self.done_by(at, lines.len()),
+                self.done_by(at, total),
                 at,
                 Some((
                     "batch_expired",
                     "This request could not be executed before the completion window expired.",
                 )),
-            )
+            ))
         } else if now >= self.started + self.duration {
-            ("completed", lines.len(), self.started + self.duration, None)
+            Some(("completed", total, self.started + self.duration, None))
         } else {
-            return;
-        };
+            None
+        }
+    }
 
+    /// The output and error file lines (each shuffled) and the summed usage; lines from
+    /// `cut` on did not run and get `reason` as their error.
+    fn result_lines(
+        &self,
+        lines: &[LineResult],
+        cut: usize,
+        reason: Option<(&str, &str)>,
+    ) -> (Vec<Value>, Vec<Value>, (u64, u64)) {
         let mut output = Vec::new();
         let mut errors = Vec::new();
         let mut usage = (0, 0);
@@ -213,38 +252,34 @@ impl Job {
         for i in (1..errors.len()).rev() {
             errors.swap(i, rng.below(i + 1));
         }
-        let completed = output.len() as u64;
-        let failed = errors.len() as u64;
-        let write = |files: &mut FileStore, lines: &[Value], kind: &str| -> Option<String> {
-            if lines.is_empty() {
-                return None;
-            }
-            let mut text = String::new();
-            for line in lines {
-                text.push_str(&line.to_string());
-                text.push('\n');
-            }
-            let id = state.next_id("file-");
-            files.insert(
-                id.clone(),
-                format!("{}_{kind}.jsonl", self.id),
-                &format!("batch_{kind}"),
-                Bytes::from(text),
-                None,
-            );
-            Some(id)
-        };
-        let output_file_id = write(files, &output, "output");
-        let error_file_id = write(files, &errors, "error");
-        self.finished = Some(Finished {
-            status,
-            at: self.at(at),
-            output_file_id,
-            error_file_id,
-            completed,
-            failed,
-            usage,
-        });
+        (output, errors, usage)
+    }
+
+    /// Stores `lines` as the job's `kind` ("output" or "error") file; `None` when empty.
+    fn write_file(
+        &self,
+        files: &mut FileStore,
+        state: &Shared,
+        lines: &[Value],
+        kind: &str,
+    ) -> Option<String> {
+        if lines.is_empty() {
+            return None;
+        }
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        let id = state.next_id("file-");
+        files.insert(
+            id.clone(),
+            format!("{}_{kind}.jsonl", self.id),
+            &format!("batch_{kind}"),
+            Bytes::from(text),
+            None,
+        );
+        Some(id)
     }
 
     fn to_json(&self, now: Instant) -> Value {
@@ -362,112 +397,143 @@ fn run_lines(
     endpoint: &str,
     seed: u64,
 ) -> (Result<Vec<LineResult>, Vec<Value>>, Option<String>) {
-    let config = &state.config;
-    let mut errors = Vec::new();
-    if content.len() > config.batch_max_bytes {
-        errors.push(json!({"code": "file_too_large", "message": format!(
-            "The input file is {} bytes; a batch input file may hold at most {} bytes.",
-            content.len(), config.batch_max_bytes), "param": "input_file_id", "line": null}));
-        return (Err(errors), None);
-    }
     let text = String::from_utf8_lossy(content);
     let raw_lines: Vec<&str> = text
         .strip_suffix('\n')
         .unwrap_or(&text)
         .split('\n')
         .collect();
-    if text.trim().is_empty() {
-        errors.push(
-            json!({"code": "empty_file", "message": "The input file has no requests.",
-            "param": "input_file_id", "line": null}),
-        );
-        return (Err(errors), None);
+    if let Some(error) = check_file(&state.config, content.len(), &text, raw_lines.len()) {
+        return (Err(vec![error]), None);
     }
-    if raw_lines.len() > config.batch_max_lines {
-        errors.push(json!({"code": "too_many_requests", "message": format!(
-            "The input file has {} requests; a batch may hold at most {}.",
-            raw_lines.len(), config.batch_max_lines), "param": "input_file_id", "line": null}));
-        return (Err(errors), None);
-    }
+    let mut errors = Vec::new();
     let mut seen = HashSet::new();
     let mut model: Option<String> = None;
     let mut parsed = Vec::with_capacity(raw_lines.len());
     for (i, raw) in raw_lines.iter().enumerate() {
-        let n = i + 1;
-        let value: Value = match serde_json::from_str(raw.trim_end_matches('\r')) {
-            Ok(Value::Object(o)) => Value::Object(o),
-            Ok(_) => {
-                errors.push(line_error(
-                    "invalid_json_line",
-                    "Each line must be a JSON object.".to_owned(),
-                    n,
-                    None,
-                ));
-                continue;
-            }
-            Err(e) => {
-                errors.push(line_error(
-                    "invalid_json_line",
-                    format!("This line is not valid JSON: {e}"),
-                    n,
-                    None,
-                ));
-                continue;
-            }
-        };
-        let custom_id = match value.get("custom_id") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => {
-                errors.push(line_error(
-                    "missing_required_parameter",
-                    "Missing required parameter: 'custom_id'.".to_owned(),
-                    n,
-                    Some("custom_id"),
-                ));
-                continue;
-            }
-        };
-        if !seen.insert(custom_id.clone()) {
-            errors.push(line_error("duplicate_custom_id", format!("The custom_id `{custom_id}` appears more than once; custom_id values must be unique within a batch."), n, Some("custom_id")));
+        let line = check_line(raw, i + 1, endpoint, &mut seen, &mut model, &mut errors);
+        if let Some(line) = line {
+            parsed.push(line);
         }
-        if value.get("method").and_then(Value::as_str) != Some("POST") {
-            errors.push(line_error(
-                "invalid_method",
-                "Only the POST method is supported.".to_owned(),
-                n,
-                Some("method"),
-            ));
-        }
-        let url = value.get("url").and_then(Value::as_str).unwrap_or_default();
-        if url != endpoint {
-            errors.push(line_error(
-                "mismatched_url",
-                format!("The url `{url}` does not match the batch endpoint `{endpoint}`."),
-                n,
-                Some("url"),
-            ));
-        }
-        let line_model = value.pointer("/body/model").and_then(Value::as_str);
-        match (line_model, &model) {
-            (None, _) => errors.push(line_error("missing_required_parameter", "Missing required parameter: 'body.model'.".to_owned(), n, Some("body.model"))),
-            (Some(m), None) => model = Some(m.to_owned()),
-            (Some(m), Some(first)) if m != first => errors.push(line_error("mismatched_model", format!("The model `{m}` differs from `{first}` used earlier in the file; a batch must use one model."), n, Some("body.model"))),
-            _ => {}
-        }
-        if value.pointer("/body/stream") == Some(&Value::Bool(true)) {
-            errors.push(line_error(
-                "invalid_value",
-                "Streaming is not supported in batches.".to_owned(),
-                n,
-                Some("body.stream"),
-            ));
-        }
-        parsed.push((custom_id, value));
     }
     if !errors.is_empty() {
         errors.truncate(MAX_LISTED_ERRORS);
         return (Err(errors), model);
     }
+    (Ok(answer_lines(state, parsed, seed)), model)
+}
+
+/// The whole-file error, if the input file is too large, empty or has too many lines.
+fn check_file(
+    config: &crate::SimConfig,
+    size: usize,
+    text: &str,
+    line_count: usize,
+) -> Option<Value> {
+    if size > config.batch_max_bytes {
+        return Some(json!({"code": "file_too_large", "message": format!(
+            "The input file is {} bytes; a batch input file may hold at most {} bytes.",
+            size, config.batch_max_bytes), "param": "input_file_id", "line": null}));
+    }
+    if text.trim().is_empty() {
+        return Some(
+            json!({"code": "empty_file", "message": "The input file has no requests.",
+            "param": "input_file_id", "line": null}),
+        );
+    }
+    if line_count > config.batch_max_lines {
+        return Some(json!({"code": "too_many_requests", "message": format!(
+            "The input file has {} requests; a batch may hold at most {}.",
+            line_count, config.batch_max_lines), "param": "input_file_id", "line": null}));
+    }
+    None
+}
+
+/// Checks input line `n`, pushing its problems onto `errors`; returns its custom_id and
+/// request unless it is not a JSON object or lacks a custom_id. `seen` holds the
+/// custom_ids so far and `model` the first model named.
+fn check_line(
+    raw: &str,
+    n: usize,
+    endpoint: &str,
+    seen: &mut HashSet<String>,
+    model: &mut Option<String>,
+    errors: &mut Vec<Value>,
+) -> Option<(String, Value)> {
+    let value: Value = match serde_json::from_str(raw.trim_end_matches('\r')) {
+        Ok(Value::Object(o)) => Value::Object(o),
+        Ok(_) => {
+            errors.push(line_error(
+                "invalid_json_line",
+                "Each line must be a JSON object.".to_owned(),
+                n,
+                None,
+            ));
+            return None;
+        }
+        Err(e) => {
+            errors.push(line_error(
+                "invalid_json_line",
+                format!("This line is not valid JSON: {e}"),
+                n,
+                None,
+            ));
+            return None;
+        }
+    };
+    let custom_id = match value.get("custom_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            errors.push(line_error(
+                "missing_required_parameter",
+                "Missing required parameter: 'custom_id'.".to_owned(),
+                n,
+                Some("custom_id"),
+            ));
+            return None;
+        }
+    };
+    if !seen.insert(custom_id.clone()) {
+        errors.push(line_error("duplicate_custom_id", format!("The custom_id `{custom_id}` appears more than once; custom_id values must be unique within a batch."), n, Some("custom_id")));
+    }
+    if value.get("method").and_then(Value::as_str) != Some("POST") {
+        errors.push(line_error(
+            "invalid_method",
+            "Only the POST method is supported.".to_owned(),
+            n,
+            Some("method"),
+        ));
+    }
+    let url = value.get("url").and_then(Value::as_str).unwrap_or_default();
+    if url != endpoint {
+        errors.push(line_error(
+            "mismatched_url",
+            format!("The url `{url}` does not match the batch endpoint `{endpoint}`."),
+            n,
+            Some("url"),
+        ));
+    }
+    let line_model = value.pointer("/body/model").and_then(Value::as_str);
+    match (line_model, &*model) {
+        (None, _) => errors.push(line_error("missing_required_parameter", "Missing required parameter: 'body.model'.".to_owned(), n, Some("body.model"))),
+        (Some(m), None) => *model = Some(m.to_owned()),
+        (Some(m), Some(first)) if m != first => errors.push(line_error("mismatched_model", format!("The model `{m}` differs from `{first}` used earlier in the file; a batch must use one model."), n, Some("body.model"))),
+        _ => {}
+    }
+    if value.pointer("/body/stream") == Some(&Value::Bool(true)) {
+        errors.push(line_error(
+            "invalid_value",
+            "Streaming is not supported in batches.".to_owned(),
+            n,
+            Some("body.stream"),
+        ));
+    }
+    Some((custom_id, value))
+}
+
+/// Answers checked lines, failing a share of them with a simulated server error.
+fn answer_lines(state: &Shared, parsed: Vec<(String, Value)>, seed: u64) -> Vec<LineResult> {
+    let config = &state.config;
     let mut rng = Rng::new(seed);
     let mut results = Vec::with_capacity(parsed.len());
     for (custom_id, value) in parsed {
@@ -500,7 +566,7 @@ fn run_lines(
             }),
         }
     }
-    (Ok(results), model)
+    results
 }
 
 fn bad(message: &str, param: Option<&str>) -> Response {

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::answer::{Question, Recognised, answer};
 use crate::util::{Rng, api_error, error_body, go_duration, hash64, set_header, unix_now};
@@ -223,13 +223,12 @@ pub(crate) struct Completed {
     pub(crate) usage: (u64, u64),
 }
 
-/// Checks a chat request like OpenAI does and answers it. `corrupt` cuts the JSON content in
-/// half (the invalid-JSON fault).
-pub(crate) fn complete(
-    state: &Shared,
-    request: &Value,
-    corrupt: bool,
-) -> Result<Completed, Rejection> {
+/// A checked chat request: its object, model name and messages.
+type CheckedRequest<'a> = (&'a Map<String, Value>, &'a str, &'a Vec<Value>);
+
+/// Checks a chat request's object shape, model, messages (and their roles) and stream flag
+/// like OpenAI does; returns the object, model name and messages.
+fn check_request(request: &Value) -> Result<CheckedRequest<'_>, Rejection> {
     let Some(object) = request.as_object() else {
         return Err(invalid(
             "The request body must be a JSON object.",
@@ -281,12 +280,16 @@ pub(crate) fn complete(
             Some("unsupported_value"),
         ));
     }
-    let texts = message_texts(messages);
-    let format = object.get("response_format");
-    let format_type = format
-        .and_then(|f| f.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("text");
+    Ok((object, model, messages))
+}
+
+/// Checks `response_format` (of type `format_type`) against the messages' `texts`; returns
+/// the JSON schema's name and schema when one is asked for.
+fn check_format<'a>(
+    format: Option<&'a Value>,
+    format_type: &str,
+    texts: &[&str],
+) -> Result<(Option<&'a str>, Option<&'a Value>), Rejection> {
     let mut schema_name = None;
     let mut schema = None;
     match format_type {
@@ -348,34 +351,27 @@ pub(crate) fn complete(
             ));
         }
     }
-    let cap = ["max_completion_tokens", "max_tokens"]
-        .into_iter()
-        .find_map(|k| object.get(k).and_then(Value::as_u64));
-    let seed = hash64(&[serde_json::to_vec(request).unwrap_or_default().as_slice()]);
-    let joined: String = texts.join("\n");
-    let question = Question {
-        messages: texts.clone(),
-        schema_name,
-        schema,
-        json: format_type != "text",
-        seed,
-    };
-    let made = answer(&question, state.answer_key.as_ref(), &state.validators);
-    let mut content = made.content;
+    Ok((schema_name, schema))
+}
+
+/// Turns the made answer into the message content: cut in half when `corrupt`, cut to
+/// `cap` tokens (finish "length"), and nulled by the refuse / content-filter directives in
+/// `joined`. Returns content, refusal, completion tokens and finish reason.
+fn shape_content(
+    mut content: String,
+    corrupt: bool,
+    cap: Option<u64>,
+    joined: &str,
+) -> (Value, Value, u64, &'static str) {
     let mut finish = "stop";
     let mut refusal = Value::Null;
-    if corrupt && question.json {
+    if corrupt {
         let cut = content
             .char_indices()
             .nth(content.chars().count() / 2)
             .map_or(0, |(i, _)| i);
         content.truncate(cut);
     }
-    let prompt_tokens: u64 = texts
-        .iter()
-        .map(|t| (t.chars().count() as u64).div_ceil(4) + 4)
-        .sum::<u64>()
-        + 3;
     let mut completion_tokens = (content.chars().count() as u64).div_ceil(4).max(1);
     if let Some(cap) = cap
         && completion_tokens > cap
@@ -398,23 +394,64 @@ pub(crate) fn complete(
         content = Value::Null;
         finish = "content_filter";
     }
-    let cached_tokens = {
-        let key = hash64(&[joined.as_bytes()]);
-        let mut seen = state
-            .seen_prompts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let repeat = !seen.insert(key);
-        if seen.len() > 100_000 {
-            seen.clear();
-        }
-        // Providers cache long prompts in 128-token steps from 1024 on.
-        if repeat && prompt_tokens >= 1024 {
-            prompt_tokens / 128 * 128
-        } else {
-            0
-        }
+    (content, refusal, completion_tokens, finish)
+}
+
+/// Prompt tokens served from cache: a repeated long prompt is cached in 128-token steps.
+fn cached_tokens(state: &Shared, joined: &str, prompt_tokens: u64) -> u64 {
+    let key = hash64(&[joined.as_bytes()]);
+    let mut seen = state
+        .seen_prompts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let repeat = !seen.insert(key);
+    if seen.len() > 100_000 {
+        seen.clear();
+    }
+    // Providers cache long prompts in 128-token steps from 1024 on.
+    if repeat && prompt_tokens >= 1024 {
+        prompt_tokens / 128 * 128
+    } else {
+        0
+    }
+}
+
+/// Checks a chat request like OpenAI does and answers it. `corrupt` cuts the JSON content in
+/// half (the invalid-JSON fault).
+pub(crate) fn complete(
+    state: &Shared,
+    request: &Value,
+    corrupt: bool,
+) -> Result<Completed, Rejection> {
+    let (object, model, messages) = check_request(request)?;
+    let texts = message_texts(messages);
+    let format = object.get("response_format");
+    let format_type = format
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("text");
+    let (schema_name, schema) = check_format(format, format_type, &texts)?;
+    let cap = ["max_completion_tokens", "max_tokens"]
+        .into_iter()
+        .find_map(|k| object.get(k).and_then(Value::as_u64));
+    let seed = hash64(&[serde_json::to_vec(request).unwrap_or_default().as_slice()]);
+    let joined: String = texts.join("\n");
+    let question = Question {
+        messages: texts.clone(),
+        schema_name,
+        schema,
+        json: format_type != "text",
+        seed,
     };
+    let made = answer(&question, state.answer_key.as_ref(), &state.validators);
+    let prompt_tokens: u64 = texts
+        .iter()
+        .map(|t| (t.chars().count() as u64).div_ceil(4) + 4)
+        .sum::<u64>()
+        + 3;
+    let (content, refusal, completion_tokens, finish) =
+        shape_content(made.content, corrupt && question.json, cap, &joined);
+    let cached_tokens = cached_tokens(state, &joined, prompt_tokens);
     let mut body = json!({
         "id": format!("chatcmpl-sim{:016x}", seed),
         "object": "chat.completion",
@@ -462,80 +499,26 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         "x-request-id",
         &format!("req_sim{:016x}{:016x}", state.instance, rng.next_u64()),
     );
-    let faults = &state.stats.faults;
 
     let parsed: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
     let tokens = rate_limit_tokens(parsed.as_ref().ok());
-    let refused = {
-        let mut limiters = state
-            .limiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        limiters.admit(tokens, Instant::now(), &mut headers)
-    };
-    if let Err(refusal) = refused {
-        faults.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let wait = refusal.wait;
-        set_header(
-            &mut headers,
-            "retry-after-ms",
-            &format!("{}", wait.as_millis().max(1)),
-        );
-        set_header(
-            &mut headers,
-            "retry-after",
-            &wait.as_secs_f64().ceil().max(1.0).to_string(),
-        );
-        let message = format!(
-            "Rate limit reached for {}: Limit {}, Used {}, Requested {} (enforced over bursts of at most {} {}). Please try again in {}. (simulated by api-sim)",
-            refusal.what,
-            refusal.limit,
-            refusal.used,
-            refusal.requested,
-            refusal.burst,
-            refusal.unit,
-            go_duration(wait)
-        );
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            &message,
-            refusal.unit,
-            None,
-            Some("rate_limit_exceeded"),
-        );
-        response.headers_mut().extend(headers);
-        return response;
+    if let Some(response) = rate_limited(&state, tokens, &mut headers) {
+        return with_headers(response, headers);
     }
-
-    // Quota is consumed when a request is admitted, so exactly `quota_after` get through
-    // however many arrive at once.
-    if let Some(limit) = config.quota_after
-        && state.admitted.fetch_add(1, Ordering::Relaxed) >= limit
-    {
-        faults.quota.fetch_add(1, Ordering::Relaxed);
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "You exceeded your current quota, please check your plan and billing details. (simulated by api-sim)",
-            "insufficient_quota",
-            None,
-            Some("insufficient_quota"),
-        );
-        response.headers_mut().extend(headers);
-        return response;
+    if let Some(response) = over_quota(&state) {
+        return with_headers(response, headers);
     }
-
     let request: Value = match parsed {
         Ok(v) => v,
         Err(e) => {
-            let mut response = api_error(
+            let response = api_error(
                 StatusCode::BAD_REQUEST,
                 &format!("We could not parse the JSON body of your request: {e}"),
                 "invalid_request_error",
                 None,
                 None,
             );
-            response.headers_mut().extend(headers);
-            return response;
+            return with_headers(response, headers);
         }
     };
 
@@ -543,8 +526,96 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         tokio::time::sleep(config.latency).await;
     }
 
-    let draw = rng.unit();
-    let fault = if draw < config.error_rate {
+    if let Some((status, message, kind)) = drawn_fault(&state, rng.unit()) {
+        return with_headers(api_error(status, message, kind, None, None), headers);
+    }
+
+    let corrupt = rng.unit() < config.invalid_json_rate;
+    let response = answer_response(&state, &request, corrupt);
+    set_header(
+        &mut headers,
+        "openai-processing-ms",
+        &config.latency.as_millis().to_string(),
+    );
+    with_headers(response, headers)
+}
+
+fn with_headers(mut response: Response, headers: HeaderMap) -> Response {
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// A 429 when a rate limiter refuses `tokens` now; sets the limiters' and retry headers.
+fn rate_limited(state: &Shared, tokens: u64, headers: &mut HeaderMap) -> Option<Response> {
+    let refused = {
+        let mut limiters = state
+            .limiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        limiters.admit(tokens, Instant::now(), headers)
+    };
+    let Err(refusal) = refused else {
+        return None;
+    };
+    state
+        .stats
+        .faults
+        .rate_limited
+        .fetch_add(1, Ordering::Relaxed);
+    let wait = refusal.wait;
+    set_header(
+        headers,
+        "retry-after-ms",
+        &format!("{}", wait.as_millis().max(1)),
+    );
+    set_header(
+        headers,
+        "retry-after",
+        &wait.as_secs_f64().ceil().max(1.0).to_string(),
+    );
+    let message = format!(
+        "Rate limit reached for {}: Limit {}, Used {}, Requested {} (enforced over bursts of at most {} {}). Please try again in {}. (simulated by api-sim)",
+        refusal.what,
+        refusal.limit,
+        refusal.used,
+        refusal.requested,
+        refusal.burst,
+        refusal.unit,
+        go_duration(wait)
+    );
+    Some(api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &message,
+        refusal.unit,
+        None,
+        Some("rate_limit_exceeded"),
+    ))
+}
+
+/// A 429 `insufficient_quota` once `quota_after` requests have been admitted.
+fn over_quota(state: &Shared) -> Option<Response> {
+    // Quota is consumed when a request is admitted, so exactly `quota_after` get through
+    // however many arrive at once.
+    if let Some(limit) = state.config.quota_after
+        && state.admitted.fetch_add(1, Ordering::Relaxed) >= limit
+    {
+        state.stats.faults.quota.fetch_add(1, Ordering::Relaxed);
+        return Some(api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You exceeded your current quota, please check your plan and billing details. (simulated by api-sim)",
+            "insufficient_quota",
+            None,
+            Some("insufficient_quota"),
+        ));
+    }
+    None
+}
+
+/// The simulated server fault (status, message, type) that `draw` falls on, if any.
+fn drawn_fault(state: &Shared, draw: f64) -> Option<(StatusCode, &'static str, &'static str)> {
+    let config = &state.config;
+    let faults = &state.stats.faults;
+    if draw < config.error_rate {
         faults.server_error.fetch_add(1, Ordering::Relaxed);
         Some((
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -567,15 +638,13 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         ))
     } else {
         None
-    };
-    if let Some((status, message, kind)) = fault {
-        let mut response = api_error(status, message, kind, None, None);
-        response.headers_mut().extend(headers);
-        return response;
     }
+}
 
-    let corrupt = rng.unit() < config.invalid_json_rate;
-    let mut response = match complete(&state, &request, corrupt) {
+/// Answers the request, counting invalid-JSON and wrong-answer faults and the answer.
+fn answer_response(state: &Shared, request: &Value, corrupt: bool) -> Response {
+    let faults = &state.stats.faults;
+    match complete(state, request, corrupt) {
         Ok(done) => {
             if corrupt && done.body["choices"][0]["message"]["content"].is_string() {
                 faults.invalid_json.fetch_add(1, Ordering::Relaxed);
@@ -591,14 +660,7 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
             axum::Json(done.body).into_response()
         }
         Err((status, body)) => (status, axum::Json(body)).into_response(),
-    };
-    set_header(
-        &mut headers,
-        "openai-processing-ms",
-        &config.latency.as_millis().to_string(),
-    );
-    response.headers_mut().extend(headers);
-    response
+    }
 }
 
 #[cfg(test)]
