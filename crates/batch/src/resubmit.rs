@@ -245,7 +245,7 @@ fn move_round_in(
     report: &ResubmitReport,
 ) -> Result<()> {
     let round = report.round;
-    let target = dir.join(&folder_name);
+    let target = dir.join(folder_name);
     if target.exists() {
         return Err(Error::Selection(format!(
             "{} already exists; remove it (it is not in {}) and run again",
