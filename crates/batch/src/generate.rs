@@ -1007,54 +1007,11 @@ fn generate_unit(
         options.token_param,
         options.started,
     )?;
-    let keep: Option<Vec<bool>> = match options.samples {
-        Some(n) => {
-            let records = usize::try_from(count_records(&unit.dataset)?).unwrap_or(usize::MAX);
-            let mut keep = vec![false; records];
-            for i in core_config::sample::sample_order(records, Some(n), Some(options.seed)) {
-                keep[i] = true;
-            }
-            Some(keep)
-        }
-        None => None,
-    };
+    let keep = sample_keep(unit, options)?;
     let total = keep
         .as_ref()
         .map(|k| k.iter().filter(|b| **b).count() as u64);
-    let schema_tokens = match module.settings.response_format {
-        ResponseFormatKind::JsonSchema => plan.schema.schema.to_string().len() as u64 / 4,
-        ResponseFormatKind::JsonObject => 0,
-    };
-    // Record ids first; positions when an id cannot serve or two would look the same.
-    let mut scheme = IdScheme::RecordId;
-    let pass = loop {
-        let cx = Context {
-            unit,
-            plan: &plan,
-            scheme,
-            keep: keep.as_deref(),
-            schema_tokens,
-        };
-        match run_pass(&cx, dir, options.limits, total, reporter) {
-            Ok(pass) => {
-                let suspicious = !pass.raw_suspects.is_empty() || !pass.safe_suspects.is_empty();
-                if suspicious && second_look(unit, &pass)? && scheme == IdScheme::RecordId {
-                    remove_files(dir, &pass.files);
-                    scheme = IdScheme::Index;
-                    continue;
-                }
-                break pass;
-            }
-            Err(Stop::Unusable) if scheme == IdScheme::RecordId => scheme = IdScheme::Index,
-            Err(Stop::Unusable) => {
-                return Err(Error::Selection(format!(
-                    "{}: no usable custom ids",
-                    unit.dataset.display()
-                )));
-            }
-            Err(Stop::Error(e)) => return Err(e),
-        }
-    };
+    let (pass, scheme) = run_passes(unit, &plan, keep.as_deref(), dir, options, total, reporter)?;
     reporter.event(&Event::Generating {
         key: &unit.key,
         done: pass.written,
@@ -1063,19 +1020,7 @@ fn generate_unit(
     let written = pass.written;
     let prompt_tokens = pass.prompt_tokens;
     let completion_tokens = completion_guess(module) * written;
-    let cost = prices.and_then(|p| {
-        p.cost(
-            &model,
-            &Usage {
-                prompt_tokens,
-                cached_prompt_tokens: 0,
-                completion_tokens,
-                reasoning_tokens: 0,
-                total_tokens: prompt_tokens + completion_tokens,
-            },
-            Tier::Batch,
-        )
-    });
+    let cost = estimate_cost(prices, &model, prompt_tokens, completion_tokens);
     let paths = &plan.paths;
     Ok(GroupEntry {
         module: module.id.to_string(),
@@ -1099,6 +1044,88 @@ fn generate_unit(
         estimated_completion_tokens: completion_tokens,
         estimated_cost_usd: cost,
         error: None,
+    })
+}
+
+/// Which records a sampled run keeps (`None` when every record is kept).
+fn sample_keep(unit: &Unit<'_>, options: &GenerateOptions) -> Result<Option<Vec<bool>>> {
+    let Some(n) = options.samples else {
+        return Ok(None);
+    };
+    let records = usize::try_from(count_records(&unit.dataset)?).unwrap_or(usize::MAX);
+    let mut keep = vec![false; records];
+    for i in core_config::sample::sample_order(records, Some(n), Some(options.seed)) {
+        keep[i] = true;
+    }
+    Ok(Some(keep))
+}
+
+/// Writes the request files, falling back from record ids to positions when needed.
+fn run_passes(
+    unit: &Unit<'_>,
+    plan: &Plan,
+    keep: Option<&[bool]>,
+    dir: &Path,
+    options: &GenerateOptions,
+    total: Option<u64>,
+    reporter: &dyn Reporter,
+) -> Result<(Pass, IdScheme)> {
+    let schema_tokens = match unit.module.settings.response_format {
+        ResponseFormatKind::JsonSchema => plan.schema.schema.to_string().len() as u64 / 4,
+        ResponseFormatKind::JsonObject => 0,
+    };
+    // Record ids first; positions when an id cannot serve or two would look the same.
+    let mut scheme = IdScheme::RecordId;
+    let pass = loop {
+        let cx = Context {
+            unit,
+            plan,
+            scheme,
+            keep,
+            schema_tokens,
+        };
+        match run_pass(&cx, dir, options.limits, total, reporter) {
+            Ok(pass) => {
+                let suspicious = !pass.raw_suspects.is_empty() || !pass.safe_suspects.is_empty();
+                if suspicious && second_look(unit, &pass)? && scheme == IdScheme::RecordId {
+                    remove_files(dir, &pass.files);
+                    scheme = IdScheme::Index;
+                    continue;
+                }
+                break pass;
+            }
+            Err(Stop::Unusable) if scheme == IdScheme::RecordId => scheme = IdScheme::Index,
+            Err(Stop::Unusable) => {
+                return Err(Error::Selection(format!(
+                    "{}: no usable custom ids",
+                    unit.dataset.display()
+                )));
+            }
+            Err(Stop::Error(e)) => return Err(e),
+        }
+    };
+    Ok((pass, scheme))
+}
+
+/// The batch-tier cost of the estimated tokens, when prices are known.
+fn estimate_cost(
+    prices: Option<&PriceTable>,
+    model: &str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+) -> Option<f64> {
+    prices.and_then(|p| {
+        p.cost(
+            model,
+            &Usage {
+                prompt_tokens,
+                cached_prompt_tokens: 0,
+                completion_tokens,
+                reasoning_tokens: 0,
+                total_tokens: prompt_tokens + completion_tokens,
+            },
+            Tier::Batch,
+        )
     })
 }
 

@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::layout::{BatchDir, FileEntry, Limits, UploadEntry, part_file, request_file_name};
+use crate::layout::{
+    BatchDir, FileEntry, GroupEntry, Limits, UploadEntry, part_file, request_file_name,
+};
 use crate::progress::Reporter;
 use crate::results::{Outcomes, for_each_request, read_requested};
 use crate::status::group_list;
@@ -171,103 +173,79 @@ fn write_round(
     Ok(entries)
 }
 
-/// Sends again what has no answer.
-///
-/// # Errors
-/// When a batch of a selected group is unfinished or not downloaded, a group is unknown, files
-/// cannot be read or written, or the upload fails to start.
-pub async fn resubmit(
+/// The groups to resubmit: the ones asked for (each must exist), or every group.
+fn selected_keys(
     dir: &BatchDir,
-    client: &Client,
-    options: &ResubmitOptions,
-    reporter: &dyn Reporter,
-) -> Result<ResubmitReport> {
-    options.limits.check()?;
-    check_metadata(&options.metadata)?;
-    let uploads = dir.upload_manifest()?;
-    let submitted = dir.submitted()?;
-    let keys: Vec<String> = if options.keys.is_empty() {
-        dir.groups().map(|g| g.key().to_owned()).collect()
-    } else {
-        for key in &options.keys {
-            if dir.group(key).is_none() {
-                return Err(Error::Selection(format!(
-                    "no group `{key}` in {} (groups: {})",
-                    dir.path.display(),
-                    group_list(&submitted)
-                )));
-            }
+    asked: &[String],
+    submitted: &[UploadEntry],
+) -> Result<Vec<String>> {
+    if asked.is_empty() {
+        return Ok(dir.groups().map(|g| g.key().to_owned()).collect());
+    }
+    for key in asked {
+        if dir.group(key).is_none() {
+            return Err(Error::Selection(format!(
+                "no group `{key}` in {} (groups: {})",
+                dir.path.display(),
+                group_list(submitted)
+            )));
         }
-        options.keys.clone()
-    };
-    check_finished(dir, client, &uploads.results, &keys).await?;
-    let round = uploads.results.iter().map(|e| e.round).max().unwrap_or(0) + 1;
-    let folder_name = format!("retry{round:02}");
-    let staging = if options.dry_run {
-        None
-    } else {
-        Some(
-            tempfile::Builder::new()
-                .prefix(".resubmitting-")
-                .tempdir_in(&dir.path)
-                .map_err(|e| Error::io(&dir.path, e))?,
-        )
-    };
+    }
+    Ok(asked.to_vec())
+}
 
-    let mut groups = Vec::new();
-    for key in &keys {
-        let Some(group) = dir.group(key) else {
-            continue;
-        };
-        let requested = read_requested(dir, group)?;
-        let outcomes = Outcomes::read(dir, key, &requested.ids)?;
-        let (mut answered, mut failed) = (0, 0);
-        let mut redo = HashSet::new();
-        for id in requested.ids.keys() {
-            match outcomes.as_ref().and_then(|o| o.index.get(id)) {
-                Some(at) if at.success => answered += 1,
-                Some(_) => {
-                    failed += 1;
-                    redo.insert(id.clone());
-                }
-                None => {
-                    redo.insert(id.clone());
-                }
+/// Counts one group's answers and, when staging, writes the requests without a successful
+/// answer into `staging`.
+fn resubmit_group(
+    dir: &BatchDir,
+    group: &GroupEntry,
+    key: &str,
+    staging: Option<&Path>,
+    limits: Limits,
+) -> Result<ResubmitGroup> {
+    let requested = read_requested(dir, group)?;
+    let outcomes = Outcomes::read(dir, key, &requested.ids)?;
+    let (mut answered, mut failed) = (0, 0);
+    let mut redo = HashSet::new();
+    for id in requested.ids.keys() {
+        match outcomes.as_ref().and_then(|o| o.index.get(id)) {
+            Some(at) if at.success => answered += 1,
+            Some(_) => {
+                failed += 1;
+                redo.insert(id.clone());
+            }
+            None => {
+                redo.insert(id.clone());
             }
         }
-        let missing = redo.len() - failed;
-        let files = match (&staging, redo.is_empty()) {
-            (Some(staging), false) => write_round(
-                dir,
-                staging.path(),
-                key,
-                &group.file_names(),
-                &redo,
-                options.limits,
-            )?,
-            _ => Vec::new(),
-        };
-        groups.push(ResubmitGroup {
-            key: key.clone(),
-            requests: requested.ids.len(),
-            answered,
-            failed,
-            missing,
-            files,
-        });
     }
-    let report = ResubmitReport {
-        round,
-        groups,
-        upload: None,
+    let missing = redo.len() - failed;
+    let files = match (staging, redo.is_empty()) {
+        (Some(staging), false) => {
+            write_round(dir, staging, key, &group.file_names(), &redo, limits)?
+        }
+        _ => Vec::new(),
     };
-    let Some(staging) = staging else {
-        return Ok(report);
-    };
-    if report.resent() == 0 {
-        return Ok(report);
-    }
-    let target = dir.join(&folder_name);
+    Ok(ResubmitGroup {
+        key: key.to_owned(),
+        requests: requested.ids.len(),
+        answered,
+        failed,
+        missing,
+        files,
+    })
+}
+
+/// Moves the staged round into the batch folder as `folder_name` and lists its files in the
+/// upload manifest.
+fn move_round_in(
+    dir: &BatchDir,
+    staging: tempfile::TempDir,
+    folder_name: &str,
+    report: &ResubmitReport,
+) -> Result<()> {
+    let round = report.round;
+    let target = dir.join(folder_name);
     if target.exists() {
         return Err(Error::Selection(format!(
             "{} already exists; remove it (it is not in {}) and run again",
@@ -293,6 +271,64 @@ pub async fn resubmit(
         }
     }
     dir.save_upload_manifest(&mut manifest)?;
+    Ok(())
+}
+
+/// Sends again what has no answer.
+///
+/// # Errors
+/// When a batch of a selected group is unfinished or not downloaded, a group is unknown, files
+/// cannot be read or written, or the upload fails to start.
+pub async fn resubmit(
+    dir: &BatchDir,
+    client: &Client,
+    options: &ResubmitOptions,
+    reporter: &dyn Reporter,
+) -> Result<ResubmitReport> {
+    options.limits.check()?;
+    check_metadata(&options.metadata)?;
+    let uploads = dir.upload_manifest()?;
+    let submitted = dir.submitted()?;
+    let keys = selected_keys(dir, &options.keys, &submitted)?;
+    check_finished(dir, client, &uploads.results, &keys).await?;
+    let round = uploads.results.iter().map(|e| e.round).max().unwrap_or(0) + 1;
+    let folder_name = format!("retry{round:02}");
+    let staging = if options.dry_run {
+        None
+    } else {
+        Some(
+            tempfile::Builder::new()
+                .prefix(".resubmitting-")
+                .tempdir_in(&dir.path)
+                .map_err(|e| Error::io(&dir.path, e))?,
+        )
+    };
+
+    let mut groups = Vec::new();
+    for key in &keys {
+        let Some(group) = dir.group(key) else {
+            continue;
+        };
+        groups.push(resubmit_group(
+            dir,
+            group,
+            key,
+            staging.as_ref().map(tempfile::TempDir::path),
+            options.limits,
+        )?);
+    }
+    let report = ResubmitReport {
+        round,
+        groups,
+        upload: None,
+    };
+    let Some(staging) = staging else {
+        return Ok(report);
+    };
+    if report.resent() == 0 {
+        return Ok(report);
+    }
+    move_round_in(dir, staging, &folder_name, &report)?;
     let uploaded = upload(dir, client, &options.metadata, reporter).await?;
     Ok(ResubmitReport {
         upload: Some(uploaded),

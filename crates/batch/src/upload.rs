@@ -281,20 +281,14 @@ pub async fn upload(
         skipped: 0,
         failed: 0,
     };
+    let run = Run {
+        dir,
+        client,
+        extra_metadata,
+        reporter,
+    };
     for pending in &files {
-        let index = match manifest.results.iter().position(|e| e.file == pending.file) {
-            Some(i) => i,
-            None => {
-                manifest.results.push(UploadEntry::pending(
-                    &pending.file,
-                    &pending.key,
-                    pending.round,
-                    pending.requests,
-                    pending.bytes,
-                ));
-                manifest.results.len() - 1
-            }
-        };
+        let index = entry_index(&mut manifest, pending);
         if let Some(batch_id) = manifest.results[index].batch_id.clone() {
             report.skipped += 1;
             reporter.event(&Event::Skipped {
@@ -303,6 +297,58 @@ pub async fn upload(
             });
             continue;
         }
+        let Some(sha) = run
+            .upload_content(&mut manifest, index, pending, &mut report)
+            .await?
+        else {
+            continue;
+        };
+        run.submit(&mut manifest, index, pending, &sha, &mut report)
+            .await?;
+    }
+    report.entries = files
+        .iter()
+        .filter_map(|f| manifest.entry(&f.file).cloned())
+        .collect();
+    Ok(report)
+}
+
+/// The manifest entry of a pending file, added when it has none yet.
+fn entry_index(manifest: &mut UploadManifest, pending: &PendingFile) -> usize {
+    match manifest.results.iter().position(|e| e.file == pending.file) {
+        Some(i) => i,
+        None => {
+            manifest.results.push(UploadEntry::pending(
+                &pending.file,
+                &pending.key,
+                pending.round,
+                pending.requests,
+                pending.bytes,
+            ));
+            manifest.results.len() - 1
+        }
+    }
+}
+
+/// What every file of one `upload` run shares.
+struct Run<'a> {
+    dir: &'a BatchDir,
+    client: &'a Client,
+    extra_metadata: &'a Map<String, Value>,
+    reporter: &'a dyn Reporter,
+}
+
+impl Run<'_> {
+    /// Uploads the file unless the same content is uploaded already; its SHA-256, or `None`
+    /// when the upload failed (recorded in the entry and the report).
+    async fn upload_content(
+        &self,
+        manifest: &mut UploadManifest,
+        index: usize,
+        pending: &PendingFile,
+        report: &mut UploadReport,
+    ) -> Result<Option<String>> {
+        let (dir, reporter) = (self.dir, self.reporter);
         let path = dir.join(&pending.file);
         let content = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let sha = hex::encode(Sha256::digest(&content));
@@ -316,7 +362,8 @@ pub async fn upload(
                 bytes: content.len() as u64,
             });
             let name = pending.file.replace('/', "_");
-            match client
+            match self
+                .client
                 .upload_file(&name, Bytes::from(content), "batch")
                 .await
             {
@@ -337,15 +384,27 @@ pub async fn upload(
                     entry.status = "failed".to_owned();
                     entry.error = Some(message);
                     report.failed += 1;
-                    dir.save_upload_manifest(&mut manifest)?;
-                    continue;
+                    dir.save_upload_manifest(manifest)?;
+                    return Ok(None);
                 }
             }
-            dir.save_upload_manifest(&mut manifest)?;
+            dir.save_upload_manifest(manifest)?;
         }
+        Ok(Some(sha))
+    }
 
+    /// Creates the uploaded file's batch, or finds the one an earlier run created.
+    async fn submit(
+        &self,
+        manifest: &mut UploadManifest,
+        index: usize,
+        pending: &PendingFile,
+        sha: &str,
+        report: &mut UploadReport,
+    ) -> Result<()> {
+        let (dir, client, reporter) = (self.dir, self.client, self.reporter);
         let entry = manifest.results[index].clone();
-        let meta = metadata(dir, &entry, &sha, extra_metadata);
+        let meta = metadata(dir, &entry, sha, self.extra_metadata);
         if entry.create_sent
             && let Some(batch) = find_existing(client, dir, &entry).await?
         {
@@ -356,11 +415,11 @@ pub async fn upload(
                 batch_id: &batch.id,
                 found: true,
             });
-            dir.save_upload_manifest(&mut manifest)?;
-            continue;
+            dir.save_upload_manifest(manifest)?;
+            return Ok(());
         }
         manifest.results[index].create_sent = true;
-        dir.save_upload_manifest(&mut manifest)?;
+        dir.save_upload_manifest(manifest)?;
         let mut create = CreateBatch::chat(entry.file_id.clone().unwrap_or_default());
         create.metadata = Some(meta.clone());
         match client.create_batch(&create).await {
@@ -374,42 +433,53 @@ pub async fn upload(
                 });
             }
             Err(e) => {
-                let maybe_created = uncertain(&e);
-                let found = if maybe_created {
-                    find_existing(client, dir, &manifest.results[index]).await?
-                } else {
-                    None
-                };
-                if let Some(batch) = found {
-                    record_batch(&mut manifest.results[index], &batch, meta);
-                    report.found += 1;
-                    reporter.event(&Event::Submitted {
-                        file: &pending.file,
-                        batch_id: &batch.id,
-                        found: true,
-                    });
-                } else {
-                    let message = format!("creating the batch failed: {e}");
-                    reporter.event(&Event::Failed {
-                        file: &pending.file,
-                        message: &message,
-                    });
-                    let entry = &mut manifest.results[index];
-                    entry.status = "failed".to_owned();
-                    entry.error = Some(message);
-                    // Only an answer that says "no" proves nothing was created.
-                    entry.create_sent = maybe_created;
-                    report.failed += 1;
-                }
+                self.create_failed(manifest, index, pending, &e, meta, report)
+                    .await?;
             }
         }
-        dir.save_upload_manifest(&mut manifest)?;
+        dir.save_upload_manifest(manifest)
     }
-    report.entries = files
-        .iter()
-        .filter_map(|f| manifest.entry(&f.file).cloned())
-        .collect();
-    Ok(report)
+
+    /// After a failed create: finds the batch when the request may have gone through anyway,
+    /// otherwise records the failure.
+    async fn create_failed(
+        &self,
+        manifest: &mut UploadManifest,
+        index: usize,
+        pending: &PendingFile,
+        e: &llm_client::Error,
+        meta: Map<String, Value>,
+        report: &mut UploadReport,
+    ) -> Result<()> {
+        let maybe_created = uncertain(e);
+        let found = if maybe_created {
+            find_existing(self.client, self.dir, &manifest.results[index]).await?
+        } else {
+            None
+        };
+        if let Some(batch) = found {
+            record_batch(&mut manifest.results[index], &batch, meta);
+            report.found += 1;
+            self.reporter.event(&Event::Submitted {
+                file: &pending.file,
+                batch_id: &batch.id,
+                found: true,
+            });
+        } else {
+            let message = format!("creating the batch failed: {e}");
+            self.reporter.event(&Event::Failed {
+                file: &pending.file,
+                message: &message,
+            });
+            let entry = &mut manifest.results[index];
+            entry.status = "failed".to_owned();
+            entry.error = Some(message);
+            // Only an answer that says "no" proves nothing was created.
+            entry.create_sent = maybe_created;
+            report.failed += 1;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

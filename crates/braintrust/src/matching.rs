@@ -188,89 +188,103 @@ pub fn propose(registry: &Registry, catalog: &Catalog, experiments: &[Experiment
             }
             continue;
         }
-        let expected = entry.module().and_then(|id| {
-            catalog
-                .get(&id)
-                .map(|m| experiment_name(entry, &m.id, &m.name))
-        });
-        let not_someone_elses =
-            |e: &&&Experiment| e.local_id().is_none_or(|owner| owner == entry.local_id);
-        let by_name: Vec<&Experiment> = expected
-            .as_deref()
-            .map(|name| {
-                free.iter()
-                    .filter(|e| e.name == name)
-                    .filter(not_someone_elses)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let legacy_prefix = format!("root_{}_{}", entry.module_id, entry.local_id);
-        let by_legacy: Vec<&Experiment> = free
-            .iter()
-            .filter(|e| {
-                e.name == legacy_prefix
-                    || e.name
-                        .strip_prefix(&legacy_prefix)
-                        .is_some_and(|rest| rest.starts_with('_'))
-            })
-            .filter(not_someone_elses)
-            .copied()
-            .collect();
-        let by_metadata: Vec<&Experiment> = free
-            .iter()
-            .filter(|e| e.local_id() == Some(entry.local_id.as_str()))
-            .copied()
-            .collect();
-        let renamed: Vec<&Experiment> = expected
-            .as_deref()
-            .map(|name| {
-                free.iter()
-                    .filter(|e| e.local_id().is_none())
-                    .filter(|e| {
-                        e.name.strip_prefix(name).is_some_and(|rest| {
-                            rest.strip_prefix('-').is_some_and(|n| {
-                                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-                            })
-                        })
-                    })
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let decided = [
-            (by_name, Rule::Name),
-            (by_legacy, Rule::EarlierToolName),
-            (by_metadata, Rule::Metadata),
-        ]
-        .into_iter()
-        .find(|(found, _)| !found.is_empty());
-        match decided {
-            Some((found, rule)) if found.len() == 1 => {
-                out.links.push(proposal(entry, found[0], rule));
-            }
-            Some((found, rule)) => out.ambiguous.push(Ambiguous {
-                local_id: entry.local_id.clone(),
-                module: entry.module_id.clone(),
-                candidates: found.iter().map(|e| Candidate::from(*e)).collect(),
-                why: format!("{} experiments fit {}", found.len(), rule.describe()),
-            }),
-            None if !renamed.is_empty() => out.ambiguous.push(Ambiguous {
-                local_id: entry.local_id.clone(),
-                module: entry.module_id.clone(),
-                candidates: renamed.iter().map(|e| Candidate::from(*e)).collect(),
-                why:
-                    "only renamed copies of the expected name exist; nothing says which is this run"
-                        .to_owned(),
-            }),
-            None => out.unmatched.push(Unmatched {
-                local_id: entry.local_id.clone(),
-                module: entry.module_id.clone(),
-                expected_name: expected,
-            }),
-        }
+        propose_for(entry, catalog, &free, &mut out);
     }
-    // One experiment proposed for several runs belongs to none of them for sure.
+    demote_shared(&mut out);
+    out
+}
+
+/// Proposes a link for one run not recorded as uploaded (or records it as
+/// ambiguous or unmatched).
+fn propose_for(entry: &Entry, catalog: &Catalog, free: &[&Experiment], out: &mut Proposals) {
+    let expected = entry.module().and_then(|id| {
+        catalog
+            .get(&id)
+            .map(|m| experiment_name(entry, &m.id, &m.name))
+    });
+    let not_someone_elses =
+        |e: &&&Experiment| e.local_id().is_none_or(|owner| owner == entry.local_id);
+    let by_name: Vec<&Experiment> = expected
+        .as_deref()
+        .map(|name| {
+            free.iter()
+                .filter(|e| e.name == name)
+                .filter(not_someone_elses)
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default();
+    let legacy_prefix = format!("root_{}_{}", entry.module_id, entry.local_id);
+    let by_legacy: Vec<&Experiment> = free
+        .iter()
+        .filter(|e| {
+            e.name == legacy_prefix
+                || e.name
+                    .strip_prefix(&legacy_prefix)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        })
+        .filter(not_someone_elses)
+        .copied()
+        .collect();
+    let by_metadata: Vec<&Experiment> = free
+        .iter()
+        .filter(|e| e.local_id() == Some(entry.local_id.as_str()))
+        .copied()
+        .collect();
+    let renamed = renamed_copies(free, expected.as_deref());
+    let decided = [
+        (by_name, Rule::Name),
+        (by_legacy, Rule::EarlierToolName),
+        (by_metadata, Rule::Metadata),
+    ]
+    .into_iter()
+    .find(|(found, _)| !found.is_empty());
+    match decided {
+        Some((found, rule)) if found.len() == 1 => {
+            out.links.push(proposal(entry, found[0], rule));
+        }
+        Some((found, rule)) => out.ambiguous.push(Ambiguous {
+            local_id: entry.local_id.clone(),
+            module: entry.module_id.clone(),
+            candidates: found.iter().map(|e| Candidate::from(*e)).collect(),
+            why: format!("{} experiments fit {}", found.len(), rule.describe()),
+        }),
+        None if !renamed.is_empty() => out.ambiguous.push(Ambiguous {
+            local_id: entry.local_id.clone(),
+            module: entry.module_id.clone(),
+            candidates: renamed.iter().map(|e| Candidate::from(*e)).collect(),
+            why: "only renamed copies of the expected name exist; nothing says which is this run"
+                .to_owned(),
+        }),
+        None => out.unmatched.push(Unmatched {
+            local_id: entry.local_id.clone(),
+            module: entry.module_id.clone(),
+            expected_name: expected,
+        }),
+    }
+}
+
+/// Experiments without a run id named like the expected name plus `-<digits>`: copies the
+/// server renamed, any of which could be this run.
+fn renamed_copies<'a>(free: &[&'a Experiment], expected: Option<&str>) -> Vec<&'a Experiment> {
+    expected
+        .map(|name| {
+            free.iter()
+                .filter(|e| e.local_id().is_none())
+                .filter(|e| {
+                    e.name.strip_prefix(name).is_some_and(|rest| {
+                        rest.strip_prefix('-')
+                            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                })
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One experiment proposed for several runs belongs to none of them for sure.
+fn demote_shared(out: &mut Proposals) {
     let mut per_experiment: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, l) in out.links.iter().enumerate() {
         per_experiment
@@ -299,7 +313,6 @@ pub fn propose(registry: &Registry, catalog: &Catalog, experiments: &[Experiment
             }
         }
     }
-    out
 }
 
 fn proposal(entry: &Entry, experiment: &Experiment, rule: Rule) -> Link {

@@ -131,15 +131,43 @@ impl Collector {
 #[must_use]
 pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str) -> ModuleCheck {
     let prompt_rel = module.prompt_for(prompt_version);
-    let schema_rel = module.schema.clone();
     let dataset_rel = module.dataset.clone();
     let mut out = Collector::default();
+    let template = check_prompt(catalog, module, &prompt_rel, &mut out);
+    let schema_text = check_schema(catalog, module, &mut out);
+    let (model, window) = context_window(catalog, module, &mut out);
+    let checks = RecordChecks {
+        module,
+        template: template.as_ref(),
+        schema_text: &schema_text,
+        model: &model,
+        window,
+        dataset_rel: &dataset_rel,
+        prompt_rel: &prompt_rel,
+    };
+    let (records, keywords) = check_dataset(catalog, &checks, &mut out);
+    check_contamination(catalog, module, &dataset_rel, keywords, &mut out);
 
-    // Prompt.
-    let template = match std::fs::read_to_string(catalog.path_of(&prompt_rel)) {
+    let total = out.total();
+    ModuleCheck {
+        module: module.id.to_string(),
+        records,
+        problems: out.finish(),
+        total,
+    }
+}
+
+/// Reads and parses the module's prompt; `None` when it cannot be used.
+fn check_prompt(
+    catalog: &Catalog,
+    module: &ModuleSpec,
+    prompt_rel: &Path,
+    out: &mut Collector,
+) -> Option<Template> {
+    match std::fs::read_to_string(catalog.path_of(prompt_rel)) {
         Err(e) => {
             out.push(
-                &prompt_rel,
+                prompt_rel,
                 None,
                 format!("cannot read the prompt of module {}: {e}", module.id),
             );
@@ -149,7 +177,7 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
             Ok(t) => {
                 if t.placeholders().is_empty() {
                     out.push(
-                        &prompt_rel,
+                        prompt_rel,
                         None,
                         "the prompt has no {{placeholders}}: no record would change it".to_owned(),
                     );
@@ -157,17 +185,21 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                 Some(t)
             }
             Err(TemplateError::Malformed { line, snippet }) => {
-                out.push(&prompt_rel, Some(line), format!("malformed placeholder `{snippet}` (write {{{{name}}}} with a field name and no spaces)"));
+                out.push(prompt_rel, Some(line), format!("malformed placeholder `{snippet}` (write {{{{name}}}} with a field name and no spaces)"));
                 None
             }
             Err(e) => {
-                out.push(&prompt_rel, None, e.to_string());
+                out.push(prompt_rel, None, e.to_string());
                 None
             }
         },
-    };
+    }
+}
 
-    // Schema.
+/// Checks the module's schema; the response format text sent with each request (empty unless
+/// the module uses a JSON schema).
+fn check_schema(catalog: &Catalog, module: &ModuleSpec, out: &mut Collector) -> String {
+    let schema_rel = module.schema.clone();
     let mut schema_text = String::new();
     match ResponseSchema::load(&catalog.path_of(&schema_rel), &module.slug) {
         Err(e) => out.push(
@@ -186,11 +218,18 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                     format!("not a valid strict schema: {problem}"),
                 );
             }
-            check_schema_fields(module, &schema, &schema_rel, &mut out);
+            check_schema_fields(module, &schema, &schema_rel, out);
         }
     }
+    schema_text
+}
 
-    // The model's context window, when the price table gives one.
+/// The module's model and its context window, when the price table gives one.
+fn context_window(
+    catalog: &Catalog,
+    module: &ModuleSpec,
+    out: &mut Collector,
+) -> (String, Option<u64>) {
     let prices_rel = PathBuf::from(PRICE_TABLE);
     let model = module
         .settings
@@ -208,13 +247,35 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
             None
         }
     };
+    (model, window)
+}
 
-    // Dataset.
+/// What each record of a module's dataset is checked against.
+struct RecordChecks<'a> {
+    module: &'a ModuleSpec,
+    template: Option<&'a Template>,
+    schema_text: &'a str,
+    model: &'a str,
+    window: Option<u64>,
+    dataset_rel: &'a PathBuf,
+    prompt_rel: &'a PathBuf,
+}
+
+/// The keywords of the records: lowercased keyword to (keyword, dataset, line).
+type RecordKeywords = BTreeMap<String, (String, PathBuf, usize)>;
+
+/// Checks every record of the module's dataset; the number of records read and their keywords.
+fn check_dataset(
+    catalog: &Catalog,
+    checks: &RecordChecks<'_>,
+    out: &mut Collector,
+) -> (usize, RecordKeywords) {
+    let (module, dataset_rel) = (checks.module, checks.dataset_rel);
     let mut records = 0;
-    let mut keywords: BTreeMap<String, (String, PathBuf, usize)> = BTreeMap::new();
-    match RecordReader::open(&catalog.path_of(&dataset_rel)) {
+    let mut keywords = RecordKeywords::new();
+    match RecordReader::open(&catalog.path_of(dataset_rel)) {
         Err(e) => out.push(
-            &dataset_rel,
+            dataset_rel,
             None,
             format!(
                 "cannot read the dataset of module {}: {}",
@@ -230,14 +291,14 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                     Err(e) => {
                         let text = e.to_string();
                         let (line, message) = split_line(&text);
-                        out.push(&dataset_rel, line, message);
+                        out.push(dataset_rel, line, message);
                         continue;
                     }
                 };
                 let record = match Record::from_json(value, line) {
                     Ok(r) => r,
                     Err(message) => {
-                        out.push(&dataset_rel, Some(line), message);
+                        out.push(dataset_rel, Some(line), message);
                         continue;
                     }
                 };
@@ -249,49 +310,48 @@ pub fn check_module(catalog: &Catalog, module: &ModuleSpec, prompt_version: &str
                 }
                 if let Some(first) = ids.insert(record.id.clone(), line) {
                     out.push(
-                        &dataset_rel,
+                        dataset_rel,
                         Some(line),
                         format!("duplicate id `{}` (first used on line {first})", record.id),
                     );
                 }
-                if let (Some(template), Some(window)) = (&template, window)
-                    && let Ok(prompt) = template.render(&record.input)
-                    && let Some(over) =
-                        check_request(&prompt, &schema_text, module.settings.max_tokens, window)
-                {
-                    out.push_grouped(
-                        "context".to_owned(),
-                        &dataset_rel,
-                        line,
-                        format!("record `{}`: {over} ({model}, {PRICE_TABLE})", record.id),
-                    );
-                }
-                if let Some(template) = &template {
-                    check_inputs(
-                        module,
-                        template,
-                        &record,
-                        &dataset_rel,
-                        &prompt_rel,
-                        &mut out,
-                    );
-                }
-                check_expected(module, &record, &dataset_rel, &mut out);
+                checks.check_record(&record, line, out);
             }
-            if records == 0 && out.problems.iter().all(|p| p.file != dataset_rel) {
-                out.push(&dataset_rel, None, "the dataset has no records".to_owned());
+            if records == 0 && out.problems.iter().all(|p| &p.file != dataset_rel) {
+                out.push(dataset_rel, None, "the dataset has no records".to_owned());
             }
         }
     }
+    (records, keywords)
+}
 
-    check_contamination(catalog, module, &dataset_rel, keywords, &mut out);
-
-    let total = out.total();
-    ModuleCheck {
-        module: module.id.to_string(),
-        records,
-        problems: out.finish(),
-        total,
+impl RecordChecks<'_> {
+    /// Checks one record's request size, inputs and expected answer.
+    fn check_record(&self, record: &Record, line: usize, out: &mut Collector) {
+        let (module, dataset_rel) = (self.module, self.dataset_rel);
+        if let (Some(template), Some(window)) = (self.template, self.window)
+            && let Ok(prompt) = template.render(&record.input)
+            && let Some(over) = check_request(
+                &prompt,
+                self.schema_text,
+                module.settings.max_tokens,
+                window,
+            )
+        {
+            out.push_grouped(
+                "context".to_owned(),
+                dataset_rel,
+                line,
+                format!(
+                    "record `{}`: {over} ({}, {PRICE_TABLE})",
+                    record.id, self.model
+                ),
+            );
+        }
+        if let Some(template) = self.template {
+            check_inputs(module, template, record, dataset_rel, self.prompt_rel, out);
+        }
+        check_expected(module, record, dataset_rel, out);
     }
 }
 
