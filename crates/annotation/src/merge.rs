@@ -469,19 +469,12 @@ pub fn merge(
 
     let (headers, added) = output_columns(&reader, &located);
 
-    let dir = options
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| paths.validated_data());
     let kind = if options.disagreements_only {
         "disagreements"
     } else {
         "validated"
     };
-    let stem = format!("{}_{kind}_{}", module.id.upper(), timestamp_now());
-    let out = NewFile::create(&dir, &stem, "csv")?;
-    let shown = out.intended_path();
-    let mut writer = SafeCsvWriter::new(&shown, out, &headers)?;
+    let mut writer = create_output(paths, module, options, kind, &headers)?;
 
     let mut report = empty_report(module, file, options, &located, &added, &headers);
     let mut invalid: Vec<InvalidCell> = Vec::new();
@@ -547,6 +540,43 @@ pub fn merge(
     }
     progress.rows_done(report.rows as u64);
 
+    check_scan(module, file, ids, records, invalid, &report)?;
+
+    let output = writer.finish()?.persist()?;
+    report.sidecar = write_merge_sidecar(paths, module, file, kind, &report, &output)?;
+    report.output = output;
+    Ok(report)
+}
+
+/// Creates the merged file (in the validated-data folder unless the options name another) and
+/// a writer that has written its header.
+fn create_output(
+    paths: &ProjectPaths,
+    module: &ModuleSpec,
+    options: &MergeOptions,
+    kind: &str,
+    headers: &[String],
+) -> Result<SafeCsvWriter<NewFile>> {
+    let dir = options
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| paths.validated_data());
+    let stem = format!("{}_{kind}_{}", module.id.upper(), timestamp_now());
+    let out = NewFile::create(&dir, &stem, "csv")?;
+    let shown = out.intended_path();
+    SafeCsvWriter::new(&shown, out, headers)
+}
+
+/// After the whole file was read: refuses repeated row or record ids, invalid cells, and a
+/// file with no fully annotated row.
+fn check_scan(
+    module: &ModuleSpec,
+    file: &Path,
+    ids: RowIds,
+    records: RowIds,
+    invalid: Vec<InvalidCell>,
+    report: &MergeReport,
+) -> Result<()> {
     ids.check(file)?;
     records.check_records(file)?;
     if !invalid.is_empty() {
@@ -559,14 +589,10 @@ pub fn merge(
     if report.annotated == 0 {
         return Err(Error::Nothing {
             path: file.to_owned(),
-            message: nothing_annotated(&report),
+            message: nothing_annotated(report),
         });
     }
-
-    let output = writer.finish()?.persist()?;
-    report.sidecar = write_merge_sidecar(paths, module, file, kind, &report, &output)?;
-    report.output = output;
-    Ok(report)
+    Ok(())
 }
 
 /// The output file's header: the annotation file's columns, then each field's final,
