@@ -143,19 +143,8 @@ pub fn simulate(
             .collect::<Vec<_>>()
     };
     let mut table = read_annotation_file(file)?;
-    let index = |name: &str| table.index_of(name);
-    let (row_id_col, record_id_col) = (index("row_id"), index("record_id"));
-    let reasoning: Vec<Option<usize>> = [
-        module
-            .annotation
-            .reasoning_column(core_config::Annotator::A),
-        module
-            .annotation
-            .reasoning_column(core_config::Annotator::B),
-    ]
-    .iter()
-    .map(|c| c.as_deref().and_then(index))
-    .collect();
+    let (row_id_col, record_id_col) = (table.index_of("row_id"), table.index_of("record_id"));
+    let reasoning = reasoning_columns(module, &table);
 
     if !options.overwrite {
         check_unfilled(module, file, &table, row_id_col)?;
@@ -165,12 +154,8 @@ pub fn simulate(
         GoldFrom::Auto => catalog.dataset_path(module),
         GoldFrom::Dataset(path) => path.clone(),
     };
-    let expected: HashMap<String, (usize, Map<String, Value>)> = read_records(&dataset)?
-        .into_iter()
-        .map(|r| (r.id, (r.line, r.expected)))
-        .collect();
+    let expected = read_expected(&dataset)?;
 
-    // The true value of every field of every row, or None when it is unknown.
     let mut report = SimulateReport {
         module: module.id.to_string(),
         file: file.to_owned(),
@@ -219,6 +204,32 @@ pub fn simulate(
 
     write_table(file, &table)?;
     Ok(report)
+}
+
+/// Where annotator A's and B's reasoning columns are in the table, when there.
+fn reasoning_columns(module: &ModuleSpec, table: &AnnotationTable) -> Vec<Option<usize>> {
+    [
+        module
+            .annotation
+            .reasoning_column(core_config::Annotator::A),
+        module
+            .annotation
+            .reasoning_column(core_config::Annotator::B),
+    ]
+    .iter()
+    .map(|c| c.as_deref().and_then(|name| table.index_of(name)))
+    .collect()
+}
+
+/// The expected values of each record id, with the record's line in the dataset.
+type Expected = HashMap<String, (usize, Map<String, Value>)>;
+
+/// Reads the dataset's expected values by record id.
+fn read_expected(dataset: &Path) -> Result<Expected> {
+    Ok(read_records(dataset)?
+        .into_iter()
+        .map(|r| (r.id, (r.line, r.expected)))
+        .collect())
 }
 
 /// Each field's definition, reader and annotator A and B columns.
@@ -280,7 +291,7 @@ fn check_unfilled(
 fn read_truths(
     located: &[Located<'_>],
     table: &AnnotationTable,
-    expected: &HashMap<String, (usize, Map<String, Value>)>,
+    expected: &Expected,
     dataset: &Path,
     record_id_col: Option<usize>,
     report: &mut SimulateReport,
