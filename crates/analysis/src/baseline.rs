@@ -190,85 +190,125 @@ pub fn build(
             .take(TOP_SLICES)
             .cloned()
             .collect();
-        let m = &errors.module;
-        if let Some(accuracy) = errors.accuracy
-            && accuracy < threshold
-        {
-            under.push(m.clone());
-            recommendations.push(format!(
-                "{m}: accuracy {:.1}% is under the {:.0}% threshold ({} of {} scored rows right)",
-                accuracy * 100.0,
-                threshold * 100.0,
-                errors.correct,
-                errors.scored
-            ));
-        }
-        let weakest = errors
-            .per_label
-            .iter()
-            .filter_map(|(label, f)| f.recall.map(|r| (label, r, f)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((label, recall, f)) = weakest
-            && recall < 0.8
-        {
-            recommendations.push(format!(
-                "{m}: recall of {label} {recall:.2} ({} of {} rows expected {label} were answered {label})",
-                (recall * f.support as f64).round(),
-                f.support
-            ));
-        }
-        for list in &errors.lists {
-            if list.recall < 0.8 {
-                recommendations.push(format!(
-                    "{m}: mean recall of {} {:.2}; {} expected items missed over {} records",
-                    list.field, list.recall, list.missing_items, list.rows
-                ));
-            }
-        }
-        if let Some(slice) = top.first()
-            && patterns.errors > 0
-        {
-            recommendations.push(format!(
-                "{m}: {:.0}% of errors are rows where {} = {} (error rate {:.1}% against {:.1}% overall, q = {:.2e})",
-                slice.errors as f64 / patterns.errors as f64 * 100.0,
-                slice.feature,
-                slice.value,
-                slice.error_rate * 100.0,
-                patterns.error_rate.unwrap_or(0.0) * 100.0,
-                slice.q_value
-            ));
-        }
-        if errors.errored > 0 {
-            let kinds: Vec<String> = errors
-                .errored_by_kind
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            recommendations.push(format!(
-                "{m}: {} rows errored ({}) and were not scored",
-                errors.errored,
-                kinds.join(", ")
-            ));
-        }
-        modules.push(ModuleLine {
-            module: m.clone(),
-            run: run.name.clone(),
-            rows: errors.rows,
-            scored: errors.scored,
-            errored: errors.errored,
-            accuracy: errors.accuracy,
-            accuracy_ci95: errors.accuracy_ci95,
-            macro_f1: errors.macro_f1,
-            mcc: errors.mcc,
-            cost_usd: run.cost_usd,
-            date: run.created_at.clone(),
-            prompt_version: run.prompt_version.clone(),
-            model: run.model.clone(),
-            errors_file: errors.errors_file.clone(),
-            top_slices: top,
-        });
+        module_recommendations(
+            errors,
+            patterns,
+            top.first(),
+            threshold,
+            &mut recommendations,
+            &mut under,
+        );
+        modules.push(module_line(run, errors, top));
     }
-    for p in &paths {
+    path_recommendations(&paths, &mut recommendations);
+    total.accuracy = (total.scored > 0).then(|| total.correct as f64 / total.scored as f64);
+    BaselineReport {
+        threshold,
+        total,
+        modules,
+        under_threshold: under,
+        paths,
+        recommendations,
+    }
+}
+
+/// Adds one module's recommendations, and the module to `under` when its accuracy is under
+/// the threshold.
+#[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+fn module_recommendations(
+    errors: &ErrorsReport,
+    patterns: &PatternsReport,
+    top: Option<&Slice>,
+    threshold: f64,
+    recommendations: &mut Vec<String>,
+    under: &mut Vec<String>,
+) {
+    let m = &errors.module;
+    if let Some(accuracy) = errors.accuracy
+        && accuracy < threshold
+    {
+        under.push(m.clone());
+        recommendations.push(format!(
+            "{m}: accuracy {:.1}% is under the {:.0}% threshold ({} of {} scored rows right)",
+            accuracy * 100.0,
+            threshold * 100.0,
+            errors.correct,
+            errors.scored
+        ));
+    }
+    let weakest = errors
+        .per_label
+        .iter()
+        .filter_map(|(label, f)| f.recall.map(|r| (label, r, f)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((label, recall, f)) = weakest
+        && recall < 0.8
+    {
+        recommendations.push(format!(
+            "{m}: recall of {label} {recall:.2} ({} of {} rows expected {label} were answered {label})",
+            (recall * f.support as f64).round(),
+            f.support
+        ));
+    }
+    for list in &errors.lists {
+        if list.recall < 0.8 {
+            recommendations.push(format!(
+                "{m}: mean recall of {} {:.2}; {} expected items missed over {} records",
+                list.field, list.recall, list.missing_items, list.rows
+            ));
+        }
+    }
+    if let Some(slice) = top
+        && patterns.errors > 0
+    {
+        recommendations.push(format!(
+            "{m}: {:.0}% of errors are rows where {} = {} (error rate {:.1}% against {:.1}% overall, q = {:.2e})",
+            slice.errors as f64 / patterns.errors as f64 * 100.0,
+            slice.feature,
+            slice.value,
+            slice.error_rate * 100.0,
+            patterns.error_rate.unwrap_or(0.0) * 100.0,
+            slice.q_value
+        ));
+    }
+    if errors.errored > 0 {
+        let kinds: Vec<String> = errors
+            .errored_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        recommendations.push(format!(
+            "{m}: {} rows errored ({}) and were not scored",
+            errors.errored,
+            kinds.join(", ")
+        ));
+    }
+}
+
+/// One module's line of the report.
+fn module_line(run: &RunRef, errors: &ErrorsReport, top: Vec<Slice>) -> ModuleLine {
+    ModuleLine {
+        module: errors.module.clone(),
+        run: run.name.clone(),
+        rows: errors.rows,
+        scored: errors.scored,
+        errored: errors.errored,
+        accuracy: errors.accuracy,
+        accuracy_ci95: errors.accuracy_ci95,
+        macro_f1: errors.macro_f1,
+        mcc: errors.mcc,
+        cost_usd: run.cost_usd,
+        date: run.created_at.clone(),
+        prompt_version: run.prompt_version.clone(),
+        model: run.model.clone(),
+        errors_file: errors.errors_file.clone(),
+        top_slices: top,
+    }
+}
+
+/// One recommendation per pair of paths that share keywords.
+fn path_recommendations(paths: &[PathsReport], recommendations: &mut Vec<String>) {
+    for p in paths {
         let c = &p.comparison;
         if c.joined > 0 {
             recommendations.push(format!(
@@ -282,15 +322,6 @@ pub fn build(
                 c.mcnemar_p
             ));
         }
-    }
-    total.accuracy = (total.scored > 0).then(|| total.correct as f64 / total.scored as f64);
-    BaselineReport {
-        threshold,
-        total,
-        modules,
-        under_threshold: under,
-        paths,
-        recommendations,
     }
 }
 

@@ -429,90 +429,12 @@ impl ErrorsTally {
 
     /// The report so far.
     #[must_use]
-    #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
     pub fn finish(&self, run: &RunRef, rescored: bool) -> ErrorsReport {
         let scored = self.correct + self.wrong;
-        let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
-        let mut labels = self.labels.clone();
-        for (expected, output) in self.pairs.keys() {
-            for label in [expected, output] {
-                if !labels.contains(label) {
-                    labels.push(label.clone());
-                }
-            }
-        }
-        let confusion: Vec<Vec<u64>> = labels
-            .iter()
-            .map(|e| {
-                labels
-                    .iter()
-                    .map(|o| {
-                        self.pairs
-                            .get(&(e.clone(), o.clone()))
-                            .copied()
-                            .unwrap_or(0)
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut per_label = IndexMap::new();
-        let (mut tp_sum, mut predicted_sum, mut support_sum) = (0, 0, 0);
-        let mut f1s = Vec::new();
-        for (i, label) in labels.iter().enumerate() {
-            if !self.labels.contains(label) {
-                continue;
-            }
-            let support: u64 = confusion[i].iter().sum();
-            let predicted: u64 = confusion.iter().map(|r| r[i]).sum();
-            let tp = confusion[i][i];
-            tp_sum += tp;
-            predicted_sum += predicted;
-            support_sum += support;
-            let precision = ratio(tp, predicted);
-            let recall = ratio(tp, support);
-            let f1 = match (precision, recall) {
-                (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
-                (Some(_), Some(_)) => Some(0.0),
-                _ => None,
-            };
-            if support + predicted > 0 {
-                f1s.push(f1.unwrap_or(0.0));
-            }
-            per_label.insert(
-                label.clone(),
-                LabelFigures {
-                    support,
-                    predicted,
-                    precision,
-                    recall,
-                    f1,
-                },
-            );
-        }
-        let micro_f1 = match (ratio(tp_sum, predicted_sum), ratio(tp_sum, support_sum)) {
-            (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
-            (Some(_), Some(_)) => Some(0.0),
-            _ => None,
-        };
-        let macro_f1 = (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64);
-        let binary = self.positive.as_ref().map(|positive| {
-            let mut counts = BinaryCounts {
-                positive: positive.clone(),
-                tp: 0,
-                tn: 0,
-                fp: 0,
-                r#fn: 0,
-            };
-            for ((e, o), &n) in &self.pairs {
-                match (e == positive, o == positive) {
-                    (true, true) => counts.tp += n,
-                    (false, false) => counts.tn += n,
-                    (false, true) => counts.fp += n,
-                    (true, false) => counts.r#fn += n,
-                }
-            }
-            counts
-        });
+        let labels = self.all_labels();
+        let confusion = self.confusion(&labels);
+        let (per_label, micro_f1, macro_f1) = per_label_figures(&self.labels, &labels, &confusion);
+        let binary = self.binary_counts();
         let mcc = match &binary {
             Some(b) => mcc(b.tp, b.tn, b.fp, b.r#fn),
             None if !self.labels.is_empty() => multiclass_mcc(&confusion),
@@ -543,29 +465,145 @@ impl ErrorsTally {
             },
             per_label,
             binary,
-            lists: self
-                .lists
-                .iter()
-                .filter(|(_, s)| s.rows > 0)
-                .map(|(name, s)| {
-                    let n = s.rows as f64;
-                    ListFigures {
-                        field: name.clone(),
-                        rows: s.rows,
-                        precision: s.precision / n,
-                        recall: s.recall / n,
-                        f1: s.f1 / n,
-                        jaccard: s.jaccard / n,
-                        missing_items: s.missing,
-                        extra_items: s.extra,
-                    }
-                })
-                .collect(),
+            lists: self.list_figures(),
             rescored,
             errors_file: None,
             error_count: self.wrong,
         }
     }
+
+    /// The module's labels, then any other label seen as expected or output value.
+    fn all_labels(&self) -> Vec<String> {
+        let mut labels = self.labels.clone();
+        for (expected, output) in self.pairs.keys() {
+            for label in [expected, output] {
+                if !labels.contains(label) {
+                    labels.push(label.clone());
+                }
+            }
+        }
+        labels
+    }
+
+    /// Row counts by expected label (rows) and output label (columns).
+    fn confusion(&self, labels: &[String]) -> Vec<Vec<u64>> {
+        labels
+            .iter()
+            .map(|e| {
+                labels
+                    .iter()
+                    .map(|o| {
+                        self.pairs
+                            .get(&(e.clone(), o.clone()))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The two-class counts, when the module names a positive label.
+    fn binary_counts(&self) -> Option<BinaryCounts> {
+        self.positive.as_ref().map(|positive| {
+            let mut counts = BinaryCounts {
+                positive: positive.clone(),
+                tp: 0,
+                tn: 0,
+                fp: 0,
+                r#fn: 0,
+            };
+            for ((e, o), &n) in &self.pairs {
+                match (e == positive, o == positive) {
+                    (true, true) => counts.tp += n,
+                    (false, false) => counts.tn += n,
+                    (false, true) => counts.fp += n,
+                    (true, false) => counts.r#fn += n,
+                }
+            }
+            counts
+        })
+    }
+
+    /// Mean figures of every list field that was scored on at least one row.
+    #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+    fn list_figures(&self) -> Vec<ListFigures> {
+        self.lists
+            .iter()
+            .filter(|(_, s)| s.rows > 0)
+            .map(|(name, s)| {
+                let n = s.rows as f64;
+                ListFigures {
+                    field: name.clone(),
+                    rows: s.rows,
+                    precision: s.precision / n,
+                    recall: s.recall / n,
+                    f1: s.f1 / n,
+                    jaccard: s.jaccard / n,
+                    missing_items: s.missing,
+                    extra_items: s.extra,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `n / d`, or None when `d` is 0.
+#[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// Harmonic mean of precision and recall (0 when both are 0), None when either is unknown.
+fn f1_of(precision: Option<f64>, recall: Option<f64>) -> Option<f64> {
+    match (precision, recall) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        (Some(_), Some(_)) => Some(0.0),
+        _ => None,
+    }
+}
+
+/// Figures of each of the module's `known` labels (`labels` indexes `confusion`), with the
+/// micro and macro F1 over them.
+#[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+fn per_label_figures(
+    known: &[String],
+    labels: &[String],
+    confusion: &[Vec<u64>],
+) -> (IndexMap<String, LabelFigures>, Option<f64>, Option<f64>) {
+    let mut per_label = IndexMap::new();
+    let (mut tp_sum, mut predicted_sum, mut support_sum) = (0, 0, 0);
+    let mut f1s = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        if !known.contains(label) {
+            continue;
+        }
+        let support: u64 = confusion[i].iter().sum();
+        let predicted: u64 = confusion.iter().map(|r| r[i]).sum();
+        let tp = confusion[i][i];
+        tp_sum += tp;
+        predicted_sum += predicted;
+        support_sum += support;
+        let precision = ratio(tp, predicted);
+        let recall = ratio(tp, support);
+        let f1 = f1_of(precision, recall);
+        if support + predicted > 0 {
+            f1s.push(f1.unwrap_or(0.0));
+        }
+        per_label.insert(
+            label.clone(),
+            LabelFigures {
+                support,
+                predicted,
+                precision,
+                recall,
+                f1,
+            },
+        );
+    }
+    let micro_f1 = f1_of(ratio(tp_sum, predicted_sum), ratio(tp_sum, support_sum));
+    let macro_f1 = (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64);
+    (per_label, micro_f1, macro_f1)
 }
 
 /// Matthews correlation for K classes (Gorodkin's R_K, scikit-learn's `matthews_corrcoef`).

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use core_config::ModuleSpec;
+use core_config::{ModuleSpec, ResultRow};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -143,6 +143,41 @@ fn confidence_bucket(bin: usize) -> String {
     format!("{:.1}-{:.1}", bin as f64 / 10.0, (bin + 1) as f64 / 10.0)
 }
 
+/// The row's own brand names: its brand and the brand fields of its metadata and input.
+fn own_brands(row: &ResultRow) -> Vec<String> {
+    let input = &row.input;
+    let metadata = &row.metadata;
+    let mut own: Vec<String> = Vec::new();
+    for brand in [row.brand.as_str()]
+        .into_iter()
+        .chain(metadata.get("brand_name").and_then(Value::as_str))
+        .chain(input.get("brand_name").and_then(Value::as_str))
+        .chain(input.get("own_brand").and_then(Value::as_str))
+    {
+        if !brand.trim().is_empty() {
+            own.push(brand.to_owned());
+        }
+    }
+    for key in ["brand_entities", "variations_own", "related_terms_own"] {
+        own.extend(strings_at(input.get(key)));
+    }
+    own
+}
+
+/// The competitor brand names of a row's input.
+fn competitor_brands(input: &Value) -> Vec<String> {
+    let mut competitors = Vec::new();
+    for key in [
+        "competitor_entities",
+        "known_competitor_brands",
+        "variations_competitor",
+        "competitor_brands",
+    ] {
+        competitors.extend(strings_at(input.get(key)));
+    }
+    competitors
+}
+
 impl PatternsTally {
     /// An empty tally.
     #[must_use]
@@ -189,74 +224,7 @@ impl PatternsTally {
             row.keyword.as_str()
         };
         if !keyword.trim().is_empty() {
-            let tokens = words(keyword);
-            self.count(
-                "word_count",
-                word_count_bucket(tokens.len()).to_owned(),
-                wrong,
-            );
-            self.count(
-                "char_length",
-                length_bucket(keyword.trim().chars().count()).to_owned(),
-                wrong,
-            );
-            let quantity = keyword.chars().any(|c| c.is_ascii_digit())
-                || tokens.iter().any(|t| UNITS.contains(&t.as_str()));
-            self.count(
-                "has_digits_or_units",
-                if quantity { "yes" } else { "no" }.to_owned(),
-                wrong,
-            );
-            let mut own: Vec<String> = Vec::new();
-            for brand in [row.brand.as_str()]
-                .into_iter()
-                .chain(metadata.get("brand_name").and_then(Value::as_str))
-                .chain(input.get("brand_name").and_then(Value::as_str))
-                .chain(input.get("own_brand").and_then(Value::as_str))
-            {
-                if !brand.trim().is_empty() {
-                    own.push(brand.to_owned());
-                }
-            }
-            for key in ["brand_entities", "variations_own", "related_terms_own"] {
-                own.extend(strings_at(input.get(key)));
-            }
-            if !own.is_empty() {
-                let hit = own.iter().any(|b| contains_phrase(&tokens, b));
-                self.count(
-                    "contains_own_brand",
-                    if hit { "yes" } else { "no" }.to_owned(),
-                    wrong,
-                );
-            }
-            let mut competitors = Vec::new();
-            for key in [
-                "competitor_entities",
-                "known_competitor_brands",
-                "variations_competitor",
-                "competitor_brands",
-            ] {
-                competitors.extend(strings_at(input.get(key)));
-            }
-            if !competitors.is_empty() {
-                let hit = competitors.iter().any(|b| contains_phrase(&tokens, b));
-                self.count(
-                    "contains_competitor_brand",
-                    if hit { "yes" } else { "no" }.to_owned(),
-                    wrong,
-                );
-            }
-            let distinct: BTreeSet<&String> = tokens.iter().collect();
-            for word in distinct {
-                self.count("word", word.clone(), wrong);
-            }
-            let pairs: BTreeSet<String> = tokens
-                .windows(2)
-                .map(|w| format!("{} {}", w[0], w[1]))
-                .collect();
-            for pair in pairs {
-                self.count("word_pair", pair, wrong);
-            }
+            self.count_keyword(keyword, row, wrong);
         }
         let asin = if row.asin.is_empty() {
             metadata
@@ -285,6 +253,57 @@ impl PatternsTally {
                 self.count("confidence", confidence_bucket(bin), wrong);
             }
             self.calibration.add(confidence, !wrong);
+        }
+    }
+
+    /// Counts the features of a row's (non-blank) keyword.
+    fn count_keyword(&mut self, keyword: &str, row: &ResultRow, wrong: bool) {
+        let tokens = words(keyword);
+        self.count(
+            "word_count",
+            word_count_bucket(tokens.len()).to_owned(),
+            wrong,
+        );
+        self.count(
+            "char_length",
+            length_bucket(keyword.trim().chars().count()).to_owned(),
+            wrong,
+        );
+        let quantity = keyword.chars().any(|c| c.is_ascii_digit())
+            || tokens.iter().any(|t| UNITS.contains(&t.as_str()));
+        self.count(
+            "has_digits_or_units",
+            if quantity { "yes" } else { "no" }.to_owned(),
+            wrong,
+        );
+        let own = own_brands(row);
+        if !own.is_empty() {
+            let hit = own.iter().any(|b| contains_phrase(&tokens, b));
+            self.count(
+                "contains_own_brand",
+                if hit { "yes" } else { "no" }.to_owned(),
+                wrong,
+            );
+        }
+        let competitors = competitor_brands(&row.input);
+        if !competitors.is_empty() {
+            let hit = competitors.iter().any(|b| contains_phrase(&tokens, b));
+            self.count(
+                "contains_competitor_brand",
+                if hit { "yes" } else { "no" }.to_owned(),
+                wrong,
+            );
+        }
+        let distinct: BTreeSet<&String> = tokens.iter().collect();
+        for word in distinct {
+            self.count("word", word.clone(), wrong);
+        }
+        let pairs: BTreeSet<String> = tokens
+            .windows(2)
+            .map(|w| format!("{} {}", w[0], w[1]))
+            .collect();
+        for pair in pairs {
+            self.count("word_pair", pair, wrong);
         }
     }
 

@@ -467,59 +467,16 @@ pub fn merge(
     let row_id_col = reader.index_of("row_id");
     let agreement_col = reader.index_of("agreement");
 
-    let mut headers = reader.headers().to_vec();
-    let mut added: Vec<[usize; 3]> = Vec::new();
-    for (i, loc) in located.iter().enumerate() {
-        let names = added_columns(loc.field, i == 0);
-        added.push(names.map(|name| {
-            reader.index_of(&name).unwrap_or_else(|| {
-                headers.push(name);
-                headers.len() - 1
-            })
-        }));
-    }
+    let (headers, added) = output_columns(&reader, &located);
 
-    let dir = options
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| paths.validated_data());
     let kind = if options.disagreements_only {
         "disagreements"
     } else {
         "validated"
     };
-    let stem = format!("{}_{kind}_{}", module.id.upper(), timestamp_now());
-    let out = NewFile::create(&dir, &stem, "csv")?;
-    let shown = out.intended_path();
-    let mut writer = SafeCsvWriter::new(&shown, out, &headers)?;
+    let mut writer = create_output(paths, module, options, kind, &headers)?;
 
-    let mut report = MergeReport {
-        module: module.id.to_string(),
-        file: file.to_owned(),
-        output: PathBuf::new(),
-        sidecar: PathBuf::new(),
-        strategy: options.strategy,
-        disagreements_only: options.disagreements_only,
-        rows: 0,
-        annotated: 0,
-        agreements: 0,
-        disagreements: 0,
-        written: 0,
-        incomplete: Vec::new(),
-        resolutions: BTreeMap::new(),
-        fields: located
-            .iter()
-            .zip(&added)
-            .map(|(loc, cols)| FieldSummary {
-                field: loc.field.score.clone(),
-                final_column: headers[cols[0]].clone(),
-                agreements: 0,
-                disagreements: 0,
-                resolutions: BTreeMap::new(),
-            })
-            .collect(),
-        llm_columns_present: located.iter().all(|l| l.llm.is_some()),
-    };
+    let mut report = empty_report(module, file, options, &located, &added, &headers);
     let mut invalid: Vec<InvalidCell> = Vec::new();
     let mut ids = RowIds::default();
     // The same record on two rows would be merged twice and repeat its id in the gold file.
@@ -539,16 +496,7 @@ pub fn merge(
         let Some(values) = read_pairs(&row, &row_id, &located, &headers, &mut invalid) else {
             continue;
         };
-        let missing: Vec<String> = values
-            .iter()
-            .zip(&located)
-            .flat_map(|((a, b), loc)| {
-                [(a, loc.a), (b, loc.b)]
-                    .into_iter()
-                    .filter(|(v, _)| v.is_none())
-                    .map(|(_, col)| headers[col].clone())
-            })
-            .collect();
+        let missing = missing_columns(&values, &located, &headers);
         if !missing.is_empty() {
             report.incomplete.push(IncompleteRow {
                 row_id: display_id(&row_id, row.line),
@@ -565,29 +513,15 @@ pub fn merge(
 
         let mut cells = row.cells.clone();
         cells.resize(headers.len(), String::new());
-        let mut all_agree = true;
-        for (i, (((a, b), loc), cols)) in values.iter().zip(&located).zip(&added).enumerate() {
-            let (Some(a), Some(b)) = (a, b) else {
-                continue;
-            };
-            let llm = loc.llm.and_then(|c| loc.reader.llm(row.get(c)));
-            let (final_value, resolution) = resolve(options.strategy, a, b, llm.as_ref());
-            let agree = resolution == Resolution::Agreement;
-            all_agree &= agree;
-            cells[cols[0]] = final_value.cell();
-            cells[cols[1]] = resolution.as_str().to_owned();
-            cells[cols[2]] = if agree { "1" } else { "0" }.to_owned();
-            let summary = &mut report.fields[i];
-            if agree {
-                summary.agreements += 1;
-            } else {
-                summary.disagreements += 1;
-            }
-            *summary.resolutions.entry(resolution).or_default() += 1;
-            if i == 0 {
-                *report.resolutions.entry(resolution).or_default() += 1;
-            }
-        }
+        let all_agree = resolve_row(
+            &row,
+            &values,
+            &located,
+            &added,
+            options.strategy,
+            &mut cells,
+            &mut report,
+        );
         if all_agree {
             report.agreements += 1;
         } else {
@@ -606,6 +540,43 @@ pub fn merge(
     }
     progress.rows_done(report.rows as u64);
 
+    check_scan(module, file, ids, records, invalid, &report)?;
+
+    let output = writer.finish()?.persist()?;
+    report.sidecar = write_merge_sidecar(paths, module, file, kind, &report, &output)?;
+    report.output = output;
+    Ok(report)
+}
+
+/// Creates the merged file (in the validated-data folder unless the options name another) and
+/// a writer that has written its header.
+fn create_output(
+    paths: &ProjectPaths,
+    module: &ModuleSpec,
+    options: &MergeOptions,
+    kind: &str,
+    headers: &[String],
+) -> Result<SafeCsvWriter<NewFile>> {
+    let dir = options
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| paths.validated_data());
+    let stem = format!("{}_{kind}_{}", module.id.upper(), timestamp_now());
+    let out = NewFile::create(&dir, &stem, "csv")?;
+    let shown = out.intended_path();
+    SafeCsvWriter::new(&shown, out, headers)
+}
+
+/// After the whole file was read: refuses repeated row or record ids, invalid cells, and a
+/// file with no fully annotated row.
+fn check_scan(
+    module: &ModuleSpec,
+    file: &Path,
+    ids: RowIds,
+    records: RowIds,
+    invalid: Vec<InvalidCell>,
+    report: &MergeReport,
+) -> Result<()> {
     ids.check(file)?;
     records.check_records(file)?;
     if !invalid.is_empty() {
@@ -618,26 +589,147 @@ pub fn merge(
     if report.annotated == 0 {
         return Err(Error::Nothing {
             path: file.to_owned(),
-            message: nothing_annotated(&report),
+            message: nothing_annotated(report),
         });
     }
+    Ok(())
+}
 
-    let output = writer.finish()?.persist()?;
+/// The output file's header: the annotation file's columns, then each field's final,
+/// resolution and agreement columns that it lacks; and where those three are, per field.
+fn output_columns<R: std::io::Read>(
+    reader: &AnnotationReader<R>,
+    located: &[FieldColumns<'_>],
+) -> (Vec<String>, Vec<[usize; 3]>) {
+    let mut headers = reader.headers().to_vec();
+    let mut added: Vec<[usize; 3]> = Vec::new();
+    for (i, loc) in located.iter().enumerate() {
+        let names = added_columns(loc.field, i == 0);
+        added.push(names.map(|name| {
+            reader.index_of(&name).unwrap_or_else(|| {
+                headers.push(name);
+                headers.len() - 1
+            })
+        }));
+    }
+    (headers, added)
+}
+
+/// A report with every count at zero.
+fn empty_report(
+    module: &ModuleSpec,
+    file: &Path,
+    options: &MergeOptions,
+    located: &[FieldColumns<'_>],
+    added: &[[usize; 3]],
+    headers: &[String],
+) -> MergeReport {
+    MergeReport {
+        module: module.id.to_string(),
+        file: file.to_owned(),
+        output: PathBuf::new(),
+        sidecar: PathBuf::new(),
+        strategy: options.strategy,
+        disagreements_only: options.disagreements_only,
+        rows: 0,
+        annotated: 0,
+        agreements: 0,
+        disagreements: 0,
+        written: 0,
+        incomplete: Vec::new(),
+        resolutions: BTreeMap::new(),
+        fields: located
+            .iter()
+            .zip(added)
+            .map(|(loc, cols)| FieldSummary {
+                field: loc.field.score.clone(),
+                final_column: headers[cols[0]].clone(),
+                agreements: 0,
+                disagreements: 0,
+                resolutions: BTreeMap::new(),
+            })
+            .collect(),
+        llm_columns_present: located.iter().all(|l| l.llm.is_some()),
+    }
+}
+
+/// The names of the annotator columns a row leaves empty.
+fn missing_columns(
+    values: &[Pair],
+    located: &[FieldColumns<'_>],
+    headers: &[String],
+) -> Vec<String> {
+    values
+        .iter()
+        .zip(located)
+        .flat_map(|((a, b), loc)| {
+            [(a, loc.a), (b, loc.b)]
+                .into_iter()
+                .filter(|(v, _)| v.is_none())
+                .map(|(_, col)| headers[col].clone())
+        })
+        .collect()
+}
+
+/// Resolves every field of one fully annotated row into `cells` and counts the outcome in
+/// `report`; true when the annotators agree on every field.
+fn resolve_row(
+    row: &AnnotationRow,
+    values: &[Pair],
+    located: &[FieldColumns<'_>],
+    added: &[[usize; 3]],
+    strategy: Strategy,
+    cells: &mut [String],
+    report: &mut MergeReport,
+) -> bool {
+    let mut all_agree = true;
+    for (i, (((a, b), loc), cols)) in values.iter().zip(located).zip(added).enumerate() {
+        let (Some(a), Some(b)) = (a, b) else {
+            continue;
+        };
+        let llm = loc.llm.and_then(|c| loc.reader.llm(row.get(c)));
+        let (final_value, resolution) = resolve(strategy, a, b, llm.as_ref());
+        let agree = resolution == Resolution::Agreement;
+        all_agree &= agree;
+        cells[cols[0]] = final_value.cell();
+        cells[cols[1]] = resolution.as_str().to_owned();
+        cells[cols[2]] = if agree { "1" } else { "0" }.to_owned();
+        let summary = &mut report.fields[i];
+        if agree {
+            summary.agreements += 1;
+        } else {
+            summary.disagreements += 1;
+        }
+        *summary.resolutions.entry(resolution).or_default() += 1;
+        if i == 0 {
+            *report.resolutions.entry(resolution).or_default() += 1;
+        }
+    }
+    all_agree
+}
+
+/// Writes the merged file's sidecar and returns its path.
+fn write_merge_sidecar(
+    paths: &ProjectPaths,
+    module: &ModuleSpec,
+    file: &Path,
+    kind: &str,
+    report: &MergeReport,
+    output: &Path,
+) -> Result<PathBuf> {
     let mut sidecar = Sidecar::new(kind, module.id.as_str());
     sidecar.annotation_file = Some(stored_path(paths, file));
     sidecar.results_file = Sidecar::read_for(file)?.and_then(|s| s.results_file);
     sidecar
         .details
-        .insert("strategy".into(), options.strategy.as_str().into());
+        .insert("strategy".into(), report.strategy.as_str().into());
     sidecar
         .details
         .insert("annotated_rows".into(), report.annotated.into());
     sidecar
         .details
         .insert("agreements".into(), report.agreements.into());
-    report.sidecar = sidecar.write_for(&output)?;
-    report.output = output;
-    Ok(report)
+    sidecar.write_for(output)
 }
 
 fn nothing_annotated(report: &MergeReport) -> String {

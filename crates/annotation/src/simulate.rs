@@ -15,8 +15,10 @@ use core_config::{AtomicFile, Catalog, ModuleSpec, read_records};
 use crate::error::{Error, Result};
 use crate::generate::annotator_columns;
 use crate::merge::{display_id, locate};
-use crate::sheet::{AnnotationReader, SafeCsvWriter, read_annotation_file};
+use crate::sheet::{AnnotationReader, AnnotationTable, SafeCsvWriter, read_annotation_file};
+use crate::values::FieldReader;
 use crate::values::FieldValue;
+use core_config::AnnotatedField;
 use core_config::sample::Sampler;
 
 /// Where the true labels come from.
@@ -131,13 +133,7 @@ pub fn simulate(
     file: &Path,
     options: &SimulateOptions,
 ) -> Result<SimulateReport> {
-    for (name, share) in [("--flip-a", options.flip_a), ("--flip-b", options.flip_b)] {
-        if !(0.0..=1.0).contains(&share) {
-            return Err(Error::Invalid(format!(
-                "{name} must be a share between 0 and 1, not {share}"
-            )));
-        }
-    }
+    check_shares(options)?;
     let located = {
         let reader = AnnotationReader::open(file)?;
         let located = locate(module, &reader, &["row_id", "record_id"])?;
@@ -147,63 +143,19 @@ pub fn simulate(
             .collect::<Vec<_>>()
     };
     let mut table = read_annotation_file(file)?;
-    let index = |name: &str| table.index_of(name);
-    let (row_id_col, record_id_col) = (index("row_id"), index("record_id"));
-    let reasoning: Vec<Option<usize>> = [
-        module
-            .annotation
-            .reasoning_column(core_config::Annotator::A),
-        module
-            .annotation
-            .reasoning_column(core_config::Annotator::B),
-    ]
-    .iter()
-    .map(|c| c.as_deref().and_then(index))
-    .collect();
+    let (row_id_col, record_id_col) = (table.index_of("row_id"), table.index_of("record_id"));
+    let reasoning = reasoning_columns(module, &table);
 
     if !options.overwrite {
-        let annotator_cols: Vec<usize> = annotator_columns(module, core_config::Annotator::A)
-            .iter()
-            .chain(&annotator_columns(module, core_config::Annotator::B))
-            .filter_map(|c| index(c))
-            .collect();
-        let filled: Vec<(String, String)> = table
-            .rows
-            .iter()
-            .flat_map(|row| {
-                annotator_cols
-                    .iter()
-                    .filter(|&&c| !row.get(c).trim().is_empty())
-                    .map(|&c| {
-                        (
-                            display_id(row.get_opt(row_id_col), row.line),
-                            table.headers[c].clone(),
-                        )
-                    })
-            })
-            .collect();
-        if let Some((row_id, column)) = filled.first() {
-            return Err(Error::Nothing {
-                path: file.to_owned(),
-                message: format!(
-                    "{} annotator cell{} already filled (first: row_id {row_id}, {column}); pass --overwrite to replace them",
-                    filled.len(),
-                    if filled.len() == 1 { " is" } else { "s are" }
-                ),
-            });
-        }
+        check_unfilled(module, file, &table, row_id_col)?;
     }
 
     let dataset = match &options.gold_from {
         GoldFrom::Auto => catalog.dataset_path(module),
         GoldFrom::Dataset(path) => path.clone(),
     };
-    let expected: HashMap<String, (usize, Map<String, Value>)> = read_records(&dataset)?
-        .into_iter()
-        .map(|r| (r.id, (r.line, r.expected)))
-        .collect();
+    let expected = read_expected(&dataset)?;
 
-    // The true value of every field of every row, or None when it is unknown.
     let mut report = SimulateReport {
         module: module.id.to_string(),
         file: file.to_owned(),
@@ -214,6 +166,137 @@ pub fn simulate(
         flipped_b: 0,
         missing: Vec::new(),
     };
+    let truths = read_truths(
+        &located,
+        &table,
+        &expected,
+        &dataset,
+        record_id_col,
+        &mut report,
+    )?;
+    let known: Vec<usize> = (0..truths.len()).filter(|&i| truths[i].is_some()).collect();
+    if known.is_empty() {
+        return Err(Error::Nothing {
+            path: file.to_owned(),
+            message: format!(
+                "no record_id of the file has a label in {} (is it the dataset of module {}?)",
+                dataset.display(),
+                module.id
+            ),
+        });
+    }
+
+    let mut sampler = Sampler::new(options.seed);
+    for (annotator, share) in [(0, options.flip_a), (1, options.flip_b)] {
+        fill_annotator(
+            annotator,
+            chosen(known.len(), share, &mut sampler),
+            &known,
+            &truths,
+            &mut table,
+            &located,
+            reasoning[annotator],
+            &mut sampler,
+            &mut report,
+        );
+    }
+    report.filled = known.len();
+
+    write_table(file, &table)?;
+    Ok(report)
+}
+
+/// Where annotator A's and B's reasoning columns are in the table, when there.
+fn reasoning_columns(module: &ModuleSpec, table: &AnnotationTable) -> Vec<Option<usize>> {
+    [
+        module
+            .annotation
+            .reasoning_column(core_config::Annotator::A),
+        module
+            .annotation
+            .reasoning_column(core_config::Annotator::B),
+    ]
+    .iter()
+    .map(|c| c.as_deref().and_then(|name| table.index_of(name)))
+    .collect()
+}
+
+/// The expected values of each record id, with the record's line in the dataset.
+type Expected = HashMap<String, (usize, Map<String, Value>)>;
+
+/// Reads the dataset's expected values by record id.
+fn read_expected(dataset: &Path) -> Result<Expected> {
+    Ok(read_records(dataset)?
+        .into_iter()
+        .map(|r| (r.id, (r.line, r.expected)))
+        .collect())
+}
+
+/// Each field's definition, reader and annotator A and B columns.
+type Located<'a> = (&'a AnnotatedField, FieldReader<'a>, usize, usize);
+
+fn check_shares(options: &SimulateOptions) -> Result<()> {
+    for (name, share) in [("--flip-a", options.flip_a), ("--flip-b", options.flip_b)] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(Error::Invalid(format!(
+                "{name} must be a share between 0 and 1, not {share}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a file whose annotator cells are already filled.
+fn check_unfilled(
+    module: &ModuleSpec,
+    file: &Path,
+    table: &AnnotationTable,
+    row_id_col: Option<usize>,
+) -> Result<()> {
+    let annotator_cols: Vec<usize> = annotator_columns(module, core_config::Annotator::A)
+        .iter()
+        .chain(&annotator_columns(module, core_config::Annotator::B))
+        .filter_map(|c| table.index_of(c))
+        .collect();
+    let filled: Vec<(String, String)> = table
+        .rows
+        .iter()
+        .flat_map(|row| {
+            annotator_cols
+                .iter()
+                .filter(|&&c| !row.get(c).trim().is_empty())
+                .map(|&c| {
+                    (
+                        display_id(row.get_opt(row_id_col), row.line),
+                        table.headers[c].clone(),
+                    )
+                })
+        })
+        .collect();
+    if let Some((row_id, column)) = filled.first() {
+        return Err(Error::Nothing {
+            path: file.to_owned(),
+            message: format!(
+                "{} annotator cell{} already filled (first: row_id {row_id}, {column}); pass --overwrite to replace them",
+                filled.len(),
+                if filled.len() == 1 { " is" } else { "s are" }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The true value of every field of every row, or None when it is unknown (the row is then
+/// listed in `report.missing`).
+fn read_truths(
+    located: &[Located<'_>],
+    table: &AnnotationTable,
+    expected: &Expected,
+    dataset: &Path,
+    record_id_col: Option<usize>,
+    report: &mut SimulateReport,
+) -> Result<Vec<Option<Vec<FieldValue>>>> {
+    let row_id_col = table.index_of("row_id");
     let mut truths: Vec<Option<Vec<FieldValue>>> = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let id = row.get_opt(record_id_col).trim();
@@ -229,7 +312,7 @@ pub fn simulate(
                         .expected(lookup_dotted(exp, field))
                         .map_err(|reason| {
                             Error::Config(core_config::Error::Dataset {
-                                path: dataset.clone(),
+                                path: dataset.to_owned(),
                                 line: *line,
                                 message: format!("record `{id}`: expected.{field}: {reason}"),
                             })
@@ -245,63 +328,66 @@ pub fn simulate(
         }
         truths.push(values);
     }
-    let known: Vec<usize> = (0..truths.len()).filter(|&i| truths[i].is_some()).collect();
-    if known.is_empty() {
-        return Err(Error::Nothing {
-            path: file.to_owned(),
-            message: format!(
-                "no record_id of the file has a label in {} (is it the dataset of module {}?)",
-                dataset.display(),
-                module.id
-            ),
-        });
-    }
+    Ok(truths)
+}
 
-    let mut sampler = Sampler::new(options.seed);
-    for (annotator, share) in [(0, options.flip_a), (1, options.flip_b)] {
-        let wrong = chosen(known.len(), share, &mut sampler);
-        let letter = if annotator == 0 { 'A' } else { 'B' };
-        for (k, &row_index) in known.iter().enumerate() {
-            let Some(truth) = &truths[row_index] else {
-                continue;
-            };
-            let row = &mut table.rows[row_index];
-            let mut changed = Vec::new();
-            for (i, (_, reader, a, b)) in located.iter().enumerate() {
-                let labels = reader.labels().map(|l| l.labels());
-                let mut value = truth[i].clone();
-                // Only the primary field is flipped, so a flipped row is wrong in one place.
-                if wrong[k]
-                    && i == 0
-                    && let Some(other) = flip(&value, labels, &mut sampler)
-                {
-                    changed.push(format!("{} -> {}", cell_of(&value), cell_of(&other)));
-                    value = other;
-                }
-                let col = if annotator == 0 { *a } else { *b };
-                row.cells[col] = cell_of(&value);
+/// Fills one annotator's columns (0 = A, 1 = B) of the rows with a known label, flipping the
+/// primary field of the rows `wrong` marks.
+#[allow(clippy::too_many_arguments)]
+fn fill_annotator(
+    annotator: usize,
+    wrong: Vec<bool>,
+    known: &[usize],
+    truths: &[Option<Vec<FieldValue>>],
+    table: &mut AnnotationTable,
+    located: &[Located<'_>],
+    reasoning: Option<usize>,
+    sampler: &mut Sampler,
+    report: &mut SimulateReport,
+) {
+    let letter = if annotator == 0 { 'A' } else { 'B' };
+    for (k, &row_index) in known.iter().enumerate() {
+        let Some(truth) = &truths[row_index] else {
+            continue;
+        };
+        let row = &mut table.rows[row_index];
+        let mut changed = Vec::new();
+        for (i, (_, reader, a, b)) in located.iter().enumerate() {
+            let labels = reader.labels().map(|l| l.labels());
+            let mut value = truth[i].clone();
+            // Only the primary field is flipped, so a flipped row is wrong in one place.
+            if wrong[k]
+                && i == 0
+                && let Some(other) = flip(&value, labels, sampler)
+            {
+                changed.push(format!("{} -> {}", cell_of(&value), cell_of(&other)));
+                value = other;
             }
-            if !changed.is_empty() {
-                if annotator == 0 {
-                    report.flipped_a += 1;
-                } else {
-                    report.flipped_b += 1;
-                }
-            }
-            if let Some(col) = reasoning[annotator] {
-                row.cells[col] = if changed.is_empty() {
-                    format!("Simulated annotator {letter}: dataset label kept.")
-                } else {
-                    format!(
-                        "Simulated annotator {letter}: dataset label changed on purpose ({}).",
-                        changed.join(", ")
-                    )
-                };
+            let col = if annotator == 0 { *a } else { *b };
+            row.cells[col] = cell_of(&value);
+        }
+        if !changed.is_empty() {
+            if annotator == 0 {
+                report.flipped_a += 1;
+            } else {
+                report.flipped_b += 1;
             }
         }
+        if let Some(col) = reasoning {
+            row.cells[col] = if changed.is_empty() {
+                format!("Simulated annotator {letter}: dataset label kept.")
+            } else {
+                format!(
+                    "Simulated annotator {letter}: dataset label changed on purpose ({}).",
+                    changed.join(", ")
+                )
+            };
+        }
     }
-    report.filled = known.len();
+}
 
+/// Rewrites `file` atomically with the table's rows.
+fn write_table(file: &Path, table: &AnnotationTable) -> Result<()> {
     let mut out = AtomicFile::create(file).map_err(|e| Error::io(file, e))?;
     {
         let mut writer = SafeCsvWriter::new(file, &mut out, &table.headers)?;
@@ -311,7 +397,7 @@ pub fn simulate(
         writer.finish()?;
     }
     out.commit().map_err(|e| Error::io(file, e))?;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]
