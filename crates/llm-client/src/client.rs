@@ -220,6 +220,36 @@ struct Exchange {
     body: Bytes,
 }
 
+/// What one `execute` call is about, for the helpers of its retry loop.
+struct CallInfo<'a> {
+    endpoint: &'a str,
+    label: Option<&'a str>,
+    start: Instant,
+    paced: bool,
+}
+
+/// One attempt the API answered with an error status.
+struct Rejection<'a> {
+    status: StatusCode,
+    body: &'a ApiErrorBody,
+    request_id: &'a Option<String>,
+    attempt: u32,
+}
+
+impl Rejection<'_> {
+    fn error(&self, call: &CallInfo<'_>, kind: FailureKind) -> Error {
+        Error::Api {
+            endpoint: call.endpoint.to_owned(),
+            status: self.status.as_u16(),
+            kind,
+            body: Box::new(self.body.clone()),
+            request_id: self.request_id.clone(),
+            attempts: self.attempt,
+            elapsed: call.start.elapsed(),
+        }
+    }
+}
+
 /// Where a request goes.
 struct Target {
     method: Method,
@@ -659,6 +689,12 @@ impl Client {
         let inner = &self.inner;
         let policy = &inner.retry;
         let reporter = inner.reporter.as_ref();
+        let call = CallInfo {
+            endpoint,
+            label,
+            start,
+            paced: pace.is_some(),
+        };
         let mut rate_limited = 0;
         loop {
             let slot = match pace {
@@ -678,22 +714,8 @@ impl Client {
                     } else {
                         FailureKind::Connection
                     };
-                    let message = describe(&e);
-                    // 429s have their own budget: a rate-limit storm must not use up the
-                    // retries meant for broken connections and server errors.
-                    let failures = *attempts - rate_limited;
-                    if failures >= policy.max_attempts {
-                        return Err(Error::Transport {
-                            endpoint: endpoint.to_owned(),
-                            kind,
-                            message,
-                            attempts: *attempts,
-                            elapsed: start.elapsed(),
-                        });
-                    }
-                    let delay = policy.backoff(failures);
-                    self.report_retry(label, *attempts, delay, message);
-                    tokio::time::sleep(delay).await;
+                    self.transport_retry(&call, kind, describe(&e), *attempts, rate_limited)
+                        .await?;
                     continue;
                 }
             };
@@ -707,20 +729,9 @@ impl Client {
                 Ok(body) => body,
                 Err(e) => {
                     drop(slot);
-                    let message = describe(&e);
-                    let failures = *attempts - rate_limited;
-                    if failures >= policy.max_attempts {
-                        return Err(Error::Transport {
-                            endpoint: endpoint.to_owned(),
-                            kind: FailureKind::Connection,
-                            message,
-                            attempts: *attempts,
-                            elapsed: start.elapsed(),
-                        });
-                    }
-                    let delay = policy.backoff(failures);
-                    self.report_retry(label, *attempts, delay, message);
-                    tokio::time::sleep(delay).await;
+                    let (kind, message) = (FailureKind::Connection, describe(&e));
+                    self.transport_retry(&call, kind, message, *attempts, rate_limited)
+                        .await?;
                     continue;
                 }
             };
@@ -734,26 +745,16 @@ impl Client {
                 }
                 return Ok(Exchange { request_id, body });
             }
-            let mut error_body = ApiErrorBody::parse(&body);
-            // A server that echoes the key back must not get it into our messages.
-            if let Some(key) = &inner.settings.api_key
-                && !key.expose().is_empty()
-                && error_body.message.contains(key.expose())
-            {
-                error_body.message = error_body.message.replace(key.expose(), "[redacted]");
-            }
-            let fail = |kind: FailureKind, attempts: u32| Error::Api {
-                endpoint: endpoint.to_owned(),
-                status: status.as_u16(),
-                kind,
-                body: Box::new(error_body.clone()),
-                request_id: request_id.clone(),
-                attempts,
-                elapsed: start.elapsed(),
+            let error_body = self.redacted_error_body(&body);
+            let rejection = Rejection {
+                status,
+                body: &error_body,
+                request_id: &request_id,
+                attempt: *attempts,
             };
             match decide(status, &error_body, &hints) {
                 Decision::Fail(kind) => {
-                    let error = fail(kind, *attempts);
+                    let error = rejection.error(&call, kind);
                     if kind.is_fatal() {
                         self.halt(&error);
                     }
@@ -764,49 +765,113 @@ impl Client {
                     server_wait,
                     slow_down,
                 } => {
-                    let is_rate_limit = status == StatusCode::TOO_MANY_REQUESTS;
-                    if is_rate_limit {
-                        rate_limited += 1;
-                        if rate_limited > policy.max_rate_limit_retries {
-                            return Err(fail(FailureKind::RateLimited, *attempts));
-                        }
-                    } else if *attempts - rate_limited >= policy.max_attempts {
-                        return Err(fail(kind, *attempts));
-                    }
-                    if let Some(wait) = server_wait
-                        && wait > policy.max_retry_after
-                    {
-                        return Err(Error::WaitTooLong {
-                            endpoint: endpoint.to_owned(),
-                            wait,
-                            limit: policy.max_retry_after,
-                            attempts: *attempts,
-                            elapsed: start.elapsed(),
-                        });
-                    }
-                    let step = if is_rate_limit {
-                        rate_limited
-                    } else {
-                        *attempts - rate_limited
-                    };
-                    let delay = server_wait.unwrap_or_else(|| policy.backoff(step));
-                    if pace.is_some() && (is_rate_limit || slow_down) {
-                        let window = delay.max(Duration::from_millis(500));
-                        inner.pacer.on_overload(slow_down, window, reporter);
-                    }
-                    if pace.is_some() && is_rate_limit {
-                        // Everyone waits, not just this call: the limit is shared.
-                        inner.pacer.pause(delay, WaitReason::RateLimited, reporter);
-                    }
-                    let reason = match error_body.label(status.as_u16()) {
-                        Some(code) => format!("HTTP {} {code}", status.as_u16()),
-                        None => format!("HTTP {}", status.as_u16()),
-                    };
-                    self.report_retry(label, *attempts, delay, reason);
-                    tokio::time::sleep(delay).await;
+                    let retry = (kind, server_wait, slow_down);
+                    self.api_retry(&call, &rejection, retry, &mut rate_limited)
+                        .await?;
                 }
             }
         }
+    }
+
+    /// After a connection failure or timeout: give up once the retry budget is spent, or
+    /// report the retry and wait out the backoff.
+    async fn transport_retry(
+        &self,
+        call: &CallInfo<'_>,
+        kind: FailureKind,
+        message: String,
+        attempts: u32,
+        rate_limited: u32,
+    ) -> Result<(), Error> {
+        let policy = &self.inner.retry;
+        // 429s have their own budget: a rate-limit storm must not use up the
+        // retries meant for broken connections and server errors.
+        let failures = attempts - rate_limited;
+        if failures >= policy.max_attempts {
+            return Err(Error::Transport {
+                endpoint: call.endpoint.to_owned(),
+                kind,
+                message,
+                attempts,
+                elapsed: call.start.elapsed(),
+            });
+        }
+        let delay = policy.backoff(failures);
+        self.report_retry(call.label, attempts, delay, message);
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// The API's error body, with the key taken out should the server echo it back.
+    fn redacted_error_body(&self, body: &[u8]) -> ApiErrorBody {
+        let mut error_body = ApiErrorBody::parse(body);
+        // A server that echoes the key back must not get it into our messages.
+        if let Some(key) = &self.inner.settings.api_key
+            && !key.expose().is_empty()
+            && error_body.message.contains(key.expose())
+        {
+            error_body.message = error_body.message.replace(key.expose(), "[redacted]");
+        }
+        error_body
+    }
+
+    /// After a retryable API error (`retry` is the decision's kind, server wait and
+    /// slow-down flag): give up once its budget is spent or the server asks for too long a
+    /// wait, else slow the pacer down as needed, report the retry and wait.
+    async fn api_retry(
+        &self,
+        call: &CallInfo<'_>,
+        rejection: &Rejection<'_>,
+        retry: (FailureKind, Option<Duration>, bool),
+        rate_limited: &mut u32,
+    ) -> Result<(), Error> {
+        let (kind, server_wait, slow_down) = retry;
+        let inner = &self.inner;
+        let policy = &inner.retry;
+        let reporter = inner.reporter.as_ref();
+        let status = rejection.status;
+        let attempts = rejection.attempt;
+        let is_rate_limit = status == StatusCode::TOO_MANY_REQUESTS;
+        if is_rate_limit {
+            *rate_limited += 1;
+            if *rate_limited > policy.max_rate_limit_retries {
+                return Err(rejection.error(call, FailureKind::RateLimited));
+            }
+        } else if attempts - *rate_limited >= policy.max_attempts {
+            return Err(rejection.error(call, kind));
+        }
+        if let Some(wait) = server_wait
+            && wait > policy.max_retry_after
+        {
+            return Err(Error::WaitTooLong {
+                endpoint: call.endpoint.to_owned(),
+                wait,
+                limit: policy.max_retry_after,
+                attempts,
+                elapsed: call.start.elapsed(),
+            });
+        }
+        let step = if is_rate_limit {
+            *rate_limited
+        } else {
+            attempts - *rate_limited
+        };
+        let delay = server_wait.unwrap_or_else(|| policy.backoff(step));
+        if call.paced && (is_rate_limit || slow_down) {
+            let window = delay.max(Duration::from_millis(500));
+            inner.pacer.on_overload(slow_down, window, reporter);
+        }
+        if call.paced && is_rate_limit {
+            // Everyone waits, not just this call: the limit is shared.
+            inner.pacer.pause(delay, WaitReason::RateLimited, reporter);
+        }
+        let reason = match rejection.body.label(status.as_u16()) {
+            Some(code) => format!("HTTP {} {code}", status.as_u16()),
+            None => format!("HTTP {}", status.as_u16()),
+        };
+        self.report_retry(call.label, attempts, delay, reason);
+        tokio::time::sleep(delay).await;
+        Ok(())
     }
 
     fn report_retry(&self, label: Option<&str>, attempt: u32, delay: Duration, reason: String) {
