@@ -523,40 +523,9 @@ impl Client {
             .filter(|_| options.cache != CacheMode::Off);
 
         if options.cache == CacheMode::Use
-            && let Some(entry) = cache.and_then(|c| c.get(&key))
-            && let Ok(parsed) = parse_completion(&entry.response)
+            && let Some(hit) = self.cache_hit(cache, request, options, &key, schema.as_ref(), start)
         {
-            let outcome = classify(&parsed, &request.response_format, schema.as_ref());
-            if outcome.is_cacheable() {
-                let cost = self.cost_of(
-                    &parsed.model,
-                    &request.model,
-                    parsed.usage.as_ref(),
-                    Tier::Standard,
-                );
-                inner.counters.cache_hit(cost);
-                tracing::debug!(
-                    label = options.label.as_deref(),
-                    key = %key.hex(),
-                    "response cache hit"
-                );
-                return Ok(ChatResponse {
-                    id: parsed.id,
-                    model: parsed.model,
-                    finish_reason: parsed.finish_reason,
-                    content: parsed.content,
-                    refusal: parsed.refusal,
-                    outcome,
-                    usage: parsed.usage,
-                    cost_usd: cost,
-                    cached: true,
-                    attempts: 0,
-                    elapsed: start.elapsed(),
-                    request_id: None,
-                    cache_key: key.hex(),
-                    raw: Bytes::from(serde_json::to_vec(&entry.response).unwrap_or_default()),
-                });
-            }
+            return Ok(hit);
         }
 
         self.check_halted()?;
@@ -607,40 +576,15 @@ impl Client {
             ) && invalid_left > 0
             {
                 invalid_left -= 1;
-                tracing::debug!(
-                    label = options.label.as_deref(),
-                    attempt = attempts,
-                    outcome = outcome.kind(),
-                    "asking again: the answer was unusable"
-                );
-                inner.counters.retry();
-                inner.reporter.retrying(&RetryEvent {
-                    label: options.label.as_deref(),
-                    attempt: attempts,
-                    delay: Duration::ZERO,
-                    reason: format!("answer was {}", outcome.kind().replace('_', " ")),
-                });
+                self.report_unusable(options, attempts, &outcome);
                 continue;
             }
             let raw = exchange.body;
             if outcome.is_cacheable()
                 && let Some(cache) = cache
-                && let Ok(response) = serde_json::from_slice::<Value>(&raw)
             {
-                let entry = CacheEntry {
-                    key: key.hex(),
-                    created_at: chrono::Utc::now().to_rfc3339(),
-                    url: url.to_string(),
-                    repeat: options.repeat,
-                    request: serde_json::from_slice(&payload).unwrap_or_default(),
-                    response,
-                };
-                let cache = cache.clone();
-                // fsync and rename block; keep them off the async workers.
-                let written = tokio::task::spawn_blocking(move || cache.put(&key, &entry)).await;
-                if !matches!(written, Ok(Ok(()))) {
-                    inner.counters.cache_write_error();
-                }
+                self.store_in_cache(cache, key, &url, options, &payload, &raw)
+                    .await;
             }
             return Ok(ChatResponse {
                 id: parsed.id,
@@ -658,6 +602,98 @@ impl Client {
                 cache_key: key.hex(),
                 raw,
             });
+        }
+    }
+
+    /// The cached answer for `key`, when there is one and it is usable.
+    fn cache_hit(
+        &self,
+        cache: Option<&Cache>,
+        request: &ChatRequest,
+        options: &CallOptions,
+        key: &CacheKey,
+        schema: Option<&SchemaCheck>,
+        start: Instant,
+    ) -> Option<ChatResponse> {
+        let entry = cache?.get(key)?;
+        let parsed = parse_completion(&entry.response).ok()?;
+        let outcome = classify(&parsed, &request.response_format, schema);
+        if !outcome.is_cacheable() {
+            return None;
+        }
+        let cost = self.cost_of(
+            &parsed.model,
+            &request.model,
+            parsed.usage.as_ref(),
+            Tier::Standard,
+        );
+        self.inner.counters.cache_hit(cost);
+        tracing::debug!(
+            label = options.label.as_deref(),
+            key = %key.hex(),
+            "response cache hit"
+        );
+        Some(ChatResponse {
+            id: parsed.id,
+            model: parsed.model,
+            finish_reason: parsed.finish_reason,
+            content: parsed.content,
+            refusal: parsed.refusal,
+            outcome,
+            usage: parsed.usage,
+            cost_usd: cost,
+            cached: true,
+            attempts: 0,
+            elapsed: start.elapsed(),
+            request_id: None,
+            cache_key: key.hex(),
+            raw: Bytes::from(serde_json::to_vec(&entry.response).unwrap_or_default()),
+        })
+    }
+
+    /// Reports that an unusable (invalid JSON or off-schema) answer is being asked again.
+    fn report_unusable(&self, options: &CallOptions, attempts: u32, outcome: &Outcome) {
+        tracing::debug!(
+            label = options.label.as_deref(),
+            attempt = attempts,
+            outcome = outcome.kind(),
+            "asking again: the answer was unusable"
+        );
+        self.inner.counters.retry();
+        self.inner.reporter.retrying(&RetryEvent {
+            label: options.label.as_deref(),
+            attempt: attempts,
+            delay: Duration::ZERO,
+            reason: format!("answer was {}", outcome.kind().replace('_', " ")),
+        });
+    }
+
+    /// Writes a usable answer to the response cache; a failed write is only counted.
+    async fn store_in_cache(
+        &self,
+        cache: &Cache,
+        key: CacheKey,
+        url: &str,
+        options: &CallOptions,
+        payload: &[u8],
+        raw: &[u8],
+    ) {
+        let Ok(response) = serde_json::from_slice::<Value>(raw) else {
+            return;
+        };
+        let entry = CacheEntry {
+            key: key.hex(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            url: url.to_string(),
+            repeat: options.repeat,
+            request: serde_json::from_slice(payload).unwrap_or_default(),
+            response,
+        };
+        let cache = cache.clone();
+        // fsync and rename block; keep them off the async workers.
+        let written = tokio::task::spawn_blocking(move || cache.put(&key, &entry)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            self.inner.counters.cache_write_error();
         }
     }
 
