@@ -21,8 +21,8 @@ use crate::prices::{PriceTable, Tier};
 use crate::reporter::{CallEvent, NoReporter, Reporter, RetryEvent, WaitReason};
 use crate::request::ChatRequest;
 use crate::response::{
-    ApiErrorBody, ChatResponse, Outcome, SchemaCheck, classify, excerpt, parse_completion,
-    parse_completion_bytes,
+    ApiErrorBody, ChatResponse, Outcome, ParsedCompletion, SchemaCheck, classify, excerpt,
+    parse_completion, parse_completion_bytes,
 };
 use crate::retry::{Decision, Hints, RetryPolicy, decide};
 use crate::totals::{Counters, Totals};
@@ -553,22 +553,8 @@ impl Client {
                 )
                 .await?;
             let request_id = exchange.request_id;
-            let parsed =
-                parse_completion_bytes(&exchange.body).map_err(|message| Error::Decode {
-                    endpoint: endpoint.to_owned(),
-                    message,
-                    excerpt: excerpt(&String::from_utf8_lossy(&exchange.body), 200),
-                })?;
-            let cost = self.cost_of(
-                &parsed.model,
-                &request.model,
-                parsed.usage.as_ref(),
-                Tier::Standard,
-            );
-            inner.counters.billed(parsed.usage.as_ref(), cost);
-            if let Some(usage) = &parsed.usage {
-                inner.pacer.refund_tokens(estimate, usage.total_tokens);
-            }
+            let (parsed, cost) =
+                self.decode_and_bill(request, endpoint, &exchange.body, estimate)?;
             let outcome = classify(&parsed, &request.response_format, schema.as_ref());
             if matches!(
                 outcome,
@@ -603,6 +589,33 @@ impl Client {
                 raw,
             });
         }
+    }
+
+    /// Decodes a chat answer, books its usage and cost, and gives the pacer back what the
+    /// token `estimate` overshot.
+    fn decode_and_bill(
+        &self,
+        request: &ChatRequest,
+        endpoint: &str,
+        body: &[u8],
+        estimate: u64,
+    ) -> Result<(ParsedCompletion, Option<f64>), Error> {
+        let parsed = parse_completion_bytes(body).map_err(|message| Error::Decode {
+            endpoint: endpoint.to_owned(),
+            message,
+            excerpt: excerpt(&String::from_utf8_lossy(body), 200),
+        })?;
+        let cost = self.cost_of(
+            &parsed.model,
+            &request.model,
+            parsed.usage.as_ref(),
+            Tier::Standard,
+        );
+        self.inner.counters.billed(parsed.usage.as_ref(), cost);
+        if let Some(usage) = &parsed.usage {
+            self.inner.pacer.refund_tokens(estimate, usage.total_tokens);
+        }
+        Ok((parsed, cost))
     }
 
     /// The cached answer for `key`, when there is one and it is usable.
