@@ -168,20 +168,8 @@ pub async fn execute(
     let resumed_rows = done.len();
     reporter.started(plan, resumed_rows);
 
-    // Calls run as tasks of their own, each holding a permit while it is in flight. A call that
-    // ends frees its permit at once and the next record is sent at once, however busy this loop
-    // is journaling: refilling the slots from here, one per finished row, delayed the last
-    // calls of every wave by the journaling of the rows ahead of them.
-    let (sender, mut finished_rows) = tokio::sync::mpsc::unbounded_channel::<Message>();
-    let producer = tokio::spawn(send_calls(
-        Arc::new(plan.clone()),
-        client.clone(),
-        options,
-        done.keys().map(|id| (*id).to_owned()).collect(),
-        sender,
-    ));
     // Stops sending new calls when the run ends early; calls already sent finish on their own.
-    let _abort = AbortOnDrop(producer);
+    let (_abort, mut finished_rows) = start_calls(plan, client, options, &done);
     tokio::pin!(stop);
 
     // A fresh run writes its results CSV as it goes, in run order, so nothing is left to do
@@ -240,6 +228,30 @@ pub async fn execute(
         &after,
         started,
     ))
+}
+
+/// Starts the task that sends the calls of the records not `done`; finished rows come back
+/// on the receiver.
+///
+/// Calls run as tasks of their own, each holding a permit while it is in flight. A call that
+/// ends frees its permit at once and the next record is sent at once, however busy the run loop
+/// is journaling: refilling the slots from there, one per finished row, delayed the last
+/// calls of every wave by the journaling of the rows ahead of them.
+fn start_calls(
+    plan: &Plan,
+    client: &Client,
+    options: ExecOptions,
+    done: &HashMap<&str, ()>,
+) -> (AbortOnDrop, tokio::sync::mpsc::UnboundedReceiver<Message>) {
+    let (sender, finished_rows) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let producer = tokio::spawn(send_calls(
+        Arc::new(plan.clone()),
+        client.clone(),
+        options,
+        done.keys().map(|id| (*id).to_owned()).collect(),
+        sender,
+    ));
+    (AbortOnDrop(producer), finished_rows)
 }
 
 /// The ids of the rows an earlier attempt finished, which are not asked again.
