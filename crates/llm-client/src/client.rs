@@ -801,23 +801,34 @@ impl Client {
                 request_id: &request_id,
                 attempt: *attempts,
             };
-            match decide(status, &error_body, &hints) {
-                Decision::Fail(kind) => {
-                    let error = rejection.error(&call, kind);
-                    if kind.is_fatal() {
-                        self.halt(&error);
-                    }
-                    return Err(error);
+            self.rejected(&call, &rejection, &hints, &mut rate_limited)
+                .await?;
+        }
+    }
+
+    /// After an error status: fail (halting the client on a fatal kind) or wait to retry.
+    async fn rejected(
+        &self,
+        call: &CallInfo<'_>,
+        rejection: &Rejection<'_>,
+        hints: &Hints,
+        rate_limited: &mut u32,
+    ) -> Result<(), Error> {
+        match decide(rejection.status, rejection.body, hints) {
+            Decision::Fail(kind) => {
+                let error = rejection.error(call, kind);
+                if kind.is_fatal() {
+                    self.halt(&error);
                 }
-                Decision::Retry {
-                    kind,
-                    server_wait,
-                    slow_down,
-                } => {
-                    let retry = (kind, server_wait, slow_down);
-                    self.api_retry(&call, &rejection, retry, &mut rate_limited)
-                        .await?;
-                }
+                Err(error)
+            }
+            Decision::Retry {
+                kind,
+                server_wait,
+                slow_down,
+            } => {
+                let retry = (kind, server_wait, slow_down);
+                self.api_retry(call, rejection, retry, rate_limited).await
             }
         }
     }
