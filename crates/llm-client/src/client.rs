@@ -21,8 +21,8 @@ use crate::prices::{PriceTable, Tier};
 use crate::reporter::{CallEvent, NoReporter, Reporter, RetryEvent, WaitReason};
 use crate::request::ChatRequest;
 use crate::response::{
-    ApiErrorBody, ChatResponse, Outcome, SchemaCheck, classify, excerpt, parse_completion,
-    parse_completion_bytes,
+    ApiErrorBody, ChatResponse, Outcome, ParsedCompletion, SchemaCheck, classify, excerpt,
+    parse_completion, parse_completion_bytes,
 };
 use crate::retry::{Decision, Hints, RetryPolicy, decide};
 use crate::totals::{Counters, Totals};
@@ -218,6 +218,36 @@ impl std::fmt::Debug for Client {
 struct Exchange {
     request_id: Option<String>,
     body: Bytes,
+}
+
+/// What one `execute` call is about, for the helpers of its retry loop.
+struct CallInfo<'a> {
+    endpoint: &'a str,
+    label: Option<&'a str>,
+    start: Instant,
+    paced: bool,
+}
+
+/// One attempt the API answered with an error status.
+struct Rejection<'a> {
+    status: StatusCode,
+    body: &'a ApiErrorBody,
+    request_id: &'a Option<String>,
+    attempt: u32,
+}
+
+impl Rejection<'_> {
+    fn error(&self, call: &CallInfo<'_>, kind: FailureKind) -> Error {
+        Error::Api {
+            endpoint: call.endpoint.to_owned(),
+            status: self.status.as_u16(),
+            kind,
+            body: Box::new(self.body.clone()),
+            request_id: self.request_id.clone(),
+            attempts: self.attempt,
+            elapsed: call.start.elapsed(),
+        }
+    }
 }
 
 /// Where a request goes.
@@ -493,40 +523,9 @@ impl Client {
             .filter(|_| options.cache != CacheMode::Off);
 
         if options.cache == CacheMode::Use
-            && let Some(entry) = cache.and_then(|c| c.get(&key))
-            && let Ok(parsed) = parse_completion(&entry.response)
+            && let Some(hit) = self.cache_hit(cache, request, options, &key, schema.as_ref(), start)
         {
-            let outcome = classify(&parsed, &request.response_format, schema.as_ref());
-            if outcome.is_cacheable() {
-                let cost = self.cost_of(
-                    &parsed.model,
-                    &request.model,
-                    parsed.usage.as_ref(),
-                    Tier::Standard,
-                );
-                inner.counters.cache_hit(cost);
-                tracing::debug!(
-                    label = options.label.as_deref(),
-                    key = %key.hex(),
-                    "response cache hit"
-                );
-                return Ok(ChatResponse {
-                    id: parsed.id,
-                    model: parsed.model,
-                    finish_reason: parsed.finish_reason,
-                    content: parsed.content,
-                    refusal: parsed.refusal,
-                    outcome,
-                    usage: parsed.usage,
-                    cost_usd: cost,
-                    cached: true,
-                    attempts: 0,
-                    elapsed: start.elapsed(),
-                    request_id: None,
-                    cache_key: key.hex(),
-                    raw: Bytes::from(serde_json::to_vec(&entry.response).unwrap_or_default()),
-                });
-            }
+            return Ok(hit);
         }
 
         self.check_halted()?;
@@ -554,22 +553,8 @@ impl Client {
                 )
                 .await?;
             let request_id = exchange.request_id;
-            let parsed =
-                parse_completion_bytes(&exchange.body).map_err(|message| Error::Decode {
-                    endpoint: endpoint.to_owned(),
-                    message,
-                    excerpt: excerpt(&String::from_utf8_lossy(&exchange.body), 200),
-                })?;
-            let cost = self.cost_of(
-                &parsed.model,
-                &request.model,
-                parsed.usage.as_ref(),
-                Tier::Standard,
-            );
-            inner.counters.billed(parsed.usage.as_ref(), cost);
-            if let Some(usage) = &parsed.usage {
-                inner.pacer.refund_tokens(estimate, usage.total_tokens);
-            }
+            let (parsed, cost) =
+                self.decode_and_bill(request, endpoint, &exchange.body, estimate)?;
             let outcome = classify(&parsed, &request.response_format, schema.as_ref());
             if matches!(
                 outcome,
@@ -577,40 +562,15 @@ impl Client {
             ) && invalid_left > 0
             {
                 invalid_left -= 1;
-                tracing::debug!(
-                    label = options.label.as_deref(),
-                    attempt = attempts,
-                    outcome = outcome.kind(),
-                    "asking again: the answer was unusable"
-                );
-                inner.counters.retry();
-                inner.reporter.retrying(&RetryEvent {
-                    label: options.label.as_deref(),
-                    attempt: attempts,
-                    delay: Duration::ZERO,
-                    reason: format!("answer was {}", outcome.kind().replace('_', " ")),
-                });
+                self.report_unusable(options, attempts, &outcome);
                 continue;
             }
             let raw = exchange.body;
             if outcome.is_cacheable()
                 && let Some(cache) = cache
-                && let Ok(response) = serde_json::from_slice::<Value>(&raw)
             {
-                let entry = CacheEntry {
-                    key: key.hex(),
-                    created_at: chrono::Utc::now().to_rfc3339(),
-                    url: url.to_string(),
-                    repeat: options.repeat,
-                    request: serde_json::from_slice(&payload).unwrap_or_default(),
-                    response,
-                };
-                let cache = cache.clone();
-                // fsync and rename block; keep them off the async workers.
-                let written = tokio::task::spawn_blocking(move || cache.put(&key, &entry)).await;
-                if !matches!(written, Ok(Ok(()))) {
-                    inner.counters.cache_write_error();
-                }
+                self.store_in_cache(cache, key, &url, options, &payload, &raw)
+                    .await;
             }
             return Ok(ChatResponse {
                 id: parsed.id,
@@ -628,6 +588,125 @@ impl Client {
                 cache_key: key.hex(),
                 raw,
             });
+        }
+    }
+
+    /// Decodes a chat answer, books its usage and cost, and gives the pacer back what the
+    /// token `estimate` overshot.
+    fn decode_and_bill(
+        &self,
+        request: &ChatRequest,
+        endpoint: &str,
+        body: &[u8],
+        estimate: u64,
+    ) -> Result<(ParsedCompletion, Option<f64>), Error> {
+        let parsed = parse_completion_bytes(body).map_err(|message| Error::Decode {
+            endpoint: endpoint.to_owned(),
+            message,
+            excerpt: excerpt(&String::from_utf8_lossy(body), 200),
+        })?;
+        let cost = self.cost_of(
+            &parsed.model,
+            &request.model,
+            parsed.usage.as_ref(),
+            Tier::Standard,
+        );
+        self.inner.counters.billed(parsed.usage.as_ref(), cost);
+        if let Some(usage) = &parsed.usage {
+            self.inner.pacer.refund_tokens(estimate, usage.total_tokens);
+        }
+        Ok((parsed, cost))
+    }
+
+    /// The cached answer for `key`, when there is one and it is usable.
+    fn cache_hit(
+        &self,
+        cache: Option<&Cache>,
+        request: &ChatRequest,
+        options: &CallOptions,
+        key: &CacheKey,
+        schema: Option<&SchemaCheck>,
+        start: Instant,
+    ) -> Option<ChatResponse> {
+        let entry = cache?.get(key)?;
+        let parsed = parse_completion(&entry.response).ok()?;
+        let outcome = classify(&parsed, &request.response_format, schema);
+        if !outcome.is_cacheable() {
+            return None;
+        }
+        let cost = self.cost_of(
+            &parsed.model,
+            &request.model,
+            parsed.usage.as_ref(),
+            Tier::Standard,
+        );
+        self.inner.counters.cache_hit(cost);
+        tracing::debug!(
+            label = options.label.as_deref(),
+            key = %key.hex(),
+            "response cache hit"
+        );
+        Some(ChatResponse {
+            id: parsed.id,
+            model: parsed.model,
+            finish_reason: parsed.finish_reason,
+            content: parsed.content,
+            refusal: parsed.refusal,
+            outcome,
+            usage: parsed.usage,
+            cost_usd: cost,
+            cached: true,
+            attempts: 0,
+            elapsed: start.elapsed(),
+            request_id: None,
+            cache_key: key.hex(),
+            raw: Bytes::from(serde_json::to_vec(&entry.response).unwrap_or_default()),
+        })
+    }
+
+    /// Reports that an unusable (invalid JSON or off-schema) answer is being asked again.
+    fn report_unusable(&self, options: &CallOptions, attempts: u32, outcome: &Outcome) {
+        tracing::debug!(
+            label = options.label.as_deref(),
+            attempt = attempts,
+            outcome = outcome.kind(),
+            "asking again: the answer was unusable"
+        );
+        self.inner.counters.retry();
+        self.inner.reporter.retrying(&RetryEvent {
+            label: options.label.as_deref(),
+            attempt: attempts,
+            delay: Duration::ZERO,
+            reason: format!("answer was {}", outcome.kind().replace('_', " ")),
+        });
+    }
+
+    /// Writes a usable answer to the response cache; a failed write is only counted.
+    async fn store_in_cache(
+        &self,
+        cache: &Cache,
+        key: CacheKey,
+        url: &str,
+        options: &CallOptions,
+        payload: &[u8],
+        raw: &[u8],
+    ) {
+        let Ok(response) = serde_json::from_slice::<Value>(raw) else {
+            return;
+        };
+        let entry = CacheEntry {
+            key: key.hex(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            url: url.to_string(),
+            repeat: options.repeat,
+            request: serde_json::from_slice(payload).unwrap_or_default(),
+            response,
+        };
+        let cache = cache.clone();
+        // fsync and rename block; keep them off the async workers.
+        let written = tokio::task::spawn_blocking(move || cache.put(&key, &entry)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            self.inner.counters.cache_write_error();
         }
     }
 
@@ -659,6 +738,12 @@ impl Client {
         let inner = &self.inner;
         let policy = &inner.retry;
         let reporter = inner.reporter.as_ref();
+        let call = CallInfo {
+            endpoint,
+            label,
+            start,
+            paced: pace.is_some(),
+        };
         let mut rate_limited = 0;
         loop {
             let slot = match pace {
@@ -678,22 +763,8 @@ impl Client {
                     } else {
                         FailureKind::Connection
                     };
-                    let message = describe(&e);
-                    // 429s have their own budget: a rate-limit storm must not use up the
-                    // retries meant for broken connections and server errors.
-                    let failures = *attempts - rate_limited;
-                    if failures >= policy.max_attempts {
-                        return Err(Error::Transport {
-                            endpoint: endpoint.to_owned(),
-                            kind,
-                            message,
-                            attempts: *attempts,
-                            elapsed: start.elapsed(),
-                        });
-                    }
-                    let delay = policy.backoff(failures);
-                    self.report_retry(label, *attempts, delay, message);
-                    tokio::time::sleep(delay).await;
+                    self.transport_retry(&call, kind, describe(&e), *attempts, rate_limited)
+                        .await?;
                     continue;
                 }
             };
@@ -707,20 +778,9 @@ impl Client {
                 Ok(body) => body,
                 Err(e) => {
                     drop(slot);
-                    let message = describe(&e);
-                    let failures = *attempts - rate_limited;
-                    if failures >= policy.max_attempts {
-                        return Err(Error::Transport {
-                            endpoint: endpoint.to_owned(),
-                            kind: FailureKind::Connection,
-                            message,
-                            attempts: *attempts,
-                            elapsed: start.elapsed(),
-                        });
-                    }
-                    let delay = policy.backoff(failures);
-                    self.report_retry(label, *attempts, delay, message);
-                    tokio::time::sleep(delay).await;
+                    let (kind, message) = (FailureKind::Connection, describe(&e));
+                    self.transport_retry(&call, kind, message, *attempts, rate_limited)
+                        .await?;
                     continue;
                 }
             };
@@ -734,79 +794,144 @@ impl Client {
                 }
                 return Ok(Exchange { request_id, body });
             }
-            let mut error_body = ApiErrorBody::parse(&body);
-            // A server that echoes the key back must not get it into our messages.
-            if let Some(key) = &inner.settings.api_key
-                && !key.expose().is_empty()
-                && error_body.message.contains(key.expose())
-            {
-                error_body.message = error_body.message.replace(key.expose(), "[redacted]");
-            }
-            let fail = |kind: FailureKind, attempts: u32| Error::Api {
-                endpoint: endpoint.to_owned(),
-                status: status.as_u16(),
-                kind,
-                body: Box::new(error_body.clone()),
-                request_id: request_id.clone(),
-                attempts,
-                elapsed: start.elapsed(),
+            let error_body = self.redacted_error_body(&body);
+            let rejection = Rejection {
+                status,
+                body: &error_body,
+                request_id: &request_id,
+                attempt: *attempts,
             };
-            match decide(status, &error_body, &hints) {
-                Decision::Fail(kind) => {
-                    let error = fail(kind, *attempts);
-                    if kind.is_fatal() {
-                        self.halt(&error);
-                    }
-                    return Err(error);
+            self.rejected(&call, &rejection, &hints, &mut rate_limited)
+                .await?;
+        }
+    }
+
+    /// After an error status: fail (halting the client on a fatal kind) or wait to retry.
+    async fn rejected(
+        &self,
+        call: &CallInfo<'_>,
+        rejection: &Rejection<'_>,
+        hints: &Hints,
+        rate_limited: &mut u32,
+    ) -> Result<(), Error> {
+        match decide(rejection.status, rejection.body, hints) {
+            Decision::Fail(kind) => {
+                let error = rejection.error(call, kind);
+                if kind.is_fatal() {
+                    self.halt(&error);
                 }
-                Decision::Retry {
-                    kind,
-                    server_wait,
-                    slow_down,
-                } => {
-                    let is_rate_limit = status == StatusCode::TOO_MANY_REQUESTS;
-                    if is_rate_limit {
-                        rate_limited += 1;
-                        if rate_limited > policy.max_rate_limit_retries {
-                            return Err(fail(FailureKind::RateLimited, *attempts));
-                        }
-                    } else if *attempts - rate_limited >= policy.max_attempts {
-                        return Err(fail(kind, *attempts));
-                    }
-                    if let Some(wait) = server_wait
-                        && wait > policy.max_retry_after
-                    {
-                        return Err(Error::WaitTooLong {
-                            endpoint: endpoint.to_owned(),
-                            wait,
-                            limit: policy.max_retry_after,
-                            attempts: *attempts,
-                            elapsed: start.elapsed(),
-                        });
-                    }
-                    let step = if is_rate_limit {
-                        rate_limited
-                    } else {
-                        *attempts - rate_limited
-                    };
-                    let delay = server_wait.unwrap_or_else(|| policy.backoff(step));
-                    if pace.is_some() && (is_rate_limit || slow_down) {
-                        let window = delay.max(Duration::from_millis(500));
-                        inner.pacer.on_overload(slow_down, window, reporter);
-                    }
-                    if pace.is_some() && is_rate_limit {
-                        // Everyone waits, not just this call: the limit is shared.
-                        inner.pacer.pause(delay, WaitReason::RateLimited, reporter);
-                    }
-                    let reason = match error_body.label(status.as_u16()) {
-                        Some(code) => format!("HTTP {} {code}", status.as_u16()),
-                        None => format!("HTTP {}", status.as_u16()),
-                    };
-                    self.report_retry(label, *attempts, delay, reason);
-                    tokio::time::sleep(delay).await;
-                }
+                Err(error)
+            }
+            Decision::Retry {
+                kind,
+                server_wait,
+                slow_down,
+            } => {
+                let retry = (kind, server_wait, slow_down);
+                self.api_retry(call, rejection, retry, rate_limited).await
             }
         }
+    }
+
+    /// After a connection failure or timeout: give up once the retry budget is spent, or
+    /// report the retry and wait out the backoff.
+    async fn transport_retry(
+        &self,
+        call: &CallInfo<'_>,
+        kind: FailureKind,
+        message: String,
+        attempts: u32,
+        rate_limited: u32,
+    ) -> Result<(), Error> {
+        let policy = &self.inner.retry;
+        // 429s have their own budget: a rate-limit storm must not use up the
+        // retries meant for broken connections and server errors.
+        let failures = attempts - rate_limited;
+        if failures >= policy.max_attempts {
+            return Err(Error::Transport {
+                endpoint: call.endpoint.to_owned(),
+                kind,
+                message,
+                attempts,
+                elapsed: call.start.elapsed(),
+            });
+        }
+        let delay = policy.backoff(failures);
+        self.report_retry(call.label, attempts, delay, message);
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// The API's error body, with the key taken out should the server echo it back.
+    fn redacted_error_body(&self, body: &[u8]) -> ApiErrorBody {
+        let mut error_body = ApiErrorBody::parse(body);
+        // A server that echoes the key back must not get it into our messages.
+        if let Some(key) = &self.inner.settings.api_key
+            && !key.expose().is_empty()
+            && error_body.message.contains(key.expose())
+        {
+            error_body.message = error_body.message.replace(key.expose(), "[redacted]");
+        }
+        error_body
+    }
+
+    /// After a retryable API error (`retry` is the decision's kind, server wait and
+    /// slow-down flag): give up once its budget is spent or the server asks for too long a
+    /// wait, else slow the pacer down as needed, report the retry and wait.
+    async fn api_retry(
+        &self,
+        call: &CallInfo<'_>,
+        rejection: &Rejection<'_>,
+        retry: (FailureKind, Option<Duration>, bool),
+        rate_limited: &mut u32,
+    ) -> Result<(), Error> {
+        let (kind, server_wait, slow_down) = retry;
+        let inner = &self.inner;
+        let policy = &inner.retry;
+        let reporter = inner.reporter.as_ref();
+        let status = rejection.status;
+        let attempts = rejection.attempt;
+        let is_rate_limit = status == StatusCode::TOO_MANY_REQUESTS;
+        if is_rate_limit {
+            *rate_limited += 1;
+            if *rate_limited > policy.max_rate_limit_retries {
+                return Err(rejection.error(call, FailureKind::RateLimited));
+            }
+        } else if attempts - *rate_limited >= policy.max_attempts {
+            return Err(rejection.error(call, kind));
+        }
+        if let Some(wait) = server_wait
+            && wait > policy.max_retry_after
+        {
+            return Err(Error::WaitTooLong {
+                endpoint: call.endpoint.to_owned(),
+                wait,
+                limit: policy.max_retry_after,
+                attempts,
+                elapsed: call.start.elapsed(),
+            });
+        }
+        let step = if is_rate_limit {
+            *rate_limited
+        } else {
+            attempts - *rate_limited
+        };
+        let delay = server_wait.unwrap_or_else(|| policy.backoff(step));
+        if call.paced && (is_rate_limit || slow_down) {
+            let window = delay.max(Duration::from_millis(500));
+            inner.pacer.on_overload(slow_down, window, reporter);
+        }
+        if call.paced && is_rate_limit {
+            // Everyone waits, not just this call: the limit is shared.
+            inner.pacer.pause(delay, WaitReason::RateLimited, reporter);
+        }
+        let reason = match rejection.body.label(status.as_u16()) {
+            Some(code) => format!("HTTP {} {code}", status.as_u16()),
+            None => format!("HTTP {}", status.as_u16()),
+        };
+        self.report_retry(call.label, attempts, delay, reason);
+        tokio::time::sleep(delay).await;
+        Ok(())
     }
 
     fn report_retry(&self, label: Option<&str>, attempt: u32, delay: Duration, reason: String) {

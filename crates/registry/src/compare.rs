@@ -213,31 +213,8 @@ pub fn compare(
     let (counts_a, ids_a) = count(a);
     let (counts_b, ids_b) = count(b);
     let mut seen = std::collections::HashSet::with_capacity(a.len());
-    let mut out = Comparison {
-        field: field.name.clone(),
-        a: counts_a,
-        b: counts_b,
-        only_in_a: 0,
-        only_in_b: ids_b.keys().filter(|id| !ids_a.contains_key(*id)).count(),
-        excluded_errors: 0,
-        excluded_unscored: 0,
-        expected_differs: 0,
-        paired: 0,
-        correct_a: 0,
-        correct_b: 0,
-        accuracy_a: None,
-        accuracy_b: None,
-        difference: None,
-        interval: None,
-        mcnemar: McNemar {
-            right_to_wrong: 0,
-            wrong_to_right: 0,
-            p_value: 1.0,
-        },
-        right_to_wrong: Vec::new(),
-        wrong_to_right: Vec::new(),
-        labels: Vec::new(),
-    };
+    let only_in_b = ids_b.keys().filter(|id| !ids_a.contains_key(*id)).count();
+    let mut out = empty_comparison(field, counts_a, counts_b, only_in_b);
     let mut right_a = Vec::new();
     let mut right_b = Vec::new();
     let mut per_label: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
@@ -287,6 +264,20 @@ pub fn compare(
             }
         }
     }
+    summarise(&mut out, &right_a, &right_b, per_label, field, options);
+    out
+}
+
+/// Fills in the totals, accuracies, bootstrap interval, McNemar test and per-label changes
+/// once the paired rows of `compare` are known (`right_a`/`right_b`: each pair right or wrong).
+fn summarise(
+    out: &mut Comparison,
+    right_a: &[bool],
+    right_b: &[bool],
+    per_label: BTreeMap<String, (usize, usize, usize)>,
+    field: &ScoreField,
+    options: &CompareOptions,
+) {
     out.paired = right_a.len();
     out.correct_a = right_a.iter().filter(|r| **r).count();
     out.correct_b = right_b.iter().filter(|r| **r).count();
@@ -297,8 +288,8 @@ pub fn compare(
         out.accuracy_b = Some(accuracy_b);
         out.difference = Some(accuracy_b - accuracy_a);
         out.interval = paired_bootstrap(
-            &right_a,
-            &right_b,
+            right_a,
+            right_b,
             options.resamples,
             options.seed,
             options.confidence,
@@ -323,7 +314,40 @@ pub fn compare(
             accuracy_b: ratio(cb, rows),
         })
         .collect();
-    out
+}
+
+/// A comparison with the row counts filled in and nothing paired yet.
+fn empty_comparison(
+    field: &ScoreField,
+    a: RunCounts,
+    b: RunCounts,
+    only_in_b: usize,
+) -> Comparison {
+    Comparison {
+        field: field.name.clone(),
+        a,
+        b,
+        only_in_a: 0,
+        only_in_b,
+        excluded_errors: 0,
+        excluded_unscored: 0,
+        expected_differs: 0,
+        paired: 0,
+        correct_a: 0,
+        correct_b: 0,
+        accuracy_a: None,
+        accuracy_b: None,
+        difference: None,
+        interval: None,
+        mcnemar: McNemar {
+            right_to_wrong: 0,
+            wrong_to_right: 0,
+            p_value: 1.0,
+        },
+        right_to_wrong: Vec::new(),
+        wrong_to_right: Vec::new(),
+        labels: Vec::new(),
+    }
 }
 
 #[allow(clippy::cast_precision_loss, reason = "row counts are far below 2^52")]

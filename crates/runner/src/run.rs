@@ -10,7 +10,7 @@ use std::time::Instant;
 use core_config::results::{ResultsWriter, reasoning_of};
 use core_config::{Record, RecordReader, ResultRow};
 use futures::FutureExt;
-use llm_client::{CacheMode, CallOptions, ChatResponse, Client, Outcome};
+use llm_client::{CacheMode, CallOptions, ChatResponse, Client, Outcome, Totals};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -162,64 +162,21 @@ pub async fn execute(
     let total = plan.records.len();
 
     // Rows an earlier attempt finished count now and are not asked again.
-    let mut journal = match &plan.resume {
-        Some(previous) => {
-            for finished in previous.done_rows() {
-                add_to_tally(
-                    &mut tally,
-                    plan,
-                    &finished.row,
-                    finished.error_kind.as_deref(),
-                );
-            }
-            // An attempt killed while writing the results left its temporary file behind.
-            core_config::remove_leftovers(&plan.csv).map_err(|e| Error::io(&plan.csv, e))?;
-            JournalWriter::append(&plan.journal)?
-        }
-        None => JournalWriter::create(&plan.journal, &header(plan))?,
-    };
+    let mut journal = open_journal(plan, &mut tally)?;
     // Rows that failed for a transient reason (the server was away) are asked again.
-    let done: HashMap<&str, ()> = plan
-        .resume
-        .as_ref()
-        .map(|j| {
-            j.done_rows()
-                .map(|r| (r.row.record_id.as_str(), ()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let done = done_ids(plan);
     let resumed_rows = done.len();
     reporter.started(plan, resumed_rows);
 
-    // Calls run as tasks of their own, each holding a permit while it is in flight. A call that
-    // ends frees its permit at once and the next record is sent at once, however busy this loop
-    // is journaling: refilling the slots from here, one per finished row, delayed the last
-    // calls of every wave by the journaling of the rows ahead of them.
-    let (sender, mut finished_rows) = tokio::sync::mpsc::unbounded_channel::<Message>();
-    let producer = tokio::spawn(send_calls(
-        Arc::new(plan.clone()),
-        client.clone(),
-        options,
-        done.keys().map(|id| (*id).to_owned()).collect(),
-        sender,
-    ));
     // Stops sending new calls when the run ends early; calls already sent finish on their own.
-    let _abort = AbortOnDrop(producer);
+    let (_abort, mut finished_rows) = start_calls(plan, client, options, &done);
     tokio::pin!(stop);
 
     // A fresh run writes its results CSV as it goes, in run order, so nothing is left to do
     // at the end but the rename. Rows that finish early wait in a small reorder buffer; if an
     // early row is slow for long enough that the buffer grows past its cap (or the run is a
     // resumption), the CSV is written from the journal at the end instead.
-    let mut in_order = if plan.resume.is_none() {
-        Some(InOrder {
-            writer: ResultsWriter::create(&plan.csv, module)?,
-            next: 0,
-            waiting: BTreeMap::new(),
-        })
-    } else {
-        None
-    };
+    let mut in_order = in_order_writer(plan)?;
     let mut fatal = None;
     let mut interrupted = false;
     let mut retryable_rows = 0;
@@ -244,26 +201,97 @@ pub async fn execute(
         }
         journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
         add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
-        if let Some(stream) = in_order.as_mut()
-            && !stream
-                .push(finished.index, scored.row)
-                .map_err(|e| Error::io(&plan.csv, e))?
-        {
-            // Too many rows waiting behind a slow one: fall back to the journal.
-            in_order = None;
-        }
-        let now = client.totals();
-        reporter.row_done(&Progress {
-            done: tally.total(),
-            total,
-            correct: tally.correct(),
-            errors: tally.error_count(),
-            tokens: (now.prompt_tokens + now.completion_tokens)
-                .saturating_sub(totals_before.prompt_tokens + totals_before.completion_tokens),
-            cost_usd: now.spent_usd - totals_before.spent_usd,
-        });
+        stream_row(&mut in_order, plan, finished.index, scored.row)?;
+        reporter.row_done(&progress(&tally, total, &totals_before, &client.totals()));
     }
     journal.sync()?;
+    ended_early(plan, &tally, fatal, interrupted)?;
+
+    reporter.finishing();
+    finish_results(plan, in_order, total)?;
+    let metrics = tally.metrics();
+    let entry = register(plan, &metrics)?;
+    // The CSV and the registry entry exist: the journal has done its job, unless rows failed
+    // for a transient reason; then it stays so `--resume` asks for exactly those rows again and
+    // rewrites this CSV and this registry entry.
+    if retryable_rows == 0 {
+        let _ = std::fs::remove_file(&plan.journal);
+    }
+
+    let after = client.totals();
+    Ok(run_report(
+        plan,
+        entry,
+        (resumed_rows, retryable_rows),
+        metrics,
+        &totals_before,
+        &after,
+        started,
+    ))
+}
+
+/// Starts the task that sends the calls of the records not `done`; finished rows come back
+/// on the receiver.
+///
+/// Calls run as tasks of their own, each holding a permit while it is in flight. A call that
+/// ends frees its permit at once and the next record is sent at once, however busy the run loop
+/// is journaling: refilling the slots from there, one per finished row, delayed the last
+/// calls of every wave by the journaling of the rows ahead of them.
+fn start_calls(
+    plan: &Plan,
+    client: &Client,
+    options: ExecOptions,
+    done: &HashMap<&str, ()>,
+) -> (AbortOnDrop, tokio::sync::mpsc::UnboundedReceiver<Message>) {
+    let (sender, finished_rows) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let producer = tokio::spawn(send_calls(
+        Arc::new(plan.clone()),
+        client.clone(),
+        options,
+        done.keys().map(|id| (*id).to_owned()).collect(),
+        sender,
+    ));
+    (AbortOnDrop(producer), finished_rows)
+}
+
+/// The ids of the rows an earlier attempt finished, which are not asked again.
+fn done_ids(plan: &Plan) -> HashMap<&str, ()> {
+    plan.resume
+        .as_ref()
+        .map(|j| {
+            j.done_rows()
+                .map(|r| (r.row.record_id.as_str(), ()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Hands a finished row to the in-order CSV stream, if the run still has one.
+fn stream_row(
+    in_order: &mut Option<InOrder>,
+    plan: &Plan,
+    index: usize,
+    row: ResultRow,
+) -> Result<()> {
+    if let Some(stream) = in_order.as_mut()
+        && !stream
+            .push(index, row)
+            .map_err(|e| Error::io(&plan.csv, e))?
+    {
+        // Too many rows waiting behind a slow one: fall back to the journal.
+        *in_order = None;
+    }
+    Ok(())
+}
+
+/// The error of a run that stopped before its end: a fatal API error or an interruption.
+fn ended_early(
+    plan: &Plan,
+    tally: &Tally,
+    fatal: Option<llm_client::Error>,
+    interrupted: bool,
+) -> Result<()> {
+    let total = plan.records.len();
     if let Some(source) = fatal {
         return Err(Error::Fatal {
             done: tally.total(),
@@ -279,8 +307,54 @@ pub async fn execute(
             journal: plan.journal.clone(),
         });
     }
+    Ok(())
+}
 
-    reporter.finishing();
+/// Opens the run's journal. A resumption counts the rows an earlier attempt finished (they
+/// are not asked again) and appends; a fresh run starts a new journal.
+fn open_journal(plan: &Plan, tally: &mut Tally) -> Result<JournalWriter> {
+    let journal = match &plan.resume {
+        Some(previous) => {
+            for finished in previous.done_rows() {
+                add_to_tally(tally, plan, &finished.row, finished.error_kind.as_deref());
+            }
+            // An attempt killed while writing the results left its temporary file behind.
+            core_config::remove_leftovers(&plan.csv).map_err(|e| Error::io(&plan.csv, e))?;
+            JournalWriter::append(&plan.journal)?
+        }
+        None => JournalWriter::create(&plan.journal, &header(plan))?,
+    };
+    Ok(journal)
+}
+
+/// The in-order results writer of a fresh run; a resumption writes its CSV from the journal.
+fn in_order_writer(plan: &Plan) -> Result<Option<InOrder>> {
+    if plan.resume.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(InOrder {
+        writer: ResultsWriter::create(&plan.csv, &plan.module)?,
+        next: 0,
+        waiting: BTreeMap::new(),
+    }))
+}
+
+/// Progress after a row: counts from the tally, tokens and cost since the run started.
+fn progress(tally: &Tally, total: usize, before: &Totals, now: &Totals) -> Progress {
+    Progress {
+        done: tally.total(),
+        total,
+        correct: tally.correct(),
+        errors: tally.error_count(),
+        tokens: (now.prompt_tokens + now.completion_tokens)
+            .saturating_sub(before.prompt_tokens + before.completion_tokens),
+        cost_usd: now.spent_usd - before.spent_usd,
+    }
+}
+
+/// Finishes the results CSV: from the in-order stream when it holds every row, else from
+/// the journal.
+fn finish_results(plan: &Plan, in_order: Option<InOrder>, total: usize) -> Result<()> {
     match in_order {
         Some(stream) if stream.next == total => {
             stream
@@ -290,36 +364,41 @@ pub async fn execute(
         }
         _ => write_results(plan)?,
     }
-    let metrics = tally.metrics();
-    let entry = register(plan, &metrics)?;
-    // The CSV and the registry entry exist: the journal has done its job, unless rows failed
-    // for a transient reason; then it stays so `--resume` asks for exactly those rows again and
-    // rewrites this CSV and this registry entry.
-    if retryable_rows == 0 {
-        let _ = std::fs::remove_file(&plan.journal);
-    }
+    Ok(())
+}
 
-    let after = client.totals();
-    Ok(RunReport {
-        module: module.id.to_string(),
-        local_id: entry,
+/// The report of a finished run; `rows` are its resumed and retryable row counts, and the
+/// usage is the difference between the client totals `before` and `after` it.
+fn run_report(
+    plan: &Plan,
+    local_id: String,
+    rows: (usize, usize),
+    metrics: RunMetrics,
+    before: &Totals,
+    after: &Totals,
+    started: Instant,
+) -> RunReport {
+    let (resumed_rows, retryable_rows) = rows;
+    RunReport {
+        module: plan.module.id.to_string(),
+        local_id,
         csv: plan.display(&plan.csv),
         model: plan.settings.model.clone(),
         prompt_version: plan.settings.prompt_version.clone(),
         prompt_hash: plan.prompt_hash.clone(),
-        rows: total,
+        rows: plan.records.len(),
         resumed_rows,
         retryable_rows,
         metrics,
-        cache_hits: after.cache_hits - totals_before.cache_hits,
-        http_requests: after.http_requests - totals_before.http_requests,
-        prompt_tokens: after.prompt_tokens - totals_before.prompt_tokens,
-        cached_prompt_tokens: after.cached_prompt_tokens - totals_before.cached_prompt_tokens,
-        completion_tokens: after.completion_tokens - totals_before.completion_tokens,
-        cost_usd: after.spent_usd - totals_before.spent_usd,
-        cost_complete: after.unpriced_responses == totals_before.unpriced_responses,
+        cache_hits: after.cache_hits - before.cache_hits,
+        http_requests: after.http_requests - before.http_requests,
+        prompt_tokens: after.prompt_tokens - before.prompt_tokens,
+        cached_prompt_tokens: after.cached_prompt_tokens - before.cached_prompt_tokens,
+        completion_tokens: after.completion_tokens - before.completion_tokens,
+        cost_usd: after.spent_usd - before.spent_usd,
+        cost_complete: after.unpriced_responses == before.unpriced_responses,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 /// What a call task reports to the run loop.
