@@ -370,6 +370,20 @@ pub use present::{Table, percent, percent_of, percent_setting, plural, short_tim
 
 pub use registry::text::status_mark;
 
+/// The line shown when the Braintrust client retries a request.
+#[must_use]
+pub fn braintrust_retry_line(notice: &braintrust::RetryNotice<'_>) -> String {
+    format!(
+        "  retrying {} {} after {} (retry {} of {}, in {})",
+        notice.method,
+        notice.path,
+        notice.reason,
+        notice.retry,
+        notice.max_retries,
+        llm_client::format_duration(notice.wait)
+    )
+}
+
 /// The async runtime every command that talks HTTP (or serves it) runs on.
 ///
 /// # Errors

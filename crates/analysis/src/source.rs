@@ -64,17 +64,7 @@ fn from_entry(file: &RegistryFile, entry: &Entry) -> Result<RunRef> {
     })
 }
 
-/// The module a results CSV belongs to, from its file or folder name.
-#[must_use]
-pub fn module_of_csv<'a>(catalog: &'a Catalog, path: &Path) -> Option<&'a ModuleSpec> {
-    let name = |p: Option<&std::ffi::OsStr>| p.map(|n| n.to_string_lossy().into_owned());
-    name(path.file_name())
-        .and_then(|n| catalog.module_for_file_name(&n))
-        .or_else(|| {
-            name(path.parent().and_then(Path::file_name))
-                .and_then(|n| catalog.module_for_file_name(&n))
-        })
-}
+pub use registry::module_of_csv;
 
 /// Resolves `text`: a path to a results CSV (relative to `base`), a registry id (`exp_…`), or a
 /// module id (its newest registered run whose CSV exists).

@@ -463,18 +463,8 @@ impl Progress for Printer {
 
     fn retrying(&self, notice: &RetryNotice<'_>) {
         if !self.quiet {
-            self.bar.println(
-                &format!(
-                    "  retrying {} {} after {} (retry {} of {}, in {})",
-                    notice.method,
-                    notice.path,
-                    notice.reason,
-                    notice.retry,
-                    notice.max_retries,
-                    llm_client::format_duration(notice.wait)
-                ),
-                true,
-            );
+            self.bar
+                .println(&crate::common::braintrust_retry_line(notice), true);
         }
     }
 }

@@ -327,17 +327,6 @@ impl braintrust::Progress for Bar {
     }
 
     fn retrying(&self, notice: &braintrust::RetryNotice<'_>) {
-        self.println(
-            &format!(
-                "  retrying {} {} after {} (retry {} of {}, in {})",
-                notice.method,
-                notice.path,
-                notice.reason,
-                notice.retry,
-                notice.max_retries,
-                llm_client::format_duration(notice.wait)
-            ),
-            true,
-        );
+        self.println(&crate::common::braintrust_retry_line(notice), true);
     }
 }
