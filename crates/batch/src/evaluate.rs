@@ -444,7 +444,7 @@ fn evaluate_group(
     writer.finish().map_err(|e| Error::io(&plan.csv, e))?;
     plan.records = records;
     let metrics = tally.metrics();
-    let local_id = register_batch_run(&plan, &metrics)?;
+    let local_id = runner::register_as(&plan, &metrics, registry::Tier::Batch)?;
 
     warnings.extend(totals.cache_warning());
     warnings.extend(conflict_warnings(&outcomes.conflicts));
@@ -862,31 +862,6 @@ fn conflict_warnings(conflicts: &[Conflict]) -> Vec<String> {
         ));
     }
     warnings
-}
-
-/// Registers the run as `runner::register` does for a live one, marked as a batch run, in one
-/// write.
-fn register_batch_run(plan: &Plan, metrics: &RunMetrics) -> Result<String> {
-    let file = registry::RegistryFile::in_project(&plan.paths.root);
-    let run = registry::NewRun {
-        created_at: Some(plan.settings.started.naive_local()),
-        model: plan.settings.model.clone(),
-        prompt_version: plan.settings.prompt_version.clone(),
-        prompt_hash: Some(plan.prompt_hash.clone()),
-        dataset_version: plan.dataset_version.clone(),
-        samples: plan.records.len() as u64,
-        accuracy: metrics.accuracy,
-        metrics: serde_json::to_value(metrics).unwrap_or_default(),
-        tier: registry::Tier::Batch,
-        ..registry::NewRun::new(plan.module.id.clone(), plan.csv.clone())
-    };
-    let entry = file
-        .register(run)
-        .map_err(|source| runner::Error::Registry {
-            csv: plan.csv.clone(),
-            source,
-        })?;
-    Ok(entry.local_id)
 }
 
 #[cfg(test)]

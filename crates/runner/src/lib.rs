@@ -24,6 +24,6 @@ pub use error::{Error, Result};
 pub use plan::{DEFAULT_SEED, Estimate, Plan, RunSettings, plan};
 pub use run::{
     ExecOptions, Progress, Quiet, RunReport, RunReporter, ScoredRow, add_to_tally, error_row,
-    execute, register, run_quietly, score_answer,
+    execute, register, register_as, run_quietly, score_answer,
 };
 pub use setup::{RunOptions, RunSetup, prepare};

@@ -823,6 +823,14 @@ fn write_results(plan: &Plan) -> Result<()> {
 /// # Errors
 /// [`Error::Registry`] when the registry cannot be updated.
 pub fn register(plan: &Plan, metrics: &RunMetrics) -> Result<String> {
+    register_as(plan, metrics, registry::Tier::Live)
+}
+
+/// Registers the run as [`register`] does, marked with `tier` (a batch run, say), in one write.
+///
+/// # Errors
+/// [`Error::Registry`] when the registry cannot be updated.
+pub fn register_as(plan: &Plan, metrics: &RunMetrics, tier: registry::Tier) -> Result<String> {
     let file = registry::RegistryFile::in_project(&plan.paths.root);
     let run = registry::NewRun {
         created_at: Some(plan.settings.started.naive_local()),
@@ -833,6 +841,7 @@ pub fn register(plan: &Plan, metrics: &RunMetrics) -> Result<String> {
         samples: plan.records.len() as u64,
         accuracy: metrics.accuracy,
         metrics: serde_json::to_value(metrics).unwrap_or_default(),
+        tier,
         ..registry::NewRun::new(plan.module.id.clone(), plan.csv.clone())
     };
     file.register(run)
