@@ -11,13 +11,12 @@
 //! trailing empty columns, rows made only of separators, header cells with spaces around them.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
-use core_config::results::CsvQuoting;
+use core_config::results::{CsvQuoting, LineCounter};
 
 use crate::error::{Error, MalformedRow, Result};
 
@@ -133,73 +132,187 @@ impl AnnotationRow {
     }
 }
 
-type Source<R> = LineMarks<io::Chain<Cursor<Vec<u8>>, BufReader<R>>>;
+type Source<R> = LineMarks<R>;
 
-/// Line-end bytes (`\r`, `\n`) seen by the parser but not yet behind a reported row.
+/// The bytes of a file: the header line read ahead, then the rest.
+type Bytes<R> = io::Chain<Cursor<Vec<u8>>, BufReader<R>>;
+
+/// Where the parser's rows start, in the lines an editor shows, and whether the input so far
+/// stops inside a quoted cell.
 ///
 /// The `csv` crate's own line numbers drift on CRLF files (it counts the `\n` of a CRLF as part
-/// of the next record), and spreadsheets write CRLF, so lines are counted here instead. Only the
-/// parser's read-ahead is kept, so memory stays bounded.
-///
-/// It also follows the quoting of every byte, so a file that ends inside a quoted cell (cut
-/// off) is told apart from a complete one, which the `csv` crate does not do.
+/// of the next record), and spreadsheets write CRLF, so lines are counted here instead (only the
+/// parser's read-ahead is kept, so memory stays bounded). The quoting is followed so that a file
+/// that ends inside a quoted cell (cut off) is told apart from a complete one, which the `csv`
+/// crate does not do.
 struct Marks {
-    pending: VecDeque<(u64, bool)>,
-    newlines_before: u64,
+    lines: LineCounter,
+    /// Followed here when the parser reads inline (see [`Feed`]).
     quoting: CsvQuoting,
+    /// Whether the input read so far stops inside a quoted cell.
+    cut_off: bool,
     ended: bool,
 }
 
 impl Marks {
     fn new(delimiter: u8) -> Self {
         Self {
-            pending: VecDeque::new(),
-            newlines_before: 0,
+            lines: LineCounter::default(),
             quoting: CsvQuoting::new(delimiter),
+            cut_off: false,
             ended: false,
         }
     }
 
-    /// The 1-based line of the first content byte at or after `start` (the parser reports a
-    /// record's start before skipping the line ends in front of it).
+    /// The 1-based line of the row the parser places at byte `start`.
     fn line_at(&mut self, start: u64) -> u64 {
-        let mut content = start;
-        while let Some(&(offset, newline)) = self.pending.front() {
-            if offset <= content {
-                self.pending.pop_front();
-                self.newlines_before += u64::from(newline);
-                if offset == content {
-                    content += 1;
-                }
-            } else {
-                break;
-            }
-        }
-        self.newlines_before + 1
+        self.lines.line_at(start)
     }
 }
 
 /// A reader that records where line-end bytes are.
 struct LineMarks<R> {
-    inner: R,
-    offset: u64,
+    feed: Feed<R>,
     marks: Arc<Mutex<Marks>>,
+}
+
+/// Where [`LineMarks`] gets its bytes.
+enum Feed<R> {
+    /// From the reader, following the marks as the parser reads.
+    Inline(Bytes<R>),
+    /// From a second thread that reads ahead and follows the marks, so the parser's core only
+    /// parses. (Files only: the reader must be able to move to that thread.)
+    Ahead(ReadAhead),
 }
 
 impl<R: Read> Read for LineMarks<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
-        marks.quoting.feed(&buf[..n]);
-        marks.ended |= n == 0 && !buf.is_empty();
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                marks
-                    .pending
-                    .push_back((self.offset + i as u64, b == b'\n'));
+        match &mut self.feed {
+            Feed::Inline(inner) => {
+                let n = inner.read(buf)?;
+                let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+                marks.quoting.feed(&buf[..n]);
+                marks.cut_off = marks.quoting.inside_quotes();
+                marks.lines.feed(&buf[..n]);
+                marks.ended |= n == 0 && !buf.is_empty();
+                Ok(n)
+            }
+            Feed::Ahead(ahead) => {
+                let n = ahead.read(buf, &self.marks)?;
+                // Set when the parser (not the thread) reaches the end, so that `ended` still
+                // means "the row just parsed is the last one".
+                if n == 0 && !buf.is_empty() {
+                    let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+                    marks.ended = true;
+                }
+                Ok(n)
             }
         }
-        self.offset += n as u64;
+    }
+}
+
+/// What the read-ahead thread sends: bytes with the line breaks found in them, then the end.
+enum Ahead {
+    /// The next bytes, and the stretches of line breaks completed while reading them.
+    Chunk(Vec<u8>, LineCounter),
+    /// The end of the input: the last stretch, and whether it stops inside a quoted cell.
+    End(LineCounter, bool),
+}
+
+/// Chunks read by a background thread, which also follows their line breaks and quoting (with
+/// no lock: each chunk carries its lines). Memory is bounded by the channel: at most
+/// [`ReadAhead::QUEUED`] chunks wait. Dropping the reader ends the thread (its next send fails).
+struct ReadAhead {
+    chunks: mpsc::Receiver<io::Result<Ahead>>,
+    /// Spent chunks go back to the thread to be filled again.
+    spent: mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    const CHUNK: usize = 64 * 1024;
+    const QUEUED: usize = 4;
+
+    /// Starts the thread.
+    fn start<R: Read + Send + 'static>(mut bytes: Bytes<R>, delimiter: u8) -> io::Result<Self> {
+        let (send, chunks) = mpsc::sync_channel(Self::QUEUED);
+        let (spent, reuse) = mpsc::sync_channel::<Vec<u8>>(Self::QUEUED + 2);
+        std::thread::Builder::new()
+            .name("annotation-read-ahead".to_owned())
+            .spawn(move || {
+                let mut quoting = CsvQuoting::new(delimiter);
+                let mut lines = LineCounter::default();
+                loop {
+                    let mut chunk = reuse.try_recv().unwrap_or_default();
+                    chunk.resize(Self::CHUNK, 0);
+                    let n = loop {
+                        match bytes.read(&mut chunk) {
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            other => break other,
+                        }
+                    };
+                    let message = match n {
+                        Ok(0) => {
+                            lines.finish();
+                            let mut last = LineCounter::default();
+                            lines.hand_over(&mut last);
+                            let _ = send.send(Ok(Ahead::End(last, quoting.inside_quotes())));
+                            return;
+                        }
+                        Ok(n) => {
+                            chunk.truncate(n);
+                            quoting.feed(&chunk);
+                            lines.feed(&chunk);
+                            let mut found = LineCounter::default();
+                            lines.hand_over(&mut found);
+                            Ok(Ahead::Chunk(chunk, found))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let failed = message.is_err();
+                    if send.send(message).is_err() || failed {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            chunks,
+            spent,
+            current: Vec::new(),
+            at: 0,
+            done: false,
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8], marks: &Mutex<Marks>) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let message = self
+                .chunks
+                .recv()
+                .map_err(|_| io::Error::other("the file reader thread stopped"))??;
+            let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+            match message {
+                Ahead::Chunk(chunk, mut lines) => {
+                    lines.hand_over(&mut marks.lines);
+                    let spent = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.spent.try_send(spent);
+                    self.at = 0;
+                }
+                Ahead::End(mut lines, inside_quotes) => {
+                    lines.hand_over(&mut marks.lines);
+                    marks.cut_off = inside_quotes;
+                    self.done = true;
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -224,9 +337,14 @@ impl AnnotationReader<File> {
     ///
     /// # Errors
     /// When the file cannot be opened, is empty, or its header is not valid.
+    ///
+    /// A second thread reads the file ahead of the parser (and follows its line breaks and
+    /// quoting), so a big file is read on two cores.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::new(path, file)
+        Self::start(path, file, |bytes, delimiter| {
+            ReadAhead::start(bytes, delimiter).map(Feed::Ahead)
+        })
     }
 }
 
@@ -236,6 +354,15 @@ impl<R: Read> AnnotationReader<R> {
     /// # Errors
     /// When the input is empty or its header is not valid.
     pub fn new(path: &Path, reader: R) -> Result<Self> {
+        Self::start(path, reader, |bytes, _| Ok(Feed::Inline(bytes)))
+    }
+
+    /// Reads the header line, then hands the bytes to `feed`.
+    fn start(
+        path: &Path,
+        reader: R,
+        feed: impl FnOnce(Bytes<R>, u8) -> io::Result<Feed<R>>,
+    ) -> Result<Self> {
         let mut buffered = BufReader::with_capacity(64 * 1024, reader);
         // The first line decides the separator; it is read ahead and replayed to the parser.
         let mut first = Vec::new();
@@ -253,8 +380,8 @@ impl<R: Read> AnnotationReader<R> {
         let delimiter = detect_delimiter(&first);
         let marks = Arc::new(Mutex::new(Marks::new(delimiter)));
         let source = LineMarks {
-            inner: Cursor::new(first).chain(buffered),
-            offset: 0,
+            feed: feed(Cursor::new(first).chain(buffered), delimiter)
+                .map_err(|e| Error::io(path, e))?,
             marks: Arc::clone(&marks),
         };
         let mut csv = csv::ReaderBuilder::new()
@@ -361,7 +488,7 @@ impl<R: Read> AnnotationReader<R> {
             let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
             let line = marks.line_at(start);
             // The parser has seen the end of the input, so this is the last row.
-            if marks.ended && marks.quoting.inside_quotes() {
+            if marks.ended && marks.cut_off {
                 return Err(Error::Csv {
                     path: self.path.clone(),
                     line,
@@ -384,12 +511,25 @@ impl<R: Read> AnnotationReader<R> {
             }
             row.line = line;
             row.cells.resize(self.headers.len(), String::new());
+            // One check of the whole row is much cheaper than one per cell; cells are checked
+            // one by one only to name the bad one. (A row is valid as a whole and cell by cell
+            // when no cell starts inside a character.)
+            let whole_row_valid = std::str::from_utf8(self.record.as_slice()).is_ok()
+                && self
+                    .record
+                    .iter()
+                    .all(|cell| cell.first().is_none_or(|&b| (b as i8) >= -0x40));
             let mut given = self.record.iter();
             for (i, cell) in row.cells.iter_mut().enumerate() {
                 cell.clear();
                 let Some(bytes) = given.next() else {
                     continue;
                 };
+                // A skipped column is still checked, so a file is refused whatever is read.
+                let skipped = self.skipped.get(i).copied().unwrap_or(false);
+                if skipped && whole_row_valid {
+                    continue;
+                }
                 let text = std::str::from_utf8(bytes).map_err(|e| Error::Csv {
                     path: self.path.clone(),
                     line,
@@ -399,8 +539,7 @@ impl<R: Read> AnnotationReader<R> {
                         e.valid_up_to() + 1
                     ),
                 })?;
-                // A skipped column is still checked, so a file is refused whatever is read.
-                if !self.skipped.get(i).copied().unwrap_or(false) {
+                if !skipped {
                     cell.push_str(unescape_cell(text));
                 }
             }
@@ -734,6 +873,67 @@ mod tests {
         let big = format!("={}", "x\"y,z;".repeat(10 * 1024 * 1024 / 6));
         let table = read(&write(&["row_id", "note"], &[vec!["1", &big]]));
         assert_eq!(table.rows[0].cells[1], big);
+    }
+
+    /// Every row's line, or the error, as `new` (inline) or `open` (read-ahead thread) reads it.
+    fn lines_and_error(reader: Result<AnnotationReader<impl Read>>) -> (Vec<u64>, String) {
+        let mut lines = Vec::new();
+        let mut reader = match reader {
+            Ok(reader) => reader,
+            Err(e) => return (lines, e.to_string()),
+        };
+        let mut row = AnnotationRow {
+            line: 0,
+            cells: Vec::new(),
+        };
+        loop {
+            match reader.read_row(&mut row) {
+                Ok(true) => lines.push(row.line),
+                Ok(false) => return (lines, String::new()),
+                Err(e) => return (lines, e.to_string()),
+            }
+        }
+    }
+
+    #[test]
+    fn reading_ahead_on_a_thread_gives_the_same_lines_and_errors() {
+        // Rows of varied lengths, CR, LF and CRLF breaks and blank lines, so that chunk ends
+        // fall inside cells, between a CR and its LF, and inside runs of blank lines.
+        let mut text = b"row_id,note\r\n".to_vec();
+        for i in 0..40_000u32 {
+            let note = "x".repeat((i % 37) as usize);
+            let end: &[u8] = match i % 5 {
+                0 => b"\r\n",
+                1 => b"\n",
+                2 => b"\r",
+                3 => b"\r\n\r\n\n",
+                _ => b"\n\"quoted\r\nline\",z\n",
+            };
+            text.extend_from_slice(format!("{i},\"{note}\"").as_bytes());
+            text.extend_from_slice(end);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.csv");
+        std::fs::write(&whole, &text).unwrap();
+        // The same file cut off inside a quoted cell, and with a bad byte near its end.
+        let cut = dir.path().join("cut.csv");
+        let mut cut_text = text.clone();
+        cut_text.extend_from_slice(b"9,\"never closed\n");
+        std::fs::write(&cut, &cut_text).unwrap();
+        let bad = dir.path().join("bad.csv");
+        let mut bad_text = text.clone();
+        bad_text.extend_from_slice(b"9,\xff\n");
+        std::fs::write(&bad, &bad_text).unwrap();
+        for (path, bytes) in [(&whole, &text), (&cut, &cut_text), (&bad, &bad_text)] {
+            let inline = lines_and_error(AnnotationReader::new(path, &bytes[..]));
+            let ahead = lines_and_error(AnnotationReader::open(path));
+            assert!(inline.0.len() > 40_000, "{}", inline.0.len());
+            assert_eq!(inline, ahead, "{}", path.display());
+        }
+        let (_, cut_error) = lines_and_error(AnnotationReader::open(&cut));
+        assert!(cut_error.contains(CsvQuoting::CUT_OFF), "{cut_error}");
+        let (_, bad_error) = lines_and_error(AnnotationReader::open(&bad));
+        assert!(bad_error.contains("not valid UTF-8"), "{bad_error}");
     }
 
     #[test]

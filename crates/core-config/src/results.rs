@@ -354,29 +354,49 @@ impl CsvQuoting {
         }
     }
 
-    /// Follows the next bytes of the stream.
+    /// Follows the next bytes of the stream. Quoted and unquoted cells are skipped with
+    /// `memchr` (vectorised), so only the bytes where the state can change are looked at.
     pub fn feed(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         while let Some((&b, tail)) = rest.split_first() {
-            rest = tail;
-            self.state = match self.state {
-                Quoting::Quoted if b == b'"' => Quoting::QuoteInQuoted,
-                // Most bytes of a long quoted cell: skip to its next quote at once.
-                Quoting::Quoted => match rest.iter().position(|&c| c == b'"') {
+            if self.state == Quoting::Quoted {
+                // Most bytes of a quoted cell: skip to its next quote at once (most cells are
+                // short, and a short scan is cheaper than setting up `memchr`).
+                let short = rest.len().min(16);
+                let found = match rest[..short].iter().position(|&c| c == b'"') {
+                    Some(i) => Some(i),
+                    None => memchr::memchr(b'"', &rest[short..]).map(|i| i + short),
+                };
+                match found {
                     Some(i) => {
                         rest = &rest[i + 1..];
-                        Quoting::QuoteInQuoted
+                        self.state = Quoting::QuoteInQuoted;
+                        continue;
                     }
-                    None => {
-                        rest = &[];
-                        Quoting::Quoted
-                    }
-                },
+                    None => return,
+                }
+            }
+            rest = tail;
+            self.state = match self.state {
                 Quoting::QuoteInQuoted if b == b'"' => Quoting::Quoted,
                 Quoting::FieldStart if b == b'"' => Quoting::Quoted,
                 _ if b == self.delimiter || b == b'\n' || b == b'\r' => Quoting::FieldStart,
                 _ => Quoting::Unquoted,
             };
+            if self.state == Quoting::Unquoted {
+                // Nothing changes inside an unquoted cell (a quote there is a plain byte).
+                let short = rest.len().min(16);
+                let stop = |c: &u8| *c == self.delimiter || *c == b'\n' || *c == b'\r';
+                let found = match rest[..short].iter().position(stop) {
+                    Some(i) => Some(i),
+                    None => memchr::memchr3(self.delimiter, b'\n', b'\r', &rest[short..])
+                        .map(|i| i + short),
+                };
+                match found {
+                    Some(i) => rest = &rest[i..],
+                    None => return,
+                }
+            }
         }
     }
 
@@ -411,7 +431,7 @@ impl<R: io::Read> io::Read for QuoteWatch<R> {
 /// Offsets are asked for in increasing order, so only the stretches read ahead of the csv
 /// parser are held.
 #[derive(Debug, Default)]
-struct LineCounter {
+pub struct LineCounter {
     /// Bytes fed so far.
     offset: u64,
     /// Whether the last byte fed was `\r` (a `\n` after it ends no further line).
@@ -425,25 +445,54 @@ struct LineCounter {
 }
 
 impl LineCounter {
-    fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            let is_break = b == b'\n' || b == b'\r';
-            if is_break {
-                let ends_line = b == b'\r' || !self.after_cr;
-                let stretch = self.open.get_or_insert((self.offset, 0));
-                if ends_line {
-                    stretch.1 += 1;
-                }
-            } else if let Some(stretch) = self.open.take() {
-                self.stretches.push_back(stretch);
+    /// Follows the next bytes of the stream (only its line breaks are looked at).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut next = 0;
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            if i > next {
+                self.end_stretch();
+            }
+            let b = bytes[i];
+            let ends_line = b == b'\r' || !self.after_cr;
+            let stretch = self.open.get_or_insert((self.offset + i as u64, 0));
+            if ends_line {
+                stretch.1 += 1;
             }
             self.after_cr = b == b'\r';
-            self.offset += 1;
+            next = i + 1;
+        }
+        if bytes.len() > next {
+            self.end_stretch();
+        }
+        self.offset += bytes.len() as u64;
+    }
+
+    /// Moves the stretches of line breaks that are complete (a byte that is not a break came
+    /// after them) into `other`, which must be a counter that is only fed this way. Lets one
+    /// thread follow the bytes while another asks for lines.
+    pub fn hand_over(&mut self, other: &mut Self) {
+        other.stretches.append(&mut self.stretches);
+    }
+
+    /// The input is over: the last stretch of line breaks is complete too.
+    pub fn finish(&mut self) {
+        if let Some(stretch) = self.open.take() {
+            self.stretches.push_back(stretch);
         }
     }
 
-    /// The 1-based line of the record the csv crate places at `byte`.
-    fn line_at(&mut self, byte: u64) -> u64 {
+    /// A byte that is not a line break: the stretch of breaks before it is over.
+    fn end_stretch(&mut self) {
+        if let Some(stretch) = self.open.take() {
+            self.stretches.push_back(stretch);
+        }
+        self.after_cr = false;
+    }
+
+    /// The 1-based line of the record the csv crate places at `byte`. Offsets must be asked
+    /// for in increasing order.
+    #[must_use]
+    pub fn line_at(&mut self, byte: u64) -> u64 {
         while let Some(&(start, breaks)) = self.stretches.front() {
             if start > byte {
                 break;
