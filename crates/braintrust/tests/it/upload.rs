@@ -440,6 +440,7 @@ async fn bad_requests_are_not_retried_and_nothing_is_stored() {
             metadata: serde_json::Map::new(),
             repo_info: None,
             base_exp_id: None,
+            dataset_id: None,
             tags: Vec::new(),
             ensure_new: false,
         })
