@@ -180,6 +180,11 @@ pub async fn download_all(
             .and_then(|m| catalog.get(&m).cloned());
         let path = download_path(paths, known.as_ref(), &experiment.name, format);
         let file = paths.display(&path).into_owned();
+        // A download killed while writing leaves its temporary file; it is never the file.
+        core_config::remove_leftovers(&path).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
         let done = if path.is_file() {
             report.skipped += 1;
             BulkItem {

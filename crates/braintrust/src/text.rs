@@ -305,9 +305,7 @@ pub fn dataset_pushed(pushed: &Pushed) -> String {
     if pushed.kept_stale > 0 {
         line.push_str(&format!("; {} kept", plural(pushed.kept_stale, "stale row", "stale rows")));
     }
-    format!("{line}
-    id {}
-", pushed.dataset.id)
+    format!("{line}\n    id {}\n", pushed.dataset.id)
 }
 
 /// The project's datasets.
@@ -347,8 +345,7 @@ pub fn datasets(project: &Project, listed: &[ListedDataset]) -> String {
 #[must_use]
 pub fn dataset_pulled(name: &str, records: usize, shown: &str) -> String {
     format!(
-        "Pulled {} of dataset {name} to {shown}
-",
+        "Pulled {} of dataset {name} to {shown}\n",
         plural(records, "record", "records")
     )
 }
@@ -357,16 +354,18 @@ pub fn dataset_pulled(name: &str, records: usize, shown: &str) -> String {
 #[must_use]
 pub fn prompt_pushed(local: &LocalPrompt, pushed: &PromptPushed) -> String {
     format!(
-        "✓ {}  {} {} ({}, {})
-    id {}  version {}
-",
+        "✓ {}  version {}{}\n    from {} ({} {}), id {}\n",
         pushed.prompt.slug,
-        if pushed.replaced { "replaced by a new version" } else { "created" },
+        pushed.prompt.version,
+        if pushed.replaced {
+            " (replaces the previous version)"
+        } else {
+            " (new prompt)"
+        },
         local.local_file,
         local.module.id,
         local.version,
         pushed.prompt.id,
-        pushed.prompt.version
     )
 }
 
@@ -440,15 +439,13 @@ pub fn experiments(project: &Project, listed: &[Listed]) -> String {
 pub fn bulk_item(item: &BulkItem) -> String {
     match item.rows {
         Some(rows) => format!(
-            "  ✓ {}  {} → {}
-",
+            "  ✓ {}  {} → {}\n",
             present::terminal_safe(&item.experiment),
             plural(rows, "row", "rows"),
             item.file
         ),
         None => format!(
-            "  · {}  already downloaded ({})
-",
+            "  · {}  already downloaded ({})\n",
             present::terminal_safe(&item.experiment),
             item.file
         ),
@@ -459,8 +456,7 @@ pub fn bulk_item(item: &BulkItem) -> String {
 #[must_use]
 pub fn bulk_summary(report: &BulkReport) -> String {
     format!(
-        "{}: {} downloaded, {} already there.
-",
+        "{}: {} downloaded, {} already there.\n",
         plural(report.experiments, "experiment", "experiments"),
         report.downloaded,
         report.skipped

@@ -489,7 +489,14 @@ fn datasets(
             if !json {
                 out(&text::dataset_plan(&local, &plan, prune))?;
             }
-            let pushed = session.push_dataset(registry, &local, &plan, prune)?;
+            let pushed = session
+                .push_dataset(registry, &local, &plan, prune)
+                .with_context(|| {
+                    format!(
+                        "dataset {} is not fully pushed; the same push again finishes it (rows are replaced by id)",
+                        local.name
+                    )
+                })?;
             bar.bar.finish();
             if json {
                 print_json(&serde_json::json!({"plan": plan, "pushed": pushed}))?;
