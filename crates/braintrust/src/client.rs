@@ -13,8 +13,7 @@ use crate::config::{Config, FETCH_PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, RetryNotice, Silent};
 use crate::types::{
-    Dataset, Experiment, FetchPage, NewDataset, NewExperiment, NewPrompt, Project, Prompt,
-    Summary,
+    Dataset, Experiment, FetchPage, NewDataset, NewExperiment, NewPrompt, Project, Prompt, Summary,
 };
 
 /// Longest piece of an error body kept in an error.

@@ -72,11 +72,9 @@ impl LocalDataset {
         } else if looks_like_file {
             return Err(source(format!("no such file ({})", as_file.display())));
         } else {
-            let module = catalog.resolve(what).map_err(|e| {
-                source(format!(
-                    "neither a dataset file nor a module: {e}"
-                ))
-            })?;
+            let module = catalog
+                .resolve(what)
+                .map_err(|e| source(format!("neither a dataset file nor a module: {e}")))?;
             (catalog.dataset_path(module), Some(module.clone()))
         };
         let bytes = std::fs::read(&path).map_err(|e| {
@@ -169,13 +167,17 @@ fn kind_and_tag(module: &ModuleSpec, file_name: &str, golden: bool) -> (String, 
         stem
     };
     let first = rest.split(['_', '-']).next().unwrap_or_default();
-    let is_version = |t: &str| t.len() > 1 && t.starts_with('v') && t[1..].chars().all(|c| c.is_ascii_digit());
+    let is_version =
+        |t: &str| t.len() > 1 && t.starts_with('v') && t[1..].chars().all(|c| c.is_ascii_digit());
     if golden {
         let version = if is_version(first) { first } else { "v1" };
         return ("golden".to_owned(), format!("golden_{version}"));
     }
     let lower = rest.to_ascii_lowercase();
-    if let Some(after) = lower.strip_prefix("gold_").or_else(|| lower.strip_prefix("gold-")) {
+    if let Some(after) = lower
+        .strip_prefix("gold_")
+        .or_else(|| lower.strip_prefix("gold-"))
+    {
         return ("gold".to_owned(), format!("gold_{}", safe(after)));
     }
     let sd = first.to_ascii_lowercase();
@@ -188,9 +190,19 @@ fn kind_and_tag(module: &ModuleSpec, file_name: &str, golden: bool) -> (String, 
 fn safe(text: &str) -> String {
     let out: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    if out.is_empty() { "dataset".to_owned() } else { out }
+    if out.is_empty() {
+        "dataset".to_owned()
+    } else {
+        out
+    }
 }
 
 /// The event of one record: its id, input, expected answer and metadata.
@@ -414,7 +426,12 @@ pub async fn pull(client: &Client, dataset: &Dataset) -> Result<Vec<Value>> {
     let mut rows = client
         .fetch_all_of(RowStore::Dataset, &dataset.id, FETCH_PAGE_SIZE)
         .await?;
-    let text = |row: &Value, key: &str| row.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |row: &Value, key: &str| {
+        row.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     rows.sort_by_key(|r| (text(r, "created"), text(r, "id")));
     rows.iter()
         .map(|row| {
@@ -493,7 +510,10 @@ pub struct ListedDataset {
 ///
 /// # Errors
 /// Request and registry failures.
-pub async fn list(client: &Client, registry: &RegistryFile) -> Result<(Project, Vec<ListedDataset>)> {
+pub async fn list(
+    client: &Client,
+    registry: &RegistryFile,
+) -> Result<(Project, Vec<ListedDataset>)> {
     let project = client.project().await?;
     let pushed = links::pushed_datasets(&registry.load()?);
     let datasets = client.datasets(&project.id, None).await?;
@@ -522,7 +542,8 @@ mod tests {
 
     fn m12() -> ModuleSpec {
         let catalog =
-            Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules.toml")).unwrap();
+            Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules.toml"))
+                .unwrap();
         catalog.resolve("m12").unwrap().clone()
     }
 

@@ -91,11 +91,10 @@ impl Listed {
         same(&self.module, &module)
             && same(&self.model, &filter.model)
             && same(&self.prompt_version, &filter.prompt_version)
-            && filter.since.as_ref().is_none_or(|since| {
-                self.created
-                    .as_deref()
-                    .is_some_and(|c| c >= since.as_str())
-            })
+            && filter
+                .since
+                .as_ref()
+                .is_none_or(|since| self.created.as_deref().is_some_and(|c| c >= since.as_str()))
     }
 }
 

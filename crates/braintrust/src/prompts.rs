@@ -6,7 +6,9 @@
 //! variable `{{input.field}}` (Braintrust fills prompts from a dataset row's `input`); the
 //! options carry the model, temperature, token cap and the `response_format` the runner sends.
 
-use core_config::{Catalog, ModuleSpec, ProjectPaths, ResponseFormatKind, ResponseSchema, Template};
+use core_config::{
+    Catalog, ModuleSpec, ProjectPaths, ResponseFormatKind, ResponseSchema, Template,
+};
 use registry::RegistryFile;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -64,7 +66,9 @@ impl LocalPrompt {
         module: &ModuleSpec,
         version: Option<&str>,
     ) -> Result<Self> {
-        let version = version.unwrap_or(&catalog.defaults().prompt_version).to_owned();
+        let version = version
+            .unwrap_or(&catalog.defaults().prompt_version)
+            .to_owned();
         let path = catalog.prompt_path(module, &version);
         let bytes = std::fs::read(&path).map_err(|e| {
             Error::Files(core_config::Error::Io {

@@ -82,7 +82,7 @@ impl StatusReport {
             .filter(|e| e.status == Status::Uploaded)
             .filter(|e| LINK_FIELDS.iter().any(|k| e.extra.contains_key(*k)))
             .collect();
-        linked.sort_by(|a, b| b.created().cmp(&a.created()));
+        linked.sort_by_key(|e| std::cmp::Reverse(e.created()));
         let linked = linked
             .into_iter()
             .map(|e| LinkedRun {

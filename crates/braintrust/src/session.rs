@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::datasets::{self, ListedDataset, LocalDataset, PushPlan, Pushed};
 use crate::download::{Format, resolve_experiment};
 use crate::listing::{self, BulkItem, BulkReport, ExperimentFilter, Listed};
+use crate::matching::{Link, MatchReport};
 use crate::prompts::{self, LocalPrompt, PromptPushed};
 use crate::types::{Dataset, Project, Prompt};
-use crate::matching::{Link, MatchReport};
 use crate::upload::{Failed, NoExtraScores, RowScorer, RunOutcome, SyncReport, Uploader};
 use crate::{Client, Config, Error, Experiment, Progress, RepoInfo, Result};
 
@@ -241,7 +241,11 @@ impl Session {
     ///
     /// # Errors
     /// As [`prompts::push`].
-    pub fn push_prompt(&self, registry: &RegistryFile, local: &LocalPrompt) -> Result<PromptPushed> {
+    pub fn push_prompt(
+        &self,
+        registry: &RegistryFile,
+        local: &LocalPrompt,
+    ) -> Result<PromptPushed> {
         self.runtime
             .block_on(prompts::push(&self.client, registry, local))
     }
@@ -263,9 +267,9 @@ impl Session {
         registry: &Registry,
         filter: &ExperimentFilter,
     ) -> Result<(Project, Vec<Listed>)> {
-        let (project, listed) = self
-            .runtime
-            .block_on(listing::list(&self.client, registry, filter))?;
+        let (project, listed) =
+            self.runtime
+                .block_on(listing::list(&self.client, registry, filter))?;
         Ok((project, listed.into_iter().map(|(_, l)| l).collect()))
     }
 
@@ -293,7 +297,6 @@ impl Session {
         ))
     }
 }
-
 
 /// Where a downloaded experiment goes by default:
 /// `experiment_results/{ModuleFolder}/braintrust/{experiment name}.{csv|jsonl}`, or

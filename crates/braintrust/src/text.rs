@@ -276,7 +276,11 @@ pub fn dataset_plan(local: &LocalDataset, plan: &PushPlan, prune: bool) -> Strin
         if plan.stale.is_empty() {
             return Ok(());
         }
-        let verb = if prune { "will be deleted" } else { "are kept (pass --prune to delete them)" };
+        let verb = if prune {
+            "will be deleted"
+        } else {
+            "are kept (pass --prune to delete them)"
+        };
         writeln!(
             out,
             "{} on Braintrust not in the file {verb}:",
@@ -296,14 +300,24 @@ pub fn dataset_pushed(pushed: &Pushed) -> String {
         "✓ {}  {} {} ({})",
         pushed.dataset.name,
         plural(pushed.rows, "row", "rows"),
-        if pushed.created { "stored" } else { "stored, replacing by id" },
+        if pushed.created {
+            "stored"
+        } else {
+            "stored, replacing by id"
+        },
         plural(pushed.requests, "request", "requests")
     );
     if pushed.deleted > 0 {
-        line.push_str(&format!("; {} deleted", plural(pushed.deleted, "stale row", "stale rows")));
+        line.push_str(&format!(
+            "; {} deleted",
+            plural(pushed.deleted, "stale row", "stale rows")
+        ));
     }
     if pushed.kept_stale > 0 {
-        line.push_str(&format!("; {} kept", plural(pushed.kept_stale, "stale row", "stale rows")));
+        line.push_str(&format!(
+            "; {} kept",
+            plural(pushed.kept_stale, "stale row", "stale rows")
+        ));
     }
     format!("{line}\n    id {}\n", pushed.dataset.id)
 }
@@ -333,7 +347,10 @@ pub fn datasets(project: &Project, listed: &[ListedDataset]) -> String {
                 present::terminal_safe(&d.dataset.name).into_owned(),
                 present::terminal_safe(&meta("module_id")).into_owned(),
                 present::terminal_safe(&meta("kind")).into_owned(),
-                d.dataset.created.as_deref().map_or_else(|| "-".to_owned(), short_time),
+                d.dataset
+                    .created
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), short_time),
                 pushed,
             ]);
         }
@@ -415,10 +432,19 @@ pub fn experiments(project: &Project, listed: &[Listed]) -> String {
         if listed.is_empty() {
             return Ok(());
         }
-        let mut table = Table::new(["experiment", "module", "model", "prompt", "created", "local run"]);
+        let mut table = Table::new([
+            "experiment",
+            "module",
+            "model",
+            "prompt",
+            "created",
+            "local run",
+        ]);
         let safe = |t: &Option<String>| {
-            t.as_deref()
-                .map_or_else(|| "-".to_owned(), |t| present::terminal_safe(t).into_owned())
+            t.as_deref().map_or_else(
+                || "-".to_owned(),
+                |t| present::terminal_safe(t).into_owned(),
+            )
         };
         for e in listed {
             table.row([
@@ -426,7 +452,9 @@ pub fn experiments(project: &Project, listed: &[Listed]) -> String {
                 safe(&e.module),
                 safe(&e.model),
                 safe(&e.prompt_version),
-                e.created.as_deref().map_or_else(|| "-".to_owned(), short_time),
+                e.created
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), short_time),
                 e.local_id.clone().unwrap_or_else(|| "-".to_owned()),
             ]);
         }

@@ -640,21 +640,25 @@ fn run_links(
     file: &RegistryFile,
     rows: &[ResultRow],
 ) -> (Option<LinkedDataset>, Option<LinkedPrompt>) {
-    let prompt = entry.prompt_hash.as_deref().filter(|h| !h.is_empty()).and_then(|hash| {
-        crate::links::pushed_prompts(registry)
-            .into_iter()
-            .filter(|p| {
-                p.module_id == entry.module_id
-                    && p.prompt_version == entry.prompt_version
-                    && p.sha256.starts_with(hash)
-            })
-            .max_by(|a, b| a.pushed_at.cmp(&b.pushed_at))
-            .map(|p| LinkedPrompt {
-                id: p.id,
-                slug: p.slug,
-                version: p.version,
-            })
-    });
+    let prompt = entry
+        .prompt_hash
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .and_then(|hash| {
+            crate::links::pushed_prompts(registry)
+                .into_iter()
+                .filter(|p| {
+                    p.module_id == entry.module_id
+                        && p.prompt_version == entry.prompt_version
+                        && p.sha256.starts_with(hash)
+                })
+                .max_by(|a, b| a.pushed_at.cmp(&b.pushed_at))
+                .map(|p| LinkedPrompt {
+                    id: p.id,
+                    slug: p.slug,
+                    version: p.version,
+                })
+        });
     let wanted: HashSet<&str> = rows.iter().map(|r| r.record_id.as_str()).collect();
     let dataset = crate::links::pushed_datasets(registry)
         .into_iter()

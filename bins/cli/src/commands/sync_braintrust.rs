@@ -448,7 +448,13 @@ fn download_all(
         module: module.map(|m| m.id.clone()),
         ..ExperimentFilter::default()
     };
-    let (session, bar) = open(project, global, net, false, "{spinner} {msg}: {pos} rows fetched")?;
+    let (session, bar) = open(
+        project,
+        global,
+        net,
+        false,
+        "{spinner} {msg}: {pos} rows fetched",
+    )?;
     let registry = RegistryFile::in_project(project.paths.root.clone()).load()?;
     let report = session.download_all(
         &registry,
@@ -505,8 +511,18 @@ fn datasets(
             }
             Ok(ExitStatus::Success)
         }
-        DatasetsCommand::Pull { name, out: file, net } => {
-            let (session, bar) = open(project, global, &net, false, "{spinner} {msg}: {pos} rows fetched")?;
+        DatasetsCommand::Pull {
+            name,
+            out: file,
+            net,
+        } => {
+            let (session, bar) = open(
+                project,
+                global,
+                &net,
+                false,
+                "{spinner} {msg}: {pos} rows fetched",
+            )?;
             let (dataset, records) = session.pull_dataset(&name)?;
             bar.bar.finish();
             let path = file.unwrap_or_else(|| datasets::pull_path(&project.paths, &dataset.name));

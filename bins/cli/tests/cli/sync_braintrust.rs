@@ -625,18 +625,41 @@ fn datasets_push_pull_and_push_again_leave_exactly_the_records_and_a_pulled_data
     let kept = bt(
         &sim,
         &project,
-        &["datasets", "push", "m12_fewer.jsonl", "--name", "m12_golden_v1"],
+        &[
+            "datasets",
+            "push",
+            "m12_fewer.jsonl",
+            "--name",
+            "m12_golden_v1",
+        ],
     );
     assert_eq!(kept.code, 0, "{}", kept.stderr);
-    assert!(kept.stdout.contains("3 rows on Braintrust not in the file are kept"), "{}", kept.stdout);
+    assert!(
+        kept.stdout
+            .contains("3 rows on Braintrust not in the file are kept"),
+        "{}",
+        kept.stdout
+    );
     assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 208)]);
     let pruned = bt(
         &sim,
         &project,
-        &["datasets", "push", "m12_fewer.jsonl", "--name", "m12_golden_v1", "--prune"],
+        &[
+            "datasets",
+            "push",
+            "m12_fewer.jsonl",
+            "--name",
+            "m12_golden_v1",
+            "--prune",
+        ],
     );
     assert_eq!(pruned.code, 0, "{}", pruned.stderr);
-    snapshot("sync_braintrust_datasets_prune", &project, Some(&sim), &pruned);
+    snapshot(
+        "sync_braintrust_datasets_prune",
+        &project,
+        Some(&sim),
+        &pruned,
+    );
     assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 205)]);
 
     let list = bt(&sim, &project, &["datasets", "list"]);
@@ -652,9 +675,18 @@ fn prompt_push_twice_leaves_one_prompt_and_an_upload_links_to_dataset_and_prompt
     assert_eq!(out.code, 0, "{}", out.stderr);
     let first = bt(&sim, &project, &["prompts", "push", "m12"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let second = bt(&sim, &project, &["prompts", "push", "m12", "--version", "v1"]);
+    let second = bt(
+        &sim,
+        &project,
+        &["prompts", "push", "m12", "--version", "v1"],
+    );
     assert_eq!(second.code, 0, "{}", second.stderr);
-    snapshot("sync_braintrust_prompts_push_again", &project, Some(&sim), &second);
+    snapshot(
+        "sync_braintrust_prompts_push_again",
+        &project,
+        Some(&sim),
+        &second,
+    );
     let prompts = stored_project(&sim)["prompts"].clone();
     assert_eq!(prompts.as_array().unwrap().len(), 1, "{prompts}");
     assert_eq!(prompts[0]["slug"], "m12-check-hard-constraint-v1");
@@ -698,18 +730,36 @@ fn prompt_push_twice_leaves_one_prompt_and_an_upload_links_to_dataset_and_prompt
     let (_, body) = http(
         &sim,
         "GET",
-        &format!("/v1/experiment/{}", entry["braintrust_id"].as_str().unwrap()),
+        &format!(
+            "/v1/experiment/{}",
+            entry["braintrust_id"].as_str().unwrap()
+        ),
         None,
     );
     let experiment = json(&body);
     assert_eq!(experiment["dataset_id"], dataset_id);
-    assert_eq!(experiment["metadata"]["prompt"]["slug"], "m12-check-hard-constraint-v1");
-    assert_eq!(experiment["metadata"]["prompt"]["version"], prompts[0]["version"]);
+    assert_eq!(
+        experiment["metadata"]["prompt"]["slug"],
+        "m12-check-hard-constraint-v1"
+    );
+    assert_eq!(
+        experiment["metadata"]["prompt"]["version"],
+        prompts[0]["version"]
+    );
     assert_eq!(experiment["metadata"]["tier"], "live");
 
     let status = bt(&sim, &project, &["status"]);
-    snapshot("sync_braintrust_status_links", &project, Some(&sim), &status);
-    let list = bt(&sim, &project, &["list", "--module", "m12", "--since", "2000-01-01"]);
+    snapshot(
+        "sync_braintrust_status_links",
+        &project,
+        Some(&sim),
+        &status,
+    );
+    let list = bt(
+        &sim,
+        &project,
+        &["list", "--module", "m12", "--since", "2000-01-01"],
+    );
     assert_eq!(list.code, 0, "{}", list.stderr);
     snapshot("sync_braintrust_list", &project, Some(&sim), &list);
     let none = bt(&sim, &project, &["list", "--model", "gpt-5"]);
@@ -727,7 +777,12 @@ fn bulk_download_of_three_experiments_resumes_after_a_kill() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let samples: std::collections::BTreeMap<String, u64> = entries(&project)
         .iter()
-        .map(|e| (e["module_id"].as_str().unwrap().to_owned(), e["samples"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["module_id"].as_str().unwrap().to_owned(),
+                e["samples"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let downloads = || -> Vec<std::path::PathBuf> {
         let mut found = Vec::new();
@@ -803,13 +858,23 @@ fn bulk_download_of_three_experiments_resumes_after_a_kill() {
     let fetched_before = fetches(&sim);
     let out = bt(&sim, &project, &["download", "--all"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    snapshot("sync_braintrust_download_all_resume", &project, Some(&sim), &out);
+    snapshot(
+        "sync_braintrust_download_all_resume",
+        &project,
+        Some(&sim),
+        &out,
+    );
     assert_eq!(downloads().len(), 3);
     check_whole(&downloads(), false);
-    assert!(fetches(&sim) - fetched_before <= 2, "only the missing experiment is fetched");
+    assert!(
+        fetches(&sim) - fetched_before <= 2,
+        "only the missing experiment is fetched"
+    );
     let only_m12 = bt(&sim, &project, &["download", "--all", "--module", "m12"]);
     assert!(
-        only_m12.stdout.contains("1 experiment: 0 downloaded, 1 already there."),
+        only_m12
+            .stdout
+            .contains("1 experiment: 0 downloaded, 1 already there."),
         "{}",
         only_m12.stdout
     );
@@ -821,15 +886,23 @@ fn dataset_errors_are_clear_and_a_retry_after_a_500_leaves_the_dataset_right() {
     // No key: exit 2, nothing sent.
     let out = project.run(BIN, &["datasets", "push", "m12"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("BRAINTRUST_API_KEY is not set"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("BRAINTRUST_API_KEY is not set"),
+        "{}",
+        out.stderr
+    );
 
     let sim = Sim::start(&project, &["--bt-insert-fail-after", "1"]);
     // Bad input is refused before any request.
-    project.write("broken.jsonl", "{\"id\": \"a\", \"input\": {}}\n{\"id\": \"b\", \"input\": 3}\n");
+    project.write(
+        "broken.jsonl",
+        "{\"id\": \"a\", \"input\": {}}\n{\"id\": \"b\", \"input\": 3}\n",
+    );
     let out = bt(&sim, &project, &["datasets", "push", "broken.jsonl"]);
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("broken.jsonl:2: field `input` must be an object"),
+        out.stderr
+            .contains("broken.jsonl:2: field `input` must be an object"),
         "{}",
         out.stderr
     );
@@ -847,9 +920,18 @@ fn dataset_errors_are_clear_and_a_retry_after_a_500_leaves_the_dataset_right() {
     );
 
     // A 500 after the first chunk: a clear error, part of the rows stored, no metadata yet.
-    let out = bt(&sim, &project, &["datasets", "push", "m12", "--retries", "0"]);
+    let out = bt(
+        &sim,
+        &project,
+        &["datasets", "push", "m12", "--retries", "0"],
+    );
     assert_eq!(out.code, 2, "{}", out.stdout);
-    snapshot("sync_braintrust_datasets_push_500", &project, Some(&sim), &out);
+    snapshot(
+        "sync_braintrust_datasets_push_500",
+        &project,
+        Some(&sim),
+        &out,
+    );
     assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 100)]);
     assert!(!out.stderr.contains(FAKE_KEY) && !out.stdout.contains(FAKE_KEY));
 
@@ -866,7 +948,9 @@ fn dataset_errors_are_clear_and_a_retry_after_a_500_leaves_the_dataset_right() {
     let listed = json(&bt(&sim, &project, &["datasets", "list", "--json"]).stdout);
     assert_eq!(listed["datasets"][0]["metadata"]["kind"], "golden");
     assert_eq!(
-        listed["datasets"][0]["metadata"]["sha256"].as_str().map(str::len),
+        listed["datasets"][0]["metadata"]["sha256"]
+            .as_str()
+            .map(str::len),
         Some(64)
     );
     assert_eq!(listed["datasets"][0]["changed_locally"], false);
@@ -874,6 +958,14 @@ fn dataset_errors_are_clear_and_a_retry_after_a_500_leaves_the_dataset_right() {
     // An unknown name, with the close one suggested.
     let out = bt(&sim, &project, &["datasets", "pull", "m12_golden"]);
     assert_eq!(out.code, 2);
-    snapshot("sync_braintrust_datasets_pull_unknown", &project, Some(&sim), &out);
-    assert!(!project.path("datasets/braintrust").exists(), "nothing written");
+    snapshot(
+        "sync_braintrust_datasets_pull_unknown",
+        &project,
+        Some(&sim),
+        &out,
+    );
+    assert!(
+        !project.path("datasets/braintrust").exists(),
+        "nothing written"
+    );
 }

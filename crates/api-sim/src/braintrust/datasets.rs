@@ -28,7 +28,11 @@ fn is_string_list(v: &Value) -> bool {
 fn settable(body: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     let mut fields = Map::new();
     for (field, check, what) in [
-        ("description", Value::is_string as fn(&Value) -> bool, "a string"),
+        (
+            "description",
+            Value::is_string as fn(&Value) -> bool,
+            "a string",
+        ),
         ("tags", is_string_list, "a list of strings"),
         ("metadata", Value::is_object, "an object"),
     ] {

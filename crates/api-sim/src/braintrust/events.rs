@@ -524,7 +524,7 @@ pub(crate) async fn fetch_dataset_get(
 }
 
 fn fetch_post_of(state: &SimState, kind: Kind, id: &str, body: &[u8]) -> Response {
-    let body = match parse_body(&body) {
+    let body = match parse_body(body) {
         Ok(b) => b,
         Err(message) => return bad_request(&message),
     };
@@ -604,11 +604,25 @@ mod tests {
                 "events[3].scores.correct: 1.5 is outside [0, 1]; normalise scores before logging them"
             )
         );
-        assert!(check_event(Kind::Experiment, 0, &json!({"scores": {"correct": 1, "f1": null}})).is_ok());
+        assert!(
+            check_event(
+                Kind::Experiment,
+                0,
+                &json!({"scores": {"correct": 1, "f1": null}})
+            )
+            .is_ok()
+        );
         assert!(check_event(Kind::Experiment, 0, &json!({"scores": {"correct": "yes"}})).is_err());
         assert!(check_event(Kind::Experiment, 0, &json!({"metrics": {"tokens": 1.5}})).is_err());
         assert!(check_event(Kind::Experiment, 0, &json!({"metrics": {"cached": true}})).is_err());
-        assert!(check_event(Kind::Experiment, 0, &json!({"metrics": {"start": 1.5, "duration": 0.2}})).is_ok());
+        assert!(
+            check_event(
+                Kind::Experiment,
+                0,
+                &json!({"metrics": {"start": 1.5, "duration": 0.2}})
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -69,7 +69,11 @@ fn checked(body: &Map<String, Value>) -> Result<(String, Map<String, Value>), St
             .is_some_and(|items| items.iter().all(Value::is_string))
     };
     for (field, check, what) in [
-        ("description", &is_str as &dyn Fn(&Value) -> bool, "a string"),
+        (
+            "description",
+            &is_str as &dyn Fn(&Value) -> bool,
+            "a string",
+        ),
         ("prompt_data", &Value::is_object, "an object"),
         ("tags", &is_string_list, "a list of strings"),
         ("function_type", &is_str, "a string"),
@@ -103,7 +107,15 @@ fn check_prompt_data(data: &Value) -> Result<(), String> {
                     let role = m.get("role").and_then(Value::as_str);
                     if !matches!(
                         role,
-                        Some("system" | "user" | "assistant" | "tool" | "function" | "developer" | "model")
+                        Some(
+                            "system"
+                                | "user"
+                                | "assistant"
+                                | "tool"
+                                | "function"
+                                | "developer"
+                                | "model"
+                        )
                     ) {
                         return Err(format!(
                             "prompt_data.prompt.messages[{i}].role: must be system, user, assistant, tool, function, developer or model"
@@ -174,7 +186,11 @@ fn store_prompt(state: &SimState, body: &[u8], replace: bool) -> Response {
     let (id, created, versions) = match existing {
         Some(at) => {
             let old = &store.prompts[at];
-            (old.id().to_owned(), old.object["created"].clone(), old.versions)
+            (
+                old.id().to_owned(),
+                old.object["created"].clone(),
+                old.versions,
+            )
         }
         None => (store.next_uuid(seed, "prompt"), json!(now), 0),
     };
@@ -220,7 +236,11 @@ pub(crate) async fn list(
         .prompts
         .iter()
         .rev()
-        .filter(|p| query.get("project_id").is_none_or(|id| p.project_id() == id))
+        .filter(|p| {
+            query
+                .get("project_id")
+                .is_none_or(|id| p.project_id() == id)
+        })
         .filter(|p| {
             project_ids
                 .as_ref()

@@ -189,8 +189,8 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     // A smaller file under the same name: the rows it lacks are deleted with prune; then the
     // whole file again.
     let fewer_records = project.root().join("m12_fewer.jsonl");
-    let text = std::fs::read_to_string(catalog.dataset_path(catalog.resolve("m12").unwrap()))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(catalog.dataset_path(catalog.resolve("m12").unwrap())).unwrap();
     std::fs::write(
         &fewer_records,
         text.lines().take(150).collect::<Vec<_>>().join("\n"),
@@ -216,7 +216,8 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     let (_, found) = datasets::find(&client, "m12_golden_v1").await.unwrap();
     assert_eq!(datasets::pull(&client, &found).await.unwrap().len(), 208);
     datasets::list(&client, &registry).await.unwrap();
-    let prompt = LocalPrompt::load(&catalog, &paths, catalog.resolve("m12").unwrap(), None).unwrap();
+    let prompt =
+        LocalPrompt::load(&catalog, &paths, catalog.resolve("m12").unwrap(), None).unwrap();
     prompts::push(&client, &registry, &prompt).await.unwrap();
     prompts::push(&client, &registry, &prompt).await.unwrap();
     prompts::list(&client).await.unwrap();
@@ -374,7 +375,8 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     assert!(
         experiments
             .iter()
-            .any(|b| b["dataset_id"] == golden_id.as_str() && b["metadata"]["dataset"]["name"] == "m12_golden_v1")
+            .any(|b| b["dataset_id"] == golden_id.as_str()
+                && b["metadata"]["dataset"]["name"] == "m12_golden_v1")
     );
     let dataset_events: Vec<Value> = bodies("/v1/dataset/{dataset_id}/insert")
         .into_iter()
@@ -383,9 +385,13 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     assert!(dataset_events.iter().any(|e| e["_object_delete"] == true));
     assert!(dataset_events.iter().all(|e| e["id"].is_string()));
     let patches = bodies("/v1/dataset/{dataset_id}");
-    assert!(patches.iter().all(|b| b["metadata"]["kind"].is_string()
-        && b["metadata"]["module_id"].is_string()
-        && b["metadata"]["sha256"].as_str().is_some_and(|h| h.len() == 64)));
+    assert!(patches.iter().all(|b| {
+        b["metadata"]["kind"].is_string()
+            && b["metadata"]["module_id"].is_string()
+            && b["metadata"]["sha256"]
+                .as_str()
+                .is_some_and(|h| h.len() == 64)
+    }));
     let prompt_bodies = bodies("/v1/prompt");
     assert_eq!(prompt_bodies.len(), 2);
     let pushed = &prompt_bodies[0];
@@ -405,14 +411,20 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     assert_eq!(pushed["metadata"]["version"], "v1");
     // The dataset and prompt bodies are checked too: an event in a dataset may not carry a
     // non-object metadata, and a prompt needs a slug.
-    let dataset_insert = &spec["paths"]["/v1/dataset/{dataset_id}/insert"]["post"]["requestBody"]
-        ["content"]["application/json"]["schema"];
+    let dataset_insert = &spec["paths"]["/v1/dataset/{dataset_id}/insert"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
     let v = validator(&spec, dataset_insert);
     assert!(!problems(&v, &json!({"events": [{"metadata": "x"}]})).is_empty());
     let create_prompt =
         &spec["paths"]["/v1/prompt"]["put"]["requestBody"]["content"]["application/json"]["schema"];
     let v = validator(&spec, create_prompt);
-    assert!(!problems(&v, &json!({"project_id": "00000000-0000-4000-8000-000000000001", "name": "x"})).is_empty());
+    assert!(
+        !problems(
+            &v,
+            &json!({"project_id": "00000000-0000-4000-8000-000000000001", "name": "x"})
+        )
+        .is_empty()
+    );
 
     // The validator is not a rubber stamp.
     let insert = &spec["paths"]["/v1/experiment/{experiment_id}/insert"]["post"]["requestBody"]["content"]

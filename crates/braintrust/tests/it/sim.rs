@@ -381,13 +381,7 @@ async fn summaries_link_to_the_experiment_and_average_the_scores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datasets_are_idempotent_by_name_and_keep_rows_like_experiments() {
     let server = sim(SimConfig::default());
-    let pid = json_ok(
-        &server,
-        "POST",
-        "/v1/project",
-        Some(&json!({"name": "P"})),
-    )
-    .await["id"]
+    let pid = json_ok(&server, "POST", "/v1/project", Some(&json!({"name": "P"}))).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -440,7 +434,13 @@ async fn datasets_are_idempotent_by_name_and_keep_rows_like_experiments() {
     .await;
     // Fetch pages over the version history (the older version of `a` comes too); the client
     // keeps each row's newest version.
-    let page = json_ok(&server, "POST", &format!("/v1/dataset/{id}/fetch"), Some(&json!({}))).await;
+    let page = json_ok(
+        &server,
+        "POST",
+        &format!("/v1/dataset/{id}/fetch"),
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(page["events"].as_array().unwrap().len(), 2, "{page}");
     let events = client(&server, 0)
         .fetch_all_of(braintrust::RowStore::Dataset, id, 1)
@@ -461,9 +461,22 @@ async fn datasets_are_idempotent_by_name_and_keep_rows_like_experiments() {
     assert_eq!(listed["objects"].as_array().unwrap().len(), 1);
     // Deleted: gone from lists and reads; the name can be used again.
     json_ok(&server, "DELETE", &format!("/v1/dataset/{id}"), None).await;
-    let (status, _) = raw(&server, "GET", &format!("/v1/dataset/{id}"), Some(KEY), None).await;
+    let (status, _) = raw(
+        &server,
+        "GET",
+        &format!("/v1/dataset/{id}"),
+        Some(KEY),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
-    let listed = json_ok(&server, "GET", &format!("/v1/dataset?project_id={pid}"), None).await;
+    let listed = json_ok(
+        &server,
+        "GET",
+        &format!("/v1/dataset?project_id={pid}"),
+        None,
+    )
+    .await;
     assert_eq!(listed["objects"], json!([]));
     let (status, text) = raw(
         &server,
@@ -479,8 +492,7 @@ async fn datasets_are_idempotent_by_name_and_keep_rows_like_experiments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_are_created_once_and_replaced_by_slug_as_new_versions() {
     let server = sim(SimConfig::default());
-    let pid = json_ok(&server, "POST", "/v1/project", Some(&json!({"name": "P"})))
-        .await["id"]
+    let pid = json_ok(&server, "POST", "/v1/project", Some(&json!({"name": "P"}))).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -503,7 +515,13 @@ async fn prompts_are_created_once_and_replaced_by_slug_as_new_versions() {
         "three"
     );
     assert_eq!(replaced["metadata"]["version"], "v1");
-    let listed = json_ok(&server, "GET", &format!("/v1/prompt?project_id={pid}&slug=m12-v1"), None).await;
+    let listed = json_ok(
+        &server,
+        "GET",
+        &format!("/v1/prompt?project_id={pid}&slug=m12-v1"),
+        None,
+    )
+    .await;
     assert_eq!(listed["objects"].as_array().unwrap().len(), 1);
     let read = json_ok(
         &server,

@@ -651,8 +651,16 @@ async fn a_forced_upload_removes_the_rows_the_csv_no_longer_has() {
 async fn batch_runs_are_uploaded_marked_as_batch_runs() {
     let server = sim(SimConfig::default());
     let project = support::Project::new();
-    let live = project.register("m12", "2026-01-16T08:00:00", &fixture_rows("m12_results.csv"));
-    let batch = project.register("m12", "2026-01-16T09:00:00", &fixture_rows("m12_results.csv"));
+    let live = project.register(
+        "m12",
+        "2026-01-16T08:00:00",
+        &fixture_rows("m12_results.csv"),
+    );
+    let batch = project.register(
+        "m12",
+        "2026-01-16T09:00:00",
+        &fixture_rows("m12_results.csv"),
+    );
     let registry = project.registry();
     registry
         .update(|r| {
