@@ -286,6 +286,13 @@ fn every_network_command_says_which_key_to_set() {
         &["upload", "exp_20260116_123456_m12"][..],
         &["download", "root_m12_x"],
         &["match", "--dry-run"],
+        &["list", "--module", "m12"],
+        &["download", "--all"],
+        &["datasets", "push", "m12"],
+        &["datasets", "pull", "m12_golden_v1"],
+        &["datasets", "list"],
+        &["prompts", "push", "m12"],
+        &["prompts", "list"],
     ] {
         let out = project.run(BIN, args);
         assert_eq!(out.code, 2, "{args:?}");
@@ -293,6 +300,7 @@ fn every_network_command_says_which_key_to_set() {
     }
     // Nothing reaches a file, and the key never shows in what is printed.
     assert!(!project.path("experiment_results").exists());
+    assert!(!project.path("datasets/braintrust").exists());
 }
 
 #[test]
