@@ -23,8 +23,8 @@ pub struct ExperimentFilter {
     pub model: Option<String>,
     /// Only experiments whose metadata names this prompt version.
     pub prompt_version: Option<String>,
-    /// Only experiments created on or after this day or time (ISO 8601 text, compared as
-    /// text: `2026-01-16` or `2026-01-16T08:00`).
+    /// Only experiments created on or after this day or time (ISO 8601 text in UTC, as
+    /// Braintrust records `created`, compared as text: `2026-01-16` or `2026-01-16T08:00`).
     pub since: Option<String>,
 }
 

@@ -155,7 +155,8 @@ enum Command {
         /// Only experiments of this prompt version (v1, v2, …).
         #[arg(long, value_name = "VERSION")]
         prompt_version: Option<String>,
-        /// Only experiments created on or after this day or time (2026-01-16, 2026-01-16T08:00).
+        /// Only experiments created on or after this day or time, in UTC as Braintrust records
+        /// it (2026-01-16, 2026-01-16T08:00).
         #[arg(long, value_name = "DATE", value_parser = parse_since)]
         since: Option<String>,
         #[command(flatten)]
