@@ -1,7 +1,8 @@
 //! A local server that speaks the OpenAI (chat completions, files, batches) and Braintrust REST
 //! protocols, so tests, the demo and benchmarks run without the real services. The OpenAI side
-//! lives in `openai`; the Braintrust side (projects, experiments, event insert/fetch,
-//! summarize; bearer auth; insert faults) lives in `braintrust` and joins the same router.
+//! lives in `openai`; the Braintrust side (projects, experiments, datasets, prompts, event
+//! insert/fetch, summarize; bearer auth; insert faults) lives in `braintrust` and joins the same
+//! router.
 //!
 //! - [`SimConfig`] sets latency, fault injection (request and token rate limits with real
 //!   headers, 500/503s,

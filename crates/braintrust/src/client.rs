@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::config::{Config, FETCH_PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, RetryNotice, Silent};
-use crate::types::{Experiment, FetchPage, NewExperiment, Project, Summary};
+use crate::types::{
+    Dataset, Experiment, FetchPage, NewDataset, NewExperiment, NewPrompt, Project, Prompt, Summary,
+};
 
 /// Longest piece of an error body kept in an error.
 const MAX_ERROR_BODY: usize = 300;
@@ -24,6 +26,28 @@ const LIST_PAGE_SIZE: usize = 1000;
 enum Verb {
     Get,
     Post,
+    Put,
+    Patch,
+}
+
+/// The objects that hold rows: experiments (one row per result) and datasets (one row per
+/// record). Their insert and fetch endpoints work alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowStore {
+    /// `/v1/experiment/{id}/…`
+    Experiment,
+    /// `/v1/dataset/{id}/…`
+    Dataset,
+}
+
+impl RowStore {
+    fn path(self, id: &str, action: &str) -> String {
+        let kind = match self {
+            Self::Experiment => "experiment",
+            Self::Dataset => "dataset",
+        };
+        format!("/v1/{kind}/{}/{action}", encode_segment(id))
+    }
 }
 
 impl Verb {
@@ -31,6 +55,8 @@ impl Verb {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
         }
     }
 
@@ -38,6 +64,8 @@ impl Verb {
         match self {
             Self::Get => reqwest::Method::GET,
             Self::Post => reqwest::Method::POST,
+            Self::Put => reqwest::Method::PUT,
+            Self::Patch => reqwest::Method::PATCH,
         }
     }
 }
@@ -206,7 +234,21 @@ impl Client {
     /// # Errors
     /// When the request fails, or the answer does not hold one row id per event.
     pub async fn insert(&self, experiment_id: &str, events: &[Value]) -> Result<Vec<String>> {
-        let path = format!("/v1/experiment/{}/insert", encode_segment(experiment_id));
+        self.insert_into(RowStore::Experiment, experiment_id, events)
+            .await
+    }
+
+    /// Inserts events into an experiment or a dataset, as [`Client::insert`] does.
+    ///
+    /// # Errors
+    /// As [`Client::insert`].
+    pub async fn insert_into(
+        &self,
+        store: RowStore,
+        id: &str,
+        events: &[Value],
+    ) -> Result<Vec<String>> {
+        let path = store.path(id, "insert");
         // Serialised from the borrowed events: a large chunk is not copied on its way out.
         let body = serde_json::to_string(&InsertBody { events }).map_err(|e| Error::Protocol {
             method: "POST",
@@ -238,7 +280,22 @@ impl Client {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<FetchPage> {
-        let path = format!("/v1/experiment/{}/fetch", encode_segment(experiment_id));
+        self.fetch_page_of(RowStore::Experiment, experiment_id, limit, cursor)
+            .await
+    }
+
+    /// One page of an experiment's or a dataset's events.
+    ///
+    /// # Errors
+    /// When the request fails.
+    pub async fn fetch_page_of(
+        &self,
+        store: RowStore,
+        id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<FetchPage> {
+        let path = store.path(id, "fetch");
         let mut body = json!({ "limit": limit });
         if let Some(cursor) = cursor {
             body["cursor"] = json!(cursor);
@@ -254,12 +311,26 @@ impl Client {
     /// # Errors
     /// When a request fails, or the service hands back a cursor it already gave.
     pub async fn fetch_all(&self, experiment_id: &str, page_size: usize) -> Result<Vec<Value>> {
+        self.fetch_all_of(RowStore::Experiment, experiment_id, page_size)
+            .await
+    }
+
+    /// Every current row of an experiment or a dataset, as [`Client::fetch_all`].
+    ///
+    /// # Errors
+    /// As [`Client::fetch_all`].
+    pub async fn fetch_all_of(
+        &self,
+        store: RowStore,
+        experiment_id: &str,
+        page_size: usize,
+    ) -> Result<Vec<Value>> {
         let mut rows = Dedup::default();
         let mut cursor: Option<String> = None;
         let mut seen_cursors = std::collections::HashSet::new();
         loop {
             let page = self
-                .fetch_page(experiment_id, page_size.max(1), cursor.as_deref())
+                .fetch_page_of(store, experiment_id, page_size.max(1), cursor.as_deref())
                 .await?;
             if page.events.is_empty() {
                 break;
@@ -273,7 +344,7 @@ impl Client {
                     if !seen_cursors.insert(next.clone()) {
                         return Err(Error::Protocol {
                             method: "POST",
-                            path: format!("/v1/experiment/{experiment_id}/fetch"),
+                            path: store.path(experiment_id, "fetch"),
                             message: "the same cursor came back twice; stopping".to_owned(),
                         });
                     }
@@ -301,6 +372,109 @@ impl Client {
         let path = format!("/v1/experiment/{}/summarize", encode_segment(experiment_id));
         let query = [("summarize_scores", "true".to_owned())];
         self.call(Verb::Get, &path, &query, None).await
+    }
+
+    /// Creates a dataset, or returns the existing one of that name in the project unchanged
+    /// (its metadata too: [`Client::update_dataset`] changes that).
+    ///
+    /// # Errors
+    /// When the request fails.
+    pub async fn create_dataset(&self, dataset: &NewDataset) -> Result<Dataset> {
+        let body = serde_json::to_string(dataset).map_err(|e| Error::Protocol {
+            method: "POST",
+            path: "/v1/dataset".to_owned(),
+            message: e.to_string(),
+        })?;
+        self.call(Verb::Post, "/v1/dataset", &[], Some(body)).await
+    }
+
+    /// Replaces a dataset's description and metadata (`PATCH /v1/dataset/{id}`).
+    ///
+    /// # Errors
+    /// When the request fails.
+    pub async fn update_dataset(
+        &self,
+        id: &str,
+        description: Option<&str>,
+        metadata: &Map<String, Value>,
+    ) -> Result<Dataset> {
+        let path = format!("/v1/dataset/{}", encode_segment(id));
+        let mut body = json!({ "metadata": metadata });
+        if let Some(description) = description {
+            body["description"] = json!(description);
+        }
+        self.call(Verb::Patch, &path, &[], Some(body.to_string()))
+            .await
+    }
+
+    /// The project's datasets (only the one of that name, when `name` is given), newest first,
+    /// following the list's pages.
+    ///
+    /// # Errors
+    /// When a request fails.
+    pub async fn datasets(&self, project_id: &str, name: Option<&str>) -> Result<Vec<Dataset>> {
+        let mut query = vec![("project_id", project_id.to_owned())];
+        if let Some(name) = name {
+            query.push(("dataset_name", name.to_owned()));
+        }
+        self.list_all("/v1/dataset", query, |d: &Dataset| d.id.clone())
+            .await
+    }
+
+    /// The project's prompts (only the one of that slug, when `slug` is given), newest first.
+    ///
+    /// # Errors
+    /// When a request fails.
+    pub async fn prompts(&self, project_id: &str, slug: Option<&str>) -> Result<Vec<Prompt>> {
+        let mut query = vec![("project_id", project_id.to_owned())];
+        if let Some(slug) = slug {
+            query.push(("slug", slug.to_owned()));
+        }
+        self.list_all("/v1/prompt", query, |p: &Prompt| p.id.clone())
+            .await
+    }
+
+    /// Creates the prompt, or replaces the project's prompt of that slug with a new version
+    /// (`PUT /v1/prompt`); the answer holds the version (`_xact_id`).
+    ///
+    /// # Errors
+    /// When the request fails.
+    pub async fn replace_prompt(&self, prompt: &NewPrompt) -> Result<Prompt> {
+        let body = serde_json::to_string(prompt).map_err(|e| Error::Protocol {
+            method: "PUT",
+            path: "/v1/prompt".to_owned(),
+            message: e.to_string(),
+        })?;
+        self.call(Verb::Put, "/v1/prompt", &[], Some(body)).await
+    }
+
+    /// Every object of a list endpoint, page by page (`limit`, `starting_after`).
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Vec<(&str, String)>,
+        id_of: impl Fn(&T) -> String,
+    ) -> Result<Vec<T>> {
+        let mut all: Vec<T> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let mut page_query = query.clone();
+            page_query.push(("limit", LIST_PAGE_SIZE.to_string()));
+            if let Some(last) = all.last() {
+                page_query.push(("starting_after", id_of(last)));
+            }
+            let page: Objects<T> = self.call(Verb::Get, path, &page_query, None).await?;
+            let full = page.objects.len() >= LIST_PAGE_SIZE;
+            let before = all.len();
+            for object in page.objects {
+                if seen.insert(id_of(&object)) {
+                    all.push(object);
+                }
+            }
+            if !full || all.len() == before {
+                return Ok(all);
+            }
+        }
     }
 
     /// One request with retries, decoded as `T`.

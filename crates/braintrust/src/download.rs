@@ -299,6 +299,7 @@ mod tests {
             created: None,
             metadata: None,
             base_exp_id: None,
+            dataset_id: None,
         };
         assert_eq!(module_of(&experiment, &[]).unwrap().as_str(), "m14");
         experiment.name = "nightly".into();

@@ -152,6 +152,47 @@ pub enum Error {
         experiment: String,
     },
 
+    /// What `datasets push` was given is neither a module nor a dataset file that can be used.
+    #[error("dataset `{what}`: {message}")]
+    DatasetSource {
+        /// The module or file as given.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No dataset of that name in the project.
+    #[error("no Braintrust dataset `{name}` in project `{project}`{}", hint_text(.hint.as_deref()))]
+    DatasetNotFound {
+        /// The name asked for.
+        name: String,
+        /// The project searched.
+        project: String,
+        /// A close name, or where to look.
+        hint: Option<String>,
+    },
+
+    /// A pulled row cannot be a dataset record.
+    #[error("dataset `{name}`, row `{id}`: {message}")]
+    DatasetRow {
+        /// The dataset.
+        name: String,
+        /// The row id.
+        id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A local file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The registry could not be read or written.
     #[error(transparent)]
     Registry(#[from] registry::Error),

@@ -11,6 +11,13 @@
 //!   deterministic id `{local_id}:{record_id}`, so an interrupted or repeated upload replaces
 //!   rows instead of duplicating them; the outcome goes to the registry (`uploaded` with id,
 //!   link and time, or `failed` with the reason).
+//! - [`datasets`] pushes a dataset file as a Braintrust dataset (row ids are record ids, so a
+//!   push again replaces rows), pulls one back into our JSONL record shape, and lists them;
+//!   [`prompts`] pushes a module's template at a prompt version as a Braintrust prompt (replaced
+//!   by slug: each push is a new version) and lists them; [`links`] keeps what was pushed in the
+//!   registry, so an upload links its experiment to the dataset (`dataset_id`) and prompt
+//!   version (metadata) it ran on; [`listing`] lists the project's experiments with filters and
+//!   their local runs, and downloads them in bulk, resumably.
 //! - [`download`] turns an experiment back into results rows; [`matching`] links local runs to
 //!   experiments that already exist, and reports what it cannot decide instead of guessing.
 //! - [`Session`] is the client with its own runtime, per-row scorer and git state: what the
@@ -29,25 +36,33 @@
 
 mod client;
 mod config;
+pub mod datasets;
 pub mod download;
 mod error;
 pub mod event;
+pub mod links;
+pub mod listing;
 pub mod matching;
 pub mod naming;
 mod progress;
+pub mod prompts;
 mod report;
 mod session;
 pub mod text;
 mod types;
 mod upload;
 
-pub use client::Client;
+pub use client::{Client, RowStore};
 pub use config::{Config, FETCH_PAGE_SIZE, MAX_EVENTS_PER_INSERT, MAX_INSERT_BYTES, RetryPolicy};
 pub use error::{Error, Result};
 pub use progress::{Progress, RetryNotice, Silent};
-pub use report::{StatusReport, SyncJson};
+pub use report::{LinkedRun, StatusReport, SyncJson};
 pub use session::{Session, download_path};
-pub use types::{Experiment, FetchPage, NewExperiment, Project, RepoInfo, ScoreSummary, Summary};
+pub use types::{
+    Dataset, Experiment, FetchPage, NewDataset, NewExperiment, NewPrompt, Project, Prompt,
+    RepoInfo, ScoreSummary, Summary,
+};
 pub use upload::{
-    Failed, NoExtraScores, RowScorer, RunOutcome, SyncReport, Uploaded, Uploader, looks_like_uuid,
+    Failed, LINK_FIELDS, LinkedDataset, LinkedPrompt, NoExtraScores, RowScorer, RunOutcome,
+    SyncReport, Uploaded, Uploader, looks_like_uuid,
 };

@@ -475,6 +475,7 @@ mod tests {
             created: None,
             metadata: local_id.map(|l| json!({"local_id": l}).as_object().unwrap().clone()),
             base_exp_id: None,
+            dataset_id: None,
         }
     }
 

@@ -9,8 +9,12 @@ use core_config::{Catalog, ModuleId, ModuleSpec, ProjectPaths, ResultRow};
 use registry::{Registry, RegistryFile};
 use serde_json::Value;
 
+use crate::datasets::{self, ListedDataset, LocalDataset, PushPlan, Pushed};
 use crate::download::{Format, resolve_experiment};
+use crate::listing::{self, BulkItem, BulkReport, ExperimentFilter, Listed};
 use crate::matching::{Link, MatchReport};
+use crate::prompts::{self, LocalPrompt, PromptPushed};
+use crate::types::{Dataset, Project, Prompt};
 use crate::upload::{Failed, NoExtraScores, RowScorer, RunOutcome, SyncReport, Uploader};
 use crate::{Client, Config, Error, Experiment, Progress, RepoInfo, Result};
 
@@ -182,6 +186,114 @@ impl Session {
             registry,
             local_id,
             reference,
+        ))
+    }
+}
+
+impl Session {
+    /// What pushing `local` will do (the dataset, its rows the file no longer has); writes
+    /// nothing.
+    ///
+    /// # Errors
+    /// Request failures.
+    pub fn dataset_plan(&self, local: &LocalDataset) -> Result<PushPlan> {
+        self.runtime
+            .block_on(datasets::plan_push(&self.client, local))
+    }
+
+    /// Pushes a dataset as planned (see [`datasets::push`]).
+    ///
+    /// # Errors
+    /// As [`datasets::push`].
+    pub fn push_dataset(
+        &self,
+        registry: &RegistryFile,
+        local: &LocalDataset,
+        plan: &PushPlan,
+        prune: bool,
+    ) -> Result<Pushed> {
+        self.runtime
+            .block_on(datasets::push(&self.client, registry, local, plan, prune))
+    }
+
+    /// A dataset by name and its rows as records in our shape.
+    ///
+    /// # Errors
+    /// [`Error::DatasetNotFound`]; as [`datasets::pull`].
+    pub fn pull_dataset(&self, name: &str) -> Result<(Dataset, Vec<Value>)> {
+        self.runtime.block_on(async {
+            let (_, dataset) = datasets::find(&self.client, name).await?;
+            let records = datasets::pull(&self.client, &dataset).await?;
+            Ok((dataset, records))
+        })
+    }
+
+    /// The project's datasets with this clone's pushes.
+    ///
+    /// # Errors
+    /// Request and registry failures.
+    pub fn list_datasets(&self, registry: &RegistryFile) -> Result<(Project, Vec<ListedDataset>)> {
+        self.runtime
+            .block_on(datasets::list(&self.client, registry))
+    }
+
+    /// Creates or replaces a module's prompt (see [`prompts::push`]).
+    ///
+    /// # Errors
+    /// As [`prompts::push`].
+    pub fn push_prompt(
+        &self,
+        registry: &RegistryFile,
+        local: &LocalPrompt,
+    ) -> Result<PromptPushed> {
+        self.runtime
+            .block_on(prompts::push(&self.client, registry, local))
+    }
+
+    /// The project's prompts.
+    ///
+    /// # Errors
+    /// Request failures.
+    pub fn list_prompts(&self) -> Result<(Project, Vec<Prompt>)> {
+        self.runtime.block_on(prompts::list(&self.client))
+    }
+
+    /// The project's experiments that fit `filter`, with their local runs.
+    ///
+    /// # Errors
+    /// Request failures.
+    pub fn list_experiments(
+        &self,
+        registry: &Registry,
+        filter: &ExperimentFilter,
+    ) -> Result<(Project, Vec<Listed>)> {
+        let (project, listed) =
+            self.runtime
+                .block_on(listing::list(&self.client, registry, filter))?;
+        Ok((project, listed.into_iter().map(|(_, l)| l).collect()))
+    }
+
+    /// Downloads every experiment that fits `filter` (see [`listing::download_all`]).
+    ///
+    /// # Errors
+    /// As [`listing::download_all`].
+    pub fn download_all(
+        &self,
+        registry: &Registry,
+        catalog: &Catalog,
+        paths: &ProjectPaths,
+        filter: &ExperimentFilter,
+        format: Format,
+        on_item: impl FnMut(&BulkItem),
+    ) -> Result<BulkReport> {
+        self.runtime.block_on(listing::download_all(
+            &self.client,
+            registry,
+            catalog,
+            paths,
+            filter,
+            format,
+            on_item,
         ))
     }
 }

@@ -7,9 +7,12 @@ use core_config::{EnvVars, ResultRow};
 use present::{Table, percent, percent_of, plural, short_time, thousands};
 use registry::Status;
 
+use crate::datasets::{ListedDataset, LocalDataset, PushPlan, Pushed};
+use crate::listing::{BulkItem, BulkReport, Listed};
 use crate::matching::MatchReport;
+use crate::prompts::{LocalPrompt, PromptPushed};
 use crate::report::StatusReport;
-use crate::{Config, RunOutcome, SyncReport};
+use crate::{Config, Project, Prompt, RunOutcome, SyncReport};
 
 use present::render as text;
 
@@ -40,18 +43,31 @@ pub fn sync_header(
 #[must_use]
 pub fn outcome_line(outcome: &RunOutcome) -> String {
     match outcome {
-        RunOutcome::Uploaded(u) => format!(
-            "✓ {}  {}  {}{}\n    {}",
-            u.local_id,
-            u.experiment_name,
-            plural(u.rows, "row", "rows"),
-            if u.renamed {
-                " (the usual name was taken by another experiment)"
-            } else {
-                ""
-            },
-            u.experiment_url
-        ),
+        RunOutcome::Uploaded(u) => {
+            let mut line = format!(
+                "✓ {}  {}  {}{}\n    {}",
+                u.local_id,
+                u.experiment_name,
+                plural(u.rows, "row", "rows"),
+                if u.renamed {
+                    " (the usual name was taken by another experiment)"
+                } else {
+                    ""
+                },
+                u.experiment_url
+            );
+            let mut links = Vec::new();
+            if let Some(d) = &u.dataset {
+                links.push(format!("dataset {}", d.name));
+            }
+            if let Some(p) = &u.prompt {
+                links.push(format!("prompt {} version {}", p.slug, p.version));
+            }
+            if !links.is_empty() {
+                line.push_str(&format!("\n    linked to {}", links.join(", ")));
+            }
+            line
+        }
         RunOutcome::Failed(f) => format!("✗ {}  {}", f.local_id, f.reason),
     }
 }
@@ -153,6 +169,7 @@ pub fn status(report: &StatusReport, quiet: bool) -> String {
             plural(report.total, "run", "runs"),
             counts.join(", ")
         )?;
+        links_section(out, report)?;
         let entries = &report.not_uploaded;
         if entries.is_empty() {
             return writeln!(out, "\nEvery run is on Braintrust.");
@@ -179,6 +196,299 @@ pub fn status(report: &StatusReport, quiet: bool) -> String {
         }
         Ok(())
     })
+}
+
+/// Datasets and prompts pushed from this clone, and the uploaded runs linked to them.
+fn links_section(out: &mut String, report: &StatusReport) -> std::fmt::Result {
+    if !report.datasets.is_empty() {
+        writeln!(out, "\nDatasets pushed ({}):", report.datasets.len())?;
+        let mut table = Table::headless().right(&[3]);
+        for d in &report.datasets {
+            table.row([
+                d.name.clone(),
+                d.module_id.clone(),
+                d.kind.clone(),
+                plural(d.records, "record", "records"),
+                d.local_file.clone(),
+                short_time(&d.pushed_at),
+            ]);
+        }
+        write!(out, "{}", table.render(2))?;
+    }
+    if !report.prompts.is_empty() {
+        writeln!(out, "\nPrompts pushed ({}):", report.prompts.len())?;
+        let mut table = Table::headless();
+        for p in &report.prompts {
+            table.row([
+                p.slug.clone(),
+                format!("version {}", p.version),
+                p.local_file.clone(),
+                short_time(&p.pushed_at),
+            ]);
+        }
+        write!(out, "{}", table.render(2))?;
+    }
+    if !report.linked.is_empty() {
+        writeln!(
+            out,
+            "\nUploaded runs linked to a dataset or prompt ({}):",
+            report.linked.len()
+        )?;
+        let mut table = Table::headless();
+        for r in &report.linked {
+            table.row([
+                r.local_id.clone(),
+                r.tier.clone(),
+                format!("dataset {}", r.dataset.as_deref().unwrap_or("-")),
+                format!(
+                    "prompt {}",
+                    r.prompt.as_ref().map_or_else(
+                        || "-".to_owned(),
+                        |p| format!("{p}@{}", r.prompt_version.as_deref().unwrap_or("?"))
+                    )
+                ),
+            ]);
+        }
+        write!(out, "{}", table.render(2))?;
+    }
+    Ok(())
+}
+
+/// What a dataset push is about to do: the file, the dataset, and the rows on Braintrust the
+/// file no longer has (deleted with `prune`, else kept).
+#[must_use]
+pub fn dataset_plan(local: &LocalDataset, plan: &PushPlan, prune: bool) -> String {
+    text(|out| {
+        let target = match &plan.existing {
+            Some(_) => format!("it holds {} now", plural(plan.remote_rows, "row", "rows")),
+            None => "new".to_owned(),
+        };
+        writeln!(
+            out,
+            "Pushing {} of {} ({}, {}) to dataset {} in project {} ({target})",
+            plural(local.records.len(), "record", "records"),
+            local.local_file,
+            local.module.id,
+            local.kind,
+            local.name,
+            plan.project.name
+        )?;
+        if plan.stale.is_empty() {
+            return Ok(());
+        }
+        let verb = if prune {
+            "will be deleted"
+        } else {
+            "are kept (pass --prune to delete them)"
+        };
+        writeln!(
+            out,
+            "{} on Braintrust not in the file {verb}:",
+            plural(plan.stale.len(), "row", "rows")
+        )?;
+        for id in &plan.stale {
+            writeln!(out, "  - {}", present::terminal_safe(id))?;
+        }
+        Ok(())
+    })
+}
+
+/// A dataset push done.
+#[must_use]
+pub fn dataset_pushed(pushed: &Pushed) -> String {
+    let mut line = format!(
+        "✓ {}  {} {} ({})",
+        pushed.dataset.name,
+        plural(pushed.rows, "row", "rows"),
+        if pushed.created {
+            "stored"
+        } else {
+            "stored, replacing by id"
+        },
+        plural(pushed.requests, "request", "requests")
+    );
+    if pushed.deleted > 0 {
+        line.push_str(&format!(
+            "; {} deleted",
+            plural(pushed.deleted, "stale row", "stale rows")
+        ));
+    }
+    if pushed.kept_stale > 0 {
+        line.push_str(&format!(
+            "; {} kept",
+            plural(pushed.kept_stale, "stale row", "stale rows")
+        ));
+    }
+    format!("{line}\n    id {}\n", pushed.dataset.id)
+}
+
+/// The project's datasets.
+#[must_use]
+pub fn datasets(project: &Project, listed: &[ListedDataset]) -> String {
+    text(|out| {
+        writeln!(
+            out,
+            "Braintrust project {}: {}",
+            project.name,
+            plural(listed.len(), "dataset", "datasets")
+        )?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let mut table = Table::new(["name", "module", "kind", "created", "pushed from here"]);
+        for d in listed {
+            let meta = |k: &str| d.dataset.metadata_text(k).unwrap_or("-").to_owned();
+            let pushed = match (&d.pushed, d.changed_locally) {
+                (Some(p), Some(true)) => format!("{} (changed since)", p.local_file),
+                (Some(p), _) => p.local_file.clone(),
+                (None, _) => "-".to_owned(),
+            };
+            table.row([
+                present::terminal_safe(&d.dataset.name).into_owned(),
+                present::terminal_safe(&meta("module_id")).into_owned(),
+                present::terminal_safe(&meta("kind")).into_owned(),
+                d.dataset
+                    .created
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), short_time),
+                pushed,
+            ]);
+        }
+        write!(out, "{}", table.render(2))
+    })
+}
+
+/// A pulled dataset written.
+#[must_use]
+pub fn dataset_pulled(name: &str, records: usize, shown: &str) -> String {
+    format!(
+        "Pulled {} of dataset {name} to {shown}\n",
+        plural(records, "record", "records")
+    )
+}
+
+/// A prompt push done.
+#[must_use]
+pub fn prompt_pushed(local: &LocalPrompt, pushed: &PromptPushed) -> String {
+    format!(
+        "✓ {}  version {}{}\n    from {} ({} {}), id {}\n",
+        pushed.prompt.slug,
+        pushed.prompt.version,
+        if pushed.replaced {
+            " (replaces the previous version)"
+        } else {
+            " (new prompt)"
+        },
+        local.local_file,
+        local.module.id,
+        local.version,
+        pushed.prompt.id,
+    )
+}
+
+/// The project's prompts.
+#[must_use]
+pub fn prompts(project: &Project, prompts: &[Prompt]) -> String {
+    text(|out| {
+        writeln!(
+            out,
+            "Braintrust project {}: {}",
+            project.name,
+            plural(prompts.len(), "prompt", "prompts")
+        )?;
+        if prompts.is_empty() {
+            return Ok(());
+        }
+        let mut table = Table::new(["slug", "module", "version", "model", "braintrust version"]);
+        for p in prompts {
+            let model = p
+                .prompt_data
+                .as_ref()
+                .and_then(|d| d.pointer("/options/model"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("-");
+            table.row([
+                present::terminal_safe(&p.slug).into_owned(),
+                present::terminal_safe(p.metadata_text("module_id").unwrap_or("-")).into_owned(),
+                present::terminal_safe(p.metadata_text("version").unwrap_or("-")).into_owned(),
+                present::terminal_safe(model).into_owned(),
+                p.version.clone(),
+            ]);
+        }
+        write!(out, "{}", table.render(2))
+    })
+}
+
+/// The project's experiments that fit the filter, with their local runs.
+#[must_use]
+pub fn experiments(project: &Project, listed: &[Listed]) -> String {
+    text(|out| {
+        writeln!(
+            out,
+            "Braintrust project {}: {}",
+            project.name,
+            plural(listed.len(), "experiment", "experiments")
+        )?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let mut table = Table::new([
+            "experiment",
+            "module",
+            "model",
+            "prompt",
+            "created",
+            "local run",
+        ]);
+        let safe = |t: &Option<String>| {
+            t.as_deref().map_or_else(
+                || "-".to_owned(),
+                |t| present::terminal_safe(t).into_owned(),
+            )
+        };
+        for e in listed {
+            table.row([
+                present::terminal_safe(&e.name).into_owned(),
+                safe(&e.module),
+                safe(&e.model),
+                safe(&e.prompt_version),
+                e.created
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), short_time),
+                e.local_id.clone().unwrap_or_else(|| "-".to_owned()),
+            ]);
+        }
+        write!(out, "{}", table.render(2))
+    })
+}
+
+/// One experiment of a bulk download.
+#[must_use]
+pub fn bulk_item(item: &BulkItem) -> String {
+    match item.rows {
+        Some(rows) => format!(
+            "  ✓ {}  {} → {}\n",
+            present::terminal_safe(&item.experiment),
+            plural(rows, "row", "rows"),
+            item.file
+        ),
+        None => format!(
+            "  · {}  already downloaded ({})\n",
+            present::terminal_safe(&item.experiment),
+            item.file
+        ),
+    }
+}
+
+/// A bulk download's counts.
+#[must_use]
+pub fn bulk_summary(report: &BulkReport) -> String {
+    format!(
+        "{}: {} downloaded, {} already there.\n",
+        plural(report.experiments, "experiment", "experiments"),
+        report.downloaded,
+        report.skipped
+    )
 }
 
 /// What `match` linked (or would), and what it left alone and why.
@@ -288,6 +598,9 @@ mod tests {
             total: 0,
             by_status: BTreeMap::new(),
             not_uploaded: Vec::new(),
+            datasets: Vec::new(),
+            prompts: Vec::new(),
+            linked: Vec::new(),
         };
         assert_eq!(
             status(&report, false),
@@ -304,6 +617,9 @@ mod tests {
             total: 3,
             by_status: BTreeMap::from([("archived".to_owned(), 1), ("uploaded".to_owned(), 2)]),
             not_uploaded: Vec::new(),
+            datasets: Vec::new(),
+            prompts: Vec::new(),
+            linked: Vec::new(),
         };
         assert_eq!(
             status(&report, true),

@@ -39,6 +39,9 @@ pub struct Experiment {
     /// The experiment compared against by default.
     #[serde(default)]
     pub base_exp_id: Option<String>,
+    /// The dataset it ran on, when linked.
+    #[serde(default)]
+    pub dataset_id: Option<String>,
 }
 
 impl Experiment {
@@ -109,6 +112,115 @@ pub struct NewExperiment {
     /// returned unchanged).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ensure_new: bool,
+    /// The Braintrust dataset the run's records came from, when it was pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_id: Option<String>,
+}
+
+/// A Braintrust dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    /// Dataset id (a UUID).
+    pub id: String,
+    /// Project it belongs to.
+    pub project_id: String,
+    /// Name, unique within the project.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Creation time (ISO 8601).
+    #[serde(default)]
+    pub created: Option<String>,
+    /// Free-form metadata; ours carries `module_id`, `kind` and `sha256`.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl Dataset {
+    /// A metadata value as text.
+    #[must_use]
+    pub fn metadata_text(&self, key: &str) -> Option<&str> {
+        self.metadata.as_ref()?.get(key)?.as_str()
+    }
+}
+
+/// The body of `POST /v1/dataset` (create, or find by name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewDataset {
+    /// Project to create it in.
+    pub project_id: String,
+    /// Name, unique within the project.
+    pub name: String,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Metadata.
+    pub metadata: Map<String, Value>,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// A Braintrust prompt (its current version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// Prompt id (a UUID), the same across versions.
+    pub id: String,
+    /// The version: the transaction that stored it.
+    #[serde(rename = "_xact_id")]
+    pub version: String,
+    /// Project it belongs to.
+    pub project_id: String,
+    /// Display name.
+    pub name: String,
+    /// Unique within the project; what a push replaces by.
+    pub slug: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Creation time of the prompt's first version (ISO 8601).
+    #[serde(default)]
+    pub created: Option<String>,
+    /// Messages, model and parameters.
+    #[serde(default)]
+    pub prompt_data: Option<Value>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Metadata; ours carries `module_id`, `version`, `local_file` and `sha256`.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl Prompt {
+    /// A metadata value as text.
+    #[must_use]
+    pub fn metadata_text(&self, key: &str) -> Option<&str> {
+        self.metadata.as_ref()?.get(key)?.as_str()
+    }
+}
+
+/// The body of `PUT /v1/prompt` (create, or replace the prompt of that slug).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewPrompt {
+    /// Project to create it in.
+    pub project_id: String,
+    /// Display name.
+    pub name: String,
+    /// Unique within the project.
+    pub slug: String,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Messages, model and parameters (`PromptData`).
+    pub prompt_data: Value,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Metadata. The published `CreatePrompt` schema does not list it (the `Prompt` object
+    /// has it); the tags repeat what matters in case a server drops it.
+    pub metadata: Map<String, Value>,
 }
 
 /// One page of `fetch`.

@@ -56,7 +56,41 @@ pub struct Uploaded {
     pub removed: usize,
     /// The conventional name was held by another experiment, so Braintrust chose this one.
     pub renamed: bool,
+    /// The pushed Braintrust dataset the run's records came from (linked as the experiment's
+    /// `dataset_id`), when there is one.
+    pub dataset: Option<LinkedDataset>,
+    /// The pushed prompt version the run used (in the experiment's metadata), when there is one.
+    pub prompt: Option<LinkedPrompt>,
 }
+
+/// The dataset an uploaded run is linked to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedDataset {
+    /// Dataset id.
+    pub id: String,
+    /// Dataset name.
+    pub name: String,
+}
+
+/// The prompt version an uploaded run is linked to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedPrompt {
+    /// Prompt id.
+    pub id: String,
+    /// Prompt slug.
+    pub slug: String,
+    /// Prompt version (`_xact_id`).
+    pub version: String,
+}
+
+/// Registry fields (kept in each entry's extra fields) holding an uploaded run's links.
+pub const LINK_FIELDS: [&str; 5] = [
+    "braintrust_dataset_id",
+    "braintrust_dataset",
+    "braintrust_prompt_id",
+    "braintrust_prompt_slug",
+    "braintrust_prompt_version",
+];
 
 /// A run whose upload failed (its registry entry now says `failed` with this reason).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -247,6 +281,7 @@ impl<'a> Uploader<'a> {
                     &uploaded.experiment_id,
                     &uploaded.experiment_url,
                 )?;
+                record_links(self.registry, &uploaded)?;
                 RunOutcome::Uploaded(uploaded)
             }
             Err(error) => {
@@ -293,17 +328,31 @@ impl<'a> Uploader<'a> {
         let project = self.project().await?;
         let name = experiment_name(entry, &module.id, &module.name);
         let base_exp_id = self.baseline(entry, registry, project).await;
+        let (dataset, prompt) = run_links(entry, registry, self.registry, &rows);
+        let mut metadata = experiment_metadata(entry, module);
+        if let Some(d) = &dataset {
+            metadata.insert("dataset".to_owned(), json!(d));
+        }
+        if let Some(p) = &prompt {
+            metadata.insert("prompt".to_owned(), json!(p));
+        }
         let new = NewExperiment {
             project_id: project.id.clone(),
             name: name.clone(),
             description: Some(description(entry, module)),
-            metadata: experiment_metadata(entry, module),
+            metadata,
+            dataset_id: dataset.as_ref().map(|d| d.id.clone()),
             repo_info: self.repo_info.clone(),
             base_exp_id,
             tags: [
                 entry.module_id.as_str(),
                 entry.prompt_version.as_str(),
                 entry.model.as_str(),
+                if entry.tier.is_live() {
+                    ""
+                } else {
+                    entry.tier.as_str()
+                },
             ]
             .iter()
             .filter(|t| !t.is_empty())
@@ -354,6 +403,8 @@ impl<'a> Uploader<'a> {
             rows: total,
             requests: sent.requests,
             removed,
+            dataset,
+            prompt,
         })
     }
 
@@ -572,8 +623,110 @@ fn experiment_metadata(entry: &Entry, module: &ModuleSpec) -> Map<String, Value>
     m.insert("accuracy".to_owned(), json!(entry.accuracy));
     m.insert("created_at".to_owned(), json!(entry.created_at));
     m.insert("results_csv".to_owned(), json!(entry.csv_path));
+    m.insert("tier".to_owned(), json!(entry.tier.as_str()));
     m.insert("source".to_owned(), json!("kw-toolkit"));
     m
+}
+
+/// The pushed dataset and prompt version a run used, from what this clone pushed.
+///
+/// The prompt: one pushed for the run's module and prompt version whose file hash starts with
+/// the run's `prompt_hash` (the newest such push). The dataset: one pushed for the module whose
+/// file is unchanged since and holds every record id of the run (the smallest such, then the
+/// newest push). Neither is guessed when nothing fits.
+fn run_links(
+    entry: &Entry,
+    registry: &Registry,
+    file: &RegistryFile,
+    rows: &[ResultRow],
+) -> (Option<LinkedDataset>, Option<LinkedPrompt>) {
+    let prompt = entry
+        .prompt_hash
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .and_then(|hash| {
+            crate::links::pushed_prompts(registry)
+                .into_iter()
+                .filter(|p| {
+                    p.module_id == entry.module_id
+                        && p.prompt_version == entry.prompt_version
+                        && p.sha256.starts_with(hash)
+                })
+                .max_by(|a, b| a.pushed_at.cmp(&b.pushed_at))
+                .map(|p| LinkedPrompt {
+                    id: p.id,
+                    slug: p.slug,
+                    version: p.version,
+                })
+        });
+    let wanted: HashSet<&str> = rows.iter().map(|r| r.record_id.as_str()).collect();
+    let dataset = crate::links::pushed_datasets(registry)
+        .into_iter()
+        .filter(|d| d.module_id == entry.module_id && !wanted.is_empty())
+        .filter(|d| {
+            let Some(path) = registry::resolve_csv_path(file.root(), &d.local_file) else {
+                return false;
+            };
+            let Ok(bytes) = std::fs::read(&path) else {
+                return false;
+            };
+            use sha2::Digest as _;
+            if hex::encode(sha2::Sha256::digest(&bytes)) != d.sha256 {
+                return false;
+            }
+            let Ok(records) = core_config::read_records(&path) else {
+                return false;
+            };
+            let ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+            wanted.iter().all(|id| ids.contains(id))
+        })
+        .min_by(|a, b| {
+            a.records
+                .cmp(&b.records)
+                .then_with(|| b.pushed_at.cmp(&a.pushed_at))
+        })
+        .map(|d| LinkedDataset {
+            id: d.id,
+            name: d.name,
+        });
+    (dataset, prompt)
+}
+
+/// Keeps an uploaded run's links in its registry entry (cleared when it has none now).
+fn record_links(file: &RegistryFile, uploaded: &Uploaded) -> Result<()> {
+    let values = [
+        uploaded.dataset.as_ref().map(|d| d.id.clone()),
+        uploaded.dataset.as_ref().map(|d| d.name.clone()),
+        uploaded.prompt.as_ref().map(|p| p.id.clone()),
+        uploaded.prompt.as_ref().map(|p| p.slug.clone()),
+        uploaded.prompt.as_ref().map(|p| p.version.clone()),
+    ];
+    file.update(|registry| {
+        let Some(entry) = registry.get(&uploaded.local_id) else {
+            return Ok::<_, registry::Error>(());
+        };
+        let unchanged = LINK_FIELDS
+            .iter()
+            .zip(&values)
+            .all(|(k, v)| entry.extra.get(*k).and_then(Value::as_str) == v.as_deref());
+        if unchanged {
+            return Ok(());
+        }
+        if let Some(entry) = registry.get_mut(&uploaded.local_id) {
+            for (key, value) in LINK_FIELDS.iter().zip(values) {
+                match value {
+                    Some(v) => {
+                        entry.extra.insert((*key).to_owned(), json!(v));
+                    }
+                    None => {
+                        entry.extra.remove(*key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use llm_client::{format_duration, parse_duration};
 use crate::common::{ExitStatus, GlobalArgs, percent_setting as percent, run_cli, runtime};
 
 /// A local stand-in for the OpenAI API (chat completions, files, batches) and the Braintrust
-/// REST API (projects, experiments, event insert and fetch) on 127.0.0.1.
+/// REST API (projects, experiments, datasets, prompts, event insert and fetch) on 127.0.0.1.
 ///
 /// Answers are synthetic and deterministic (the same request always gets the same answer), fit
 /// the request's JSON schema, and come from a model whose name starts with `sim-`. Streaming is

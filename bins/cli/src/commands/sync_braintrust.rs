@@ -1,5 +1,6 @@
 //! `sync-braintrust`: upload registered runs to Braintrust, see where each run stands, download
-//! experiments back, and link runs to experiments that already exist.
+//! experiments back (one or in bulk), list them, link runs to experiments that already exist, and
+//! push, pull and list datasets and prompts.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,8 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use braintrust::datasets::{self, LocalDataset};
 use braintrust::download::{Format, module_of, rows_from_events, write_rows};
+use braintrust::listing::ExperimentFilter;
+use braintrust::prompts::LocalPrompt;
 use braintrust::{Config, Progress, RetryNotice, RunOutcome, Session, SyncReport, text};
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use core_config::{ModuleSpec, ResultRow};
 use registry::RegistryFile;
@@ -26,6 +31,10 @@ use crate::common::{Bar, ExitStatus, GlobalArgs, Project, at_least_one, print_js
 /// Needs BRAINTRUST_API_KEY (environment or the project's .env). BRAINTRUST_API_URL points at a
 /// self-hosted data plane or the local simulator (api-sim), BRAINTRUST_ORG_NAME picks the
 /// organisation when the key has several. `status` works without a key.
+///
+/// Datasets (`datasets push m12` → m12_golden_v1) and prompts (`prompts push m12`) go up too;
+/// uploads made after those pushes link their experiment to the dataset (dataset_id) and the
+/// prompt version (metadata) they ran on, and `status` shows those links.
 ///
 /// Exit codes: 0 done, 1 some run failed to upload (its reason is in the registry), 2 could not
 /// run (no key, key refused, service unreachable, bad input).
@@ -93,16 +102,26 @@ enum Command {
     /// EXPERIMENT is the local id of an uploaded run, an experiment id, or an experiment name
     /// in the project. The default file is
     /// experiment_results/{ModuleFolder}/braintrust/{experiment name}.{csv|jsonl}.
+    ///
+    /// With --all, every experiment of the project (of --module, if given) goes to its default
+    /// file; files already there are skipped, so an interrupted bulk download is finished by
+    /// running it again.
     Download {
         /// Local id, experiment id or experiment name.
-        experiment: String,
+        #[arg(required_unless_present = "all")]
+        experiment: Option<String>,
+        /// Download every experiment (of --module, if given) to its default file, skipping
+        /// those already downloaded.
+        #[arg(long, conflicts_with_all = ["experiment", "output"])]
+        all: bool,
         /// csv: a results CSV with the module's columns; jsonl: one JSON object per row.
         #[arg(long, value_enum, default_value_t = DownloadFormat::Csv)]
         format: DownloadFormat,
         /// Where to write (`-` for stdout).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// The module, when neither the experiment's metadata, name nor rows tell.
+        /// The module, when neither the experiment's metadata, name nor rows tell (with --all:
+        /// only this module's experiments).
         #[arg(short, long, value_name = "MODULE")]
         module: Option<String>,
         #[command(flatten)]
@@ -125,6 +144,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the project's experiments, newest first, with the local run each came from.
+    List {
+        /// Only this module's experiments.
+        #[arg(short, long, value_name = "MODULE")]
+        module: Option<String>,
+        /// Only experiments run with this model (from their metadata).
+        #[arg(long, value_name = "MODEL")]
+        model: Option<String>,
+        /// Only experiments of this prompt version (v1, v2, …).
+        #[arg(long, value_name = "VERSION")]
+        prompt_version: Option<String>,
+        /// Only experiments created on or after this day or time, in UTC as Braintrust records
+        /// it (2026-01-16, 2026-01-16T08:00).
+        #[arg(long, value_name = "DATE", value_parser = parse_since)]
+        since: Option<String>,
+        #[command(flatten)]
+        net: NetArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push, pull and list Braintrust datasets (golden, gold, synthetic or imported records).
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Push and list Braintrust prompts (a module's template at a prompt version).
+    #[command(subcommand)]
+    Prompts(PromptsCommand),
     /// Record that a run is on Braintrust as the experiment you name (settles what `match`
     /// found ambiguous). The run is marked uploaded with that experiment's id and link.
     Link {
@@ -138,6 +184,98 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasetsCommand {
+    /// Upload a dataset file as a Braintrust dataset, replacing rows by record id.
+    ///
+    /// MODULE pushes the module's dataset from modules.toml as {module}_golden_{version}
+    /// (m12_golden_v1); a FILE (a gold file from `merge-annotations gold`, a synthetic or an
+    /// imported JSONL) is named after its kind: {module}_gold_{timestamp}, {module}_sd01,
+    /// {module}_{file name}. Metadata {module_id, kind, sha256}; row ids are the record ids, so
+    /// pushing again replaces rows instead of adding them. Rows on Braintrust the file no longer
+    /// has are listed, and deleted only with --prune (after every row is stored).
+    Push {
+        /// A module (m12) or a dataset JSONL file.
+        source: String,
+        /// Name on Braintrust instead of the conventional one.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Delete the dataset's rows that the file no longer has.
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        net: NetArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a Braintrust dataset as a dataset JSONL that `orchestrator run --dataset FILE`
+    /// runs as it is ({id, input, expected, metadata} per line).
+    Pull {
+        /// Dataset name, e.g. m12_golden_v1.
+        name: String,
+        /// Where to write [default: datasets/braintrust/{name}.jsonl].
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// List the project's datasets, and which were pushed from here.
+    List {
+        #[command(flatten)]
+        net: NetArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PromptsCommand {
+    /// Create or replace (a new version of) the Braintrust prompt of a module's template.
+    ///
+    /// The slug is {module}-{slug}-{version} (m12-check-hard-constraint-v1), so pushing again
+    /// replaces it. The message is the template with {{field}} written as {{input.field}}; the
+    /// options carry the model, temperature, max_tokens and the response_format JSON schema;
+    /// metadata {module_id, version, local_file, sha256}.
+    Push {
+        /// The module (m12, 12, M12, or the module name).
+        module: String,
+        /// Prompt version [default: the catalogue's, v1].
+        #[arg(long, value_name = "VERSION", value_parser = NonEmptyStringValueParser::new())]
+        version: Option<String>,
+        #[command(flatten)]
+        net: NetArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the project's prompts.
+    List {
+        #[command(flatten)]
+        net: NetArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--since`: a day (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM[:SS]).
+fn parse_since(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok();
+    let time = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .any(|f| chrono::NaiveDateTime::parse_from_str(text, f).is_ok());
+    if day || time {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a date: write 2026-01-16 or 2026-01-16T08:00"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,6 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Download {
             experiment,
+            all,
             format,
             output,
             module,
@@ -208,6 +347,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let module = module
                 .map(|m| project.catalog.resolve(&m).cloned())
                 .transpose()?;
+            let format = match format {
+                DownloadFormat::Csv => Format::Csv,
+                DownloadFormat::Jsonl => Format::Jsonl,
+            };
+            let Some(experiment) = experiment.filter(|_| !all) else {
+                return download_all(&project, global, &net, module.as_ref(), format);
+            };
             let fetch_bar = "{spinner} {msg}: {pos} rows fetched";
             let (session, bar) = open(&project, global, &net, false, fetch_bar)?;
             let registry = registry.load()?;
@@ -218,10 +364,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let module = module.or_else(|| {
                 module_of(&experiment, &events).and_then(|id| project.catalog.get(&id).cloned())
             });
-            let format = match format {
-                DownloadFormat::Csv => Format::Csv,
-                DownloadFormat::Jsonl => Format::Jsonl,
-            };
             download(
                 &project,
                 &experiment.name,
@@ -231,6 +373,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 module,
             )
         }
+        Command::List {
+            module,
+            model,
+            prompt_version,
+            since,
+            net,
+            json,
+        } => {
+            let filter = ExperimentFilter {
+                module: module
+                    .map(|m| project.catalog.resolve(&m).map(|s| s.id.clone()))
+                    .transpose()?,
+                model,
+                prompt_version,
+                since,
+            };
+            let (session, _bar) = open(&project, global, &net, false, UPLOAD_BAR)?;
+            let (bt_project, listed) = session.list_experiments(&registry.load()?, &filter)?;
+            if json {
+                print_json(&serde_json::json!({"project": bt_project, "experiments": listed}))?;
+            } else {
+                out(&text::experiments(&bt_project, &listed))?;
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Datasets(command) => datasets(&project, global, &registry, command),
+        Command::Prompts(command) => prompts(&project, global, &registry, command),
         Command::Match { dry_run, net, json } => {
             let (session, bar) = open(&project, global, &net, false, UPLOAD_BAR)?;
             let report = session.match_runs(&registry, &project.catalog, dry_run)?;
@@ -267,6 +436,155 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 }
 
 const UPLOAD_BAR: &str = "{prefix} [{bar:30}] {pos}/{len} rows {msg}";
+
+/// `download --all`: every experiment that fits, each line as it is done.
+fn download_all(
+    project: &Project,
+    global: &GlobalArgs,
+    net: &NetArgs,
+    module: Option<&ModuleSpec>,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
+    let filter = ExperimentFilter {
+        module: module.map(|m| m.id.clone()),
+        ..ExperimentFilter::default()
+    };
+    let (session, bar) = open(
+        project,
+        global,
+        net,
+        false,
+        "{spinner} {msg}: {pos} rows fetched",
+    )?;
+    let registry = RegistryFile::in_project(project.paths.root.clone()).load()?;
+    let report = session.download_all(
+        &registry,
+        &project.catalog,
+        &project.paths,
+        &filter,
+        format,
+        |item| {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(text::bulk_item(item).as_bytes());
+        },
+    )?;
+    bar.bar.finish();
+    out(&text::bulk_summary(&report))?;
+    Ok(ExitStatus::Success)
+}
+
+fn datasets(
+    project: &Project,
+    global: &GlobalArgs,
+    registry: &RegistryFile,
+    command: DatasetsCommand,
+) -> anyhow::Result<ExitStatus> {
+    match command {
+        DatasetsCommand::Push {
+            source,
+            name,
+            prune,
+            net,
+            json,
+        } => {
+            // The file is read and checked before anything is sent.
+            let local =
+                LocalDataset::open(&project.catalog, &project.paths, &source, name.as_deref())?;
+            let (session, bar) = open(project, global, &net, false, UPLOAD_BAR)?;
+            let plan = session.dataset_plan(&local)?;
+            if !json {
+                out(&text::dataset_plan(&local, &plan, prune))?;
+            }
+            let pushed = session
+                .push_dataset(registry, &local, &plan, prune)
+                .with_context(|| {
+                    format!(
+                        "dataset {} is not fully pushed; the same push again finishes it (rows are replaced by id)",
+                        local.name
+                    )
+                })?;
+            bar.bar.finish();
+            if json {
+                print_json(&serde_json::json!({"plan": plan, "pushed": pushed}))?;
+            } else {
+                out(&text::dataset_pushed(&pushed))?;
+            }
+            Ok(ExitStatus::Success)
+        }
+        DatasetsCommand::Pull {
+            name,
+            out: file,
+            net,
+        } => {
+            let (session, bar) = open(
+                project,
+                global,
+                &net,
+                false,
+                "{spinner} {msg}: {pos} rows fetched",
+            )?;
+            let (dataset, records) = session.pull_dataset(&name)?;
+            bar.bar.finish();
+            let path = file.unwrap_or_else(|| datasets::pull_path(&project.paths, &dataset.name));
+            datasets::write_records(&path, &records)?;
+            out(&text::dataset_pulled(
+                &dataset.name,
+                records.len(),
+                &project.paths.display(&path),
+            ))?;
+            Ok(ExitStatus::Success)
+        }
+        DatasetsCommand::List { net, json } => {
+            let (session, _bar) = open(project, global, &net, false, UPLOAD_BAR)?;
+            let (bt_project, listed) = session.list_datasets(registry)?;
+            if json {
+                print_json(&serde_json::json!({"project": bt_project, "datasets": listed}))?;
+            } else {
+                out(&text::datasets(&bt_project, &listed))?;
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+fn prompts(
+    project: &Project,
+    global: &GlobalArgs,
+    registry: &RegistryFile,
+    command: PromptsCommand,
+) -> anyhow::Result<ExitStatus> {
+    match command {
+        PromptsCommand::Push {
+            module,
+            version,
+            net,
+            json,
+        } => {
+            let module = project.catalog.resolve(&module)?;
+            let local =
+                LocalPrompt::load(&project.catalog, &project.paths, module, version.as_deref())?;
+            let (session, _bar) = open(project, global, &net, false, UPLOAD_BAR)?;
+            let pushed = session.push_prompt(registry, &local)?;
+            if json {
+                print_json(&pushed)?;
+            } else {
+                out(&text::prompt_pushed(&local, &pushed))?;
+            }
+            Ok(ExitStatus::Success)
+        }
+        PromptsCommand::List { net, json } => {
+            let (session, _bar) = open(project, global, &net, false, UPLOAD_BAR)?;
+            let (bt_project, prompts) = session.list_prompts()?;
+            if json {
+                print_json(&serde_json::json!({"project": bt_project, "prompts": prompts}))?;
+            } else {
+                out(&text::prompts(&bt_project, &prompts))?;
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
 
 /// Connects with the project's settings (without a key this says what to set).
 fn open(

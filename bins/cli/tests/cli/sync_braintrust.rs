@@ -286,6 +286,13 @@ fn every_network_command_says_which_key_to_set() {
         &["upload", "exp_20260116_123456_m12"][..],
         &["download", "root_m12_x"],
         &["match", "--dry-run"],
+        &["list", "--module", "m12"],
+        &["download", "--all"],
+        &["datasets", "push", "m12"],
+        &["datasets", "pull", "m12_golden_v1"],
+        &["datasets", "list"],
+        &["prompts", "push", "m12"],
+        &["prompts", "list"],
     ] {
         let out = project.run(BIN, args);
         assert_eq!(out.code, 2, "{args:?}");
@@ -293,6 +300,7 @@ fn every_network_command_says_which_key_to_set() {
     }
     // Nothing reaches a file, and the key never shows in what is printed.
     assert!(!project.path("experiment_results").exists());
+    assert!(!project.path("datasets/braintrust").exists());
 }
 
 #[test]
@@ -539,4 +547,433 @@ fn a_limit_of_zero_is_refused() {
     let out = project.run(BIN, &["sync", "--limit", "0"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--limit"), "{}", out.stderr);
+}
+
+/// The simulator's view of the project: datasets and prompts with their live rows / versions.
+fn stored_project(sim: &Sim) -> Value {
+    let (status, body) = http(sim, "GET", "/_sim/braintrust", None);
+    assert_eq!(status, 200, "{body}");
+    json(&body)["projects"][0].clone()
+}
+
+/// Live rows of each dataset, by name.
+fn dataset_rows(sim: &Sim) -> Vec<(String, u64)> {
+    stored_project(sim)["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_owned(),
+                d["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The records of a dataset file, by id.
+fn records(path: &std::path::Path) -> std::collections::BTreeMap<String, Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v = json(l);
+            (v["id"].as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
+
+const GOLDEN: &str = "datasets/single/m12_v1_check_hard_constraint.jsonl";
+
+#[test]
+fn datasets_push_pull_and_push_again_leave_exactly_the_records_and_a_pulled_dataset_runs() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+
+    let out = bt(&sim, &project, &["datasets", "push", "m12"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot("sync_braintrust_datasets_push", &project, Some(&sim), &out);
+    assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 208)]);
+
+    let out = bt(&sim, &project, &["datasets", "pull", "m12_golden_v1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot("sync_braintrust_datasets_pull", &project, Some(&sim), &out);
+    let pulled = project.path("datasets/braintrust/m12_golden_v1.jsonl");
+    // The same records as the file pushed, in our dataset shape.
+    assert_eq!(records(&pulled), records(&project.path(GOLDEN)));
+
+    // Pushing again replaces rows by id: still exactly 208.
+    let again = bt(&sim, &project, &["datasets", "push", "m12", "--json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report = json(&again.stdout);
+    assert_eq!(report["plan"]["remote_rows"], 208);
+    assert_eq!(report["pushed"]["created"], false);
+    assert_eq!(report["pushed"]["dataset"]["metadata"]["kind"], "golden");
+    assert_eq!(report["pushed"]["dataset"]["metadata"]["module_id"], "m12");
+    assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 208)]);
+
+    // A pulled dataset runs as it is.
+    let run_out = run(sim.command(&project, "orchestrator").args([
+        "run",
+        "m12",
+        "--dataset",
+        "datasets/braintrust/m12_golden_v1.jsonl",
+        "--samples",
+        "12",
+    ]));
+    assert_eq!(run_out.code, 0, "{}\n{}", run_out.stdout, run_out.stderr);
+    assert_eq!(entries(&project)[0]["samples"], 12);
+
+    // A file that lost records: without --prune the stale rows are listed and kept, with it
+    // they go (after being listed).
+    let text = std::fs::read_to_string(project.path(GOLDEN)).unwrap();
+    let fewer: Vec<&str> = text.lines().take(205).collect();
+    project.write("m12_fewer.jsonl", fewer.join("\n") + "\n");
+    let kept = bt(
+        &sim,
+        &project,
+        &[
+            "datasets",
+            "push",
+            "m12_fewer.jsonl",
+            "--name",
+            "m12_golden_v1",
+        ],
+    );
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    assert!(
+        kept.stdout
+            .contains("3 rows on Braintrust not in the file are kept"),
+        "{}",
+        kept.stdout
+    );
+    assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 208)]);
+    let pruned = bt(
+        &sim,
+        &project,
+        &[
+            "datasets",
+            "push",
+            "m12_fewer.jsonl",
+            "--name",
+            "m12_golden_v1",
+            "--prune",
+        ],
+    );
+    assert_eq!(pruned.code, 0, "{}", pruned.stderr);
+    snapshot(
+        "sync_braintrust_datasets_prune",
+        &project,
+        Some(&sim),
+        &pruned,
+    );
+    assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 205)]);
+
+    let list = bt(&sim, &project, &["datasets", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    snapshot("sync_braintrust_datasets_list", &project, Some(&sim), &list);
+}
+
+#[test]
+fn prompt_push_twice_leaves_one_prompt_and_an_upload_links_to_dataset_and_prompt() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    let out = bt(&sim, &project, &["datasets", "push", "m12"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = bt(&sim, &project, &["prompts", "push", "m12"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = bt(
+        &sim,
+        &project,
+        &["prompts", "push", "m12", "--version", "v1"],
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    snapshot(
+        "sync_braintrust_prompts_push_again",
+        &project,
+        Some(&sim),
+        &second,
+    );
+    let prompts = stored_project(&sim)["prompts"].clone();
+    assert_eq!(prompts.as_array().unwrap().len(), 1, "{prompts}");
+    assert_eq!(prompts[0]["slug"], "m12-check-hard-constraint-v1");
+    assert_eq!(prompts[0]["versions"], 2);
+    let list = bt(&sim, &project, &["prompts", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    snapshot("sync_braintrust_prompts_list", &project, Some(&sim), &list);
+    let listed = json(&bt(&sim, &project, &["prompts", "list", "--json"]).stdout);
+    let prompt = &listed["prompts"][0];
+    assert_eq!(prompt["metadata"]["module_id"], "m12");
+    assert_eq!(prompt["metadata"]["version"], "v1");
+    assert_eq!(
+        prompt["metadata"]["local_file"],
+        "prompts/modules/single/m12_v1_check_hard_constraint.md"
+    );
+    assert_eq!(prompt["prompt_data"]["options"]["model"], "gpt-4o-mini");
+    assert_eq!(
+        prompt["prompt_data"]["options"]["params"]["response_format"]["json_schema"]["strict"],
+        true
+    );
+    let content = prompt["prompt_data"]["prompt"]["messages"][0]["content"]
+        .as_str()
+        .unwrap();
+    assert!(content.contains("{{input.keyword}}") && !content.contains("{{keyword}}"));
+
+    // A run made after the pushes links, once uploaded, to both.
+    orchestrate(&sim, &project, "m12", "10");
+    let out = bt(&sim, &project, &["sync"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "linked to dataset m12_golden_v1, prompt m12-check-hard-constraint-v1 version"
+        ),
+        "{}",
+        out.stdout
+    );
+    let entry = entries(&project).remove(0);
+    let dataset_id = stored_project(&sim)["datasets"][0]["id"].clone();
+    assert_eq!(entry["braintrust_dataset_id"], dataset_id);
+    assert_eq!(entry["braintrust_prompt_version"], prompts[0]["version"]);
+    let (_, body) = http(
+        &sim,
+        "GET",
+        &format!(
+            "/v1/experiment/{}",
+            entry["braintrust_id"].as_str().unwrap()
+        ),
+        None,
+    );
+    let experiment = json(&body);
+    assert_eq!(experiment["dataset_id"], dataset_id);
+    assert_eq!(
+        experiment["metadata"]["prompt"]["slug"],
+        "m12-check-hard-constraint-v1"
+    );
+    assert_eq!(
+        experiment["metadata"]["prompt"]["version"],
+        prompts[0]["version"]
+    );
+    assert_eq!(experiment["metadata"]["tier"], "live");
+
+    let status = bt(&sim, &project, &["status"]);
+    snapshot(
+        "sync_braintrust_status_links",
+        &project,
+        Some(&sim),
+        &status,
+    );
+    let list = bt(
+        &sim,
+        &project,
+        &["list", "--module", "m12", "--since", "2000-01-01"],
+    );
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    snapshot("sync_braintrust_list", &project, Some(&sim), &list);
+    let none = bt(&sim, &project, &["list", "--model", "gpt-5"]);
+    assert!(none.stdout.contains(": 0 experiments"), "{}", none.stdout);
+}
+
+#[test]
+fn bulk_download_of_three_experiments_resumes_after_a_kill() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    orchestrate(&sim, &project, "m01", "6");
+    orchestrate(&sim, &project, "m12", "40");
+    orchestrate(&sim, &project, "m13", "30");
+    let out = bt(&sim, &project, &["sync"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let samples: std::collections::BTreeMap<String, u64> = entries(&project)
+        .iter()
+        .map(|e| {
+            (
+                e["module_id"].as_str().unwrap().to_owned(),
+                e["samples"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let downloads = || -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for dir in std::fs::read_dir(project.path("experiment_results")).unwrap() {
+            let folder = dir.unwrap().path().join("braintrust");
+            if let Ok(files) = std::fs::read_dir(folder) {
+                found.extend(files.map(|f| f.unwrap().path()));
+            }
+        }
+        found.sort();
+        found
+    };
+    // Every file there is whole: as many rows as its run (a CSV row can span lines, so the
+    // file is read as CSV). A kill can leave a temporary file (`.{name}.….tmp`) beside them,
+    // never a partial file under the real name; the next run removes it.
+    let check_whole = |files: &[std::path::PathBuf], after_kill: bool| {
+        for file in files {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            if after_kill && name.starts_with('.') && name.ends_with(".tmp") {
+                continue;
+            }
+            assert!(name.ends_with(".csv"), "unexpected {name}");
+            let module = name.split('_').nth(1).unwrap().to_owned();
+            let rows = csv::Reader::from_path(file).unwrap().records().count() as u64;
+            assert_eq!(rows, samples[&module], "{name}");
+        }
+    };
+
+    // Killed part-way (or, on a fast machine, after it finished): what is there is whole.
+    let mut child = command(&sim, &project, BIN)
+        .args(["download", "--all"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while downloads().is_empty() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let before: Vec<std::path::PathBuf> = downloads()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    check_whole(&downloads(), true);
+
+    let out = bt(&sim, &project, &["download", "--all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "3 experiments: {} downloaded, {} already there.",
+            3 - before.len(),
+            before.len()
+        )),
+        "{}",
+        out.stdout
+    );
+    let all = downloads();
+    assert_eq!(all.len(), 3);
+    check_whole(&all, false);
+
+    // With one file gone, running it again fetches that one only.
+    let m12 = all
+        .iter()
+        .find(|p| p.to_string_lossy().contains("root_m12_"))
+        .unwrap();
+    std::fs::remove_file(m12).unwrap();
+    let fetches = |sim: &Sim| {
+        sim.stats()["requests"]["POST /v1/experiment/{experiment_id}/fetch"]["200"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let fetched_before = fetches(&sim);
+    let out = bt(&sim, &project, &["download", "--all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snapshot(
+        "sync_braintrust_download_all_resume",
+        &project,
+        Some(&sim),
+        &out,
+    );
+    assert_eq!(downloads().len(), 3);
+    check_whole(&downloads(), false);
+    assert!(
+        fetches(&sim) - fetched_before <= 2,
+        "only the missing experiment is fetched"
+    );
+    let only_m12 = bt(&sim, &project, &["download", "--all", "--module", "m12"]);
+    assert!(
+        only_m12
+            .stdout
+            .contains("1 experiment: 0 downloaded, 1 already there."),
+        "{}",
+        only_m12.stdout
+    );
+}
+
+#[test]
+fn dataset_errors_are_clear_and_a_retry_after_a_500_leaves_the_dataset_right() {
+    let project = TestProject::new();
+    // No key: exit 2, nothing sent.
+    let out = project.run(BIN, &["datasets", "push", "m12"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("BRAINTRUST_API_KEY is not set"),
+        "{}",
+        out.stderr
+    );
+
+    let sim = Sim::start(&project, &["--bt-insert-fail-after", "1"]);
+    // Bad input is refused before any request.
+    project.write(
+        "broken.jsonl",
+        "{\"id\": \"a\", \"input\": {}}\n{\"id\": \"b\", \"input\": 3}\n",
+    );
+    let out = bt(&sim, &project, &["datasets", "push", "broken.jsonl"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("broken.jsonl:2: field `input` must be an object"),
+        "{}",
+        out.stderr
+    );
+    let out = bt(&sim, &project, &["datasets", "push", "m99"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("dataset `m99`"), "{}", out.stderr);
+    assert!(
+        sim.stats()["requests"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.contains("/v1/")),
+        "no request before the input is checked: {}",
+        sim.stats()
+    );
+
+    // A 500 after the first chunk: a clear error, part of the rows stored, no metadata yet.
+    let out = bt(
+        &sim,
+        &project,
+        &["datasets", "push", "m12", "--retries", "0"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    snapshot(
+        "sync_braintrust_datasets_push_500",
+        &project,
+        Some(&sim),
+        &out,
+    );
+    assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 100)]);
+    assert!(!out.stderr.contains(FAKE_KEY) && !out.stdout.contains(FAKE_KEY));
+
+    let (code, body) = http(
+        &sim,
+        "POST",
+        "/_sim/braintrust/faults",
+        Some(r#"{"insert_fail_after": null}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let out = bt(&sim, &project, &["datasets", "push", "m12"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(dataset_rows(&sim), [("m12_golden_v1".to_owned(), 208)]);
+    let listed = json(&bt(&sim, &project, &["datasets", "list", "--json"]).stdout);
+    assert_eq!(listed["datasets"][0]["metadata"]["kind"], "golden");
+    assert_eq!(
+        listed["datasets"][0]["metadata"]["sha256"]
+            .as_str()
+            .map(str::len),
+        Some(64)
+    );
+    assert_eq!(listed["datasets"][0]["changed_locally"], false);
+
+    // An unknown name, with the close one suggested.
+    let out = bt(&sim, &project, &["datasets", "pull", "m12_golden"]);
+    assert_eq!(out.code, 2);
+    snapshot(
+        "sync_braintrust_datasets_pull_unknown",
+        &project,
+        Some(&sim),
+        &out,
+    );
+    assert!(
+        !project.path("datasets/braintrust").exists(),
+        "nothing written"
+    );
 }

@@ -1,5 +1,6 @@
-//! Experiment events: insert (replace, merge, delete) and cursor-paged fetch over the version
-//! history.
+//! Experiment and dataset events: insert (replace, merge, delete) and cursor-paged fetch over
+//! the version history. Both kinds of object keep their rows the same way; they differ in the
+//! fields an event may carry and in the id field of a fetched row.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::experiments::{Experiment, not_found};
-use super::{Store, XACT_BASE, bad_request, lock, parse_body, text};
+use super::experiments::Experiment;
+use super::{Kind, Store, XACT_BASE, bad_request, lock, parse_body, text};
 use crate::SimState;
 use crate::util::{Rng, hash64};
 
@@ -36,6 +37,21 @@ const USER_FIELDS: [&str; 13] = [
     "facets",
     "created",
 ];
+
+/// Fields of a dataset event the client owns (`InsertDatasetEvent`): no output, scores or
+/// metrics; anything else is dropped, as the service drops unknown fields.
+const DATASET_FIELDS: [&str; 7] = [
+    "input", "expected", "metadata", "tags", "origin", "facets", "created",
+];
+
+impl Kind {
+    fn user_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Experiment => &USER_FIELDS,
+            Self::Dataset => &DATASET_FIELDS,
+        }
+    }
+}
 
 /// One stored version of a row.
 #[derive(Debug, Clone)]
@@ -76,7 +92,7 @@ struct Prepared {
     span_parents: Option<Value>,
 }
 
-fn check_event(i: usize, event: &Value) -> Result<Prepared, String> {
+fn check_event(kind: Kind, i: usize, event: &Value) -> Result<Prepared, String> {
     let Some(object) = event.as_object() else {
         return Err(format!("events[{i}]: must be an object"));
     };
@@ -151,7 +167,8 @@ fn check_event(i: usize, event: &Value) -> Result<Prepared, String> {
     {
         return Err(format!("events[{i}].tags: must be a list of strings"));
     }
-    let fields = USER_FIELDS
+    let fields = kind
+        .user_fields()
         .iter()
         .filter_map(|f| object.get(*f).map(|v| ((*f).to_owned(), v.clone())))
         .collect();
@@ -191,26 +208,40 @@ pub(crate) async fn insert(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let body = match parse_body(&body) {
+    insert_events(&state, Kind::Experiment, &id, &body)
+}
+
+/// `POST /v1/dataset/{id}/insert`.
+pub(crate) async fn insert_dataset(
+    State(state): State<SimState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    insert_events(&state, Kind::Dataset, &id, &body)
+}
+
+/// Inserts into an experiment or a dataset; the insert faults apply to both.
+fn insert_events(state: &SimState, kind: Kind, id: &str, body: &[u8]) -> Response {
+    let body = match parse_body(body) {
         Ok(b) => b,
         Err(message) => return bad_request(&message),
     };
     let Some(events) = body.get("events").and_then(Value::as_array) else {
-        return bad_request("events: required list of experiment events");
+        return bad_request(&format!("events: required list of {} events", kind.noun()));
     };
     let prepared = match events
         .iter()
         .enumerate()
-        .map(|(i, e)| check_event(i, e))
+        .map(|(i, e)| check_event(kind, i, e))
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(p) => p,
         Err(message) => return bad_request(&message),
     };
     let seed = state.config.seed;
-    let mut store = lock(&state);
-    let Some(index) = store.experiments.iter().position(|e| e.id == id) else {
-        return not_found(&id);
+    let mut store = lock(state);
+    let Some(index) = store.objects(kind).iter().position(|e| e.id == id) else {
+        return kind.not_found(id);
     };
     store.inserts.requests += 1;
     let request = store.inserts.requests;
@@ -242,7 +273,7 @@ pub(crate) async fn insert(
                 .braintrust_insert_failed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if rng.unit() < 0.5 {
-                apply(&mut store, index, prepared, seed);
+                apply(&mut store, kind, index, prepared, seed);
                 store.inserts.failed_after_write += 1;
                 state
                     .stats
@@ -253,7 +284,7 @@ pub(crate) async fn insert(
             return simulated_failure();
         }
     }
-    let row_ids = apply(&mut store, index, prepared, seed);
+    let row_ids = apply(&mut store, kind, index, prepared, seed);
     store.inserts.answered += 1;
     axum::Json(json!({ "row_ids": row_ids })).into_response()
 }
@@ -266,7 +297,13 @@ fn simulated_failure() -> Response {
 }
 
 /// Stores one transaction's events and returns their row ids.
-fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> Vec<String> {
+fn apply(
+    store: &mut Store,
+    kind: Kind,
+    index: usize,
+    events: Vec<Prepared>,
+    seed: u64,
+) -> Vec<String> {
     let xact_text = store.next_xact();
     let xact = store.xact;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -276,7 +313,7 @@ fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> V
             Some(id) => id,
             None => store.next_uuid(seed, "row"),
         };
-        let experiment = &mut store.experiments[index];
+        let experiment = &mut store.objects_mut(kind)[index];
         let previous = experiment
             .current
             .get(&id)
@@ -290,7 +327,7 @@ fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> V
             if event.merge
                 && let Some(previous) = &previous
             {
-                for field in USER_FIELDS {
+                for &field in kind.user_fields() {
                     if let Some(v) = previous.get(field) {
                         user[field] = v.clone();
                     }
@@ -311,7 +348,7 @@ fn apply(store: &mut Store, index: usize, events: Vec<Prepared>, seed: u64) -> V
                 "created": created,
                 "_pagination_key": format!("p{xact:020}{}", experiment.history.len()),
                 "project_id": experiment.project_id,
-                "experiment_id": experiment.id,
+                kind.id_field(): experiment.id,
                 "span_id": span_id,
                 "root_span_id": root_span_id,
                 "span_parents": parents,
@@ -390,14 +427,15 @@ fn visible(experiment: &Experiment, snapshot: u64) -> Vec<&Version> {
 
 fn fetch(
     state: &SimState,
+    kind: Kind,
     id: &str,
     limit: Option<usize>,
     cursor: Option<&str>,
     version: Option<&str>,
 ) -> Response {
     let store = lock(state);
-    let Some(experiment) = store.experiments.iter().find(|e| e.id == id) else {
-        return not_found(id);
+    let Some(experiment) = store.objects(kind).iter().find(|e| e.id == id) else {
+        return kind.not_found(id);
     };
     let start = match cursor {
         Some(text) => match Cursor::decode(text) {
@@ -464,7 +502,29 @@ pub(crate) async fn fetch_post(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let body = match parse_body(&body) {
+    fetch_post_of(&state, Kind::Experiment, &id, &body)
+}
+
+/// `POST /v1/dataset/{id}/fetch`.
+pub(crate) async fn fetch_dataset_post(
+    State(state): State<SimState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    fetch_post_of(&state, Kind::Dataset, &id, &body)
+}
+
+/// `GET /v1/dataset/{id}/fetch?limit=&cursor=&version=`.
+pub(crate) async fn fetch_dataset_get(
+    State(state): State<SimState>,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    fetch_get_of(&state, Kind::Dataset, &id, &query)
+}
+
+fn fetch_post_of(state: &SimState, kind: Kind, id: &str, body: &[u8]) -> Response {
+    let body = match parse_body(body) {
         Ok(b) => b,
         Err(message) => return bad_request(&message),
     };
@@ -477,8 +537,9 @@ pub(crate) async fn fetch_post(
     };
     let text_field = |name: &str| body.get(name).and_then(Value::as_str);
     fetch(
-        &state,
-        &id,
+        state,
+        kind,
+        id,
         limit,
         text_field("cursor"),
         text_field("version"),
@@ -491,6 +552,15 @@ pub(crate) async fn fetch_get(
     Path(id): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
+    fetch_get_of(&state, Kind::Experiment, &id, &query)
+}
+
+fn fetch_get_of(
+    state: &SimState,
+    kind: Kind,
+    id: &str,
+    query: &BTreeMap<String, String>,
+) -> Response {
     let limit = match query.get("limit") {
         None => None,
         Some(l) => match l.parse::<usize>() {
@@ -499,8 +569,9 @@ pub(crate) async fn fetch_get(
         },
     };
     fetch(
-        &state,
-        &id,
+        state,
+        kind,
+        id,
         limit,
         query.get("cursor").map(String::as_str),
         query.get("version").map(String::as_str),
@@ -526,18 +597,32 @@ mod tests {
 
     #[test]
     fn scores_outside_the_unit_interval_are_refused() {
-        let err = check_event(3, &json!({"scores": {"correct": 1.5}})).err();
+        let err = check_event(Kind::Experiment, 3, &json!({"scores": {"correct": 1.5}})).err();
         assert_eq!(
             err.as_deref(),
             Some(
                 "events[3].scores.correct: 1.5 is outside [0, 1]; normalise scores before logging them"
             )
         );
-        assert!(check_event(0, &json!({"scores": {"correct": 1, "f1": null}})).is_ok());
-        assert!(check_event(0, &json!({"scores": {"correct": "yes"}})).is_err());
-        assert!(check_event(0, &json!({"metrics": {"tokens": 1.5}})).is_err());
-        assert!(check_event(0, &json!({"metrics": {"cached": true}})).is_err());
-        assert!(check_event(0, &json!({"metrics": {"start": 1.5, "duration": 0.2}})).is_ok());
+        assert!(
+            check_event(
+                Kind::Experiment,
+                0,
+                &json!({"scores": {"correct": 1, "f1": null}})
+            )
+            .is_ok()
+        );
+        assert!(check_event(Kind::Experiment, 0, &json!({"scores": {"correct": "yes"}})).is_err());
+        assert!(check_event(Kind::Experiment, 0, &json!({"metrics": {"tokens": 1.5}})).is_err());
+        assert!(check_event(Kind::Experiment, 0, &json!({"metrics": {"cached": true}})).is_err());
+        assert!(
+            check_event(
+                Kind::Experiment,
+                0,
+                &json!({"metrics": {"start": 1.5, "duration": 0.2}})
+            )
+            .is_ok()
+        );
     }
 
     #[test]

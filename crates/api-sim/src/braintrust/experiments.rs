@@ -41,7 +41,7 @@ impl Experiment {
     }
 }
 
-fn optional<'a>(
+pub(crate) fn optional<'a>(
     body: &'a Map<String, Value>,
     field: &str,
     check: fn(&Value) -> bool,

@@ -9,14 +9,22 @@
 //! - `POST|GET /v1/experiment/{id}/fetch`: cursor paging over the version history, newest first,
 //!   with later pages repeating rows in older versions so clients must de-duplicate by id.
 //! - `GET /v1/experiment/{id}/summarize`: names, URLs and score averages.
+//! - `POST|GET /v1/dataset`, `GET|PATCH|DELETE /v1/dataset/{id}`: create (idempotent by name
+//!   within a project, like experiments), list, read, update name/description/tags/metadata,
+//!   delete; `POST /v1/dataset/{id}/insert` and `POST|GET /v1/dataset/{id}/fetch` keep rows as
+//!   experiments do (same versions, cursors and faults), with the dataset event's fields only.
+//! - `POST|PUT|GET /v1/prompt`, `GET /v1/prompt/{id}`: create (an existing slug in the project
+//!   is returned unchanged), create or replace by slug (a new version, same id), list, read.
 //!
 //! Every route but the `GET /v1` health check wants `Authorization: Bearer <key>`. Error bodies
 //! are plain text, as the real service's are. `GET /_sim/braintrust` shows what is stored and
 //! `POST /_sim/braintrust/faults` changes the insert faults of a running simulator.
 
+mod datasets;
 mod events;
 mod experiments;
 mod projects;
+mod prompts;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +34,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+use self::experiments::Experiment;
 use serde_json::{Value, json};
 
 use crate::util::hash64;
@@ -42,6 +52,9 @@ const ORG_ID: &str = "00000000-0000-4000-8000-00000000000a";
 pub(crate) struct Store {
     projects: Vec<projects::Project>,
     experiments: Vec<experiments::Experiment>,
+    /// Datasets keep their rows exactly as experiments do, so they are held the same way.
+    datasets: Vec<experiments::Experiment>,
+    prompts: Vec<prompts::Prompt>,
     /// Last transaction id handed out; every insert is one transaction.
     xact: u64,
     /// Last object id handed out.
@@ -73,7 +86,55 @@ pub(crate) struct InsertCounters {
     failed_after_write: u64,
 }
 
+/// The two kinds of object that hold rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Experiment,
+    Dataset,
+}
+
+impl Kind {
+    /// The word used in messages.
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Self::Experiment => "experiment",
+            Self::Dataset => "dataset",
+        }
+    }
+
+    /// The field of a fetched row naming the object it belongs to.
+    pub(crate) fn id_field(self) -> &'static str {
+        match self {
+            Self::Experiment => "experiment_id",
+            Self::Dataset => "dataset_id",
+        }
+    }
+
+    /// The 404 answer for an unknown id.
+    pub(crate) fn not_found(self, id: &str) -> Response {
+        text(
+            StatusCode::NOT_FOUND,
+            &format!("No {} with id {id} (or you lack access to it)", self.noun()),
+        )
+    }
+}
+
 impl Store {
+    /// Live (not deleted) objects of a kind, in creation order.
+    pub(crate) fn objects(&self, kind: Kind) -> &[Experiment] {
+        match kind {
+            Kind::Experiment => &self.experiments,
+            Kind::Dataset => &self.datasets,
+        }
+    }
+
+    pub(crate) fn objects_mut(&mut self, kind: Kind) -> &mut Vec<Experiment> {
+        match kind {
+            Kind::Experiment => &mut self.experiments,
+            Kind::Dataset => &mut self.datasets,
+        }
+    }
+
     pub(crate) fn new(config: &SimConfig) -> Self {
         Self {
             faults: Faults {
@@ -128,6 +189,28 @@ pub(crate) fn routes(state: &SimState) -> Router<SimState> {
             "/v1/experiment/{experiment_id}/summarize",
             get(experiments::summarize),
         )
+        .route("/v1/dataset", post(datasets::create).get(datasets::list))
+        .route(
+            "/v1/dataset/{dataset_id}",
+            get(datasets::retrieve)
+                .patch(datasets::patch)
+                .delete(datasets::delete),
+        )
+        .route(
+            "/v1/dataset/{dataset_id}/insert",
+            post(events::insert_dataset),
+        )
+        .route(
+            "/v1/dataset/{dataset_id}/fetch",
+            post(events::fetch_dataset_post).get(events::fetch_dataset_get),
+        )
+        .route(
+            "/v1/prompt",
+            post(prompts::create)
+                .put(prompts::replace)
+                .get(prompts::list),
+        )
+        .route("/v1/prompt/{prompt_id}", get(prompts::retrieve))
         .route_layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::clone(state),
             require_key,
@@ -231,7 +314,33 @@ async fn overview(State(state): State<SimState>) -> Response {
                     })
                 })
                 .collect();
-            json!({"id": p.id, "name": p.name, "org_name": p.org_name, "experiments": experiments})
+            let datasets: Vec<Value> = store
+                .datasets
+                .iter()
+                .filter(|d| d.project_id == p.id)
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "name": d.name(),
+                        "rows": d.live_rows(),
+                        "versions": d.history.len(),
+                    })
+                })
+                .collect();
+            let prompts: Vec<Value> = store
+                .prompts
+                .iter()
+                .filter(|q| q.project_id() == p.id)
+                .map(prompts::Prompt::overview)
+                .collect();
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "org_name": p.org_name,
+                "experiments": experiments,
+                "datasets": datasets,
+                "prompts": prompts,
+            })
         })
         .collect();
     axum::Json(json!({

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use api_sim::SimConfig;
+use braintrust::datasets::{self, LocalDataset};
+use braintrust::prompts::{self, LocalPrompt};
 use braintrust::{Client, RepoInfo, Uploader};
 use serde_json::{Map, Value, json};
 
@@ -132,6 +134,9 @@ fn template(path: &str) -> String {
         ["", "v1", "experiment", _id, action] => {
             format!("/v1/experiment/{{experiment_id}}/{action}")
         }
+        ["", "v1", "dataset", _id] => "/v1/dataset/{dataset_id}".to_owned(),
+        ["", "v1", "dataset", _id, action] => format!("/v1/dataset/{{dataset_id}}/{action}"),
+        ["", "v1", "prompt", _id] => "/v1/prompt/{prompt_id}".to_owned(),
         _ => path.to_owned(),
     }
 }
@@ -173,6 +178,49 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     let client = Client::new(support::config(&format!("http://{addr}"), 0)).unwrap();
     let registry = project.registry();
     let catalog = catalog();
+
+    // Datasets and prompts first, so the uploads below link to them.
+    let paths = core_config::ProjectPaths::new(project.root());
+    let golden = LocalDataset::open(&catalog, &paths, "m12", None).unwrap();
+    let plan = datasets::plan_push(&client, &golden).await.unwrap();
+    datasets::push(&client, &registry, &golden, &plan, false)
+        .await
+        .unwrap();
+    // A smaller file under the same name: the rows it lacks are deleted with prune; then the
+    // whole file again.
+    let fewer_records = project.root().join("m12_fewer.jsonl");
+    let text =
+        std::fs::read_to_string(catalog.dataset_path(catalog.resolve("m12").unwrap())).unwrap();
+    std::fs::write(
+        &fewer_records,
+        text.lines().take(150).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let fewer = LocalDataset::open(
+        &catalog,
+        &paths,
+        fewer_records.to_str().unwrap(),
+        Some("m12_golden_v1"),
+    )
+    .unwrap();
+    let trimmed = datasets::plan_push(&client, &fewer).await.unwrap();
+    assert_eq!(trimmed.stale.len(), 58);
+    datasets::push(&client, &registry, &fewer, &trimmed, true)
+        .await
+        .unwrap();
+    let golden_again = datasets::plan_push(&client, &golden).await.unwrap();
+    assert!(golden_again.stale.is_empty());
+    datasets::push(&client, &registry, &golden, &golden_again, false)
+        .await
+        .unwrap();
+    let (_, found) = datasets::find(&client, "m12_golden_v1").await.unwrap();
+    assert_eq!(datasets::pull(&client, &found).await.unwrap().len(), 208);
+    datasets::list(&client, &registry).await.unwrap();
+    let prompt =
+        LocalPrompt::load(&catalog, &paths, catalog.resolve("m12").unwrap(), None).unwrap();
+    prompts::push(&client, &registry, &prompt).await.unwrap();
+    prompts::push(&client, &registry, &prompt).await.unwrap();
+    prompts::list(&client).await.unwrap();
     let repo = RepoInfo {
         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
         branch: Some("main".into()),
@@ -277,10 +325,15 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
     assert_eq!(
         kinds,
         [
+            "PATCH /v1/dataset/{dataset_id}",
+            "POST /v1/dataset",
+            "POST /v1/dataset/{dataset_id}/fetch",
+            "POST /v1/dataset/{dataset_id}/insert",
             "POST /v1/experiment",
             "POST /v1/experiment/{experiment_id}/fetch",
             "POST /v1/experiment/{experiment_id}/insert",
             "POST /v1/project",
+            "PUT /v1/prompt",
         ]
     );
     assert!(checked_answers > 20, "{checked_answers}");
@@ -316,6 +369,61 @@ async fn every_request_body_the_client_sends_matches_the_spec() {
         bodies("/v1/experiment/{experiment_id}/fetch")
             .iter()
             .any(|b| b["cursor"].is_string())
+    );
+    // The m12 runs link to the golden dataset, and the pushes carried their metadata.
+    let golden_id = found.id.clone();
+    assert!(
+        experiments
+            .iter()
+            .any(|b| b["dataset_id"] == golden_id.as_str()
+                && b["metadata"]["dataset"]["name"] == "m12_golden_v1")
+    );
+    let dataset_events: Vec<Value> = bodies("/v1/dataset/{dataset_id}/insert")
+        .into_iter()
+        .flat_map(|b| b["events"].as_array().unwrap().clone())
+        .collect();
+    assert!(dataset_events.iter().any(|e| e["_object_delete"] == true));
+    assert!(dataset_events.iter().all(|e| e["id"].is_string()));
+    let patches = bodies("/v1/dataset/{dataset_id}");
+    assert!(patches.iter().all(|b| {
+        b["metadata"]["kind"].is_string()
+            && b["metadata"]["module_id"].is_string()
+            && b["metadata"]["sha256"]
+                .as_str()
+                .is_some_and(|h| h.len() == 64)
+    }));
+    let prompt_bodies = bodies("/v1/prompt");
+    assert_eq!(prompt_bodies.len(), 2);
+    let pushed = &prompt_bodies[0];
+    assert_eq!(pushed["slug"], "m12-check-hard-constraint-v1");
+    assert_eq!(pushed["prompt_data"]["template_format"], "mustache");
+    assert_eq!(
+        pushed["prompt_data"]["options"]["params"]["response_format"]["type"],
+        "json_schema"
+    );
+    assert!(
+        pushed["prompt_data"]["prompt"]["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("{{input.keyword}}")
+    );
+    assert_eq!(pushed["metadata"]["module_id"], "m12");
+    assert_eq!(pushed["metadata"]["version"], "v1");
+    // The dataset and prompt bodies are checked too: an event in a dataset may not carry a
+    // non-object metadata, and a prompt needs a slug.
+    let dataset_insert = &spec["paths"]["/v1/dataset/{dataset_id}/insert"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    let v = validator(&spec, dataset_insert);
+    assert!(!problems(&v, &json!({"events": [{"metadata": "x"}]})).is_empty());
+    let create_prompt =
+        &spec["paths"]["/v1/prompt"]["put"]["requestBody"]["content"]["application/json"]["schema"];
+    let v = validator(&spec, create_prompt);
+    assert!(
+        !problems(
+            &v,
+            &json!({"project_id": "00000000-0000-4000-8000-000000000001", "name": "x"})
+        )
+        .is_empty()
     );
 
     // The validator is not a rubber stamp.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use api_sim::SimConfig;
 use serde_json::{Value, json};
 
-use crate::support::{KEY, client, json_ok, raw, sim};
+use crate::support::{KEY, client, json_ok, raw, sim, stored};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_check_is_open_and_everything_else_wants_a_key() {
@@ -376,4 +376,165 @@ async fn summaries_link_to_the_experiment_and_average_the_scores() {
     assert_eq!(full["scores"]["correct"]["score"], 0.5);
     assert_eq!(full["scores"]["f1"]["score"], 0.5);
     assert_eq!(full["metrics"]["tokens"]["metric"], 15.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_are_idempotent_by_name_and_keep_rows_like_experiments() {
+    let server = sim(SimConfig::default());
+    let pid = json_ok(&server, "POST", "/v1/project", Some(&json!({"name": "P"}))).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = json_ok(
+        &server,
+        "POST",
+        "/v1/dataset",
+        Some(&json!({"project_id": pid, "name": "m12_golden_v1", "metadata": {"kind": "golden"}})),
+    )
+    .await;
+    assert_eq!(first["url_slug"], "m12-golden-v1");
+    // Same name: the existing dataset, unchanged (metadata too).
+    let again = json_ok(
+        &server,
+        "POST",
+        "/v1/dataset",
+        Some(&json!({"project_id": pid, "name": "m12_golden_v1", "metadata": {"kind": "other"}})),
+    )
+    .await;
+    assert_eq!(again, first);
+    let id = first["id"].as_str().unwrap();
+    let patched = json_ok(
+        &server,
+        "PATCH",
+        &format!("/v1/dataset/{id}"),
+        Some(&json!({"metadata": {"kind": "gold"}})),
+    )
+    .await;
+    assert_eq!(patched["metadata"]["kind"], "gold");
+    assert_eq!(patched["name"], "m12_golden_v1");
+
+    // Rows: replaced by id, deleted with _object_delete; dataset events carry no output.
+    let insert = format!("/v1/dataset/{id}/insert");
+    json_ok(
+        &server,
+        "POST",
+        &insert,
+        Some(&json!({"events": [
+            {"id": "a", "input": {"k": 1}, "expected": {"r": "N"}, "output": "dropped"},
+            {"id": "b", "input": {"k": 2}},
+        ]})),
+    )
+    .await;
+    json_ok(
+        &server,
+        "POST",
+        &insert,
+        Some(&json!({"events": [{"id": "a", "input": {"k": 3}}, {"id": "b", "_object_delete": true}]})),
+    )
+    .await;
+    // Fetch pages over the version history (the older version of `a` comes too); the client
+    // keeps each row's newest version.
+    let page = json_ok(
+        &server,
+        "POST",
+        &format!("/v1/dataset/{id}/fetch"),
+        Some(&json!({})),
+    )
+    .await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2, "{page}");
+    let events = client(&server, 0)
+        .fetch_all_of(braintrust::RowStore::Dataset, id, 1)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["input"], json!({"k": 3}));
+    assert_eq!(events[0]["dataset_id"], id);
+    assert!(events[0].get("output").is_none() && events[0].get("experiment_id").is_none());
+
+    let listed = json_ok(
+        &server,
+        "GET",
+        &format!("/v1/dataset?project_id={pid}&dataset_name=m12_golden_v1"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["objects"].as_array().unwrap().len(), 1);
+    // Deleted: gone from lists and reads; the name can be used again.
+    json_ok(&server, "DELETE", &format!("/v1/dataset/{id}"), None).await;
+    let (status, _) = raw(
+        &server,
+        "GET",
+        &format!("/v1/dataset/{id}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let listed = json_ok(
+        &server,
+        "GET",
+        &format!("/v1/dataset?project_id={pid}"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["objects"], json!([]));
+    let (status, text) = raw(
+        &server,
+        "POST",
+        "/v1/dataset",
+        Some(KEY),
+        Some(&json!({"project_id": pid})),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (400, "name: required string"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_are_created_once_and_replaced_by_slug_as_new_versions() {
+    let server = sim(SimConfig::default());
+    let pid = json_ok(&server, "POST", "/v1/project", Some(&json!({"name": "P"}))).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = |text: &str| {
+        json!({"project_id": pid, "name": "m12 v1", "slug": "m12-v1",
+            "prompt_data": {"prompt": {"type": "chat", "messages": [{"role": "user", "content": text}]}},
+            "metadata": {"version": "v1"}})
+    };
+    let created = json_ok(&server, "POST", "/v1/prompt", Some(&body("one"))).await;
+    assert_eq!(created["log_id"], "p");
+    // POST with a slug that exists: the existing prompt, unchanged.
+    let same = json_ok(&server, "POST", "/v1/prompt", Some(&body("two"))).await;
+    assert_eq!(same, created);
+    // PUT replaces it: same id, a newer version.
+    let replaced = json_ok(&server, "PUT", "/v1/prompt", Some(&body("three"))).await;
+    assert_eq!(replaced["id"], created["id"]);
+    assert!(replaced["_xact_id"].as_str() > created["_xact_id"].as_str());
+    assert_eq!(
+        replaced["prompt_data"]["prompt"]["messages"][0]["content"],
+        "three"
+    );
+    assert_eq!(replaced["metadata"]["version"], "v1");
+    let listed = json_ok(
+        &server,
+        "GET",
+        &format!("/v1/prompt?project_id={pid}&slug=m12-v1"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["objects"].as_array().unwrap().len(), 1);
+    let read = json_ok(
+        &server,
+        "GET",
+        &format!("/v1/prompt/{}", created["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(read, replaced);
+    let mut bad = body("x");
+    bad["prompt_data"]["prompt"]["messages"][0]["role"] = json!("robot");
+    let (status, _) = raw(&server, "PUT", "/v1/prompt", Some(KEY), Some(&bad)).await;
+    assert_eq!(status, 400);
+    let stored = stored(&server).await;
+    assert_eq!(stored["projects"][0]["prompts"][0]["versions"], 2);
 }

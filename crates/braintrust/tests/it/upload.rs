@@ -440,6 +440,7 @@ async fn bad_requests_are_not_retried_and_nothing_is_stored() {
             metadata: serde_json::Map::new(),
             repo_info: None,
             base_exp_id: None,
+            dataset_id: None,
             tags: Vec::new(),
             ensure_new: false,
         })
@@ -644,4 +645,54 @@ async fn a_forced_upload_removes_the_rows_the_csv_no_longer_has() {
         client.fetch_rows(&third.experiment_id).await.unwrap().len(),
         20
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_runs_are_uploaded_marked_as_batch_runs() {
+    let server = sim(SimConfig::default());
+    let project = support::Project::new();
+    let live = project.register(
+        "m12",
+        "2026-01-16T08:00:00",
+        &fixture_rows("m12_results.csv"),
+    );
+    let batch = project.register(
+        "m12",
+        "2026-01-16T09:00:00",
+        &fixture_rows("m12_results.csv"),
+    );
+    let registry = project.registry();
+    registry
+        .update(|r| {
+            r.get_mut(&batch.local_id).unwrap().tier = registry::Tier::Batch;
+            Ok::<_, registry::Error>(())
+        })
+        .unwrap();
+    let catalog = catalog();
+    let client = client(&server, 0);
+    let report = Uploader::new(&client, &registry, &catalog)
+        .sync(None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.uploaded(), 2, "{:?}", report.outcomes);
+    let saved = registry.load().unwrap();
+    for (entry, tier) in [(&live, "live"), (&batch, "batch")] {
+        let saved = saved.get(&entry.local_id).unwrap();
+        assert_eq!(saved.tier.as_str(), tier);
+        let experiment = support::json_ok(
+            &server,
+            "GET",
+            &format!("/v1/experiment/{}", saved.braintrust_id.as_deref().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(experiment["metadata"]["tier"], tier);
+        let tags: Vec<&str> = experiment["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        assert_eq!(tags.contains(&"batch"), tier == "batch", "{tags:?}");
+    }
 }
