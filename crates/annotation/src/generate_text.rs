@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Generated;
 use crate::error::Result;
-use crate::files::{files_in, result_csvs, task_file};
+use crate::files::{result_csvs, sheet_files, task_file};
 
 /// What `generate-annotation-csv generate` prints about a file it wrote: module, source, rows
 /// sampled and skipped, and the columns each annotator fills.
@@ -214,7 +214,7 @@ pub fn listing(catalog: &Catalog, paths: &ProjectPaths) -> Result<Listing> {
             }
         })
         .collect();
-    let annotation_files: Vec<TaskFile> = files_in(&paths.annotation_tasks(), ".csv")?
+    let annotation_files: Vec<TaskFile> = sheet_files(&paths.annotation_tasks())?
         .into_iter()
         .map(|path| {
             let found = task_file(catalog, &path);

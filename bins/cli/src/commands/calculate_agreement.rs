@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use agreement::AnalysisOptions;
 use annotation::analysis::analyze_file;
-use annotation::files::{files_in, find_file, task_file};
+use annotation::files::{find_file, sheet_files, task_file};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
@@ -170,7 +170,7 @@ fn file_name(path: &Path) -> String {
 
 fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let folder = project.paths.annotation_tasks();
-    let files = files_in(&folder, ".csv")?;
+    let files = sheet_files(&folder)?;
     let found: Vec<_> = files
         .iter()
         .map(|p| task_file(&project.catalog, p))
@@ -217,7 +217,7 @@ fn batch(
     json: bool,
 ) -> anyhow::Result<ExitStatus> {
     let folder = project.paths.annotation_tasks();
-    let files = files_in(&folder, ".csv")?;
+    let files = sheet_files(&folder)?;
     let mut results = Vec::with_capacity(files.len());
     for path in &files {
         let shown = project.paths.display(path).into_owned();
