@@ -83,11 +83,19 @@ pub fn render_generated(paths: &ProjectPaths, module: &ModuleSpec, g: &Generated
 #[must_use]
 pub fn next_steps(files: &[&Path]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nNext: give the file to annotators A and B. Each fills only their own columns and saves\n\
-         it as CSV (UTF-8 if asked). Then:"
-    );
+    if files.iter().all(|f| crate::workbook::is_workbook(f)) {
+        let _ = writeln!(
+            out,
+            "\nNext: give the workbook to annotators A and B. Each fills only their own (yellow)\n\
+             columns, picking labels from the dropdowns, and saves it as .xlsx. Then:"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nNext: give the file to annotators A and B. Each fills only their own columns and saves\n\
+             it as CSV (UTF-8 if asked). Then:"
+        );
+    }
     for file in files {
         let name = file
             .file_name()
