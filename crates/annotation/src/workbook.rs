@@ -958,6 +958,73 @@ mod tests {
     }
 
     #[test]
+    fn broken_and_empty_workbooks_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("M12_annotation_text.xlsx");
+        std::fs::write(&text, "row_id,a\n1,x\n").unwrap();
+        let err = crate::AnnotationReader::open(&text)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: not a readable .xlsx workbook (",
+                text.display()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("); save it as an Excel 2007-365 workbook"),
+            "{err}"
+        );
+
+        let missing = dir.path().join("gone.xlsx");
+        let err = crate::AnnotationReader::open(&missing)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(err, format!("{}", missing.display()));
+
+        let empty = dir.path().join("M12_annotation_empty.xlsx");
+        let mut book = Workbook::new();
+        book.add_worksheet();
+        book.save(&empty).unwrap();
+        let err = crate::AnnotationReader::open(&empty)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} [sheet Sheet1]: the file is empty (expected a header line starting with `row_id`)",
+                empty.display()
+            )
+        );
+
+        // A value in a column without a header is not silently dropped.
+        let stray = dir.path().join("M12_annotation_stray.xlsx");
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "row_id").unwrap();
+        sheet.write_string(0, 1, "annotator_a_violates").unwrap();
+        sheet.write_number(1, 0, 1).unwrap();
+        sheet.write_boolean(1, 1, true).unwrap();
+        sheet.write_number(2, 0, 2).unwrap();
+        sheet.write_string(2, 3, "stray note").unwrap();
+        book.save(&stray).unwrap();
+        let rows: Vec<_> = crate::AnnotationReader::open(&stray).unwrap().collect();
+        assert_eq!(rows[0].as_ref().unwrap().cells, ["1", "true"]);
+        let err = rows[1].as_ref().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} [sheet Sheet1]:3: a value in column D, which has no header; give the column a name in row 1 (or move the value) and run again",
+                stray.display()
+            )
+        );
+    }
+
+    #[test]
     fn a_cell_too_long_for_a_workbook_is_refused_with_its_row_and_column() {
         let catalog = catalog();
         let spec = catalog.resolve("m12").unwrap();
