@@ -133,7 +133,7 @@ impl AnnotationRow {
     }
 }
 
-type Marked<R> = LineMarks<io::Chain<Cursor<Vec<u8>>, BufReader<R>>>;
+type Source<R> = LineMarks<io::Chain<Cursor<Vec<u8>>, BufReader<R>>>;
 
 /// Line-end bytes (`\r`, `\n`) seen by the parser but not yet behind a reported row.
 ///
@@ -204,24 +204,18 @@ impl<R: Read> Read for LineMarks<R> {
     }
 }
 
-/// Where rows come from: a CSV parsed as it streams, or the rows of a workbook's sheet.
-enum Source<R: Read> {
-    Csv {
-        csv: Box<csv::Reader<Marked<R>>>,
-        record: csv::ByteRecord,
-        marks: Arc<Mutex<Marks>>,
-    },
-    Sheet(crate::workbook::SheetRows),
-}
-
 /// Streams the rows of an annotation CSV or workbook (`.xlsx`): headers first, then one row at
 /// a time, so memory does not grow with a CSV file. A workbook is read whole when opened (the
 /// format does not stream); its rows carry their sheet row numbers as lines.
 pub struct AnnotationReader<R: Read> {
     path: PathBuf,
-    source: Source<R>,
+    /// The CSV parser; `None` for a workbook, whose rows are in `sheet`.
+    csv: Option<csv::Reader<Source<R>>>,
+    sheet: Option<crate::workbook::SheetRows>,
     headers: Vec<String>,
     delimiter: u8,
+    record: csv::ByteRecord,
+    marks: Arc<Mutex<Marks>>,
     /// Rows that do not fit the header, reported together at the end.
     misfits: Vec<MalformedRow>,
     /// Columns whose cells are left empty (not checked or copied): see [`Self::only_columns`].
@@ -237,48 +231,44 @@ impl AnnotationReader<File> {
     /// When the file cannot be opened, is empty, or its header is not valid.
     pub fn open(path: &Path) -> Result<Self> {
         if crate::workbook::is_workbook(path) {
-            let sheet = crate::workbook::read_sheet(path)?;
-            return Self::from_sheet(sheet);
+            return Self::from_sheet(crate::workbook::read_sheet(path)?);
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         Self::new(path, file)
     }
 
+    /// A reader over a workbook's sheet: the header checked as a CSV header is.
     fn from_sheet(sheet: crate::workbook::Sheet) -> Result<Self> {
-        let shown = sheet.shown_path();
-        let Some(header) = sheet.header else {
-            return Err(Error::EmptyFile { path: shown });
+        let path = sheet.shown_path();
+        let Some(mut headers) = sheet.header else {
+            return Err(Error::EmptyFile { path });
         };
-        let headers = check_headers(&shown, header.into_iter().map(Ok))?;
+        for header in &mut headers {
+            *header = header.trim().to_owned();
+        }
+        while headers.last().is_some_and(String::is_empty) {
+            headers.pop();
+        }
+        for (i, name) in headers.iter().enumerate() {
+            if !name.is_empty() && headers[..i].iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(Error::DuplicateColumn {
+                    path,
+                    column: name.clone(),
+                });
+            }
+        }
         Ok(Self {
-            path: shown,
-            source: Source::Sheet(sheet.rows),
+            path,
+            csv: None,
+            sheet: Some(sheet.rows),
             headers,
             delimiter: b',',
+            record: csv::ByteRecord::new(),
+            marks: Arc::new(Mutex::new(Marks::new(b','))),
             misfits: Vec::new(),
             skipped: Vec::new(),
         })
     }
-}
-
-/// Header cells trimmed, trailing empty ones dropped, repeated names refused.
-fn check_headers(path: &Path, cells: impl Iterator<Item = Result<String>>) -> Result<Vec<String>> {
-    let mut headers = Vec::new();
-    for cell in cells {
-        headers.push(cell?.trim().to_owned());
-    }
-    while headers.last().is_some_and(String::is_empty) {
-        headers.pop();
-    }
-    for (i, name) in headers.iter().enumerate() {
-        if !name.is_empty() && headers[..i].iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            return Err(Error::DuplicateColumn {
-                path: path.to_owned(),
-                column: name.clone(),
-            });
-        }
-    }
-    Ok(headers)
 }
 
 impl<R: Read> AnnotationReader<R> {
@@ -322,28 +312,37 @@ impl<R: Read> AnnotationReader<R> {
                 path: path.to_owned(),
             });
         }
-        let cells = record.iter().enumerate().map(|(i, cell)| {
-            std::str::from_utf8(cell)
-                .map(str::to_owned)
-                .map_err(|_| Error::Csv {
+        let mut headers = Vec::with_capacity(record.len());
+        for (i, cell) in record.iter().enumerate() {
+            let text = std::str::from_utf8(cell).map_err(|_| Error::Csv {
+                path: path.to_owned(),
+                line: 1,
+                message: format!(
+                    "header cell {} is not valid UTF-8 (save the file as \"CSV UTF-8\")",
+                    i + 1
+                ),
+            })?;
+            headers.push(text.trim().to_owned());
+        }
+        while headers.last().is_some_and(String::is_empty) {
+            headers.pop();
+        }
+        for (i, name) in headers.iter().enumerate() {
+            if !name.is_empty() && headers[..i].iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(Error::DuplicateColumn {
                     path: path.to_owned(),
-                    line: 1,
-                    message: format!(
-                        "header cell {} is not valid UTF-8 (save the file as \"CSV UTF-8\")",
-                        i + 1
-                    ),
-                })
-        });
-        let headers = check_headers(path, cells)?;
+                    column: name.clone(),
+                });
+            }
+        }
         Ok(Self {
             path: path.to_owned(),
-            source: Source::Csv {
-                csv: Box::new(csv),
-                record,
-                marks,
-            },
+            csv: Some(csv),
+            sheet: None,
             headers,
             delimiter,
+            record,
+            marks,
             misfits: Vec::new(),
             skipped: Vec::new(),
         })
@@ -392,66 +391,21 @@ impl<R: Read> AnnotationReader<R> {
     /// # Errors
     /// As the iterator: a malformed line or a cell that is not valid UTF-8.
     pub fn read_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
-        if matches!(self.source, Source::Sheet(_)) {
+        if self.csv.is_none() {
             return self.read_sheet_row(row);
         }
-        self.read_csv_row(row)
-    }
-
-    /// [`Self::read_row`] for a workbook's sheet: the same checks, on typed cells already turned
-    /// into text (no `'` to undo: a workbook stores text as text).
-    fn read_sheet_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
-        let Source::Sheet(rows) = &mut self.source else {
-            return Ok(false);
-        };
-        for (line, cells) in rows.by_ref() {
-            if cells.iter().all(|c| c.trim().is_empty()) {
-                continue;
-            }
-            let columns = self.headers.len();
-            if cells.len() > columns && !cells[columns..].iter().all(|c| c.trim().is_empty()) {
-                let extra = cells[columns..]
-                    .iter()
-                    .position(|c| !c.trim().is_empty())
-                    .map_or(columns, |i| columns + i);
-                return Err(Error::Csv {
-                    path: self.path.clone(),
-                    line,
-                    message: format!(
-                        "a value in column {}, which has no header; give the column a name in row 1 (or move the value) and run again",
-                        crate::workbook::column_letters(extra)
-                    ),
-                });
-            }
-            row.line = line;
-            row.cells.resize(columns, String::new());
-            let mut given = cells.into_iter();
-            for (i, cell) in row.cells.iter_mut().enumerate() {
-                cell.clear();
-                if let Some(text) = given.next()
-                    && !self.skipped.get(i).copied().unwrap_or(false)
-                {
-                    *cell = text;
-                }
-            }
-            return Ok(true);
-        }
-        self.end()
-    }
-
-    fn read_csv_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
         loop {
-            let Source::Csv { csv, record, marks } = &mut self.source else {
+            let Some(csv) = self.csv.as_mut() else {
                 return Ok(false);
             };
             let read = csv
-                .read_byte_record(record)
+                .read_byte_record(&mut self.record)
                 .map_err(|e| csv_error(&self.path, &e))?;
             if !read {
                 return self.end();
             }
-            let start = record.position().map_or(0, csv::Position::byte);
-            let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+            let start = self.record.position().map_or(0, csv::Position::byte);
+            let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
             let line = marks.line_at(start);
             // The parser has seen the end of the input, so this is the last row.
             if marks.ended && marks.quoting.inside_quotes() {
@@ -462,21 +416,22 @@ impl<R: Read> AnnotationReader<R> {
                 });
             }
             drop(marks);
-            let Source::Csv { record, .. } = &self.source else {
-                return Ok(false);
-            };
             // Spreadsheets save rows of bare separators for formatted but empty rows.
-            if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            if self
+                .record
+                .iter()
+                .all(|c| c.iter().all(u8::is_ascii_whitespace))
+            {
                 continue;
             }
-            if let Some(problem) = self.misfit(record, line)? {
+            if let Some(problem) = self.misfit(line)? {
                 // Kept going only to list every such row; the read fails at the end.
                 self.misfits.push(MalformedRow { line, problem });
                 continue;
             }
             row.line = line;
             row.cells.resize(self.headers.len(), String::new());
-            let mut given = record.iter();
+            let mut given = self.record.iter();
             for (i, cell) in row.cells.iter_mut().enumerate() {
                 cell.clear();
                 let Some(bytes) = given.next() else {
@@ -500,6 +455,47 @@ impl<R: Read> AnnotationReader<R> {
         }
     }
 
+    /// [`Self::read_row`] for a workbook's sheet: the same checks, on typed cells already turned
+    /// into text (no `'` to undo: a workbook stores text as text).
+    fn read_sheet_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
+        let Some(rows) = self.sheet.as_mut() else {
+            return Ok(false);
+        };
+        for (line, cells) in rows.by_ref() {
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            let columns = self.headers.len();
+            if let Some(extra) = cells
+                .iter()
+                .skip(columns)
+                .position(|c| !c.trim().is_empty())
+            {
+                return Err(Error::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message: format!(
+                        "a value in column {}, which has no header; give the column a name in row 1 (or move the value) and run again",
+                        crate::workbook::column_letters(columns + extra)
+                    ),
+                });
+            }
+            row.line = line;
+            row.cells.resize(columns, String::new());
+            let mut given = cells.into_iter();
+            for (i, cell) in row.cells.iter_mut().enumerate() {
+                cell.clear();
+                if let Some(text) = given.next()
+                    && !self.skipped.get(i).copied().unwrap_or(false)
+                {
+                    *cell = text;
+                }
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// The end of the input: fine unless rows did not fit the header.
     fn end(&mut self) -> Result<bool> {
         if self.misfits.is_empty() {
@@ -517,19 +513,19 @@ impl<R: Read> AnnotationReader<R> {
     /// row separated by another separator (re-saved by a spreadsheet with other settings).
     /// A quote left open, which swallows the line end and the next line, is an error at once,
     /// naming the line and column where the quote opened.
-    fn misfit(&self, record: &csv::ByteRecord, line: u64) -> Result<Option<String>> {
-        let (given, columns) = (record.len(), self.headers.len());
+    fn misfit(&self, line: u64) -> Result<Option<String>> {
+        let (given, columns) = (self.record.len(), self.headers.len());
         let blank = |c: &[u8]| c.iter().all(u8::is_ascii_whitespace);
-        if given > columns && !record.iter().skip(columns).all(blank) {
+        if given > columns && !self.record.iter().skip(columns).all(blank) {
             let is_break = |b: &u8| *b == b'\n' || *b == b'\r';
-            if let Some(at) = record.iter().position(|c| c.iter().any(is_break)) {
-                let before: usize = record.iter().take(at).map(|c| count(c, b'\n')).sum();
+            if let Some(at) = self.record.iter().position(|c| c.iter().any(is_break)) {
+                let before: usize = self.record.iter().take(at).map(|c| count(c, b'\n')).sum();
                 let opened = line + before as u64;
                 let column = self
                     .headers
                     .get(at)
                     .map_or_else(|| format!("column {}", at + 1), |h| format!("`{h}`"));
-                let runs_to = opened + count(&record[at], b'\n') as u64;
+                let runs_to = opened + count(&self.record[at], b'\n') as u64;
                 return Err(Error::Csv {
                     path: self.path.clone(),
                     line: opened,
@@ -545,7 +541,7 @@ impl<R: Read> AnnotationReader<R> {
         }
         if given < columns {
             for other in [b',', b';', b'\t'] {
-                let seen: usize = record.iter().map(|c| count(c, other)).sum();
+                let seen: usize = self.record.iter().map(|c| count(c, other)).sum();
                 if other != self.delimiter && given + seen >= columns {
                     let shown = if other == b'\t' {
                         "tab".to_owned()
