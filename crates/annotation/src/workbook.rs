@@ -79,12 +79,21 @@ impl Sheet {
 }
 
 /// A typed cell as the text a CSV would hold: numbers in their shortest form (`1`, not `1.0`),
-/// booleans as `true`/`false`, errors as Excel shows them (`#N/A`).
+/// booleans as `true`/`false`, dates as `YYYY-MM-DD` (a spreadsheet turns `1-2` into a date; a
+/// message then shows what the annotator saw), errors as Excel shows them (`#N/A`).
 #[must_use]
 pub fn cell_text(cell: &Data) -> String {
     match cell {
         Data::Empty => String::new(),
         Data::String(s) => s.clone(),
+        Data::DateTime(d) if d.is_datetime() => {
+            let (year, month, day, hour, minute, second, _) = d.to_ymd_hms_milli();
+            if (hour, minute, second) == (0, 0, 0) {
+                format!("{year:04}-{month:02}-{day:02}")
+            } else {
+                format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
+            }
+        }
         other => other.to_string(),
     }
 }
@@ -1063,6 +1072,15 @@ mod tests {
         assert_eq!(cell_text(&Data::Int(3)), "3");
         assert_eq!(cell_text(&Data::Empty), "");
         assert_eq!(cell_text(&Data::String("=x".into())), "=x");
+        let date = |serial| {
+            Data::DateTime(calamine::ExcelDateTime::new(
+                serial,
+                calamine::ExcelDateTimeType::DateTime,
+                false,
+            ))
+        };
+        assert_eq!(cell_text(&date(45_659.0)), "2025-01-02");
+        assert_eq!(cell_text(&date(45_659.5)), "2025-01-02 12:00:00");
     }
 
     #[test]
