@@ -261,15 +261,22 @@ fn fit(text: &str, max: usize) -> String {
     out
 }
 
-/// One line per label: `R: relevant, substitute`, or the label alone without aliases.
-fn label_lines(labels: &LabelSet) -> Vec<String> {
+/// One line per label with what it means: `R = relevant`, `N = irrelevant, not relevant, …`
+/// (the aliases `modules.toml` gives it); for a yes/no field `true = yes (the question is on
+/// the Guide sheet)`; the label alone when nothing more is known.
+fn label_lines(labels: &LabelSet, kind: ScoreKind) -> Vec<String> {
     labels
         .labels()
         .iter()
         .map(|label| {
-            let aliases = labels.aliases_of(label);
             let null = labels.null_label() == Some(label.as_str());
             let mut line = label.clone();
+            if kind == ScoreKind::Boolean {
+                let word = if label == "true" { "yes" } else { "no" };
+                line.push_str(&format!(" = {word} (the question is on the Guide sheet)"));
+                return line;
+            }
+            let aliases = labels.aliases_of(label);
             if !aliases.is_empty() {
                 line.push_str(&format!(" = {}", aliases.join(", ")));
             }
@@ -285,7 +292,7 @@ fn label_lines(labels: &LabelSet) -> Vec<String> {
 fn input_message(field: &ScoreField) -> Option<(String, String)> {
     if let Some(labels) = &field.labels {
         let mut message = format!("Pick a label for {}:\n", field.name);
-        message.push_str(&label_lines(labels).join("\n"));
+        message.push_str(&label_lines(labels, field.kind).join("\n"));
         message.push_str("\nLeave empty if not annotated.");
         return Some((format!("{}: pick a label", field.name), message));
     }
@@ -532,7 +539,7 @@ fn fill_guide(
         )],
         Some(&title),
     )?;
-    line(sheet, &[&module.description], None)?;
+    line(sheet, &["Question", "", &module.description], None)?;
     line(sheet, &[], None)?;
     line(sheet, &["How to annotate"], Some(&bold))?;
     let a_columns: Vec<String> = module
@@ -573,7 +580,7 @@ fn fill_guide(
         );
         match &score.labels {
             Some(labels) => {
-                for (label, text) in labels.labels().iter().zip(label_lines(labels)) {
+                for (label, text) in labels.labels().iter().zip(label_lines(labels, score.kind)) {
                     let meaning = if text == *label {
                         format!("{label} ({} field)", score.kind)
                     } else {
@@ -811,7 +818,12 @@ mod tests {
     #[test]
     fn label_columns_have_dropdowns_of_the_modules_labels_and_free_text_is_unrestricted() {
         for (module, field, allowed, meaning) in [
-            ("m12", "violates", "\"true,false\"", "true = 1, t, y, yes"),
+            (
+                "m12",
+                "violates",
+                "\"true,false\"",
+                "true = yes (the question is on the Guide sheet)",
+            ),
             (
                 "m12b",
                 "relevancy",
@@ -961,6 +973,7 @@ mod tests {
         );
         assert!(all.contains("N | annotator_a_relevancy / annotator_b_relevancy | N = irrelevant, not relevant, not_relevant (multiclass field)"), "{all}");
         assert!(all.contains("run |  | experiment_results/M12_X/M12_v1_20260116_120000.csv"));
+        assert!(all.contains("Question |  | Path B of stage 4: one pass through the whole relevance decision tree"), "{all}");
         assert!(all.contains("seed |  | 42"));
         assert!(all.contains("sample |  | 2 of 40 rows"));
         assert!(all.contains("module |  | m12b (CombinedClassification)"));
