@@ -36,7 +36,7 @@ list: build ## List the modules
 doc: ## Build the API docs (warnings are errors)
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
-demo: build ## The main job: the whole M12 workflow on the built-in simulator (no keys, no network)
+demo: build ## The main job: the whole M12 workflow on the built-in simulator (no keys, no network; DEMO_FORMAT=xlsx for a workbook)
 	scripts/demo.sh
 
 # The M12 workflow against whatever OPENAI_BASE_URL / OPENAI_API_KEY point at.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole M12 workflow on the built-in simulator: no keys, no network.
 #
-#   run m12 -> annotation CSV (100 rows, seed 42) -> two simulated annotators -> agreement ->
+#   run m12 -> annotation CSV or workbook (100 rows, seed 42) -> two simulated annotators -> agreement ->
 #   merge (majority) -> gold dataset -> Braintrust sync (simulated) -> error analysis -> summary
 #
 # Every step is one of the toolkit's own commands, run exactly as a user would run it; the
@@ -10,6 +10,7 @@
 #
 # Settings (environment): DEMO_WRONG_RATE (share of answers the simulator gets wrong, 0.10),
 # DEMO_FLIP_A / DEMO_FLIP_B (share of labels each simulated annotator changes, 0.05 / 0.08),
+# DEMO_FORMAT (csv, or xlsx for an annotation workbook with label dropdowns; csv),
 # BIN (where the binaries are, target/debug).
 set -euo pipefail
 
@@ -19,6 +20,11 @@ bin="${BIN:-target/debug}"
 wrong="${DEMO_WRONG_RATE:-0.10}"
 flip_a="${DEMO_FLIP_A:-0.05}"
 flip_b="${DEMO_FLIP_B:-0.08}"
+format="${DEMO_FORMAT:-csv}"
+case "$format" in
+  csv | xlsx) ;;
+  *) echo "demo: DEMO_FORMAT must be csv or xlsx, not \`$format\`" >&2; exit 2 ;;
+esac
 
 for tool in api-sim orchestrator generate-annotation-csv simulate-annotators calculate-agreement merge-annotations sync-braintrust analyze-results; do
   [ -x "$bin/$tool" ] || { echo "demo: $bin/$tool is missing; build first (make build)" >&2; exit 2; }
@@ -61,8 +67,8 @@ accuracy="$(sed -n 's/^  accuracy *\([0-9.]*%\).*/\1/p' "$workdir/run.txt" | hea
 results="$(sed -n 's/^  results *\(.*\)$/\1/p' "$workdir/run.txt" | head -n 1)"
 local_id="$(sed -n 's/^  registered *\(.*\)$/\1/p' "$workdir/run.txt" | head -n 1)"
 
-step "2. generate-annotation-csv generate m12 --sample 100 --seed 42"
-"$bin/generate-annotation-csv" generate m12 --sample 100 --seed 42 --json >"$workdir/generate.json"
+step "2. generate-annotation-csv generate m12 --sample 100 --seed 42 --format $format"
+"$bin/generate-annotation-csv" generate m12 --sample 100 --seed 42 --format "$format" --json >"$workdir/generate.json"
 annotation="$(json_field file <"$workdir/generate.json")"
 annotation="${annotation#"$root/"}"
 echo "wrote $annotation"

@@ -32,6 +32,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A workbook (`.xlsx`) cannot be read or written.
+    #[error("{}: {message}", path.display())]
+    Workbook {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
     /// A file that should start with a header line is empty.
     #[error("{}: the file is empty (expected a header line starting with `row_id`)", path.display())]
     EmptyFile {

@@ -268,13 +268,26 @@ pub fn files_in(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        // `~$name.xlsx` is the lock file a spreadsheet keeps beside an open workbook.
         if !name.starts_with('.')
+            && !name.starts_with("~$")
             && name.to_ascii_lowercase().ends_with(suffix)
             && entry.path().is_file()
         {
             files.push(entry.path());
         }
     }
+    files.sort();
+    Ok(files)
+}
+
+/// The annotation files (CSVs and `.xlsx` workbooks) in a folder, sorted by name.
+///
+/// # Errors
+/// When the folder exists but cannot be listed.
+pub fn sheet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = files_in(dir, ".csv")?;
+    files.extend(files_in(dir, ".xlsx")?);
     files.sort();
     Ok(files)
 }

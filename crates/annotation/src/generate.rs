@@ -2,6 +2,7 @@
 //! columns (`modules.toml`), written as a spreadsheet-safe CSV under `annotation_tasks/`.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::files::{NewFile, Sidecar, SourceFile, result_csvs, stored_path, timestamp_now};
 use crate::sheet::SafeCsvWriter;
 use crate::values::render_cell;
+use crate::workbook::{Provenance, write_workbook};
 use core_config::sample::{DEFAULT_SEED, sample_order};
 
 /// How rows are picked.
@@ -29,6 +31,30 @@ pub struct GenerateOptions {
     pub source: Option<PathBuf>,
     /// Folder to write to instead of `annotation_tasks/`.
     pub output_dir: Option<PathBuf>,
+    /// A CSV or a workbook.
+    pub format: SheetFormat,
+}
+
+/// The kind of file [`generate`] writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SheetFormat {
+    /// A spreadsheet-safe CSV ([`crate::sheet`]).
+    #[default]
+    Csv,
+    /// An `.xlsx` workbook with dropdowns, protection and a guide sheet ([`crate::workbook`]).
+    Xlsx,
+}
+
+impl SheetFormat {
+    /// The file extension: `csv` or `xlsx`.
+    #[must_use]
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+        }
+    }
 }
 
 impl Default for GenerateOptions {
@@ -39,6 +65,7 @@ impl Default for GenerateOptions {
             shuffle: true,
             source: None,
             output_dir: None,
+            format: SheetFormat::Csv,
         }
     }
 }
@@ -48,7 +75,7 @@ impl Default for GenerateOptions {
 pub struct Generated {
     /// Module id.
     pub module: String,
-    /// The annotation CSV.
+    /// The annotation CSV or workbook.
     pub file: PathBuf,
     /// Its provenance sidecar.
     pub sidecar: PathBuf,
@@ -207,27 +234,53 @@ pub fn generate(
         .unwrap_or_else(|| paths.annotation_tasks());
     let stem = format!("{}_annotation_{}", module.id.upper(), timestamp_now());
     let headers = module.annotation.headers();
-    let file = NewFile::create(&dir, &stem, "csv")?;
-    let shown = file.intended_path();
-    let mut writer = SafeCsvWriter::new(&shown, file, &headers)?;
-    for (i, &index) in order.iter().enumerate() {
-        writer.write_row(&annotation_row(module, i + 1, &usable[index]))?;
-    }
-    let path = writer.finish()?.persist()?;
-
     let mut sidecar = Sidecar::new("annotation_task", module.id.as_str());
     // Absolute, for gold to find the inputs again: a name relative to where the user stands
     // would later be read against the project root.
     let absolute = std::path::absolute(&source).unwrap_or_else(|_| source.clone());
     sidecar.results_file = Some(stored_path(paths, &absolute));
+    let rows = order
+        .iter()
+        .enumerate()
+        .map(|(i, &index)| annotation_row(module, i + 1, &usable[index]));
+    let mut file = NewFile::create(&dir, &stem, options.format.extension())?;
+    let shown = file.intended_path();
+    let path = match options.format {
+        SheetFormat::Csv => {
+            let mut writer = SafeCsvWriter::new(&shown, file, &headers)?;
+            for row in rows {
+                writer.write_row(&row)?;
+            }
+            writer.finish()?.persist()?
+        }
+        SheetFormat::Xlsx => {
+            let rows: Vec<Vec<String>> = rows.collect();
+            let provenance = Provenance {
+                results_file: sidecar.results_file.clone(),
+                seed,
+                sampled_rows: rows.len(),
+                source_rows: Some(source_rows),
+                created_at: sidecar.created_at.clone(),
+            };
+            let bytes = write_workbook(&shown, module, &headers, &rows, &provenance)?;
+            file.write_all(&bytes).map_err(|e| Error::io(&shown, e))?;
+            file.persist()?
+        }
+    };
+
     let details = &mut sidecar.details;
     details.insert("source_rows".into(), source_rows.into());
     details.insert("sampled_rows".into(), order.len().into());
     details.insert("shuffled".into(), options.shuffle.into());
     details.insert("seed".into(), seed.map_or(Value::Null, Value::from));
+    details.insert("format".into(), options.format.extension().into());
     details.insert(
         "cell_escaping".into(),
-        "a cell starting with = + - @ | tab, CR, LF, NUL or a full-width = + - @ was written with a leading ' (removed again on reading)".into(),
+        match options.format {
+            SheetFormat::Csv => "a cell starting with = + - @ | tab, CR, LF, NUL or a full-width = + - @ was written with a leading ' (removed again on reading)",
+            SheetFormat::Xlsx => "every cell is a typed string or number (row_id); no cell is a formula",
+        }
+        .into(),
     );
     let sidecar_path = sidecar.write_for(&path)?;
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Generated;
 use crate::error::Result;
-use crate::files::{files_in, result_csvs, task_file};
+use crate::files::{result_csvs, sheet_files, task_file};
 
 /// What `generate-annotation-csv generate` prints about a file it wrote: module, source, rows
 /// sampled and skipped, and the columns each annotator fills.
@@ -83,11 +83,19 @@ pub fn render_generated(paths: &ProjectPaths, module: &ModuleSpec, g: &Generated
 #[must_use]
 pub fn next_steps(files: &[&Path]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nNext: give the file to annotators A and B. Each fills only their own columns and saves\n\
-         it as CSV (UTF-8 if asked). Then:"
-    );
+    if files.iter().all(|f| crate::workbook::is_workbook(f)) {
+        let _ = writeln!(
+            out,
+            "\nNext: give the workbook to annotators A and B. Each fills only their own (yellow)\n\
+             columns, picking labels from the dropdowns, and saves it as .xlsx. Then:"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nNext: give the file to annotators A and B. Each fills only their own columns and saves\n\
+             it as CSV (UTF-8 if asked). Then:"
+        );
+    }
     for file in files {
         let name = file
             .file_name()
@@ -214,7 +222,7 @@ pub fn listing(catalog: &Catalog, paths: &ProjectPaths) -> Result<Listing> {
             }
         })
         .collect();
-    let annotation_files: Vec<TaskFile> = files_in(&paths.annotation_tasks(), ".csv")?
+    let annotation_files: Vec<TaskFile> = sheet_files(&paths.annotation_tasks())?
         .into_iter()
         .map(|path| {
             let found = task_file(catalog, &path);

@@ -8,6 +8,9 @@
 //!   (streaming, [`AnnotationReader`]) exactly as written, whatever Excel or Sheets did on saving.
 //! - [`merge()`] resolves the two annotators per field ([`Strategy`], [`Resolution`]) into
 //!   `validated_data/`; [`gold()`] turns a validated file into dataset records.
+//! - [`workbook`] writes the same rows as an `.xlsx` workbook (dropdowns of the module's labels,
+//!   protected product columns, a guide sheet) and reads workbooks back wherever a CSV is read:
+//!   [`AnnotationReader::open`] takes either.
 //! - [`simulate()`] is a development stand-in for the two annotators.
 //!
 //! It must not depend on HTTP, the model client or terminal output: binaries print, this crate
@@ -25,10 +28,11 @@ pub mod sheet;
 pub mod simulate;
 pub mod text;
 pub mod values;
+pub mod workbook;
 
 pub use core_config::sample::DEFAULT_SEED;
 pub use error::{DuplicateRowId, Error, InvalidCell, MalformedRow, Result};
-pub use generate::{GenerateOptions, Generated, generate};
+pub use generate::{GenerateOptions, Generated, SheetFormat, generate};
 pub use gold::{GoldFormat, GoldOptions, GoldReport, gold};
 pub use merge::{
     FieldColumns, FileStatus, MergeOptions, MergeReport, NEEDS_REVIEW, Resolution, Strategy,

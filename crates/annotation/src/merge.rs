@@ -482,6 +482,8 @@ pub fn merge(
     // The same record on two rows would be merged twice and repeat its id in the gold file.
     let mut records = RowIds::default();
     let record_id_col = reader.index_of("record_id");
+    // The file as messages name it (with its sheet, for a workbook).
+    let shown = reader.path().to_owned();
 
     for row in reader {
         let row = row?;
@@ -540,7 +542,7 @@ pub fn merge(
     }
     progress.rows_done(report.rows as u64);
 
-    check_scan(module, file, ids, records, invalid, &report)?;
+    check_scan(module, &shown, ids, records, invalid, &report)?;
 
     let output = writer.finish()?.persist()?;
     report.sidecar = write_merge_sidecar(paths, module, file, kind, &report, &output)?;

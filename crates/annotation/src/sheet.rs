@@ -317,11 +317,14 @@ impl ReadAhead {
     }
 }
 
-/// Streams the rows of an annotation CSV: headers first, then one row at a time, so memory does
-/// not grow with the file.
+/// Streams the rows of an annotation CSV or workbook (`.xlsx`): headers first, then one row at
+/// a time, so memory does not grow with a CSV file. A workbook is read whole when opened (the
+/// format does not stream); its rows carry their sheet row numbers as lines.
 pub struct AnnotationReader<R: Read> {
     path: PathBuf,
-    csv: csv::Reader<Source<R>>,
+    /// The CSV parser; `None` for a workbook, whose rows are in `sheet`.
+    csv: Option<csv::Reader<Source<R>>>,
+    sheet: Option<crate::workbook::SheetRows>,
     headers: Vec<String>,
     delimiter: u8,
     record: csv::ByteRecord,
@@ -333,7 +336,9 @@ pub struct AnnotationReader<R: Read> {
 }
 
 impl AnnotationReader<File> {
-    /// Opens a file and reads its header line.
+    /// Opens a file and reads its header line. A file named `*.xlsx` is read as a workbook
+    /// (its annotation sheet: see [`crate::workbook`]); messages then name the file and the
+    /// sheet, and lines are the sheet's row numbers.
     ///
     /// # Errors
     /// When the file cannot be opened, is empty, or its header is not valid.
@@ -341,9 +346,45 @@ impl AnnotationReader<File> {
     /// A second thread reads the file ahead of the parser (and follows its line breaks and
     /// quoting), so a big file is read on two cores.
     pub fn open(path: &Path) -> Result<Self> {
+        if crate::workbook::is_workbook(path) {
+            return Self::from_sheet(crate::workbook::read_sheet(path)?);
+        }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         Self::start(path, file, |bytes, delimiter| {
             ReadAhead::start(bytes, delimiter).map(Feed::Ahead)
+        })
+    }
+
+    /// A reader over a workbook's sheet: the header checked as a CSV header is.
+    fn from_sheet(sheet: crate::workbook::Sheet) -> Result<Self> {
+        let path = sheet.shown_path();
+        let Some(mut headers) = sheet.header else {
+            return Err(Error::EmptyFile { path });
+        };
+        for header in &mut headers {
+            *header = header.trim().to_owned();
+        }
+        while headers.last().is_some_and(String::is_empty) {
+            headers.pop();
+        }
+        for (i, name) in headers.iter().enumerate() {
+            if !name.is_empty() && headers[..i].iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(Error::DuplicateColumn {
+                    path,
+                    column: name.clone(),
+                });
+            }
+        }
+        Ok(Self {
+            path,
+            csv: None,
+            sheet: Some(sheet.rows),
+            headers,
+            delimiter: b',',
+            record: csv::ByteRecord::new(),
+            marks: Arc::new(Mutex::new(Marks::new(b','))),
+            misfits: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 }
@@ -423,7 +464,8 @@ impl<R: Read> AnnotationReader<R> {
         }
         Ok(Self {
             path: path.to_owned(),
-            csv,
+            csv: Some(csv),
+            sheet: None,
             headers,
             delimiter,
             record,
@@ -476,9 +518,14 @@ impl<R: Read> AnnotationReader<R> {
     /// # Errors
     /// As the iterator: a malformed line or a cell that is not valid UTF-8.
     pub fn read_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
+        if self.csv.is_none() {
+            return self.read_sheet_row(row);
+        }
         loop {
-            let read = self
-                .csv
+            let Some(csv) = self.csv.as_mut() else {
+                return Ok(false);
+            };
+            let read = csv
                 .read_byte_record(&mut self.record)
                 .map_err(|e| csv_error(&self.path, &e))?;
             if !read {
@@ -545,6 +592,47 @@ impl<R: Read> AnnotationReader<R> {
             }
             return Ok(true);
         }
+    }
+
+    /// [`Self::read_row`] for a workbook's sheet: the same checks, on typed cells already turned
+    /// into text (no `'` to undo: a workbook stores text as text).
+    fn read_sheet_row(&mut self, row: &mut AnnotationRow) -> Result<bool> {
+        let Some(rows) = self.sheet.as_mut() else {
+            return Ok(false);
+        };
+        for (line, cells) in rows.by_ref() {
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            let columns = self.headers.len();
+            if let Some(extra) = cells
+                .iter()
+                .skip(columns)
+                .position(|c| !c.trim().is_empty())
+            {
+                return Err(Error::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message: format!(
+                        "a value in column {}, which has no header; give the column a name in row 1 (or move the value) and run again",
+                        crate::workbook::column_letters(columns + extra)
+                    ),
+                });
+            }
+            row.line = line;
+            row.cells.resize(columns, String::new());
+            let mut given = cells.into_iter();
+            for (i, cell) in row.cells.iter_mut().enumerate() {
+                cell.clear();
+                if let Some(text) = given.next()
+                    && !self.skipped.get(i).copied().unwrap_or(false)
+                {
+                    *cell = text;
+                }
+            }
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The end of the input: fine unless rows did not fit the header.

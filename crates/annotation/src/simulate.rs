@@ -202,7 +202,7 @@ pub fn simulate(
     }
     report.filled = known.len();
 
-    write_table(file, &table)?;
+    write_table(module, file, &table)?;
     Ok(report)
 }
 
@@ -386,10 +386,28 @@ fn fill_annotator(
     }
 }
 
-/// Rewrites `file` atomically with the table's rows.
-fn write_table(file: &Path, table: &AnnotationTable) -> Result<()> {
+/// Rewrites `file` atomically with the table's rows (a workbook is laid out again, with its
+/// provenance from the sidecar when there is one).
+fn write_table(module: &ModuleSpec, file: &Path, table: &AnnotationTable) -> Result<()> {
     let mut out = AtomicFile::create(file).map_err(|e| Error::io(file, e))?;
-    {
+    if crate::workbook::is_workbook(file) {
+        let sidecar = crate::files::Sidecar::read_for(file)?;
+        let detail = |key: &str| sidecar.as_ref().and_then(|s| s.details.get(key)?.as_u64());
+        let provenance = crate::workbook::Provenance {
+            results_file: sidecar.as_ref().and_then(|s| s.results_file.clone()),
+            seed: detail("seed"),
+            sampled_rows: table.rows.len(),
+            source_rows: detail("source_rows").and_then(|n| usize::try_from(n).ok()),
+            created_at: sidecar
+                .as_ref()
+                .map(|s| s.created_at.clone())
+                .unwrap_or_default(),
+        };
+        let rows: Vec<Vec<String>> = table.rows.iter().map(|r| r.cells.clone()).collect();
+        let bytes =
+            crate::workbook::write_workbook(file, module, &table.headers, &rows, &provenance)?;
+        std::io::Write::write_all(&mut out, &bytes).map_err(|e| Error::io(file, e))?;
+    } else {
         let mut writer = SafeCsvWriter::new(file, &mut out, &table.headers)?;
         for row in &table.rows {
             writer.write_row(&row.cells)?;

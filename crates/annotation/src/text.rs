@@ -9,7 +9,7 @@ use present::{Table, percent_of, thousands};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::files::{files_in, task_file};
+use crate::files::{files_in, sheet_files, task_file};
 
 use crate::{
     GoldFormat, GoldReport, MergeReport, Resolution, SimulateOptions, SimulateReport, Strategy,
@@ -292,7 +292,7 @@ pub fn merge_listing(catalog: &Catalog, paths: &ProjectPaths) -> Result<MergeLis
             .and_then(|n| catalog.module_for_file_name(&n.to_string_lossy()))
             .map(|m| m.id.to_string())
     };
-    let annotation_files: Vec<ListedFile> = files_in(&paths.annotation_tasks(), ".csv")?
+    let annotation_files: Vec<ListedFile> = sheet_files(&paths.annotation_tasks())?
         .into_iter()
         .map(|path| {
             let found = task_file(catalog, &path);

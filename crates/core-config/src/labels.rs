@@ -216,6 +216,18 @@ impl LabelSet {
         &self.labels
     }
 
+    /// The other spellings that read as `label` (the aliases of `modules.toml`; for boolean
+    /// fields the yes/no words), lower-cased, in alphabetical order.
+    #[must_use]
+    pub fn aliases_of(&self, label: &str) -> Vec<&str> {
+        let own = fold(label);
+        self.aliases
+            .iter()
+            .filter(|(word, to)| to.as_str() == label && **word != own)
+            .map(|(word, _)| word.as_str())
+            .collect()
+    }
+
     /// The positive class, for binary and boolean fields.
     #[must_use]
     pub fn positive(&self) -> Option<&str> {

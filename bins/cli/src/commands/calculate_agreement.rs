@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use agreement::AnalysisOptions;
 use annotation::analysis::analyze_file;
-use annotation::files::{files_in, find_file, task_file};
+use annotation::files::{find_file, sheet_files, task_file};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
@@ -23,8 +23,8 @@ use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 /// Measure how far two annotators agree on an annotation CSV, and how close the LLM comes.
 ///
-/// Reads the files generate-annotation-csv writes, once annotators A and B have filled their
-/// columns. Each cell is read with the module's own labels and aliases, in any case (yes/no,
+/// Reads the files generate-annotation-csv writes (CSV or .xlsx workbook), once annotators A and
+/// B have filled their columns. Each cell is read with the module's own labels and aliases, in any case (yes/no,
 /// R/S/C/N, OB/CB/NB/Null, ...); an empty cell means "not annotated yet" and its row is left out
 /// of the statistics, never counted as a label.
 ///
@@ -63,7 +63,8 @@ enum Command {
     /// When both annotators used one and the same label everywhere, kappa is undefined (0/0):
     /// the report says so and still gives observed agreement, PABAK and AC1.
     Analyze {
-        /// The annotation CSV (a relative name is also looked up in annotation_tasks/).
+        /// The annotation CSV or .xlsx workbook (a relative name is also looked up in
+        /// annotation_tasks/).
         file: PathBuf,
         /// Also print the confusion matrix (rows annotator A, columns annotator B).
         #[arg(short, long)]
@@ -170,7 +171,7 @@ fn file_name(path: &Path) -> String {
 
 fn list(project: &Project, json: bool) -> anyhow::Result<ExitStatus> {
     let folder = project.paths.annotation_tasks();
-    let files = files_in(&folder, ".csv")?;
+    let files = sheet_files(&folder)?;
     let found: Vec<_> = files
         .iter()
         .map(|p| task_file(&project.catalog, p))
@@ -217,7 +218,7 @@ fn batch(
     json: bool,
 ) -> anyhow::Result<ExitStatus> {
     let folder = project.paths.annotation_tasks();
-    let files = files_in(&folder, ".csv")?;
+    let files = sheet_files(&folder)?;
     let mut results = Vec::with_capacity(files.len());
     for path in &files {
         let shown = project.paths.display(path).into_owned();

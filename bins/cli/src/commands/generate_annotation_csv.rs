@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use annotation::files::result_csvs;
 use annotation::generate_text::{BatchEntry, listing, next_steps, render_batch, render_generated};
-use annotation::{DEFAULT_SEED, GenerateOptions, generate};
+use annotation::{DEFAULT_SEED, GenerateOptions, SheetFormat, generate};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use core_config::ModuleSpec;
 
 use crate::common::{ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
-/// Turn a run's results into a CSV for two human annotators.
+/// Turn a run's results into a CSV (or an Excel workbook) for two human annotators.
 ///
 /// Rows come from the module's newest result CSV in experiment_results/ (or --source), are
 /// shuffled with a seed and sampled, and are laid out in the columns modules.toml declares for
@@ -24,6 +24,11 @@ use crate::common::{ExitStatus, GlobalArgs, Project, print_json, run_cli};
 /// cell quoted, and a cell a spreadsheet would run as a formula (starting with = + - @, tab or
 /// a line break) gets a leading ' that the toolkit removes again when it reads the file back.
 /// A sidecar {name}.meta.json records the source, seed and sample.
+///
+/// With --format xlsx the file is annotation_tasks/{MODULE}_annotation_{YYYYmmdd_HHMMSS}.xlsx
+/// instead: the same rows (the same seed picks the same rows), with a dropdown of the module's
+/// labels on each annotator column, protected product and model columns, disagreements
+/// highlighted, and a Guide sheet. No cell is a formula.
 #[derive(Debug, Parser)]
 #[command(name = "generate-annotation-csv", version, about, long_about)]
 struct Cli {
@@ -44,7 +49,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write an annotation CSV for one module.
+    /// Write an annotation CSV (or workbook, --format xlsx) for one module.
     Generate {
         /// The module (m12, 12, M12B, or the module name).
         module: String,
@@ -57,7 +62,7 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
-    /// Write annotation CSVs for several modules, each from its newest result CSV.
+    /// Write annotation CSVs (or workbooks) for several modules, each from its newest result CSV.
     #[command(group(ArgGroup::new("which").required(true).args(["modules", "all"])))]
     Batch {
         /// Modules to generate for.
@@ -90,9 +95,33 @@ struct Output {
     /// Write to this folder instead of annotation_tasks/.
     #[arg(short, long, value_name = "DIR")]
     output: Option<PathBuf>,
+    /// csv: a spreadsheet-safe CSV. xlsx: a workbook where each label column has a dropdown of
+    /// the module's labels (with what each means), the product and model columns are protected
+    /// (no password), A/B disagreements turn red, and a Guide sheet explains the labels and
+    /// where the rows came from. Every command that reads annotation files reads both.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Csv)]
+    format: Format,
     /// Print a JSON report instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// The kind of annotation file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// A spreadsheet-safe CSV.
+    Csv,
+    /// An Excel workbook with label dropdowns and a Guide sheet.
+    Xlsx,
+}
+
+impl From<Format> for SheetFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Csv => Self::Csv,
+            Format::Xlsx => Self::Xlsx,
+        }
+    }
 }
 
 /// Entry point of the `generate-annotation-csv` binary.
@@ -112,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             output,
         } => {
             let module = project.catalog.resolve(&module)?;
-            let options = options(&sampling, source, output.output);
+            let options = options(&sampling, source, &output);
             let generated = generate(&project.catalog, &project.paths, module, &options)?;
             if output.json {
                 print_json(&generated)?;
@@ -134,17 +163,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-fn options(
-    sampling: &Sampling,
-    source: Option<PathBuf>,
-    output: Option<PathBuf>,
-) -> GenerateOptions {
+fn options(sampling: &Sampling, source: Option<PathBuf>, output: &Output) -> GenerateOptions {
     GenerateOptions {
         sample: sampling.sample,
         seed: sampling.seed,
         shuffle: !sampling.no_shuffle,
         source,
-        output_dir: output,
+        output_dir: output.output.clone(),
+        format: output.format.into(),
     }
 }
 
@@ -178,7 +204,7 @@ fn batch(
     }
     let mut entries = Vec::new();
     for module in &modules {
-        let options = options(sampling, None, output.output.clone());
+        let options = options(sampling, None, output);
         let entry = match generate(catalog, &project.paths, module, &options) {
             Ok(g) => BatchEntry {
                 module: module.id.to_string(),

@@ -15,8 +15,8 @@ use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 /// Merge two annotators' labels into validated data, and validated data into gold datasets.
 ///
-/// `merge` reads an annotation CSV (from generate-annotation-csv, filled in by annotators A and
-/// B), reads every annotator cell with the module's labels (for a yes/no field: yes, no, y, n,
+/// `merge` reads an annotation CSV or .xlsx workbook (from generate-annotation-csv, filled in by
+/// annotators A and B), reads every annotator cell with the module's labels (for a yes/no field: yes, no, y, n,
 /// true, false, 1, 0; for relevance: R, S, C, N and their words), and resolves disagreements
 /// with a strategy. `gold` turns the validated CSV into a dataset file that a run can use as the
 /// module's dataset.
@@ -72,7 +72,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Resolve an annotation CSV into validated_data/{MODULE}_validated_{YYYYmmdd_HHMMSS}.csv.
+    /// Resolve an annotation CSV or workbook into
+    /// validated_data/{MODULE}_validated_{YYYYmmdd_HHMMSS}.csv.
     ///
     /// Adds final_label, resolution and annotator_agreement (1 or 0) for the module's primary
     /// field; a module with more annotated fields also gets `final_<column>`,
@@ -80,7 +81,8 @@ enum Command {
     /// annotator left a field empty is listed and left out. Any annotator cell that is not a
     /// label of its field stops the merge, with every such cell listed, and nothing is written.
     Merge {
-        /// The annotation CSV (a bare name is also looked up in annotation_tasks/).
+        /// The annotation CSV or .xlsx workbook (a bare name is also looked up in
+        /// annotation_tasks/).
         file: PathBuf,
         /// How disagreements are resolved.
         #[arg(short, long, value_enum, default_value_t = StrategyArg::Majority)]

@@ -19,7 +19,7 @@ use crate::common::{ExitStatus, GlobalArgs, print_json, run_cli};
 /// annotator A changes exactly round(--flip-a × rows) of them to another label of the field,
 /// annotator B round(--flip-b × rows), chosen with --seed. Reasoning columns get a short note
 /// saying what was done. The file is rewritten in place, atomically, in the same
-/// spreadsheet-safe format.
+/// spreadsheet-safe format (a .xlsx workbook stays a workbook, dropdowns and guide included).
 ///
 /// Its labels are the dataset's own, not a human judgement: agreement measured on a simulated
 /// file says nothing about whether the model's labels can be trusted.
@@ -28,7 +28,8 @@ use crate::common::{ExitStatus, GlobalArgs, print_json, run_cli};
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
-    /// The annotation CSV to fill (a bare name is also looked up in annotation_tasks/).
+    /// The annotation CSV or .xlsx workbook to fill (a bare name is also looked up in
+    /// annotation_tasks/).
     file: PathBuf,
     /// Where the true labels come from: `auto` for the module's dataset in modules.toml, or a
     /// dataset JSONL file.

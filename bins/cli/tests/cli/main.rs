@@ -8,6 +8,7 @@ mod support;
 
 mod analyze_results;
 mod annotation_roundtrip;
+mod annotation_xlsx;
 mod api_sim;
 mod batch;
 mod calculate_agreement;

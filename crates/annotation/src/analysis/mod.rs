@@ -112,6 +112,8 @@ pub fn analyze_file<'a>(
         )));
     }
     let headers = reader.headers().to_vec();
+    // The file as messages name it (with its sheet, for a workbook).
+    let shown = reader.path().to_owned();
     let row_id = reader.index_of("row_id");
     let needed: Vec<usize> = located
         .iter()
@@ -145,7 +147,7 @@ pub fn analyze_file<'a>(
     if ids.may_repeat() {
         repeated_ids(file, row_id, &ids)?;
     }
-    finish(module, file, &headers, fields, bad, rows, options)
+    finish(module, &shown, &headers, fields, bad, rows, options)
 }
 
 fn finish<'a>(
@@ -279,7 +281,7 @@ fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &IdHashes) -> Result<()
             candidates.add(id, row.line);
         }
     }
-    candidates.check(file)
+    candidates.check(reader.path())
 }
 
 /// An invalid cell as listed in messages.
