@@ -12,6 +12,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod baseline;
+pub mod chain;
 pub mod compare;
 mod error;
 pub mod errors;
