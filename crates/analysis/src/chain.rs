@@ -174,7 +174,8 @@ pub struct ChainInfo {
 }
 
 /// Header of the undecided-keywords file.
-pub const UNDECIDED_HEADERS: [&str; 6] = ["asin", "keyword", "step", "reason", "route", "record_id"];
+pub const UNDECIDED_HEADERS: [&str; 6] =
+    ["asin", "keyword", "step", "reason", "route", "record_id"];
 
 /// One step's run as the rule reads it: scored rows and errored rows by join key.
 #[derive(Debug, Default)]
@@ -463,7 +464,13 @@ mod tests {
     #[test]
     fn another_type_is_s_when_m15_says_substitute() {
         assert_eq!(
-            rule([Some("false"), Some("false"), Some("R"), Some("S"), Some("C")]),
+            rule([
+                Some("false"),
+                Some("false"),
+                Some("R"),
+                Some("S"),
+                Some("C")
+            ]),
             Ok("S".into())
         );
     }
@@ -475,7 +482,13 @@ mod tests {
             Ok("C".into())
         );
         assert_eq!(
-            rule([Some("false"), Some("false"), Some("R"), Some("Null"), Some("N")]),
+            rule([
+                Some("false"),
+                Some("false"),
+                Some("R"),
+                Some("Null"),
+                Some("N")
+            ]),
             Ok("N".into())
         );
     }
@@ -524,15 +537,18 @@ mod tests {
         let labels = |id: &str| {
             let module = catalog.resolve(id).unwrap();
             let set = module.primary_score().labels.clone().unwrap();
-            (
-                set.labels().to_vec(),
-                set.positive().map(str::to_owned),
-            )
+            (set.labels().to_vec(), set.positive().map(str::to_owned))
         };
         assert_eq!(labels("m12").0, ["true", "false"]);
         assert_eq!(labels("m13").0, ["true", "false"]);
         assert_eq!(labels("m14").0, ["R", "N"]);
-        assert_eq!(labels("m15"), (vec!["S".to_owned(), "Null".to_owned()], Some("S".to_owned())));
+        assert_eq!(
+            labels("m15"),
+            (
+                vec!["S".to_owned(), "Null".to_owned()],
+                Some("S".to_owned())
+            )
+        );
         assert_eq!(labels("m16").0, ["C", "N"]);
         assert_eq!(labels("m12b").0, ["R", "S", "C", "N"]);
     }
@@ -584,7 +600,10 @@ mod tests {
         assert_eq!(keywords, 5);
         // red mug: same type, m14 answers N against R.
         let mug = rows.iter().find(|r| r.keyword == "Red Mug").unwrap();
-        assert_eq!((mug.answer.as_str(), mug.expected.as_str(), mug.right), ("N", "R", false));
+        assert_eq!(
+            (mug.answer.as_str(), mug.expected.as_str(), mug.right),
+            ("N", "R", false)
+        );
         // oven: m12 missed the violation; m13 lacks the keyword, so the answer's route stops.
         let oven = undecided.iter().find(|u| u.keyword == "oven").unwrap();
         assert_eq!((oven.gap, oven.answer_side), (Gap::NoRow(Step::M13), true));

@@ -81,7 +81,7 @@ fn asin_and_keyword(row: &core_config::ResultRow) -> (String, String) {
 /// # Errors
 /// When the CSV cannot be read.
 pub fn read_labelled(run: &RunRef, module: &ModuleSpec) -> Result<RunRows> {
-    let mut reader = RowReader::open(&run.csv, module)?;
+    let mut reader = RowReader::open_for_analysis(&run.csv, module)?;
     let mut out = RunRows::default();
     while let Some(judged) = reader.next_row()? {
         let labels = judged.score.as_ref().and_then(|s| s.primary_labels());

@@ -90,7 +90,9 @@ pub enum Error {
         module: String,
     },
     /// A run given as a chain step that is not a run of m12–m16 (or a second run of a step).
-    #[error("{run} ({module}) is not a step of the relevance chain: give at most one run of each of m12, m13, m14, m15, m16")]
+    #[error(
+        "{run} ({module}) is not a step of the relevance chain: give at most one run of each of m12, m13, m14, m15, m16"
+    )]
     NotAChainStep {
         /// The run.
         run: String,

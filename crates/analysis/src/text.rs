@@ -331,9 +331,7 @@ pub fn paths(report: &PathsReport) -> String {
     let _ = write!(
         title,
         "\n  the chain decided {} of the {} keywords of m12's run; {} undecided",
-        chain.decided,
-        chain.keywords,
-        chain.undecided
+        chain.decided, chain.keywords, chain.undecided
     );
     if !chain.undecided_by_step.is_empty() {
         let why: Vec<String> = chain

@@ -59,7 +59,9 @@ enum Command {
     /// pipeline's rule (m12 violation → N; else m13 same type → m14's R/N; else m15's S, else
     /// m16's C/N) and compares the result with m12b. Keywords the rule sends to a step whose run
     /// lacks them are counted as undecided and listed in a CSV, never guessed.
-    #[command(after_help = "Examples:\n  analyze-results paths m02 m02b\n  analyze-results paths chain m12b\n  analyze-results paths chain exp_20260116_120000_m12b --step exp_20260115_090000_m14")]
+    #[command(
+        after_help = "Examples:\n  analyze-results paths m02 m02b\n  analyze-results paths chain m12b\n  analyze-results paths chain exp_20260116_120000_m12b --step exp_20260115_090000_m14"
+    )]
     Paths {
         /// Path A: exp_… id, results CSV, or module id (newest run), e.g. m02; or `chain` for
         /// the relevance chain m12–m16.
@@ -168,8 +170,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 .map(|s| analysis::resolve_run(&project.catalog, &file, &cwd, s))
                 .collect::<Result<Vec<_>, _>>()?;
             let steps = analysis::chain::chain_runs(&project.catalog, &file, &given)?;
-            let report =
-                analysis::chain::chain_paths(&project.paths.root, &project.catalog, &steps, &run_b)?;
+            let report = analysis::chain::chain_paths(
+                &project.paths.root,
+                &project.catalog,
+                &steps,
+                &run_b,
+            )?;
             if json {
                 print_json(&report)?;
             } else {
@@ -179,7 +185,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Paths { a, b, step, json } => {
             if !step.is_empty() {
-                anyhow::bail!("--step names runs of the relevance chain: use it with `paths chain m12b`");
+                anyhow::bail!(
+                    "--step names runs of the relevance chain: use it with `paths chain m12b`"
+                );
             }
             let run_a = analysis::resolve_run(&project.catalog, &file, &cwd, &a)?;
             let run_b = analysis::resolve_run(&project.catalog, &file, &cwd, &b)?;

@@ -607,7 +607,9 @@ fn write_answers(
             .unwrap_or(Value::Null);
         let given = answer(i, &expected);
         let output = match &given {
-            Some(value) => json!({field.output.clone(): value, "confidence": 0.9, "reasoning": "because"}),
+            Some(value) => {
+                json!({field.output.clone(): value, "confidence": 0.9, "reasoning": "because"})
+            }
             None => json!({"error": "timed out", "error_type": "timeout"}),
         };
         let correct = given.as_ref().map(|_| {
@@ -620,14 +622,23 @@ fn write_answers(
             input: Value::Object(record.input.clone()),
             output,
             expected: Value::Object(record.expected.clone()),
-            asin: record.metadata.get("asin").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            asin: record
+                .metadata
+                .get("asin")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             brand: String::new(),
             keyword: record.input_text("keyword"),
             reasoning: "because".to_owned(),
             metrics: json!({}),
             metadata: Value::Object(record.metadata.clone()),
             correct,
-            error: if given.is_none() { "timeout: timed out".to_owned() } else { String::new() },
+            error: if given.is_none() {
+                "timeout: timed out".to_owned()
+            } else {
+                String::new()
+            },
             extra: Default::default(),
         });
     }
@@ -640,11 +651,17 @@ fn flip_bool(v: &Value) -> Value {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario: six runs, the report, and its check")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: six runs, the report, and its check"
+)]
 fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
     let project = TestProject::new();
     let csv = |folder: &str, name: &str| format!("experiment_results/{folder}/{name}_v1_test.csv");
-    let m12 = csv("M12_HardConstraintViolationCheck", "M12_HardConstraintViolationCheck");
+    let m12 = csv(
+        "M12_HardConstraintViolationCheck",
+        "M12_HardConstraintViolationCheck",
+    );
     let m13 = csv("M13_ProductTypeCheck", "M13_ProductTypeCheck");
     let m14 = csv("M14_PrimaryUseCheckSameType", "M14_PrimaryUseCheckSameType");
     let m15 = csv("M15_SubstituteCheck", "M15_SubstituteCheck");
@@ -693,7 +710,11 @@ fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
     filtered.stdout = hide_registry_times(&filtered.stdout);
     snapshot("analyze_results_paths_chain", &project, &filtered);
 
-    let out = json(&project.run(BIN, &["paths", "chain", "m12b", "--json"]).stdout);
+    let out = json(
+        &project
+            .run(BIN, &["paths", "chain", "m12b", "--json"])
+            .stdout,
+    );
     for key in [
         "path_a",
         "path_b",
@@ -730,8 +751,13 @@ fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
     // None: undecided. `side` 0 reads answers, 1 expected labels.
     let decide = |r: &ResultRow, side: usize| -> Option<String> {
         let pick = |m: &std::collections::HashMap<_, (Option<Value>, Value)>| {
-            m.get(&key(r))
-                .and_then(|(a, e)| if side == 0 { a.clone() } else { Some(e.clone()) })
+            m.get(&key(r)).and_then(|(a, e)| {
+                if side == 0 {
+                    a.clone()
+                } else {
+                    Some(e.clone())
+                }
+            })
         };
         let violation = if side == 0 {
             r.output["violates_constraint"].as_bool()?
@@ -751,9 +777,18 @@ fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
     };
     let truth_b: std::collections::HashMap<_, _> = rb
         .iter()
-        .map(|r| (key(r), (r.output["relevancy"].clone(), r.expected["relevancy"].clone())))
+        .map(|r| {
+            (
+                key(r),
+                (
+                    r.output["relevancy"].clone(),
+                    r.expected["relevancy"].clone(),
+                ),
+            )
+        })
         .collect();
-    let (mut decided, mut undecided, mut joined, mut right_a, mut right_b) = (0, 0, 0u64, 0u64, 0u64);
+    let (mut decided, mut undecided, mut joined, mut right_a, mut right_b) =
+        (0, 0, 0u64, 0u64, 0u64);
     for r in &r12 {
         match (decide(r, 0), decide(r, 1)) {
             (Some(answer), Some(expected)) => {
@@ -786,17 +821,33 @@ fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
         .sum();
     assert_eq!(by_step, undecided);
     // The undecided file lists each undecided keyword once.
-    let text = std::fs::read_to_string(project.path(chain["undecided_file"].as_str().unwrap())).unwrap();
+    let text =
+        std::fs::read_to_string(project.path(chain["undecided_file"].as_str().unwrap())).unwrap();
     assert_eq!(text.lines().count() as u64 - 1, undecided);
-    assert!(text.starts_with("\u{feff}\"asin\",\"keyword\",\"step\",\"reason\",\"route\",\"record_id\""), "{text}");
+    assert!(
+        text.starts_with(
+            "\u{feff}\"asin\",\"keyword\",\"step\",\"reason\",\"route\",\"record_id\""
+        ),
+        "{text}"
+    );
 
     // The baseline's Path A / Path B section includes the chain.
-    let baseline = json(&project.run(BIN, &["baseline", "--format", "json", "--json"]).stdout);
+    let baseline = json(
+        &project
+            .run(BIN, &["baseline", "--format", "json", "--json"])
+            .stdout,
+    );
     let pairs: Vec<String> = baseline["paths"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| format!("{}/{}", p["module_a"].as_str().unwrap(), p["module_b"].as_str().unwrap()))
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["module_a"].as_str().unwrap(),
+                p["module_b"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(pairs, ["chain/m12b"]);
     assert_eq!(baseline["paths"][0]["joined"].as_u64(), Some(joined));
@@ -805,10 +856,16 @@ fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
     // chain step without runs. None writes a file.
     let m14_copy = m14.replace("_v1_", "_v2_");
     std::fs::copy(project.path(&m14), project.path(&m14_copy)).unwrap();
-    let pinned = project.run(BIN, &["paths", "chain", &m12b, "--step", &m14_copy, "--json"]);
+    let pinned = project.run(
+        BIN,
+        &["paths", "chain", &m12b, "--step", &m14_copy, "--json"],
+    );
     assert_eq!(pinned.code, 0, "{}", pinned.stderr);
     let pinned = json(&pinned.stdout);
-    assert_eq!(pinned["chain"]["runs"]["m14"], "M14_PrimaryUseCheckSameType_v2_test");
+    assert_eq!(
+        pinned["chain"]["runs"]["m14"],
+        "M14_PrimaryUseCheckSameType_v2_test"
+    );
     assert_eq!(pinned["joined"], out["joined"]);
     let before = analysis_files(&project);
     let mut transcript = String::new();
@@ -825,7 +882,10 @@ fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
     std::fs::remove_file(project.path(&m16)).unwrap();
     let refused = project.run(BIN, &["paths", "chain", "m12b"]);
     assert_eq!(refused.code, 2);
-    transcript.push_str(&format!("$ paths chain m12b (no m16 CSV)\n{}", refused.stderr));
+    transcript.push_str(&format!(
+        "$ paths chain m12b (no m16 CSV)\n{}",
+        refused.stderr
+    ));
     assert_eq!(analysis_files(&project), before);
     let refused = Run {
         code: 2,
@@ -844,10 +904,13 @@ fn hide_registry_times(text: &str) -> String {
         out.push_str(&rest[..at]);
         let tail = &rest[at + 4..];
         let stamp = tail.len() >= 16
-            && tail.as_bytes()[..16]
-                .iter()
-                .enumerate()
-                .all(|(i, b)| if i == 8 || i == 15 { *b == b'_' } else { b.is_ascii_digit() });
+            && tail.as_bytes()[..16].iter().enumerate().all(|(i, b)| {
+                if i == 8 || i == 15 {
+                    *b == b'_'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         if stamp {
             out.push_str("exp_[TS]_");
             rest = &tail[16..];
