@@ -922,3 +922,50 @@ fn hide_registry_times(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A run made by `batch evaluate` (the earlier tool's batch folder in fixtures/batch): every
+/// subcommand that takes one run reads it, and its figures equal the evaluation's.
+#[test]
+fn a_run_made_by_batch_evaluate_is_analysed() {
+    let project = TestProject::new();
+    let fixture = repo_root().join("fixtures/batch/legacy_20260112_2127");
+    let target = project.path("batch_requests/20260112_2127");
+    std::fs::create_dir_all(target.join("results")).unwrap();
+    for file in [
+        "manifest.json",
+        "upload_manifest.json",
+        "m12_batch.jsonl",
+        "results/m12_results.jsonl",
+        "results/m12_results.errors.jsonl",
+    ] {
+        std::fs::copy(fixture.join(file), target.join(file)).unwrap();
+    }
+    let evaluated = project.run("batch", &["evaluate", "20260112_2127", "--json"]);
+    assert!(evaluated.code <= 1, "{}", evaluated.stderr);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(target.join("evaluation_report.json")).unwrap())
+            .unwrap();
+    let e = &report["evaluations"][0];
+    let errors = json(&project.run(BIN, &["errors", "m12", "--json"]).stdout);
+    assert_eq!(errors["module"], "m12");
+    assert_eq!(errors["scored"], e["total"]);
+    assert_eq!(errors["correct"], e["correct"]);
+    assert_eq!(
+        errors["error_count"].as_u64(),
+        Some(e["total"].as_u64().unwrap() - e["correct"].as_u64().unwrap())
+    );
+    assert_eq!(
+        errors["rows"].as_u64().unwrap(),
+        errors["scored"].as_u64().unwrap() + errors["errored"].as_u64().unwrap()
+    );
+    for args in [
+        &["patterns", "m12", "--json"][..],
+        &["readable", "m12", "--json"],
+        &["all", "--json"],
+        &["baseline", "--json"],
+    ] {
+        let run = project.run(BIN, args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        json(&run.stdout);
+    }
+}
