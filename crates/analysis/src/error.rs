@@ -33,7 +33,9 @@ pub enum Error {
         module: String,
     },
     /// No chosen module has a run.
-    #[error("no module has a run to analyse: run `orchestrator run MODULE` first")]
+    #[error(
+        "no module has a registered run to analyse: run `orchestrator run MODULE` first, or register existing results CSVs with `experiment-registry repair`"
+    )]
     NothingToAnalyse,
     /// A registered run whose results CSV is gone.
     #[error("run {id}: its results CSV {} no longer exists", path.display())]

@@ -969,3 +969,29 @@ fn a_run_made_by_batch_evaluate_is_analysed() {
         json(&run.stdout);
     }
 }
+
+/// `all` and `baseline` work from the registry: a project whose CSVs are not registered gets a
+/// message that says how to register them, exit 2, and no file.
+#[test]
+fn all_without_registered_runs_says_how_to_register_them() {
+    let project = TestProject::new();
+    project.write(
+        "experiment_results/M12_HardConstraintViolationCheck/M12_HardConstraintViolationCheck_v1_160126_1.csv",
+        std::fs::read(repo_root().join("fixtures/results/M12_HardConstraintViolationCheck_v1_160126_1.csv")).unwrap(),
+    );
+    for command in ["all", "baseline"] {
+        let run = project.run(BIN, &[command]);
+        assert_eq!(run.code, 2, "{command}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("experiment-registry repair"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(analysis_files(&project), Vec::<String>::new());
+    let repaired = project.run("experiment-registry", &["repair"]);
+    assert_eq!(repaired.code, 0, "{}", repaired.stderr);
+    let run = project.run(BIN, &["all", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["modules"][0]["errors"]["rescored"], true);
+}
