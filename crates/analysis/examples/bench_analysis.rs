@@ -22,6 +22,18 @@ fn status_kib(key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU seconds (user + system) this process has used: on a shared machine the wall time
+/// depends on the other processes, this does not.
+#[expect(clippy::cast_precision_loss, reason = "report")]
+fn cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let after = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 struct Lcg(u64);
 
 impl Lcg {
@@ -124,6 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Forget the generation's memory: only the analysis is measured.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = status_kib("VmHWM:");
+    let cpu_before = cpu_seconds();
     let start = Instant::now();
     let made = analysis::analyze_run(
         dir.path(),
@@ -136,10 +149,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut (),
     )?;
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let peak = status_kib("VmHWM:");
     let errors = made.errors.ok_or("no errors report")?;
     let patterns = made.patterns.ok_or("no patterns report")?;
     println!("analysis time:  {seconds:.2} s (errors + patterns, one pass)");
+    if let Some(cpu) = cpu {
+        println!("cpu time:       {cpu:.2} s (user + system, this process)");
+    }
     println!("rows/s:         {:.0}", rows as f64 / seconds);
     println!(
         "found:          {} wrong, {} errored, {} slices tested",

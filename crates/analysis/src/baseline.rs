@@ -90,7 +90,8 @@ pub struct BaselineReport {
 }
 
 /// Path A against Path B for every pair (m02/m02b, m04/m04b, m05/m05b) whose two modules are
-/// both among the analysed runs.
+/// both among the analysed runs, and the relevance chain against m12b when m12b and the five
+/// chain steps (m12–m16) are.
 ///
 /// # Errors
 /// When a module id is unknown or a CSV cannot be read or the disagreements file written.
@@ -114,6 +115,13 @@ pub fn path_reports(
                 root, module_a, module_b, run_a, run_b,
             )?);
         }
+    }
+    let steps: Option<Vec<RunRef>> = crate::chain::Step::ALL
+        .iter()
+        .map(|s| find(s.id()).cloned())
+        .collect();
+    if let (Some(steps), Some(run_b)) = (steps, find(crate::chain::CHAIN_PATH_B)) {
+        paths.push(crate::chain::chain_paths(root, catalog, &steps, run_b)?);
     }
     Ok(paths)
 }
@@ -320,6 +328,21 @@ fn path_recommendations(paths: &[PathsReport], recommendations: &mut Vec<String>
                 c.accuracy_a.unwrap_or(0.0) * 100.0,
                 c.accuracy_b.unwrap_or(0.0) * 100.0,
                 c.mcnemar_p
+            ));
+        }
+        if let Some(chain) = &p.chain
+            && chain.undecided > 0
+        {
+            let why: Vec<String> = chain
+                .undecided_by_step
+                .iter()
+                .map(|(why, n)| format!("{why} ({n})"))
+                .collect();
+            recommendations.push(format!(
+                "chain: {} of {} keywords could not be decided ({})",
+                chain.undecided,
+                chain.keywords,
+                why.join("; ")
             ));
         }
     }

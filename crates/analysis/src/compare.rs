@@ -41,47 +41,64 @@ pub struct LabelledRow {
 /// # Errors
 /// When the CSV cannot be read.
 pub fn labelled_rows(run: &RunRef, module: &ModuleSpec) -> Result<(Vec<LabelledRow>, u64)> {
-    let mut reader = RowReader::open(&run.csv, module)?;
-    let mut rows = Vec::new();
-    let mut errored = 0;
+    let read = read_labelled(run, module)?;
+    Ok((read.rows, read.errored.len() as u64))
+}
+
+/// A run's rows reduced to labels, with the rows left out because they errored.
+#[derive(Debug, Clone, Default)]
+pub struct RunRows {
+    /// The scored rows.
+    pub rows: Vec<LabelledRow>,
+    /// The (ASIN, keyword) of each row that errored or has no label to compare.
+    pub errored: Vec<(String, String)>,
+}
+
+/// The row's ASIN and keyword (from its columns, else its metadata / input).
+fn asin_and_keyword(row: &core_config::ResultRow) -> (String, String) {
+    let text = |value: &serde_json::Value, key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let keyword = if row.keyword.is_empty() {
+        text(&row.input, "keyword")
+    } else {
+        row.keyword.clone()
+    };
+    let asin = if row.asin.is_empty() {
+        text(&row.metadata, "asin")
+    } else {
+        row.asin.clone()
+    };
+    (asin, keyword)
+}
+
+/// Reads a run's labelled rows, keeping where the errored rows are.
+///
+/// # Errors
+/// When the CSV cannot be read.
+pub fn read_labelled(run: &RunRef, module: &ModuleSpec) -> Result<RunRows> {
+    let mut reader = RowReader::open_for_analysis(&run.csv, module)?;
+    let mut out = RunRows::default();
     while let Some(judged) = reader.next_row()? {
-        let right = match judged.verdict {
-            Verdict::Errored { .. } => {
-                errored += 1;
+        let labels = judged.score.as_ref().and_then(|s| s.primary_labels());
+        let right = match (&judged.verdict, labels) {
+            (Verdict::Right, Some(_)) => true,
+            (Verdict::Wrong, Some(_)) => false,
+            _ => {
+                out.errored.push(asin_and_keyword(&judged.row));
                 continue;
             }
-            Verdict::Right => true,
-            Verdict::Wrong => false,
         };
-        let Some((expected, answer)) = judged.score.as_ref().and_then(|s| s.primary_labels())
-        else {
-            errored += 1;
+        let Some((expected, answer)) = labels else {
             continue;
         };
         let (expected, answer) = (expected.to_owned(), answer.unwrap_or(MISSING).to_owned());
-        let keyword = if judged.row.keyword.is_empty() {
-            judged
-                .row
-                .input
-                .get("keyword")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        } else {
-            judged.row.keyword.clone()
-        };
-        let asin = if judged.row.asin.is_empty() {
-            judged
-                .row
-                .metadata
-                .get("asin")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        } else {
-            judged.row.asin.clone()
-        };
-        rows.push(LabelledRow {
+        let (asin, keyword) = asin_and_keyword(&judged.row);
+        out.rows.push(LabelledRow {
             record_id: judged.row.record_id,
             asin,
             keyword,
@@ -90,7 +107,17 @@ pub fn labelled_rows(run: &RunRef, module: &ModuleSpec) -> Result<(Vec<LabelledR
             right,
         });
     }
-    Ok((rows, errored))
+    Ok(out)
+}
+
+/// The key Path A and Path B rows are joined on: upper-case ASIN and normalised keyword.
+#[must_use]
+pub fn path_key(asin: &str, keyword: &str) -> String {
+    format!(
+        "{}\u{1f}{}",
+        asin.to_ascii_uppercase(),
+        normalise_keyword(keyword)
+    )
 }
 
 /// Lower case, words separated by one space.
@@ -356,6 +383,10 @@ pub struct PathsReport {
     /// The comparison, joined by (ASIN, normalised keyword).
     #[serde(flatten)]
     pub comparison: Comparison,
+    /// When Path A is the relevance chain (m12–m16 combined): its runs and the keywords it
+    /// could not decide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<crate::chain::ChainInfo>,
 }
 
 /// Path A against Path B on the same keywords (m02/m02b, m04/m04b, m05/m05b).
@@ -393,13 +424,7 @@ pub fn paths(
         false,
         &rows_a,
         &rows_b,
-        |r| {
-            format!(
-                "{}\u{1f}{}",
-                r.asin.to_ascii_uppercase(),
-                normalise_keyword(&r.keyword)
-            )
-        },
+        |r| path_key(&r.asin, &r.keyword),
         &dir.join(format!("{stem}_paths_disagreements.csv")),
         root,
     )?;
@@ -411,5 +436,6 @@ pub fn paths(
         errored_a,
         errored_b,
         comparison,
+        chain: None,
     })
 }

@@ -33,7 +33,9 @@ pub enum Error {
         module: String,
     },
     /// No chosen module has a run.
-    #[error("no module has a run to analyse: run `orchestrator run MODULE` first")]
+    #[error(
+        "no module has a registered run to analyse: run `orchestrator run MODULE` first, or register existing results CSVs with `experiment-registry repair`"
+    )]
     NothingToAnalyse,
     /// A registered run whose results CSV is gone.
     #[error("run {id}: its results CSV {} no longer exists", path.display())]
@@ -72,12 +74,32 @@ pub enum Error {
         what: &'static str,
     },
     /// Two modules that are not a Path A / Path B pair.
-    #[error("{a} and {b} are not a Path A / Path B pair (pairs: m02/m02b, m04/m04b, m05/m05b)")]
+    #[error(
+        "{a} and {b} are not a Path A / Path B pair (pairs: m02/m02b, m04/m04b, m05/m05b, and the relevance chain m12–m16 against m12b: `paths chain m12b`)"
+    )]
     NotAPair {
         /// First module.
         a: String,
         /// Second module.
         b: String,
+    },
+    /// A step of the relevance chain (m12–m16) without a run.
+    #[error(
+        "the relevance chain needs a run of each of m12, m13, m14, m15 and m16: {module} has none (run `orchestrator run {module}` first, or give one with --step)"
+    )]
+    ChainStep {
+        /// The step's module.
+        module: String,
+    },
+    /// A run given as a chain step that is not a run of m12–m16 (or a second run of a step).
+    #[error(
+        "{run} ({module}) is not a step of the relevance chain: give at most one run of each of m12, m13, m14, m15, m16"
+    )]
+    NotAChainStep {
+        /// The run.
+        run: String,
+        /// Its module.
+        module: String,
     },
     /// The catalogue or a results file could not be read.
     #[error(transparent)]

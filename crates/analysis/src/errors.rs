@@ -224,7 +224,9 @@ pub struct ErrorsTally {
     module: ModuleSpec,
     labels: Vec<String>,
     positive: Option<String>,
-    pairs: BTreeMap<(String, String), u64>,
+    /// (expected, answered) label pairs and their rows: a short list scanned per row, so a
+    /// row costs no allocation once its pair has been seen.
+    pairs: Vec<((String, String), u64)>,
     rows: u64,
     correct: u64,
     wrong: u64,
@@ -311,7 +313,7 @@ impl ErrorsTally {
             positive: labels
                 .filter(|l| l.labels().len() == 2)
                 .and_then(|l| l.positive().map(str::to_owned)),
-            pairs: BTreeMap::new(),
+            pairs: Vec::new(),
             rows: 0,
             correct: 0,
             wrong: 0,
@@ -363,10 +365,16 @@ impl ErrorsTally {
         if let Some(score) = &judged.score {
             if let Some((expected, output)) = score.primary_labels() {
                 let output = output.unwrap_or(MISSING);
-                *self
+                match self
                     .pairs
-                    .entry((expected.to_owned(), output.to_owned()))
-                    .or_default() += 1;
+                    .iter_mut()
+                    .find(|((e, o), _)| e == expected && o == output)
+                {
+                    Some((_, n)) => *n += 1,
+                    None => self
+                        .pairs
+                        .push(((expected.to_owned(), output.to_owned()), 1)),
+                }
                 if let Some(positive) = &self.positive {
                     if expected == positive && output != positive {
                         kind = ErrorKind::FalseNegative;
@@ -431,10 +439,11 @@ impl ErrorsTally {
     #[must_use]
     pub fn finish(&self, run: &RunRef, rescored: bool) -> ErrorsReport {
         let scored = self.correct + self.wrong;
-        let labels = self.all_labels();
-        let confusion = self.confusion(&labels);
+        let pairs: BTreeMap<(String, String), u64> = self.pairs.iter().cloned().collect();
+        let labels = self.all_labels(&pairs);
+        let confusion = confusion_of(&pairs, &labels);
         let (per_label, micro_f1, macro_f1) = per_label_figures(&self.labels, &labels, &confusion);
-        let binary = self.binary_counts();
+        let binary = self.binary_counts(&pairs);
         let mcc = match &binary {
             Some(b) => mcc(b.tp, b.tn, b.fp, b.r#fn),
             None if !self.labels.is_empty() => multiclass_mcc(&confusion),
@@ -473,9 +482,9 @@ impl ErrorsTally {
     }
 
     /// The module's labels, then any other label seen as expected or output value.
-    fn all_labels(&self) -> Vec<String> {
+    fn all_labels(&self, pairs: &BTreeMap<(String, String), u64>) -> Vec<String> {
         let mut labels = self.labels.clone();
-        for (expected, output) in self.pairs.keys() {
+        for (expected, output) in pairs.keys() {
             for label in [expected, output] {
                 if !labels.contains(label) {
                     labels.push(label.clone());
@@ -485,26 +494,8 @@ impl ErrorsTally {
         labels
     }
 
-    /// Row counts by expected label (rows) and output label (columns).
-    fn confusion(&self, labels: &[String]) -> Vec<Vec<u64>> {
-        labels
-            .iter()
-            .map(|e| {
-                labels
-                    .iter()
-                    .map(|o| {
-                        self.pairs
-                            .get(&(e.clone(), o.clone()))
-                            .copied()
-                            .unwrap_or(0)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     /// The two-class counts, when the module names a positive label.
-    fn binary_counts(&self) -> Option<BinaryCounts> {
+    fn binary_counts(&self, pairs: &BTreeMap<(String, String), u64>) -> Option<BinaryCounts> {
         self.positive.as_ref().map(|positive| {
             let mut counts = BinaryCounts {
                 positive: positive.clone(),
@@ -513,7 +504,7 @@ impl ErrorsTally {
                 fp: 0,
                 r#fn: 0,
             };
-            for ((e, o), &n) in &self.pairs {
+            for ((e, o), &n) in pairs {
                 match (e == positive, o == positive) {
                     (true, true) => counts.tp += n,
                     (false, false) => counts.tn += n,
@@ -546,6 +537,19 @@ impl ErrorsTally {
             })
             .collect()
     }
+}
+
+/// Row counts by expected label (rows) and output label (columns).
+fn confusion_of(pairs: &BTreeMap<(String, String), u64>, labels: &[String]) -> Vec<Vec<u64>> {
+    labels
+        .iter()
+        .map(|e| {
+            labels
+                .iter()
+                .map(|o| pairs.get(&(e.clone(), o.clone())).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect()
 }
 
 /// `n / d`, or None when `d` is 0.

@@ -12,6 +12,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod baseline;
+pub mod chain;
 pub mod compare;
 mod error;
 pub mod errors;
@@ -74,7 +75,8 @@ pub fn analyze_run(
     wanted: Wanted,
     progress: &mut dyn Progress,
 ) -> Result<RunAnalysis> {
-    let mut reader = RowReader::open(&run.csv, module)?;
+    let mut reader = RowReader::open_for_analysis(&run.csv, module)?;
+    let rescored = reader.rescored();
     let dir = output::module_dir(root, module);
     let mut suffixes = Vec::new();
     if wanted.errors {
@@ -124,7 +126,7 @@ pub fn analyze_run(
         Some(sheet) => {
             let file = sheet.finish()?;
             let written = file.commit_new().map_err(|e| Error::io(&errors_path, e))?;
-            let mut report = errors.finish(run, reader.rescored());
+            let mut report = errors.finish(run, rescored);
             report.errors_file = Some(display(&written));
             output::write_json(&dir.join(format!("{stem}_errors.json")), &report)?;
             Some(report)

@@ -297,23 +297,61 @@ fn comparison(title: &str, c: &Comparison, errored_a: u64, errored_b: u64, items
     out
 }
 
-/// Path A against Path B as text.
+/// Path A against Path B as text (with the relevance chain's runs and undecided keywords when
+/// Path A is the chain).
 #[must_use]
 pub fn paths(report: &PathsReport) -> String {
-    let title = format!(
-        "Path A {} ({}) against Path B {} ({})",
-        term(&report.path_a),
-        report.module_a,
+    let Some(chain) = &report.chain else {
+        let title = format!(
+            "Path A {} ({}) against Path B {} ({})",
+            term(&report.path_a),
+            report.module_a,
+            term(&report.path_b),
+            report.module_b
+        );
+        return comparison(
+            &title,
+            &report.comparison,
+            report.errored_a,
+            report.errored_b,
+            "keywords",
+        );
+    };
+    let runs: Vec<String> = chain
+        .runs
+        .iter()
+        .map(|(module, run)| format!("{module} {}", term(run)))
+        .collect();
+    let mut title = format!(
+        "Path A: the relevance chain ({}) against Path B {} ({})",
+        runs.join(", "),
         term(&report.path_b),
         report.module_b
     );
-    comparison(
+    let _ = write!(
+        title,
+        "\n  the chain decided {} of the {} keywords of m12's run; {} undecided",
+        chain.decided, chain.keywords, chain.undecided
+    );
+    if !chain.undecided_by_step.is_empty() {
+        let why: Vec<String> = chain
+            .undecided_by_step
+            .iter()
+            .map(|(why, n)| format!("{why} ({n})"))
+            .collect();
+        let _ = write!(title, " ({})", why.join("; "));
+    }
+    let mut out = comparison(
         &title,
         &report.comparison,
         report.errored_a,
         report.errored_b,
         "keywords",
-    )
+    );
+    if let Some(file) = &chain.undecided_file {
+        let _ = writeln!(out, "Undecided by the chain: {}", term(file));
+    }
+    out
 }
 
 /// The agreement of two runs of one module as text.
@@ -402,6 +440,7 @@ mod tests {
             errored_a: 0,
             errored_b: 2,
             comparison: comparison_of(&["Y", "N"], vec![vec![2, 1], vec![0, 1]]),
+            chain: None,
         };
         let text = paths(&report);
         assert_eq!(

@@ -50,14 +50,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Path A against Path B on the same keywords (m02/m02b, m04/m04b, m05/m05b), joined by
-    /// ASIN and normalised keyword: kappa between the paths, each path's accuracy, McNemar's
-    /// exact test, and a CSV of the rows where they disagree.
+    /// Path A against Path B on the same keywords (m02/m02b, m04/m04b, m05/m05b, and the
+    /// relevance chain against m12b), joined by ASIN and normalised keyword: kappa between the
+    /// paths, each path's accuracy, McNemar's exact test, and a CSV of the rows where they
+    /// disagree.
+    ///
+    /// `paths chain m12b` combines the newest runs of m12, m13, m14, m15 and m16 with the
+    /// pipeline's rule (m12 violation → N; else m13 same type → m14's R/N; else m15's S, else
+    /// m16's C/N) and compares the result with m12b. Keywords the rule sends to a step whose run
+    /// lacks them are counted as undecided and listed in a CSV, never guessed.
+    #[command(
+        after_help = "Examples:\n  analyze-results paths m02 m02b\n  analyze-results paths chain m12b\n  analyze-results paths chain exp_20260116_120000_m12b --step exp_20260115_090000_m14"
+    )]
     Paths {
-        /// Path A: exp_… id, results CSV, or module id (newest run), e.g. m02.
+        /// Path A: exp_… id, results CSV, or module id (newest run), e.g. m02; or `chain` for
+        /// the relevance chain m12–m16.
         a: String,
-        /// Path B, e.g. m02b.
+        /// Path B, e.g. m02b (m12b against the chain).
         b: String,
+        /// With `chain`: the run to use for one step (a run of m12–m16) instead of its
+        /// module's newest run. Repeat for several steps.
+        #[arg(long, value_name = "RUN")]
+        step: Vec<String>,
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -149,7 +163,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Success)
         }
-        Command::Paths { a, b, json } => {
+        Command::Paths { a, b, step, json } if a.eq_ignore_ascii_case(analysis::chain::CHAIN) => {
+            let run_b = analysis::resolve_run(&project.catalog, &file, &cwd, &b)?;
+            let given = step
+                .iter()
+                .map(|s| analysis::resolve_run(&project.catalog, &file, &cwd, s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let steps = analysis::chain::chain_runs(&project.catalog, &file, &given)?;
+            let report = analysis::chain::chain_paths(
+                &project.paths.root,
+                &project.catalog,
+                &steps,
+                &run_b,
+            )?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", analysis::text::paths(&report));
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Paths { a, b, step, json } => {
+            if !step.is_empty() {
+                anyhow::bail!(
+                    "--step names runs of the relevance chain: use it with `paths chain m12b`"
+                );
+            }
             let run_a = analysis::resolve_run(&project.catalog, &file, &cwd, &a)?;
             let run_b = analysis::resolve_run(&project.catalog, &file, &cwd, &b)?;
             let module_a = project.catalog.resolve(&run_a.module)?;

@@ -585,3 +585,413 @@ fn readable_writes_one_row_per_field_with_product_links() {
     assert!(rows.iter().any(|r| &r[1] == "keyword"));
     assert!(rows.iter().any(|r| r[4].starts_with("errored: ")));
 }
+
+/// A run of `module` over its whole dataset: `answer(i, expected)` gives the answer's value of
+/// the scored field (`None`: the row errored). `correct` comes from the module's scoring spec.
+fn write_answers(
+    project: &TestProject,
+    module: &str,
+    csv: &str,
+    answer: &dyn Fn(usize, &Value) -> Option<Value>,
+) -> Vec<ResultRow> {
+    let catalog = Catalog::load(&project.path("modules.toml")).unwrap();
+    let module = catalog.resolve(module).unwrap();
+    let field = module.primary_score().clone();
+    let records = core_config::read_records(&project.root().join(&module.dataset)).unwrap();
+    let mut rows = Vec::new();
+    for (i, record) in records.into_iter().enumerate() {
+        let expected = record
+            .expected
+            .get(&field.expected)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let given = answer(i, &expected);
+        let output = match &given {
+            Some(value) => {
+                json!({field.output.clone(): value, "confidence": 0.9, "reasoning": "because"})
+            }
+            None => json!({"error": "timed out", "error_type": "timeout"}),
+        };
+        let correct = given.as_ref().map(|_| {
+            runner::score::score_row(module, &record.expected, output.as_object().unwrap())
+                .unwrap()
+                .correct
+        });
+        rows.push(ResultRow {
+            record_id: record.id.clone(),
+            input: Value::Object(record.input.clone()),
+            output,
+            expected: Value::Object(record.expected.clone()),
+            asin: record
+                .metadata
+                .get("asin")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            brand: String::new(),
+            keyword: record.input_text("keyword"),
+            reasoning: "because".to_owned(),
+            metrics: json!({}),
+            metadata: Value::Object(record.metadata.clone()),
+            correct,
+            error: if given.is_none() {
+                "timeout: timed out".to_owned()
+            } else {
+                String::new()
+            },
+            extra: Default::default(),
+        });
+    }
+    core_config::results::write_results(&project.path(csv), module, &rows).unwrap();
+    rows
+}
+
+fn flip_bool(v: &Value) -> Value {
+    json!(!(v.as_bool().unwrap_or(false)))
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: six runs, the report, and its check"
+)]
+fn paths_chain_combines_m12_to_m16_and_compares_with_m12b() {
+    let project = TestProject::new();
+    let csv = |folder: &str, name: &str| format!("experiment_results/{folder}/{name}_v1_test.csv");
+    let m12 = csv(
+        "M12_HardConstraintViolationCheck",
+        "M12_HardConstraintViolationCheck",
+    );
+    let m13 = csv("M13_ProductTypeCheck", "M13_ProductTypeCheck");
+    let m14 = csv("M14_PrimaryUseCheckSameType", "M14_PrimaryUseCheckSameType");
+    let m15 = csv("M15_SubstituteCheck", "M15_SubstituteCheck");
+    let m16 = csv("M16_ComplementaryCheck", "M16_ComplementaryCheck");
+    let m12b = csv("M12B_CombinedClassification", "M12B_CombinedClassification");
+    // Planted mistakes: each step is wrong on a few rows, one m15 row errors.
+    let r12 = write_answers(&project, "m12", &m12, &|i, e| {
+        Some(json!((e == "N") != (i % 25 == 3)))
+    });
+    let r13 = write_answers(&project, "m13", &m13, &|i, e| {
+        Some(if i % 10 == 4 { flip_bool(e) } else { e.clone() })
+    });
+    let r14 = write_answers(&project, "m14", &m14, &|i, e| {
+        Some(match (i % 6 == 1, e.as_str()) {
+            (true, Some("R")) => json!("N"),
+            (true, _) => json!("R"),
+            (false, _) => e.clone(),
+        })
+    });
+    let r15 = write_answers(&project, "m15", &m15, &|i, e| {
+        (i != 5).then(|| match (i % 9 == 2, e.as_str()) {
+            (true, Some("S")) => Value::Null,
+            (true, _) => json!("S"),
+            (false, _) => e.clone(),
+        })
+    });
+    let r16 = write_answers(&project, "m16", &m16, &|i, e| {
+        Some(match (i % 7 == 3, e.as_str()) {
+            (true, Some("C")) => json!("N"),
+            (true, _) => json!("C"),
+            (false, _) => e.clone(),
+        })
+    });
+    let rb = write_answers(&project, "m12b", &m12b, &|i, e| {
+        let labels = ["R", "S", "C", "N"];
+        let at = labels.iter().position(|l| e == *l).unwrap();
+        Some(json!(labels[if i % 5 == 0 { (at + 1) % 4 } else { at }]))
+    });
+    // Registered, so that `chain` and `m12b` name each module's newest run.
+    let repaired = project.run("experiment-registry", &["repair"]);
+    assert_eq!(repaired.code, 0, "{}", repaired.stderr);
+
+    let run = project.run(BIN, &["paths", "chain", "m12b"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut filtered = run;
+    filtered.stdout = hide_registry_times(&filtered.stdout);
+    snapshot("analyze_results_paths_chain", &project, &filtered);
+
+    let out = json(
+        &project
+            .run(BIN, &["paths", "chain", "m12b", "--json"])
+            .stdout,
+    );
+    for key in [
+        "path_a",
+        "path_b",
+        "joined",
+        "only_a",
+        "only_b",
+        "kappa",
+        "kappa_ci95",
+        "accuracy_a",
+        "accuracy_b",
+        "mcnemar_p",
+        "disagreements_file",
+    ] {
+        assert!(out.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(out["path_a"], "chain");
+
+    // The rule, written again here over the planted answers, keyed by (ASIN, lower-case keyword).
+    let key = |r: &ResultRow| (r.asin.clone(), r.keyword.to_lowercase());
+    let index = |rows: &[ResultRow], field: &str| -> std::collections::HashMap<_, _> {
+        rows.iter()
+            .map(|r| {
+                let answer = r.correct.map(|_| r.output[field].clone());
+                (key(r), (answer, r.expected[field].clone()))
+            })
+            .collect()
+    };
+    let (s13, s14, s15, s16) = (
+        index(&r13, "same_type"),
+        index(&r14, "relevancy"),
+        index(&r15, "relevancy"),
+        index(&r16, "relevancy"),
+    );
+    // None: undecided. `side` 0 reads answers, 1 expected labels.
+    let decide = |r: &ResultRow, side: usize| -> Option<String> {
+        let pick = |m: &std::collections::HashMap<_, (Option<Value>, Value)>| {
+            m.get(&key(r)).and_then(|(a, e)| {
+                if side == 0 {
+                    a.clone()
+                } else {
+                    Some(e.clone())
+                }
+            })
+        };
+        let violation = if side == 0 {
+            r.output["violates_constraint"].as_bool()?
+        } else {
+            r.expected["relevancy"] == "N"
+        };
+        if violation {
+            return Some("N".into());
+        }
+        if pick(&s13)?.as_bool()? {
+            return pick(&s14)?.as_str().map(str::to_owned);
+        }
+        if pick(&s15)? == "S" {
+            return Some("S".into());
+        }
+        pick(&s16)?.as_str().map(str::to_owned)
+    };
+    let truth_b: std::collections::HashMap<_, _> = rb
+        .iter()
+        .map(|r| {
+            (
+                key(r),
+                (
+                    r.output["relevancy"].clone(),
+                    r.expected["relevancy"].clone(),
+                ),
+            )
+        })
+        .collect();
+    let (mut decided, mut undecided, mut joined, mut right_a, mut right_b) =
+        (0, 0, 0u64, 0u64, 0u64);
+    for r in &r12 {
+        match (decide(r, 0), decide(r, 1)) {
+            (Some(answer), Some(expected)) => {
+                decided += 1;
+                if let Some((b_answer, b_expected)) = truth_b.get(&key(r)) {
+                    joined += 1;
+                    assert_eq!(&expected, b_expected, "the datasets agree on {:?}", key(r));
+                    right_a += u64::from(answer == expected);
+                    right_b += u64::from(b_answer == b_expected);
+                }
+            }
+            _ => undecided += 1,
+        }
+    }
+    let chain = &out["chain"];
+    assert_eq!(chain["keywords"].as_u64(), Some(r12.len() as u64));
+    assert_eq!(chain["decided"].as_u64(), Some(decided));
+    assert_eq!(chain["undecided"].as_u64(), Some(undecided));
+    assert!(undecided > 0 && decided > 100, "{decided} {undecided}");
+    assert_eq!(out["joined"].as_u64(), Some(joined));
+    assert_eq!(out["only_b"].as_u64(), Some(rb.len() as u64 - joined));
+    assert_eq!(out["expected_differs"], 0);
+    assert!((out["accuracy_a"].as_f64().unwrap() - right_a as f64 / joined as f64).abs() < 1e-12);
+    assert!((out["accuracy_b"].as_f64().unwrap() - right_b as f64 / joined as f64).abs() < 1e-12);
+    let by_step: u64 = chain["undecided_by_step"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_step, undecided);
+    // The undecided file lists each undecided keyword once.
+    let text =
+        std::fs::read_to_string(project.path(chain["undecided_file"].as_str().unwrap())).unwrap();
+    assert_eq!(text.lines().count() as u64 - 1, undecided);
+    assert!(
+        text.starts_with(
+            "\u{feff}\"asin\",\"keyword\",\"step\",\"reason\",\"route\",\"record_id\""
+        ),
+        "{text}"
+    );
+
+    // The baseline's Path A / Path B section includes the chain.
+    let baseline = json(
+        &project
+            .run(BIN, &["baseline", "--format", "json", "--json"])
+            .stdout,
+    );
+    let pairs: Vec<String> = baseline["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["module_a"].as_str().unwrap(),
+                p["module_b"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(pairs, ["chain/m12b"]);
+    assert_eq!(baseline["paths"][0]["joined"].as_u64(), Some(joined));
+
+    // Steps given by hand, and the refusals: a wrong Path B, a step of another module, a
+    // chain step without runs. None writes a file.
+    let m14_copy = m14.replace("_v1_", "_v2_");
+    std::fs::copy(project.path(&m14), project.path(&m14_copy)).unwrap();
+    let pinned = project.run(
+        BIN,
+        &["paths", "chain", &m12b, "--step", &m14_copy, "--json"],
+    );
+    assert_eq!(pinned.code, 0, "{}", pinned.stderr);
+    let pinned = json(&pinned.stdout);
+    assert_eq!(
+        pinned["chain"]["runs"]["m14"],
+        "M14_PrimaryUseCheckSameType_v2_test"
+    );
+    assert_eq!(pinned["joined"], out["joined"]);
+    let before = analysis_files(&project);
+    let mut transcript = String::new();
+    for args in [
+        &["paths", "chain", "m13"][..],
+        &["paths", "chain", "m12b", "--step", &m12b],
+        &["paths", "m12", "m12b"],
+        &["paths", "m02", "m02b", "--step", &m14],
+    ] {
+        let refused = project.run(BIN, args);
+        assert_eq!(refused.code, 2, "{args:?}: {}", refused.stdout);
+        transcript.push_str(&format!("$ {}\n{}", args.join(" "), refused.stderr));
+    }
+    std::fs::remove_file(project.path(&m16)).unwrap();
+    let refused = project.run(BIN, &["paths", "chain", "m12b"]);
+    assert_eq!(refused.code, 2);
+    transcript.push_str(&format!(
+        "$ paths chain m12b (no m16 CSV)\n{}",
+        refused.stderr
+    ));
+    assert_eq!(analysis_files(&project), before);
+    let refused = Run {
+        code: 2,
+        stdout: String::new(),
+        stderr: hide_registry_times(&transcript),
+    };
+    snapshot("analyze_results_paths_chain_refused", &project, &refused);
+}
+
+/// Registry ids (`exp_{YYYYmmdd}_{HHMMSS}_{module}`) with their time hidden: ids made by
+/// `experiment-registry repair` carry the time of the test.
+fn hide_registry_times(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("exp_") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 4..];
+        let stamp = tail.len() >= 16
+            && tail.as_bytes()[..16].iter().enumerate().all(|(i, b)| {
+                if i == 8 || i == 15 {
+                    *b == b'_'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if stamp {
+            out.push_str("exp_[TS]_");
+            rest = &tail[16..];
+        } else {
+            out.push_str("exp_");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A run made by `batch evaluate` (the earlier tool's batch folder in fixtures/batch): every
+/// subcommand that takes one run reads it, and its figures equal the evaluation's.
+#[test]
+fn a_run_made_by_batch_evaluate_is_analysed() {
+    let project = TestProject::new();
+    let fixture = repo_root().join("fixtures/batch/legacy_20260112_2127");
+    let target = project.path("batch_requests/20260112_2127");
+    std::fs::create_dir_all(target.join("results")).unwrap();
+    for file in [
+        "manifest.json",
+        "upload_manifest.json",
+        "m12_batch.jsonl",
+        "results/m12_results.jsonl",
+        "results/m12_results.errors.jsonl",
+    ] {
+        std::fs::copy(fixture.join(file), target.join(file)).unwrap();
+    }
+    let evaluated = project.run("batch", &["evaluate", "20260112_2127", "--json"]);
+    assert!(evaluated.code <= 1, "{}", evaluated.stderr);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(target.join("evaluation_report.json")).unwrap())
+            .unwrap();
+    let e = &report["evaluations"][0];
+    let errors = json(&project.run(BIN, &["errors", "m12", "--json"]).stdout);
+    assert_eq!(errors["module"], "m12");
+    assert_eq!(errors["scored"], e["total"]);
+    assert_eq!(errors["correct"], e["correct"]);
+    assert_eq!(
+        errors["error_count"].as_u64(),
+        Some(e["total"].as_u64().unwrap() - e["correct"].as_u64().unwrap())
+    );
+    assert_eq!(
+        errors["rows"].as_u64().unwrap(),
+        errors["scored"].as_u64().unwrap() + errors["errored"].as_u64().unwrap()
+    );
+    for args in [
+        &["patterns", "m12", "--json"][..],
+        &["readable", "m12", "--json"],
+        &["all", "--json"],
+        &["baseline", "--json"],
+    ] {
+        let run = project.run(BIN, args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        json(&run.stdout);
+    }
+}
+
+/// `all` and `baseline` work from the registry: a project whose CSVs are not registered gets a
+/// message that says how to register them, exit 2, and no file.
+#[test]
+fn all_without_registered_runs_says_how_to_register_them() {
+    let project = TestProject::new();
+    project.write(
+        "experiment_results/M12_HardConstraintViolationCheck/M12_HardConstraintViolationCheck_v1_160126_1.csv",
+        std::fs::read(repo_root().join("fixtures/results/M12_HardConstraintViolationCheck_v1_160126_1.csv")).unwrap(),
+    );
+    for command in ["all", "baseline"] {
+        let run = project.run(BIN, &[command]);
+        assert_eq!(run.code, 2, "{command}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("experiment-registry repair"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(analysis_files(&project), Vec::<String>::new());
+    let repaired = project.run("experiment-registry", &["repair"]);
+    assert_eq!(repaired.code, 0, "{}", repaired.stderr);
+    let run = project.run(BIN, &["all", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["modules"][0]["errors"]["rescored"], true);
+}
