@@ -1,0 +1,244 @@
+//! The report built on the registry fixture (fixtures/registry/README.md), with hostile
+//! keywords and reasoning planted in wrong rows: the HTML escapes them, counts its charts'
+//! bars and cells from the analysis, references nothing over the network, and the folder
+//! appears whole.
+
+use std::path::Path;
+
+use core_config::Catalog;
+use registry::RegistryFile;
+use report::{Options, gather, write_site};
+
+const XSS_SCRIPT: &str = "<script>alert(1)</script>";
+const XSS_IMG: &str = "\"><img src=x onerror=alert(1)>";
+const M14_B: &str = "exp_20260116_141203_m14";
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = test_support::repo_root();
+    std::fs::copy(repo.join("modules.toml"), dir.path().join("modules.toml")).unwrap();
+    test_support::copy_dir(
+        &repo.join("fixtures/registry/project/experiment_results"),
+        &dir.path().join("experiment_results"),
+    );
+    plant(
+        &dir.path().join(
+            "experiment_results/M14_PrimaryUseCheckSameType/M14_PrimaryUseCheckSameType_v2_160126_1.csv",
+        ),
+    );
+    dir
+}
+
+/// Puts the hostile keywords and reasoning into the wrong rows of run B.
+fn plant(path: &Path) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (keyword, input, reasoning, correct) = (
+        col("Keyword"),
+        col("input"),
+        col("Reasoning"),
+        col("correct"),
+    );
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut planted = 0;
+    for row in &mut rows {
+        if &row[correct] != "false" || planted == 2 {
+            continue;
+        }
+        let hostile = [XSS_SCRIPT, XSS_IMG][planted];
+        let mut cells: Vec<String> = row.iter().map(str::to_owned).collect();
+        let mut json: serde_json::Value = serde_json::from_str(&cells[input]).unwrap();
+        json["keyword"] = serde_json::json!(hostile);
+        cells[input] = json.to_string();
+        cells[keyword] = hostile.to_owned();
+        cells[reasoning] = "<script>alert(2)</script> & more".to_owned();
+        *row = csv::StringRecord::from(cells);
+        planted += 1;
+    }
+    assert_eq!(planted, 2, "run B has two wrong rows to plant in");
+    let mut writer = csv::Writer::from_path(path).unwrap();
+    writer.write_record(&headers).unwrap();
+    for row in rows {
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+fn build(root: &Path, options: &Options) -> report::Written {
+    let catalog = Catalog::load(&root.join("modules.toml")).unwrap();
+    let file = RegistryFile::in_project(root.to_owned());
+    let gathered = gather(root, &catalog, &file, options, &mut ()).unwrap();
+    write_site(
+        root,
+        &gathered,
+        options,
+        "20260101_000000",
+        "2026-01-01 00:00",
+        &mut (),
+    )
+    .unwrap()
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap()
+}
+
+#[test]
+fn hostile_keywords_and_reasoning_render_as_text() {
+    let root = project();
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m14.html");
+    assert!(
+        !page.contains(XSS_SCRIPT),
+        "raw <script> keyword in the page"
+    );
+    assert!(!page.contains("<img"), "raw <img> in the page");
+    assert!(
+        !page.contains("<script>alert"),
+        "raw reasoning script in the page"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "escaped keyword shown"
+    );
+    assert!(
+        page.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"),
+        "escaped keyword shown"
+    );
+    // The only scripts are the page's own: one inline script element.
+    assert_eq!(page.matches("<script>").count(), 1);
+}
+
+fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
+    let needle = format!(" {attribute}=\"");
+    html.match_indices(&needle)
+        .map(|(i, _)| {
+            let rest = &html[i + needle.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn pages_reference_nothing_over_the_network() {
+    let root = project();
+    let options = Options {
+        compare: Some(("exp_20260115_093000_m14".to_owned(), M14_B.to_owned())),
+        ..Options::default()
+    };
+    let written = build(root.path(), &options);
+    for file in ["index.html", "m12.html", "m14.html", "compare.html"] {
+        let page = read(&written.dir, file);
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "{file}"
+        );
+        for attribute in ["href", "src", "xlink:href", "action"] {
+            for value in attribute_values(&page, attribute) {
+                assert!(
+                    !value.contains("//") && !value.contains(':'),
+                    "{file}: {attribute}={value} is not a file beside the page"
+                );
+            }
+        }
+        assert!(!page.contains("<link") && !page.contains("@import") && !page.contains("url("));
+    }
+}
+
+#[test]
+fn charts_have_one_mark_per_figure_of_the_analysis() {
+    let root = project();
+    let written = build(root.path(), &Options::default());
+    let errors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root.path()
+                .join("analysis/M14_PrimaryUseCheckSameType/exp_20260116_141203_m14_errors.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let labels = errors["labels"].as_array().unwrap().len();
+    let page = read(&written.dir, "m14.html");
+    assert_eq!(page.matches("<rect class=\"cell ").count(), labels * labels);
+    assert_eq!(page.matches("<rect class=\"bar p\"").count(), labels);
+    assert_eq!(page.matches("<rect class=\"bar r\"").count(), labels);
+    assert_eq!(page.matches("<rect class=\"bar f\"").count(), labels);
+    for (i, row) in errors["confusion_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        for (j, count) in row.as_array().unwrap().iter().enumerate() {
+            let _ = (i, j);
+            assert!(page.contains(&format!("data-value=\"{count}\"")));
+        }
+    }
+    // Every chart is accessible: a title per svg.
+    let svgs: Vec<&str> = page.split("<svg ").skip(1).collect();
+    assert!(svgs.len() >= 4, "heatmap, label bars, history, calibration");
+    for svg in svgs {
+        let after_open = &svg[svg.find('>').unwrap() + 1..];
+        assert!(svg.contains("role=\"img\"") && after_open.starts_with("<title>"));
+    }
+    // The errors table holds every wrong and every errored row (under the cap), as the errors
+    // file does.
+    let error_count =
+        (errors["error_count"].as_u64().unwrap() + errors["errored"].as_u64().unwrap()) as usize;
+    let table = &page[page.find("id=\"errors-table\"").unwrap()..];
+    let body = &table[..table.find("</table>").unwrap()];
+    assert_eq!(body.matches("<tr>").count() - 1, error_count);
+    assert!(page.contains("href=\"m14_errors.csv\""));
+    assert!(written.dir.join("m14_errors.csv").is_file());
+    let index = read(&written.dir, "index.html");
+    assert!(index.contains("href=\"m14.html\"") && index.contains("href=\"m12.html\""));
+    assert!(index.contains("data-ready") || index.contains("setAttribute(\"data-ready\""));
+}
+
+#[test]
+fn the_errors_table_is_capped_at_max_rows_and_links_the_full_file() {
+    let root = project();
+    let options = Options {
+        max_rows: 1,
+        ..Options::default()
+    };
+    let written = build(root.path(), &options);
+    let page = read(&written.dir, "m14.html");
+    let table = &page[page.find("id=\"errors-table\"").unwrap()..];
+    let body = &table[..table.find("</table>").unwrap()];
+    assert_eq!(body.matches("<tr>").count() - 1, 1);
+    assert!(page.contains("raise <code>--max-rows</code>"));
+    let full = std::fs::read_to_string(written.dir.join("m14_errors.csv")).unwrap();
+    assert!(full.lines().count() > 2);
+}
+
+#[test]
+fn a_second_report_gets_its_own_folder_and_no_temporary_folder_is_left() {
+    let root = project();
+    let first = build(root.path(), &Options::default());
+    let second = build(root.path(), &Options::default());
+    assert_ne!(first.dir, second.dir);
+    assert!(second.dir.ends_with("20260101_000000_2"));
+    let names: Vec<String> = std::fs::read_dir(root.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+#[test]
+fn comparison_page_shows_the_flips_and_mcnemar_of_experiment_registry_compare() {
+    let root = project();
+    let options = Options {
+        compare: Some(("exp_20260115_093000_m14".to_owned(), M14_B.to_owned())),
+        ..Options::default()
+    };
+    let written = build(root.path(), &options);
+    let page = read(&written.dir, "compare.html");
+    // fixtures/registry/README.md: 2 right → wrong, 9 wrong → right, p = 134 / 2048.
+    assert!(page.contains("Right in A, wrong in B (2)"), "{page}");
+    assert!(page.contains("Wrong in A, right in B (9)"));
+    assert!(page.contains(&format!("{:.4}", 134.0 / 2048.0)));
+    assert!(page.contains("bootstrap interval"));
+}
