@@ -20,7 +20,8 @@ pub mod svg;
 pub use build::{Gathered, ModuleData, gather};
 pub use error::{Error, Result};
 pub use pages::{
-    ErrorLine, Page, SHOWN_SLICES, Written, errors_csv_name, render_pages, write_site,
+    ErrorLine, Page, SHOWN_SLICES, Written, errors_csv_name, file_url, render_pages, text,
+    write_site,
 };
 
 /// Errors-table rows embedded per module page unless `--max-rows` says otherwise.

@@ -407,6 +407,7 @@ fn module_context(m: &ModuleData, rows: &[ErrorLine], max_rows: usize) -> Value 
                     h.prompt_version,
                     h.model
                 ),
+                tick: format!("{} · {}", h.prompt_version, h.model),
             })
         })
         .collect();
@@ -439,6 +440,7 @@ fn module_context(m: &ModuleData, rows: &[ErrorLine], max_rows: usize) -> Value 
                 x: b.mean_confidence.unwrap_or((b.low + b.high) / 2.0),
                 y,
                 label: format!("confidence {:.1}–{:.1}, {} rows", b.low, b.high, b.rows),
+                tick: String::new(),
             })
         })
         .collect();
@@ -722,22 +724,22 @@ fn first_error_rows(path: &Path, max: usize) -> Result<Vec<ErrorLine>> {
     Ok(out)
 }
 
-/// Writes the report under `reports/` of `root` as `{timestamp}` (`_2`, `_3`, … when taken):
+/// Writes the report in `reports` (the project's `reports/`, or `--out`) as `{timestamp}`
+/// (`_2`, `_3`, … when taken):
 /// the pages and each module's full errors CSV are written into a temporary folder that is
 /// renamed into place at the end, so the folder is either complete or absent.
 ///
 /// # Errors
 /// When an errors file cannot be read back, a page rendered, or a file written.
 pub fn write_site(
-    root: &Path,
+    reports: &Path,
     gathered: &Gathered,
     options: &Options,
     timestamp: &str,
     generated: &str,
     progress: &mut dyn Progress,
 ) -> Result<Written> {
-    let reports = root.join("reports");
-    std::fs::create_dir_all(&reports).map_err(|e| Error::io(&reports, e))?;
+    std::fs::create_dir_all(reports).map_err(|e| Error::io(reports, e))?;
     let tmp = reports.join(format!(".{timestamp}.tmp-{}", std::process::id()));
     let result = fill(&tmp, gathered, options, generated, progress);
     let files = match result {
@@ -800,4 +802,75 @@ fn fill(
         files.push((page.file, page.html.len() as u64));
     }
     Ok(files)
+}
+
+/// The `file://` URL of a local path (absolute), with the bytes a URL cannot carry
+/// percent-encoded.
+#[must_use]
+pub fn file_url(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut url = String::from("file://");
+    if !text.starts_with('/') {
+        url.push('/');
+    }
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                url.push(char::from(byte));
+            }
+            b'\\' => url.push('/'),
+            _ => {
+                use std::fmt::Write as _;
+                let _ = write!(url, "%{byte:02X}");
+            }
+        }
+    }
+    url
+}
+
+/// The summary `analyze-results report` prints: each file written with its size, and the
+/// report's URL. `shown` is the report folder as the user should read it.
+#[must_use]
+pub fn text(written: &Written, shown: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("Report written to {shown}/\n");
+    let width = written
+        .files
+        .iter()
+        .map(|(f, _)| f.len())
+        .max()
+        .unwrap_or(0);
+    for (file, bytes) in &written.files {
+        #[expect(clippy::cast_precision_loss, reason = "file sizes are far below 2^52")]
+        let kb = *bytes as f64 / 1024.0;
+        let _ = writeln!(out, "  {file:<width$}  {kb:>9.1} KB");
+    }
+    let _ = writeln!(out, "\nOpen: {}", file_url(&written.index));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_encode_what_a_url_cannot_carry() {
+        assert_eq!(
+            file_url(Path::new("/tmp/my reports/20260101_000000/index.html")),
+            "file:///tmp/my%20reports/20260101_000000/index.html"
+        );
+        assert_eq!(file_url(Path::new("/a/#b?.html")), "file:///a/%23b%3F.html");
+    }
+
+    #[test]
+    fn every_template_parses_and_escapes() {
+        let env = environment();
+        for name in ["base.html", "index.html", "module.html", "compare.html"] {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
+        let out = env
+            .render_str("{{ x }}", minijinja::context! { x => "<b>&</b>" })
+            .unwrap();
+        assert_eq!(out, "&lt;b&gt;&amp;&lt;&#x2f;b&gt;");
+    }
 }

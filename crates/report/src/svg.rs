@@ -194,8 +194,10 @@ pub struct Point {
     pub x: f64,
     /// Value (0–1).
     pub y: f64,
-    /// What the point is, shown in its tooltip and beside it.
+    /// What the point is, shown in its tooltip.
     pub label: String,
+    /// A short mark written under the x axis at the point (prompt version and model), or empty.
+    pub tick: String,
 }
 
 /// A line chart of values in 0–1 against `x` in `x_range`, one `circle.point` per point with
@@ -210,8 +212,10 @@ pub fn line(
     diagonal: bool,
 ) -> String {
     let (w, h, left, top) = (420.0_f64, 220.0_f64, 44.0_f64, 14.0_f64);
-    let width = w + left + 20.0;
-    let height = h + top + 40.0;
+    let ticks = points.iter().any(|p| !p.tick.is_empty());
+    let below = if ticks { 28.0 } else { 0.0 };
+    let width = w + left + 60.0;
+    let height = h + top + 40.0 + below;
     let span = (x_range.1 - x_range.0).max(f64::EPSILON);
     let px = |x: f64| left + (x - x_range.0) / span * w;
     let py = |y: f64| top + (1.0 - y.clamp(0.0, 1.0)) * h;
@@ -242,7 +246,7 @@ pub fn line(
         out,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="axis">{}</text><text x="12" y="{:.1}" class="axis" transform="rotate(-90 12 {:.1})" text-anchor="middle">{}</text>"#,
         left + w / 2.0,
-        top + h + 34.0,
+        top + h + 34.0 + below,
         esc(x_axis),
         top + h / 2.0,
         top + h / 2.0,
@@ -272,6 +276,15 @@ pub fn line(
             py(p.y) - 8.0,
             p.y * 100.0,
         );
+        if !p.tick.is_empty() {
+            let _ = write!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"#,
+                px(p.x),
+                top + h + 16.0,
+                esc(&p.tick)
+            );
+        }
     }
     out.push_str("</svg>");
     out
@@ -420,17 +433,20 @@ mod tests {
                 x: 0.0,
                 y: 0.8,
                 label: "v1".into(),
+                tick: "v1 · gpt-4o".into(),
             },
             Point {
                 x: 1.0,
                 y: 0.9,
                 label: "v2".into(),
+                tick: String::new(),
             },
         ];
         let svg = line("History", "run", "accuracy", &points, (0.0, 1.0), true);
         assert_eq!(count(&svg, r#"class="point""#), 2);
         assert!(svg.contains(r#"class="ref""#));
         assert!(svg.contains(">90%</text>"));
+        assert!(svg.contains(">v1 · gpt-4o</text>"));
         let spark = sparkline("Accuracy history", &[0.5, 0.7, 0.9]);
         assert_eq!(count(&spark, r#"class="point""#), 3);
         assert!(spark.contains(">90%</text>"));

@@ -70,7 +70,7 @@ fn build(root: &Path, options: &Options) -> report::Written {
     let file = RegistryFile::in_project(root.to_owned());
     let gathered = gather(root, &catalog, &file, options, &mut ()).unwrap();
     write_site(
-        root,
+        &root.join("reports"),
         &gathered,
         options,
         "20260101_000000",
