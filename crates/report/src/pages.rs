@@ -411,14 +411,15 @@ fn module_context(m: &ModuleData, rows: &[ErrorLine], max_rows: usize) -> Value 
             })
         })
         .collect();
+    // Each run gets a slot of width 1 centred on its index, so one run sits in the middle.
     #[expect(clippy::cast_precision_loss, reason = "few runs")]
-    let span = (m.history.len().max(2) - 1) as f64;
+    let span = m.history.len().max(1) as f64 - 0.5;
     let history_svg = svg::line(
         &format!("{}: accuracy across {} runs", e.module, points.len()),
         "run (oldest first)",
         "accuracy",
         &points,
-        (0.0, span),
+        (-0.5, span),
         false,
     );
     let history: Vec<Value> = m

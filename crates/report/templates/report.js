@@ -47,7 +47,7 @@
     var table = document.getElementById(input.getAttribute("data-table"));
     var count = document.getElementById(input.getAttribute("data-count"));
     input.hidden = false;
-    input.addEventListener("input", function () {
+    function apply() {
       var q = input.value.toLowerCase();
       var shown = 0;
       each(table.tBodies[0].rows, function (row) {
@@ -56,7 +56,9 @@
         if (match) { shown += 1; }
       });
       if (count) { count.textContent = String(shown); }
-    });
+    }
+    input.addEventListener("input", apply);
+    input.addEventListener("change", apply);
   });
   root.setAttribute("data-ready", "true");
 })();
