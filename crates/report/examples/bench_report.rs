@@ -51,7 +51,8 @@ fn row(rng: &mut Lcg, vocabulary: &[String], i: u64) -> ResultRow {
         (true, false) => json!("OB"),
     };
     let confidence = if wrong { 0.6 } else { 0.9 } + rng.below(10) as f64 / 100.0;
-    let reasoning = "The keyword names the brand or does not; this is the model's one-sentence reason.";
+    let reasoning =
+        "The keyword names the brand or does not; this is the model's one-sentence reason.";
     ResultRow {
         record_id: format!("M02_B{product:09}__{keyword}_{i}"),
         input: json!({"keyword": keyword, "brand_entities": ["Owala", "owala", "Owla", "FreeSip"]}),
@@ -143,7 +144,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         index as f64 / 1024.0,
         page as f64 / 1024.0,
         (index + page) as f64 / 1e6,
-        if index + page < 5_000_000 { "met" } else { "NOT met" }
+        if index + page < 5_000_000 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!(
         "errors CSV:     {:.1} MB beside the pages",

@@ -202,13 +202,13 @@ impl<'d> Session<'d> {
     /// A screenshot of the whole page: the window is first made as tall as the page.
     async fn screenshot(&self, to: &Path) {
         let height = self
-            .script("return document.documentElement.scrollHeight;")
+            .script("return document.body.scrollHeight;")
             .await
             .as_u64()
             .unwrap();
         self.post(
             "/window/rect",
-            json!({"width": 1300, "height": height.clamp(600, 8000) + 140}),
+            json!({"width": 1300, "height": height.clamp(500, 8000) + 160}),
         )
         .await;
         let value = self

@@ -242,3 +242,25 @@ fn comparison_page_shows_the_flips_and_mcnemar_of_experiment_registry_compare() 
     assert!(page.contains(&format!("{:.4}", 134.0 / 2048.0)));
     assert!(page.contains("bootstrap interval"));
 }
+
+#[test]
+fn modules_under_the_threshold_are_flagged_on_the_index() {
+    let root = project();
+    let options = Options {
+        threshold: 0.8,
+        ..Options::default()
+    };
+    let written = build(root.path(), &options);
+    let index = read(&written.dir, "index.html");
+    // m12's newest run is 75% right (3 of 4), m14's 87%: only m12 is under 80%.
+    assert_eq!(
+        index
+            .matches("<span class=\"flag\">under 80%</span>")
+            .count(),
+        1
+    );
+    let m12_row = &index[index.find("href=\"m12.html\">m12</a>").unwrap()..];
+    let m12_row = &m12_row[..m12_row.find("</tr>").unwrap()];
+    assert!(m12_row.contains("under 80%"), "{m12_row}");
+    assert_eq!(index.matches("<tr class=\"under\">").count(), 1);
+}
