@@ -187,7 +187,7 @@ pub fn heatmap(
     out
 }
 
-/// One point of a [`line`] chart.
+/// One point of a [`line()`] chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     /// Position on the x axis (0–1 for calibration; an index for histories).
