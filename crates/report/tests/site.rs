@@ -264,3 +264,70 @@ fn modules_under_the_threshold_are_flagged_on_the_index() {
     assert!(m12_row.contains("under 80%"), "{m12_row}");
     assert_eq!(index.matches("<tr class=\"under\">").count(), 1);
 }
+
+/// A registered m01 run (a list module) over the first 8 dataset records: every other record
+/// misses its first expected item and adds a hostile extra one.
+fn m01_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = test_support::repo_root();
+    std::fs::copy(repo.join("modules.toml"), dir.path().join("modules.toml")).unwrap();
+    let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
+    let module = catalog.resolve("m01").unwrap();
+    let records = core_config::read_records(&repo.join(&module.dataset)).unwrap();
+    let mut rows = Vec::new();
+    for (i, record) in records.into_iter().take(8).enumerate() {
+        let expected = record.expected.get("brand_entities").cloned().unwrap();
+        let items: Vec<serde_json::Value> = expected.as_array().unwrap().clone();
+        let wrong = i % 2 == 1 && items.len() > 1;
+        let answer = if wrong {
+            let mut answer = items[1..].to_vec();
+            answer.push(serde_json::json!("<b>extra</b>"));
+            answer
+        } else {
+            items.clone()
+        };
+        rows.push(core_config::ResultRow {
+            record_id: record.id.clone(),
+            input: serde_json::Value::Object(record.input.clone()),
+            output: serde_json::json!({"brand_entities": answer, "reasoning": "listed"}),
+            expected: serde_json::Value::Object(record.expected.clone()),
+            asin: record
+                .metadata
+                .get("asin")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            brand: String::new(),
+            keyword: String::new(),
+            reasoning: "listed".to_owned(),
+            metrics: serde_json::json!({}),
+            metadata: serde_json::Value::Object(record.metadata.clone()),
+            correct: Some(!wrong),
+            error: String::new(),
+            extra: std::collections::BTreeMap::new(),
+        });
+    }
+    let csv = dir
+        .path()
+        .join("experiment_results/M01_ExtractOwnBrandEntities/M01_v1_test.csv");
+    core_config::results::write_results(&csv, module, &rows).unwrap();
+    let file = RegistryFile::in_project(dir.path().to_owned());
+    file.register(registry::NewRun::new(module.id.clone(), &csv))
+        .unwrap();
+    dir
+}
+
+#[test]
+fn list_modules_show_their_figures_and_the_missing_and_extra_items_of_each_record() {
+    let root = m01_project();
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m01.html");
+    assert!(page.contains("<h2 id=\"lists\">List fields</h2>"), "{page}");
+    let items = &page[page.find("id=\"items-table\"").expect("items table")..];
+    let items = &items[..items.find("</table>").unwrap()];
+    let rows = items.matches("<tr>").count() - 1;
+    assert!(rows >= 1, "{items}");
+    // Every listed record has its extra item, escaped.
+    assert_eq!(items.matches("&lt;b&gt;extra&lt;&#x2f;b&gt;").count(), rows);
+    assert!(!page.contains("<b>extra</b>"));
+}
