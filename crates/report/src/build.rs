@@ -36,8 +36,11 @@ pub struct HistoryRun {
 pub struct AnnotationData {
     /// The file, relative to the project root.
     pub file: String,
-    /// Its fields, primary first.
+    /// Its fields, primary first (empty when the file could not be analysed).
     pub fields: Vec<FieldAnalysis>,
+    /// Why the file could not be analysed (a cell that is not a label, …): the page says so
+    /// instead of the whole report failing.
+    pub error: Option<String>,
 }
 
 /// Everything one module's page shows.
@@ -234,17 +237,34 @@ fn annotations(
             &path,
             &AnalysisOptions::default(),
             &mut RowsProgress(progress),
-        )
-        .map_err(|source| Error::Annotation {
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
-        out.push(AnnotationData {
-            file: paths.display(&path).into_owned(),
-            fields: analysis.fields,
+        );
+        let file = paths.display(&path).into_owned();
+        out.push(match analysis {
+            Ok(analysis) => AnnotationData {
+                file,
+                fields: analysis.fields,
+                error: None,
+            },
+            Err(e) => AnnotationData {
+                file,
+                fields: Vec::new(),
+                error: Some(error_chain(&e)),
+            },
         });
     }
     Ok(out)
+}
+
+/// An error and its causes on one line, each once.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 fn compare_runs(

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The analysis of a run (or choosing the runs) failed.
-    #[error("cannot analyse the runs")]
-    Analysis(#[source] Box<analysis::Error>),
+    #[error(transparent)]
+    Analysis(Box<analysis::Error>),
     /// The registry could not be read or a run to compare opened.
-    #[error("cannot read the registry")]
-    Registry(#[source] Box<registry::Error>),
+    #[error(transparent)]
+    Registry(Box<registry::Error>),
     /// An annotation file could not be analysed.
     #[error("cannot analyse the annotation file {}", path.display())]
     Annotation {

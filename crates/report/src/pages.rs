@@ -596,6 +596,7 @@ fn field_context(f: &FieldAnalysis) -> Value {
 fn annotation_context(a: &AnnotationData) -> Value {
     minijinja::context! {
         file => a.file,
+        error => a.error,
         fields => a.fields.iter().map(field_context).collect::<Vec<_>>(),
     }
 }

@@ -331,3 +331,58 @@ fn list_modules_show_their_figures_and_the_missing_and_extra_items_of_each_recor
     assert_eq!(items.matches("&lt;b&gt;extra&lt;&#x2f;b&gt;").count(), rows);
     assert!(!page.contains("<b>extra</b>"));
 }
+
+/// An m14 annotation sheet: `labels` gives (LLM, annotator A, annotator B) per row.
+fn annotation_sheet(root: &Path, name: &str, labels: &[(&str, &str, &str)]) {
+    let mut text = String::from(
+        "row_id,record_id,keyword,llm_relevancy,annotator_a_relevancy,annotator_a_reasoning,annotator_b_relevancy,annotator_b_reasoning\n",
+    );
+    for (i, (llm, a, b)) in labels.iter().enumerate() {
+        text.push_str(&format!("{},M14_r{i},kw {i},{llm},{a},,{b},\n", i + 1));
+    }
+    let dir = root.join("annotation_tasks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn annotation_section_shows_kappa_and_a_sheet_that_cannot_be_read_does_not_stop_the_report() {
+    let root = project();
+    let good = [
+        ("R", "R", "R"),
+        ("N", "N", "N"),
+        ("R", "R", "N"),
+        ("N", "N", "N"),
+        ("R", "R", "R"),
+        ("N", "R", "R"),
+    ];
+    annotation_sheet(root.path(), "M14_annotation_20260101_000000.csv", &good);
+    annotation_sheet(
+        root.path(),
+        "M14_annotation_20260102_000000.csv",
+        &[("R", "R", "maybe"), ("N", "N", "N")],
+    );
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m14.html");
+    let section = &page[page.find("id=\"annotation\"").expect("annotation section")..];
+    // minijinja escapes `/` too: the path reads annotation_tasks&#x2f;M14_….
+    assert!(section.contains("M14_annotation_20260101_000000.csv"));
+    assert!(section.contains("Cohen's kappa (A vs B)"));
+    // A × B over R / N: (R,R) 3, (R,N) 1, (N,R) 0, (N,N) 2.
+    let heatmap = &section[section.find("annotation-heatmap").unwrap()..];
+    let heatmap = &heatmap[..heatmap.find("</svg>").unwrap()];
+    assert_eq!(heatmap.matches("<rect class=\"cell").count(), 4);
+    for count in ["3", "1", "0", "2"] {
+        assert!(
+            heatmap.contains(&format!("data-value=\"{count}\"")),
+            "{count}"
+        );
+    }
+    assert!(section.contains("LLM vs annotator A"));
+    // The second sheet has a cell that is not a label: named, not fatal.
+    let bad = &section[section.find("M14_annotation_20260102_000000.csv").unwrap()..];
+    assert!(
+        bad.contains("not analysed") && bad.contains("maybe"),
+        "{bad}"
+    );
+}
