@@ -109,3 +109,26 @@ fn bad_input_stops_before_anything_is_written() {
     let run = project.run(BIN, &["report", "--compare", M12, M14_B]);
     snapshot("analyze_results_report_compare_modules", &project, &run);
 }
+
+#[test]
+fn report_out_writes_under_the_given_folder() {
+    let project = project();
+    let run = project.run(
+        BIN,
+        &[
+            "report",
+            "--modules",
+            "m12",
+            "--out",
+            "shared/reports",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    let dir = json["dir"].as_str().unwrap();
+    assert!(dir.starts_with("shared/reports/"), "{dir}");
+    assert!(project.path(dir).join("index.html").is_file());
+    assert!(project.path(dir).join("m12.html").is_file());
+    assert!(report_dirs(&project).is_empty(), "nothing under reports/");
+}
