@@ -106,7 +106,13 @@ bench-batch: ## Batch request files for 500,000 records (and 50,000, to show mem
 	target/release/examples/bench_generate --records 500000
 
 .PHONY: bench-analysis
-bench-analysis: ## `analyze-results` errors + patterns on generated 100,000- and 1,000,000-row results CSVs: time, rows/s, peak memory
+bench-analysis: ## `analyze-results` errors + patterns on generated 100,000- and 1,000,000-row results CSVs (time, rows/s, peak memory), then the HTML report of a 1,000,000-row run (time, page sizes: goal < 5 MB)
 	$(CARGO) build --release --locked -p analysis --example bench_analysis
 	target/release/examples/bench_analysis --rows 100000
 	target/release/examples/bench_analysis --rows 1000000
+	$(CARGO) build --release --locked -p report --example bench_report
+	target/release/examples/bench_report --rows 1000000
+
+.PHONY: test-browser
+test-browser: build ## The demo's HTML report in headless Chromium (needs Debian's chromium and chromium-driver): every page ready, no script error, chart marks, sort/filter by clicks, no network reference; screenshots in target/tmp/browser/
+	$(CARGO) test --locked -p report --features browser --test browser -- --nocapture

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole M12 workflow on the built-in simulator: no keys, no network.
 #
-#   run m12 -> annotation CSV or workbook (100 rows, seed 42) -> two simulated annotators -> agreement ->
-#   merge (majority) -> gold dataset -> Braintrust sync (simulated) -> error analysis -> summary
+#   run m12 -> annotation CSV or workbook (100 rows, seed 42) -> two simulated annotators ->
+#   agreement -> merge (majority) -> gold dataset -> Braintrust sync (simulated) ->
+#   error analysis -> HTML report -> summary
 #
 # Every step is one of the toolkit's own commands, run exactly as a user would run it; the
 # simulated annotators (`simulate-annotators`) stand in for the two people. Run it as often as
@@ -101,9 +102,13 @@ step "8. analyze-results errors $local_id (where the model went wrong)"
 "$bin/analyze-results" errors "$local_id" | tee "$workdir/errors.txt"
 errors_file="$(sed -n 's/^Errors file: \(.*\) (.*$/\1/p' "$workdir/errors.txt" | head -n 1)"
 
+step "9. analyze-results report (a static HTML report: open the URL in a browser)"
+"$bin/analyze-results" report --no-progress | tee "$workdir/report.txt"
+report_url="$(sed -n 's/^Open: \(file:.*\)$/\1/p' "$workdir/report.txt" | head -n 1)"
+
 elapsed=$(( $(date +%s) - started ))
 awk -v w="$wrong" -v a="$flip_a" -v b="$flip_b" -v acc="$accuracy" -v k="$kappa" -v po="$observed" \
-    -v results="$results" -v errs="$errors_file" -v id="$local_id" -v ann="$annotation" -v val="$validated" -v gold="$gold" -v s="$elapsed" 'BEGIN {
+    -v results="$results" -v errs="$errors_file" -v id="$local_id" -v ann="$annotation" -v val="$validated" -v gold="$gold" -v report="$report_url" -v s="$elapsed" 'BEGIN {
   printf "\n\033[1m== Summary\033[0m\n"
   printf "  LLM accuracy       %s  (the simulator answers %.0f%% wrong: expect about %.0f%%)\n", acc, w * 100, (1 - w) * 100
   printf "  annotator kappa    %.4f, observed agreement %.1f%%  (flip rates %.0f%% / %.0f%%: expect about %.1f%%)\n", k, po * 100, a * 100, b * 100, (1 - a - b + 2 * a * b) * 100
@@ -112,6 +117,7 @@ awk -v w="$wrong" -v a="$flip_a" -v b="$flip_b" -v acc="$accuracy" -v k="$kappa"
   printf "  annotation sheet   %s\n", ann
   printf "  validated labels   %s\n", val
   printf "  gold dataset       %s\n", gold
+  printf "  HTML report        %s\n", report
   printf "  time               %ds\n", s
   printf "\nEvaluate the model against the gold labels:  orchestrator run m12 --dataset %s\n", gold
   printf "Run it against real OpenAI:  OPENAI_API_KEY=sk-... make m12-workflow  (see docs/workflow.md)\n"

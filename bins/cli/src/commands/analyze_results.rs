@@ -113,6 +113,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A static HTML report under reports/{timestamp}/: index.html (the baseline with
+    /// accuracy intervals, sparklines and flags), one page per module (confusion heatmap,
+    /// per-label bars, accuracy history, calibration, error slices, the errors table,
+    /// annotation agreement) and, with --compare, a comparison page. Opens from disk with no
+    /// server and no network.
+    Report(super::analyze_results_report::ReportArgs),
     /// Errors and patterns of the newest run of every module that has runs (or of --modules).
     All {
         /// Only these modules (ids, comma-separated or repeated).
@@ -241,6 +247,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::All { modules, json } => all(&project, &cli.global, &file, &modules, json),
+        Command::Report(args) => {
+            super::analyze_results_report::run(&project, &cli.global, &file, args)
+        }
     }
 }
 

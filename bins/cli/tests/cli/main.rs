@@ -7,6 +7,7 @@
 mod support;
 
 mod analyze_results;
+mod analyze_results_report;
 mod annotation_roundtrip;
 mod annotation_xlsx;
 mod api_sim;
