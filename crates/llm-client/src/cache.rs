@@ -19,6 +19,23 @@ use crate::error::Error;
 /// The folder below the cache directory that holds entries of the current format.
 const LAYOUT: &str = "v1";
 
+/// What the cache remembers about servers (see [`Cache::server_announces_limits`]).
+const SERVERS: &str = "servers.json";
+
+/// A server's key in `servers.json`: its base URL without credentials, query or trailing `/`.
+fn server_key(base_url: &str) -> String {
+    match reqwest::Url::parse(base_url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// A cache key: SHA-256 over the endpoint URL, the exact request body and the repeat index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey([u8; 32]);
@@ -134,6 +151,43 @@ impl Cache {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the server at `base_url` announced rate limits (`x-ratelimit-limit-*`) when
+    /// this cache last saw it; `None` when it has not seen it. Kept in `servers.json` beside the
+    /// entries, so that a run against a server known to announce none (a local vLLM, Ollama or
+    /// the simulator) need not hold back a probe wave to find out.
+    #[must_use]
+    pub fn server_announces_limits(&self, base_url: &str) -> Option<bool> {
+        let text = std::fs::read_to_string(self.dir.join(SERVERS)).ok()?;
+        let notes: serde_json::Map<String, Value> = serde_json::from_str(&text).ok()?;
+        notes
+            .get(&server_key(base_url))?
+            .get("announces_rate_limits")?
+            .as_bool()
+    }
+
+    /// Remembers whether the server at `base_url` announced rate limits. A failure to write
+    /// only costs the next run its probe wave, so it is returned for logging, not acted on.
+    ///
+    /// # Errors
+    /// When `servers.json` cannot be written.
+    pub fn remember_server(&self, base_url: &str, announces_limits: bool) -> std::io::Result<()> {
+        let path = self.dir.join(SERVERS);
+        let mut notes: serde_json::Map<String, Value> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        notes.insert(
+            server_key(base_url),
+            serde_json::json!({
+                "announces_rate_limits": announces_limits,
+                "seen_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+        );
+        let mut text = serde_json::to_vec_pretty(&Value::Object(notes)).unwrap_or_default();
+        text.push(b'\n');
+        core_config::write_atomic(path, &text).map(drop)
     }
 
     /// Where an entry lives.
@@ -287,6 +341,35 @@ enum FileKind {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn servers_are_remembered_by_base_url_without_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.server_announces_limits("http://127.0.0.1:9/v1"), None);
+        cache
+            .remember_server("http://user:secret@127.0.0.1:9/v1/?key=x", false)
+            .unwrap();
+        cache
+            .remember_server("https://api.openai.com/v1", true)
+            .unwrap();
+        assert_eq!(
+            cache.server_announces_limits("http://127.0.0.1:9/v1"),
+            Some(false)
+        );
+        assert_eq!(
+            cache.server_announces_limits("https://api.openai.com/v1/"),
+            Some(true)
+        );
+        let text = std::fs::read_to_string(dir.path().join(SERVERS)).unwrap();
+        assert!(
+            !text.contains("secret") && !text.contains("key=x"),
+            "{text}"
+        );
+        // A damaged file is as good as none.
+        std::fs::write(dir.path().join(SERVERS), "{not json").unwrap();
+        assert_eq!(cache.server_announces_limits("http://127.0.0.1:9/v1"), None);
+    }
+
     use serde_json::json;
 
     use super::*;

@@ -158,6 +158,18 @@ impl ClientBuilder {
             .build()
             .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))?;
         let base = settings.base_url.trim_end_matches('/').to_owned();
+        let follow = self.pacing.follow_server_limits;
+        let pacer = Pacer::new(self.pacing);
+        let server_known = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.server_announces_limits(&base));
+        if follow && server_known == Some(false) {
+            tracing::debug!(
+                "pacing: no probe wave (this server announced no rate limits last time)"
+            );
+            pacer.skip_probe();
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -165,8 +177,10 @@ impl ClientBuilder {
                 azure_classic,
                 settings,
                 retry: self.retry,
-                pacer: Pacer::new(self.pacing),
+                pacer,
                 cache: self.cache,
+                server_known,
+                server_noted: std::sync::atomic::AtomicBool::new(false),
                 prices: self.prices,
                 reporter: self.reporter,
                 counters: Counters::default(),
@@ -186,6 +200,10 @@ struct Inner {
     retry: RetryPolicy,
     pacer: Arc<Pacer>,
     cache: Option<Cache>,
+    /// Whether the server announced rate limits when the cache last saw it.
+    server_known: Option<bool>,
+    /// Whether this client has told the cache what the server announces.
+    server_noted: std::sync::atomic::AtomicBool,
     prices: Option<PriceTable>,
     reporter: Arc<dyn Reporter>,
     counters: Counters,
@@ -259,6 +277,33 @@ struct Target {
 }
 
 impl Client {
+    /// Tells the cache, once per client, whether the server announces rate limits, so the next
+    /// run knows whether a probe wave can learn anything.
+    fn note_server(&self, rate: &RateHeaders) {
+        let inner = &self.inner;
+        let Some(cache) = &inner.cache else { return };
+        if inner
+            .server_noted
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let announces = rate.limit_requests.is_some() || rate.limit_tokens.is_some();
+        if inner.server_known != Some(announces)
+            && let Err(e) = cache.remember_server(&inner.base, announces)
+        {
+            tracing::debug!(error = %e, "cache: could not remember the server's rate limits");
+        }
+    }
+
+    /// Whether the client is still holding back to a probe wave because no answer has yet said
+    /// what the server's rate limits are (false from the start when the cache remembers that
+    /// this server announces none).
+    #[must_use]
+    pub fn probing(&self) -> bool {
+        self.inner.pacer.probing()
+    }
+
     /// Starts configuring a client for the given settings.
     #[must_use]
     pub fn builder(settings: OpenAiSettings) -> ClientBuilder {
@@ -787,6 +832,7 @@ impl Client {
             drop(slot);
             if let Some(rate) = &rate {
                 inner.pacer.observe(rate, pace.unwrap_or(0), reporter);
+                self.note_server(rate);
             }
             if status.is_success() {
                 if pace.is_some() {

@@ -230,6 +230,17 @@ impl Pacer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Known from an earlier run: this server announces no rate limits, so there is nothing
+    /// for a probe wave to learn and the run may start at full concurrency.
+    pub(crate) fn skip_probe(&self) {
+        self.lock().probing = false;
+    }
+
+    /// Whether only a probe wave may be in flight (no answer yet).
+    pub(crate) fn probing(&self) -> bool {
+        self.lock().probing
+    }
+
     /// The current concurrency limit.
     pub(crate) fn limit(&self) -> usize {
         limit_of(&self.lock())

@@ -252,3 +252,43 @@ fn two_writers_of_the_same_keys_never_tear_an_entry() {
         (5, 0, 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_known_to_announce_no_limits_gets_no_probe_wave_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // The simulator without limits sends no `x-ratelimit-*` headers.
+    let plain = sim(SimConfig::default());
+    let first = cached_client(&plain, dir.path());
+    assert!(first.probing(), "nothing is known about a new server");
+    first
+        .chat(&request(0), &CallOptions::default())
+        .await
+        .unwrap();
+    assert!(!first.probing());
+    let next = cached_client(&plain, dir.path());
+    assert!(
+        !next.probing(),
+        "the cache remembers this server announces no limits"
+    );
+
+    // A server that announces limits keeps its probe wave, run after run.
+    let limited = sim(SimConfig {
+        rpm: Some(6000),
+        ..SimConfig::default()
+    });
+    let first = cached_client(&limited, dir.path());
+    first
+        .chat(&request(1), &CallOptions::default())
+        .await
+        .unwrap();
+    let next = cached_client(&limited, dir.path());
+    assert!(
+        next.probing(),
+        "a server with limits is probed for what is left of them"
+    );
+    let known = Cache::open(dir.path()).unwrap();
+    assert_eq!(
+        known.server_announces_limits(&crate::support::settings(&plain).base_url),
+        Some(false)
+    );
+}
