@@ -208,6 +208,12 @@ impl Overview {
         stats_of(self.runs.iter())
     }
 
+    /// Counts over the runs that match `filter` (a `--dataset` filter, say).
+    #[must_use]
+    pub fn stats_filtered(&self, filter: &Filter) -> Stats {
+        stats_of(self.list(filter).into_iter())
+    }
+
     /// A run by local id or unique prefix (as [`crate::Registry::find`]).
     ///
     /// # Errors
