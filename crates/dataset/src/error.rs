@@ -143,6 +143,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// A run opened through the registry, its error named as the run asked for.
+    ///
+    /// # Errors
+    /// [`Error::Run`] when `opened` is an error.
+    pub fn from_run<T>(run: &str, opened: registry::Result<T>) -> Result<T> {
+        opened.map_err(|source| Self::Run {
+            run: run.to_owned(),
+            source,
+        })
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

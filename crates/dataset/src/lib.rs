@@ -12,6 +12,7 @@ mod error;
 pub mod import;
 pub mod runs;
 pub mod table;
+pub mod text;
 pub mod write;
 
 pub use error::{Error, Result};

@@ -108,9 +108,17 @@ pub fn read_delimited(path: &Path, bytes: &[u8], delimiter: Option<u8>) -> Resul
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let number = record
-            .position()
-            .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
+        // From the byte offset, past any line ending the record position still points into
+        // (after CRLF the csv crate's own line count is one short).
+        let number = record.position().map_or(0, |p| {
+            let mut at = usize::try_from(p.byte())
+                .unwrap_or(bytes.len())
+                .min(bytes.len());
+            while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+                at += 1;
+            }
+            1 + bytes[..at].iter().filter(|b| **b == b'\n').count()
+        });
         rows.push(Row {
             number,
             cells: pad(record.iter().map(str::to_owned).collect(), headers.len()),
@@ -264,8 +272,10 @@ mod tests {
                 .iter()
                 .all(|r| r.cells.iter().all(|c| !c.contains('\r')))
         );
-        // A quoted cell spanning two lines: the next row's line number counts both.
-        assert_eq!(plain.rows[0].number, 2);
+        // Quoted cells span lines: rows keep the line they start on, CRLF or not.
+        let lines = |t: &Table| t.rows.iter().map(|r| r.number).collect::<Vec<_>>();
+        assert_eq!(lines(&plain), [2, 7, 12, 17]);
+        assert_eq!(lines(&excel), lines(&plain));
     }
 
     #[test]

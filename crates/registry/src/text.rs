@@ -203,7 +203,7 @@ pub fn stats(stats: &Stats, registry_path: &str) -> String {
     let mut out = format!(
         "{} in {} ({})\n\n",
         plural(stats.total, "run", "runs"),
-        plural(stats.modules.len(), "module", "modules"),
+        plural(stats.by_module.len(), "module", "modules"),
         statuses.join(", ")
     );
     let mut table = Table::new([

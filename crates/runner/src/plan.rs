@@ -766,10 +766,20 @@ mod tests {
         let golden = result.unwrap();
         assert_eq!(golden.dataset_ref.kind, registry::DatasetKind::Golden);
         assert_eq!(golden.dataset_ref.path, "d.jsonl");
-        let name = golden.csv.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("M14_v1_2"), "no tag for the module's own: {name}");
+        let name = golden
+            .csv
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with("M14_v1_2"),
+            "no tag for the module's own: {name}"
+        );
         // The same module on a gold file.
-        let gold = dir.path().join("validated_data/M14_gold_20260116_120000.jsonl");
+        let gold = dir
+            .path()
+            .join("validated_data/M14_gold_20260116_120000.jsonl");
         std::fs::create_dir_all(gold.parent().unwrap()).unwrap();
         std::fs::write(&gold, format!("{LINE}\n")).unwrap();
         let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
@@ -777,7 +787,14 @@ mod tests {
             dataset: Some(gold),
             ..golden.settings.clone()
         };
-        let plan = plan(&catalog, &catalog.modules()[0], settings.clone(), false, None).unwrap();
+        let plan = plan(
+            &catalog,
+            &catalog.modules()[0],
+            settings.clone(),
+            false,
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.dataset_ref.kind, registry::DatasetKind::Gold);
         let name = plan.csv.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("M14_v1_gold_2"), "{name}");
