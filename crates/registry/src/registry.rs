@@ -538,14 +538,16 @@ where
     })
 }
 
+/// A stats row: module id, then the dataset's (path, SHA-256).
+type RowKey = (String, (String, String));
+
 pub(crate) fn stats_of<'a, R: Run + 'a>(runs: impl ExactSizeIterator<Item = &'a R>) -> Stats {
     let mut stats = Stats {
         total: runs.len(),
         ..Stats::default()
     };
     // One row per (module, dataset): a best accuracy never mixes datasets.
-    let mut modules: BTreeMap<(String, (String, String)), (ModuleStats, Option<&'a R>)> =
-        BTreeMap::new();
+    let mut modules: BTreeMap<RowKey, (ModuleStats, Option<&'a R>)> = BTreeMap::new();
     // Module ids repeat: read each spelling once.
     let mut keys: HashMap<&'a str, String> = HashMap::new();
     for run in runs {
