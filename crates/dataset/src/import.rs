@@ -526,7 +526,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        test_support::fixture(&format!("dataset/{name}"))
+        test_support::fixture(format!("dataset/{name}"))
     }
 
     fn import(

@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> PathBuf {
-        test_support::fixture(&format!("dataset/{name}"))
+        test_support::fixture(format!("dataset/{name}"))
     }
 
     #[test]

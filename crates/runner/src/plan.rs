@@ -785,7 +785,7 @@ mod tests {
         let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
         let settings = RunSettings {
             dataset: Some(gold),
-            ..golden.settings.clone()
+            ..golden.settings
         };
         let plan = plan(
             &catalog,
