@@ -1,7 +1,8 @@
 //! Building datasets for the modules: tables (CSV/TSV in any delimiter, XLSX/ODS) imported
 //! into a module's dataset shape `{id, input, expected, metadata}` with the module's id scheme
-//! and label rules ([`import`]), chained datasets filled from an earlier run's answers and
-//! silver datasets that take a run's answers as expected ([`runs`]). Every dataset is checked as `orchestrator
+//! and label rules ([`import`]), Keepa product exports turned into synthetic groups per
+//! product type ([`keepa`]), chained datasets filled from an earlier run's answers and silver
+//! datasets that take a run's answers as expected ([`runs`]). Every dataset is checked as `orchestrator
 //! validate` checks one before it is written, atomically ([`write`]).
 //!
 //! It must not depend on HTTP, the model client, Braintrust or terminal output; it reads runs
@@ -10,6 +11,7 @@
 
 mod error;
 pub mod import;
+pub mod keepa;
 pub mod runs;
 pub mod table;
 pub mod text;

@@ -24,6 +24,38 @@ pub fn written(
     out
 }
 
+/// The report of `import-data keepa`: the groups, the modules skipped and why, the files.
+#[must_use]
+pub fn keepa(synthetic: &crate::keepa::Synthetic, per_type: usize, files: usize) -> String {
+    let mut out = format!(
+        "Read {} products from {}: {} group{} by product type, at most {per_type} products each{}.\n\n",
+        synthetic.products,
+        synthetic.source,
+        synthetic.groups.len(),
+        if synthetic.groups.len() == 1 { "" } else { "s" },
+        if synthetic.over_limit > 0 {
+            format!(" ({} over the limit left out)", synthetic.over_limit)
+        } else {
+            String::new()
+        }
+    );
+    out += "  group  products  product type\n";
+    for g in &synthetic.groups {
+        out += &format!("  {:<5}  {:>8}  {}\n", g.sd, g.products, g.product_type);
+    }
+    for (module, why) in &synthetic.skipped_modules {
+        out += &format!("\nSkipped {module}: {why}.\n");
+    }
+    out += &format!(
+        "\nWrote {files} dataset files under datasets/synthetic/ and {}.\n",
+        crate::keepa::SUMMARY
+    );
+    if let Some((module, path)) = synthetic.groups.first().and_then(|g| g.files.iter().next()) {
+        out += &format!("Run one: orchestrator run {module} --dataset {path}\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

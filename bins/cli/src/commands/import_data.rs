@@ -74,6 +74,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A Keepa product export becomes synthetic dataset groups, one per product type.
+    ///
+    /// As the earlier tool's generate_sd_datasets.py: groups sd01, sd02, … (product types in
+    /// order), at most --per-type products each, one file per product module whose prompt the
+    /// export feeds (datasets/synthetic/{id}_sd{NN}_{slug}.jsonl: M01, M01a, M01b, M06, M07;
+    /// M08 takes M06/M07 answers and is skipped), and datasets/synthetic/sd_datasets_summary.json.
+    /// Columns: Type, ASIN, Title, "Description & Features: Description", "Description &
+    /// Features: Feature 1..10", Brand, Manufacturer, "Categories: Root", "Categories: Sub",
+    /// Color, Size, Material, Style, Model, "Item Form", "Target Audience", "Specific Uses",
+    /// "Number of Items", "Included Components". Expected answers are what the export states
+    /// (metadata.label_source = "keepa-catalogue"), not reviewed labels.
+    Keepa {
+        /// The Keepa export (CSV, or XLSX with --sheet).
+        file: PathBuf,
+        /// The sheet of a workbook to read (default: the first).
+        #[arg(long, value_name = "NAME")]
+        sheet: Option<String>,
+        /// At most N products per product type.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        per_type: usize,
+        /// Replace files that exist.
+        #[arg(long)]
+        force: bool,
+        /// Print the summary JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The next module's dataset, its inputs filled from a finished run's answers.
     ///
     /// Each record of the next module's dataset (or --base) whose product the run answered gets
@@ -164,6 +191,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let out = output(&project, out, &default);
             let written = dataset::write_dataset(&project.catalog, module, &records, &out, force)?;
             report(&project, module, "imported", &written, None, json)
+        }
+        Command::Keepa {
+            file,
+            sheet,
+            per_type,
+            force,
+            json,
+        } => {
+            let table = dataset::read_table(&file, sheet.as_deref(), None)?;
+            let synthetic = dataset::keepa::build(&project.catalog, &table, per_type.max(1))?;
+            let written = dataset::keepa::write(&project.catalog, &synthetic, force)?;
+            if json {
+                print_json(&synthetic)?;
+            } else {
+                let text = dataset::text::keepa(&synthetic, per_type.max(1), written.len());
+                std::io::stdout().lock().write_all(text.as_bytes())?;
+            }
+            Ok(ExitStatus::Success)
         }
         Command::Chain {
             from,

@@ -370,3 +370,51 @@ fn a_chained_m01_to_m02_dataset_and_a_silver_set_run_and_the_registry_tells_data
     );
     assert_eq!(forced.code, 0, "{}", forced.stderr);
 }
+
+#[test]
+fn a_keepa_export_becomes_synthetic_groups_that_run() {
+    let project = TestProject::new();
+    project.write("in/keepa_export.csv", fixture("keepa_export.csv"));
+    let out = project.run(
+        "import-data",
+        &["keepa", "in/keepa_export.csv", "--per-type", "2"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_run_snapshot!("import_data_keepa", &project, out);
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.path("datasets/synthetic/sd_datasets_summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["groups"][2]["product_type"], "HEADPHONES");
+    assert_eq!(
+        summary["groups"][2]["asins"],
+        serde_json::json!(["B0BQPGJ9LQ", "B0BQPGJ9L2"])
+    );
+    // Nothing is replaced without --force, and nothing new is written either.
+    let again = project.run("import-data", &["keepa", "in/keepa_export.csv"]);
+    assert_eq!(again.code, 2, "{}", again.stdout);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    let sim = Sim::start(&project, &[]);
+    for (module, file) in [
+        (
+            "m01",
+            "datasets/synthetic/m01_sd03_extract_own_brand_entities.jsonl",
+        ),
+        (
+            "m06",
+            "datasets/synthetic/m06_sd01_generate_product_type_taxonomy.jsonl",
+        ),
+        (
+            "m07",
+            "datasets/synthetic/m07_sd05_extract_product_attributes.jsonl",
+        ),
+    ] {
+        run_on(&sim, &project, module, file);
+    }
+    let list = project.run(
+        "experiment-registry",
+        &["list", "--dataset", "synthetic", "--json"],
+    );
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list["total"], 3);
+}
