@@ -198,7 +198,8 @@ fn expected(module: &str, p: &Product) -> Option<Map<String, Value>> {
 /// product type, for the product modules whose prompts the export feeds.
 ///
 /// # Errors
-/// As the export is read (see [`products`]), or a module prompt that cannot be read.
+/// A missing `ASIN`, `Title` or `Type` column, an empty one of those cells, a repeated ASIN, or
+/// a module prompt that cannot be read.
 pub fn build(catalog: &Catalog, table: &Table, per_type: usize) -> Result<Synthetic> {
     let products = products(table)?;
     let mut by_type: BTreeMap<String, Vec<&Product>> = BTreeMap::new();

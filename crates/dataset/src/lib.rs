@@ -3,7 +3,7 @@
 //! and label rules ([`import`]), Keepa product exports turned into synthetic groups per
 //! product type ([`keepa`]), chained datasets filled from an earlier run's answers and silver
 //! datasets that take a run's answers as expected ([`runs`]). Every dataset is checked as `orchestrator
-//! validate` checks one before it is written, atomically ([`write`]).
+//! validate` checks one before it is written, atomically ([`mod@write`]).
 //!
 //! It must not depend on HTTP, the model client, Braintrust or terminal output; it reads runs
 //! through the registry and writes only through `core_config`'s atomic writes.
