@@ -11,6 +11,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::dataset::DatasetRef;
+
 /// The format of `created_at`, `uploaded_at` and the timestamp inside local ids (local time, no
 /// offset, as the earlier tool wrote them).
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
@@ -167,6 +169,9 @@ pub struct Entry {
     pub prompt_hash: Option<String>,
     /// Dataset version (`v1.1`).
     pub dataset_version: String,
+    /// The dataset the run used (`dataset: {path, sha256, records, kind}` in the file);
+    /// `None` for entries written before runs recorded it (see [`crate::dataset`]).
+    pub dataset: Option<DatasetRef>,
     /// Rows in the run.
     pub samples: u64,
     /// Share of rows answered correctly (0–1); `None` when unknown.
@@ -200,6 +205,7 @@ impl Entry {
             prompt_version: "v1".to_owned(),
             prompt_hash: None,
             dataset_version: "v1.1".to_owned(),
+            dataset: None,
             samples: 0,
             accuracy: None,
             metrics: Value::Object(Map::new()),
@@ -257,6 +263,9 @@ impl Serialize for Entry {
         map.serialize_entry("prompt_version", &self.prompt_version)?;
         map.serialize_entry("prompt_hash", &self.prompt_hash)?;
         map.serialize_entry("dataset_version", &self.dataset_version)?;
+        if let Some(dataset) = &self.dataset {
+            map.serialize_entry("dataset", dataset)?;
+        }
         map.serialize_entry("samples", &self.samples)?;
         map.serialize_entry("accuracy", &self.accuracy)?;
         map.serialize_entry("metrics", &self.metrics)?;
@@ -305,6 +314,8 @@ pub struct NewRun {
     pub prompt_hash: Option<String>,
     /// Dataset version (default `v1.1`).
     pub dataset_version: String,
+    /// The dataset the run used, when known.
+    pub dataset: Option<DatasetRef>,
     /// Rows in the run.
     pub samples: u64,
     /// Share of rows answered correctly (0–1).
@@ -330,6 +341,7 @@ impl NewRun {
             prompt_version: "v1".to_owned(),
             prompt_hash: None,
             dataset_version: "v1.1".to_owned(),
+            dataset: None,
             samples: 0,
             accuracy: None,
             metrics: Value::Object(Map::new()),

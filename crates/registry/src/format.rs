@@ -18,6 +18,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
+use crate::dataset::DatasetRef;
 use crate::entry::{Entry, Status, Tier};
 use crate::error::Error;
 use crate::overview::Summary;
@@ -34,6 +35,7 @@ pub(crate) enum Field {
     PromptVersion,
     PromptHash,
     DatasetVersion,
+    Dataset,
     Samples,
     Accuracy,
     Metrics,
@@ -57,6 +59,7 @@ impl Field {
             "prompt_version" => Self::PromptVersion,
             "prompt_hash" => Self::PromptHash,
             "dataset_version" => Self::DatasetVersion,
+            "dataset" => Self::Dataset,
             "samples" => Self::Samples,
             "accuracy" => Self::Accuracy,
             "metrics" => Self::Metrics,
@@ -80,6 +83,7 @@ impl Field {
             Self::PromptVersion => "prompt_version",
             Self::PromptHash => "prompt_hash",
             Self::DatasetVersion => "dataset_version",
+            Self::Dataset => "dataset",
             Self::Samples => "samples",
             Self::Accuracy => "accuracy",
             Self::Metrics => "metrics",
@@ -271,9 +275,22 @@ fn set_scalar(entry: &mut Entry, field: &Field, value: Scalar<'_>) -> Result<(),
         Field::Model => entry.model = text(value)?.unwrap_or_default(),
         Field::Notes => entry.notes = text(value)?.unwrap_or_default(),
         Field::Tier => entry.tier = text(value)?.map_or(Tier::Live, |t| Tier::parse(&t)),
-        Field::Metrics | Field::Unknown(_) => unreachable!("not scalar fields"),
+        Field::Metrics | Field::Dataset | Field::Unknown(_) => {
+            unreachable!("not scalar fields")
+        }
     }
     Ok(())
+}
+
+/// The `dataset` object; null (or absent) is `None`, as in entries written before runs
+/// recorded it.
+fn dataset(value: Value) -> Result<Option<DatasetRef>, String> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| format!("expected {{path, sha256, records, kind}}: {e}"))
 }
 
 fn metrics(value: Value) -> Value {
@@ -303,6 +320,7 @@ pub(crate) fn entry_from_value(id: &str, value: Value) -> Result<Entry, String> 
                 entry.metrics = metrics(value);
                 Ok(())
             }
+            Field::Dataset => dataset(value).map(|d| entry.dataset = d),
             Field::Unknown(name) => {
                 entry.extra.insert(name, value);
                 Ok(())
@@ -362,6 +380,10 @@ impl<'de> Visitor<'de> for FullSeed<'_> {
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Metrics => entry.metrics = metrics(map.next_value()?),
+                Field::Dataset => {
+                    entry.dataset = dataset(map.next_value()?)
+                        .map_err(|m| field_error::<A::Error>(self.id, &field, &m))?;
+                }
                 Field::Unknown(name) => {
                     let value: Value = map.next_value()?;
                     entry.extra.insert(name, value);
@@ -420,11 +442,17 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
             samples: defaults.samples,
             accuracy: defaults.accuracy,
             tier: defaults.tier,
+            dataset: None,
         };
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Metrics | Field::Unknown(_) => {
                     map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                Field::Dataset => {
+                    out.dataset = dataset(map.next_value()?)
+                        .map_err(|m| field_error::<A::Error>(self.id, &field, &m))?;
                     continue;
                 }
                 Field::LocalId
@@ -850,10 +878,26 @@ mod tests {
                 "field `local_id`: expected text, found an array",
             ),
             (json!("not an object"), "experiment `x` to be an object"),
+            (
+                json!({"dataset": {"path": "d.jsonl"}}),
+                "field `dataset`: expected {path, sha256, records, kind}",
+            ),
         ] {
             let err = one(&entry).unwrap_err();
             assert!(err.contains(message), "{entry}: {err}");
         }
+    }
+
+    #[test]
+    fn the_dataset_is_read_and_old_entries_have_none() {
+        let entry = one(&json!({"dataset": {"path": "validated_data/g.jsonl",
+            "sha256": "ab", "records": 3, "kind": "gold"}}))
+        .unwrap();
+        let d = entry.dataset.unwrap();
+        assert_eq!((d.path.as_str(), d.records), ("validated_data/g.jsonl", 3));
+        assert_eq!(d.kind, crate::DatasetKind::Gold);
+        assert_eq!(one(&json!({"model": "m"})).unwrap().dataset, None);
+        assert_eq!(one(&json!({"dataset": null})).unwrap().dataset, None);
     }
 
     #[test]

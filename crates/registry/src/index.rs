@@ -15,12 +15,13 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::DatasetRef;
 use crate::entry::{Status, Tier};
 use crate::overview::Summary;
 use crate::registry::Registry;
 
-/// 2: lines gained the tier.
-const VERSION: u32 = 2;
+/// 2: lines gained the tier; 3: the dataset.
+const VERSION: u32 = 3;
 
 /// Which registry file an index describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +74,7 @@ pub(crate) fn path_for(registry: &Path) -> PathBuf {
 }
 
 /// One run on one line: `[local_id, module_id, created_at, status, model, prompt_version,
-/// samples, accuracy, tier]`.
+/// samples, accuracy, tier, dataset]`.
 type Line<'a> = (
     &'a str,
     &'a str,
@@ -84,6 +85,7 @@ type Line<'a> = (
     u64,
     Option<f64>,
     &'a str,
+    Option<DatasetRef>,
 );
 type OwnedLine = (
     String,
@@ -95,6 +97,7 @@ type OwnedLine = (
     u64,
     Option<f64>,
     String,
+    Option<DatasetRef>,
 );
 
 /// Writes the index of `registry`, just written to `registry_path`. Callers hold the lock.
@@ -128,6 +131,7 @@ pub(crate) fn write(registry_path: &Path, registry: &Registry) -> std::io::Resul
             e.samples,
             e.accuracy,
             e.tier.as_str(),
+            e.dataset.clone(),
         );
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
@@ -152,10 +156,10 @@ pub(crate) fn read(registry_path: &Path, metadata: &Metadata) -> Option<Vec<Summ
     for line in lines {
         // Text is borrowed straight from the file unless it has escapes.
         let summary = match serde_json::from_slice::<Line<'_>>(line) {
-            Ok(l) => summary(l.0, l.1, l.2, l.3, l.4, l.5, l.6, l.7, l.8),
+            Ok(l) => summary(l.0, l.1, l.2, l.3, l.4, l.5, l.6, l.7, l.8, l.9),
             Err(_) => {
                 let l: OwnedLine = serde_json::from_slice(line).ok()?;
-                summary(&l.0, &l.1, &l.2, &l.3, &l.4, &l.5, l.6, l.7, &l.8)
+                summary(&l.0, &l.1, &l.2, &l.3, &l.4, &l.5, l.6, l.7, &l.8, l.9)
             }
         };
         runs.push(summary);
@@ -175,6 +179,7 @@ fn summary(
     samples: u64,
     accuracy: Option<f64>,
     tier: &str,
+    dataset: Option<DatasetRef>,
 ) -> Summary {
     Summary {
         local_id: local_id.to_owned(),
@@ -186,5 +191,6 @@ fn summary(
         samples,
         accuracy,
         tier: Tier::parse(tier),
+        dataset,
     }
 }

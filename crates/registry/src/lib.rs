@@ -24,6 +24,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod compare;
+pub mod dataset;
 mod entry;
 mod error;
 mod file;
@@ -36,6 +37,7 @@ mod registry;
 pub mod repair;
 pub mod text;
 
+pub use dataset::{DatasetKind, DatasetRef};
 pub use entry::{Entry, NewRun, Status, TIMESTAMP_FORMAT, Tier, format_timestamp, parse_timestamp};
 pub use error::{Error, Result};
 pub use file::{DEFAULT_LOCK_TIMEOUT, RegistryFile};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use core_config::{Catalog, ModuleSpec, ProjectPaths, ResultRow};
 use serde::Serialize;
 
+use crate::dataset::DatasetRef;
 use crate::{Error, Overview, RegistryFile, Result};
 
 /// A run's rows and where they came from.
@@ -21,6 +22,8 @@ pub struct OpenedRun {
     pub prompt_version: Option<String>,
     /// When the run was made, when the registry says.
     pub created_at: Option<String>,
+    /// The dataset it ran on, when the registry recorded it.
+    pub dataset: Option<DatasetRef>,
     /// The module id.
     #[serde(skip)]
     pub module: String,
@@ -76,6 +79,7 @@ pub fn open_run<'o>(
             model: None,
             prompt_version: None,
             created_at: None,
+            dataset: None,
             module: module.id.to_string(),
             rows: core_config::read_results(&path)?,
         });
@@ -102,6 +106,7 @@ pub fn open_run<'o>(
         model: Some(entry.model),
         prompt_version: Some(entry.prompt_version),
         created_at: Some(entry.created_at),
+        dataset: entry.dataset,
     })
 }
 

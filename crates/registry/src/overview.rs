@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use core_config::ModuleId;
 use serde::Serialize;
 
+use crate::dataset::DatasetRef;
 use crate::entry::{Entry, Status, Tier, parse_module_lenient};
 use crate::error::{Error, Result};
 use crate::format;
@@ -39,6 +40,8 @@ pub struct Summary {
     /// Live or batch (left out of JSON when live, as in the registry file).
     #[serde(skip_serializing_if = "Tier::is_live")]
     pub tier: Tier,
+    /// The dataset the run used; `None` for entries written before runs recorded it.
+    pub dataset: Option<DatasetRef>,
 }
 
 impl Summary {
@@ -64,6 +67,9 @@ impl Run for Summary {
     }
     fn accuracy(&self) -> Option<f64> {
         self.accuracy
+    }
+    fn dataset(&self) -> Option<&DatasetRef> {
+        self.dataset.as_ref()
     }
 }
 
@@ -200,6 +206,12 @@ impl Overview {
     #[must_use]
     pub fn stats(&self) -> Stats {
         stats_of(self.runs.iter())
+    }
+
+    /// Counts over the runs that match `filter` (a `--dataset` filter, say).
+    #[must_use]
+    pub fn stats_filtered(&self, filter: &Filter) -> Stats {
+        stats_of(self.list(filter).into_iter())
     }
 
     /// A run by local id or unique prefix (as [`crate::Registry::find`]).

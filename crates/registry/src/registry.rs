@@ -11,6 +11,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::dataset::{DatasetRef, dataset_matches, group_key};
 use crate::entry::{Entry, NewRun, Status, format_timestamp, parse_module_lenient};
 use crate::error::{Error, Result};
 use crate::format;
@@ -57,6 +58,9 @@ pub struct Filter {
     pub module: Option<ModuleId>,
     /// Only runs with this status.
     pub status: Option<Status>,
+    /// Only runs on this dataset: a kind (`gold`), a path or file name, a SHA-256 prefix
+    /// (8 hex digits or more), or `unrecorded` for entries without one.
+    pub dataset: Option<String>,
 }
 
 impl Filter {
@@ -65,7 +69,7 @@ impl Filter {
     pub fn module(module: ModuleId) -> Self {
         Self {
             module: Some(module),
-            status: None,
+            ..Self::default()
         }
     }
 
@@ -73,23 +77,18 @@ impl Filter {
     #[must_use]
     pub fn status(status: Status) -> Self {
         Self {
-            module: None,
             status: Some(status),
+            ..Self::default()
         }
     }
 
-    pub(crate) fn matches<R: Run>(&self, run: &R) -> bool {
-        if let Some(status) = &self.status
-            && run.status() != status
-        {
-            return false;
-        }
+    fn module_matches(&self, module_id: &str) -> bool {
         match &self.module {
             None => true,
             // Fast path first: canonical ids need no parsing.
             Some(module) => {
-                run.module_id() == module.as_str()
-                    || parse_module_lenient(run.module_id()).as_ref() == Some(module)
+                module_id == module.as_str()
+                    || parse_module_lenient(module_id).as_ref() == Some(module)
             }
         }
     }
@@ -104,15 +103,18 @@ pub struct Stats {
     pub by_status: BTreeMap<String, usize>,
     /// Runs per module id (`unknown` when an entry has none).
     pub by_module: BTreeMap<String, usize>,
-    /// One row per module, in module id order.
+    /// One row per module and dataset, in module id order (then dataset path).
     pub modules: Vec<ModuleStats>,
 }
 
-/// One module's line of [`Stats`].
+/// One line of [`Stats`]: the runs of one module on one dataset (accuracies on different
+/// datasets are never compared, so the best run is the best on that dataset).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModuleStats {
     /// Module id.
     pub module: String,
+    /// The dataset these runs used; `None` for entries that did not record it.
+    pub dataset: Option<DatasetRef>,
     /// Number of runs.
     pub runs: usize,
     /// Runs not uploaded yet.
@@ -281,6 +283,7 @@ impl Registry {
             entry.prompt_version = run.prompt_version;
             entry.prompt_hash = run.prompt_hash;
             entry.dataset_version = run.dataset_version;
+            entry.dataset = run.dataset;
             entry.samples = run.samples;
             entry.accuracy = run.accuracy;
             entry.metrics = run.metrics;
@@ -303,6 +306,7 @@ impl Registry {
             prompt_version: run.prompt_version,
             prompt_hash: run.prompt_hash,
             dataset_version: run.dataset_version,
+            dataset: run.dataset,
             samples: run.samples,
             accuracy: run.accuracy,
             metrics: run.metrics,
@@ -418,7 +422,7 @@ impl Registry {
     pub fn awaiting_upload(&self, module: Option<&ModuleId>) -> Vec<&Entry> {
         let filter = Filter {
             module: module.cloned(),
-            status: None,
+            ..Filter::default()
         };
         let mut runs: Vec<&Entry> = self
             .list(&filter)
@@ -448,6 +452,7 @@ pub(crate) trait Run {
     fn created_at(&self) -> &str;
     fn status(&self) -> &Status;
     fn accuracy(&self) -> Option<f64>;
+    fn dataset(&self) -> Option<&DatasetRef>;
 }
 
 impl Run for Entry {
@@ -465,6 +470,9 @@ impl Run for Entry {
     }
     fn accuracy(&self) -> Option<f64> {
         self.accuracy
+    }
+    fn dataset(&self) -> Option<&DatasetRef> {
+        self.dataset.as_ref()
     }
 }
 
@@ -488,10 +496,15 @@ pub(crate) fn list_runs<'a, R: Run + 'a>(
             {
                 return false;
             }
+            if let Some(wanted) = &filter.dataset
+                && !dataset_matches(r.dataset(), wanted)
+            {
+                return false;
+            }
             filter.module.is_none()
                 || *module_matches
                     .entry(r.module_id())
-                    .or_insert_with(|| filter.matches(*r))
+                    .or_insert_with(|| filter.module_matches(r.module_id()))
         })
         .collect();
     out.sort_unstable_by(|a, b| newest_first(*a, *b));
@@ -525,12 +538,16 @@ where
     })
 }
 
+/// A stats row: module id, then the dataset's (path, SHA-256).
+type RowKey = (String, (String, String));
+
 pub(crate) fn stats_of<'a, R: Run + 'a>(runs: impl ExactSizeIterator<Item = &'a R>) -> Stats {
     let mut stats = Stats {
         total: runs.len(),
         ..Stats::default()
     };
-    let mut modules: BTreeMap<String, (ModuleStats, Option<&'a R>)> = BTreeMap::new();
+    // One row per (module, dataset): a best accuracy never mixes datasets.
+    let mut modules: BTreeMap<RowKey, (ModuleStats, Option<&'a R>)> = BTreeMap::new();
     // Module ids repeat: read each spelling once.
     let mut keys: HashMap<&'a str, String> = HashMap::new();
     for run in runs {
@@ -543,10 +560,12 @@ pub(crate) fn stats_of<'a, R: Run + 'a>(runs: impl ExactSizeIterator<Item = &'a 
             .or_insert_with(|| module_key(run.module_id()))
             .clone();
         *stats.by_module.entry(module.clone()).or_default() += 1;
-        let (row, latest) = modules.entry(module).or_insert_with_key(|m| {
+        let key = (module, group_key(run.dataset()));
+        let (row, latest) = modules.entry(key).or_insert_with_key(|(m, _)| {
             (
                 ModuleStats {
                     module: m.clone(),
+                    dataset: run.dataset().cloned(),
                     ..ModuleStats::default()
                 },
                 None,
@@ -1016,6 +1035,96 @@ mod tests {
         assert_eq!(m12.best_id.as_deref(), Some("exp_20260116_020000_m12"));
         assert_eq!(m12.failed, 1);
         assert_eq!(stats.modules[1].best_accuracy, None);
+    }
+
+    fn on(kind: crate::DatasetKind, path: &str, sha: &str) -> Option<crate::DatasetRef> {
+        Some(crate::DatasetRef {
+            path: path.into(),
+            sha256: sha.into(),
+            records: 10,
+            kind,
+        })
+    }
+
+    #[test]
+    fn the_best_accuracy_is_per_dataset_and_never_mixes_datasets() {
+        use crate::DatasetKind::{Gold, Golden};
+        let mut registry = Registry::new();
+        // The gold run scores highest, but on a different dataset than the golden runs; the
+        // old entry (no dataset recorded) is a group of its own.
+        for (t, acc, dataset) in [
+            (1, 0.60, on(Golden, "datasets/single/m12.jsonl", "aa")),
+            (2, 0.95, on(Gold, "validated_data/M12_gold_1.jsonl", "bb")),
+            (3, 0.70, on(Golden, "datasets/single/m12.jsonl", "aa")),
+            (4, 0.99, None),
+        ] {
+            registry.add_run(
+                NewRun {
+                    created_at: Some(at(t, 0, 0)),
+                    accuracy: Some(acc),
+                    dataset,
+                    ..NewRun::new(m("m12"), format!("{t}.csv"))
+                },
+                Path::new("/p"),
+            );
+        }
+        let stats = registry.stats();
+        assert_eq!(stats.by_module["m12"], 4);
+        let rows: Vec<(String, Option<f64>, usize)> = stats
+            .modules
+            .iter()
+            .map(|r| {
+                (
+                    crate::text::dataset_name(r.dataset.as_ref()),
+                    r.best_accuracy,
+                    r.runs,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("unrecorded".to_owned(), Some(0.99), 1),
+                ("golden datasets/single/m12.jsonl".to_owned(), Some(0.70), 2),
+                (
+                    "gold validated_data/M12_gold_1.jsonl".to_owned(),
+                    Some(0.95),
+                    1
+                ),
+            ]
+        );
+        let gold = Filter {
+            dataset: Some("gold".into()),
+            ..Filter::default()
+        };
+        let listed: Vec<&str> = registry
+            .list(&gold)
+            .iter()
+            .map(|e| e.local_id.as_str())
+            .collect();
+        assert_eq!(listed, ["exp_20260116_020000_m12"]);
+        let by_path = Filter {
+            dataset: Some("datasets/single/m12.jsonl".into()),
+            module: Some(m("m12")),
+            ..Filter::default()
+        };
+        assert_eq!(registry.list(&by_path).len(), 2);
+        let unrecorded = Filter {
+            dataset: Some("unrecorded".into()),
+            ..Filter::default()
+        };
+        assert_eq!(registry.list(&unrecorded).len(), 1);
+    }
+
+    #[test]
+    fn an_entry_without_a_dataset_round_trips_unchanged() {
+        let text =
+            br#"{"experiments": {"exp_1": {"module_id": "m12", "accuracy": 0.5}}, "metadata": {}}"#;
+        let registry = Registry::parse(text, Path::new("r.json")).unwrap();
+        let written = String::from_utf8(registry.to_json()).unwrap();
+        assert!(!written.contains("\"dataset\""), "{written}");
+        let again = Registry::parse(written.as_bytes(), Path::new("r.json")).unwrap();
+        assert_eq!(again, registry);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use core_config::{ModuleSpec, ProjectPaths};
-use present::{Table, percent, percent_of, plural, short_time, thousands};
+use present::{Table, percent, percent_of, plural, short_time, terminal_safe, thousands};
 use serde_json::Value;
 
 use crate::compare::{Comparison, Flip};
+use crate::dataset::{DatasetRef, UNRECORDED};
 use crate::repair::RepairReport;
 use crate::{Entry, Filter, OpenedRun, RegistryFile, Stats, Status, Summary};
 
@@ -37,13 +38,31 @@ fn opt(value: Option<&str>) -> String {
     value.map_or_else(|| "-".to_owned(), dash)
 }
 
-/// Runs as a table: status mark, id, module, time, model, prompt, samples, accuracy, status.
+/// The kind of a run's dataset, `unrecorded` for entries written before runs recorded it.
+#[must_use]
+pub fn dataset_kind(dataset: Option<&DatasetRef>) -> String {
+    dataset.map_or_else(|| UNRECORDED.to_owned(), |d| d.kind.to_string())
+}
+
+/// A run's dataset as reports name it: kind and path (`gold validated_data/….jsonl`), or
+/// `unrecorded`.
+#[must_use]
+pub fn dataset_name(dataset: Option<&DatasetRef>) -> String {
+    dataset.map_or_else(
+        || UNRECORDED.to_owned(),
+        |d| terminal_safe(&format!("{} {}", d.kind, d.path)).into_owned(),
+    )
+}
+
+/// Runs as a table: status mark, id, module, time, model, prompt, dataset kind, samples,
+/// accuracy, status.
 #[must_use]
 pub fn runs_table(entries: &[&Summary]) -> Table {
     let mut table = Table::new([
-        "", "id", "module", "created", "model", "prompt", "samples", "accuracy", "status",
+        "", "id", "module", "created", "model", "prompt", "dataset", "samples", "accuracy",
+        "status",
     ])
-    .right(&[6, 7]);
+    .right(&[7, 8]);
     for e in entries {
         table.row([
             status_mark(&e.status).to_owned(),
@@ -52,6 +71,7 @@ pub fn runs_table(entries: &[&Summary]) -> Table {
             short_time(&e.created_at),
             dash(&e.model),
             dash(&e.prompt_version),
+            dataset_kind(e.dataset.as_ref()),
             thousands(e.samples),
             percent(e.accuracy),
             e.status.to_string(),
@@ -92,6 +112,9 @@ pub fn list(l: &Listing<'_>, hints: bool) -> String {
             }
             if let Some(s) = &l.filter.status {
                 what.push(format!("status {s}"));
+            }
+            if let Some(d) = &l.filter.dataset {
+                what.push(format!("dataset {}", terminal_safe(d)));
             }
             out += &format!(
                 "No runs match {} ({} in the registry).\n",
@@ -137,6 +160,7 @@ pub fn pending(pending: &[&Summary], failed: &[Entry], hints: bool) -> String {
                 dash(&e.module_id),
                 short_time(&e.created_at),
                 percent(e.accuracy),
+                format!("on {}", dataset_kind(e.dataset.as_ref())),
             ]);
         }
         out += &table.render(2);
@@ -155,7 +179,8 @@ pub fn pending(pending: &[&Summary], failed: &[Entry], hints: bool) -> String {
     out
 }
 
-/// The `stats` report: counts per status, then one row per module.
+/// The `stats` report: counts per status, then one row per module and dataset (a best
+/// accuracy is the best on that dataset; datasets are never mixed).
 #[must_use]
 pub fn stats(stats: &Stats, registry_path: &str) -> String {
     if stats.total == 0 {
@@ -178,11 +203,12 @@ pub fn stats(stats: &Stats, registry_path: &str) -> String {
     let mut out = format!(
         "{} in {} ({})\n\n",
         plural(stats.total, "run", "runs"),
-        plural(stats.modules.len(), "module", "modules"),
+        plural(stats.by_module.len(), "module", "modules"),
         statuses.join(", ")
     );
     let mut table = Table::new([
         "module",
+        "dataset",
         "runs",
         "local",
         "uploaded",
@@ -192,10 +218,11 @@ pub fn stats(stats: &Stats, registry_path: &str) -> String {
         "best acc",
         "best run",
     ])
-    .right(&[1, 2, 3, 4, 6, 7]);
+    .right(&[2, 3, 4, 5, 7, 8]);
     for m in &stats.modules {
         table.row([
             m.module.clone(),
+            dataset_name(m.dataset.as_ref()),
             thousands(m.runs as u64),
             thousands(m.local_only as u64),
             thousands(m.uploaded as u64),
@@ -240,7 +267,22 @@ pub fn show(
         ("csv", csv_note),
         ("model", dash(&entry.model)),
         ("prompt", prompt),
-        ("dataset", dash(&entry.dataset_version)),
+        ("dataset", dataset_name(entry.dataset.as_ref())),
+        (
+            "dataset sha256",
+            entry
+                .dataset
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |d| d.sha256.clone()),
+        ),
+        (
+            "dataset records",
+            entry
+                .dataset
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |d| thousands(d.records)),
+        ),
+        ("dataset version", dash(&entry.dataset_version)),
         ("samples", thousands(entry.samples)),
         ("accuracy", percent(entry.accuracy)),
         ("braintrust id", opt(entry.braintrust_id.as_deref())),
@@ -492,14 +534,17 @@ pub fn compare(
 
 /// Each run with its own counts (errored rows count as wrong, as the registry counts them).
 fn runs_compared(a: &OpenedRun, b: &OpenedRun, c: &Comparison) -> Table {
-    let mut runs =
-        Table::new(["", "run", "model", "prompt", "rows", "errors", "accuracy"]).right(&[4, 5, 6]);
+    let mut runs = Table::new([
+        "", "run", "model", "prompt", "dataset", "rows", "errors", "accuracy",
+    ])
+    .right(&[5, 6, 7]);
     for (label, run, counts) in [("A", a, &c.a), ("B", b, &c.b)] {
         runs.row([
             label.to_owned(),
             run.name().to_owned(),
             opt(run.model.as_deref()),
             opt(run.prompt_version.as_deref()),
+            dataset_name(run.dataset.as_ref()),
             thousands(counts.rows as u64),
             thousands(counts.errors as u64),
             percent_of(counts.correct, counts.rows),
@@ -640,8 +685,8 @@ mod tests {
     #[test]
     fn an_unknown_status_gets_a_hint_unless_quiet() {
         let filter = Filter {
-            module: None,
             status: Some(Status::parse("done")),
+            ..Filter::default()
         };
         let listing = Listing {
             shown: &[],

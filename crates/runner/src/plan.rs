@@ -78,6 +78,8 @@ pub struct Plan {
     pub dataset_records: usize,
     /// Dataset version recorded in the registry.
     pub dataset_version: String,
+    /// The dataset's identity (path, SHA-256, records, kind), recorded with the run.
+    pub dataset_ref: registry::DatasetRef,
     /// Registry id of the run.
     pub local_id: String,
     /// Results CSV.
@@ -196,10 +198,13 @@ pub fn plan(
             path: dataset,
         });
     }
+    let dataset_ref =
+        registry::DatasetRef::describe(&paths.root, &dataset, &catalog.dataset_path(module))
+            .map_err(|e| Error::io(&dataset, e))?;
     let chosen = choose_records(
         &paths,
         module,
-        &settings,
+        (&settings, dataset_tag(&dataset_ref).as_deref()),
         resume,
         &checked.records,
         &prompt_text,
@@ -236,6 +241,7 @@ pub fn plan(
         records: chosen.records,
         dataset_records,
         dataset_version: catalog.defaults().dataset_version.clone(),
+        dataset_ref,
         local_id: chosen.local_id,
         csv: chosen.csv,
         journal: chosen.journal,
@@ -397,7 +403,7 @@ struct Chosen {
 fn choose_records(
     paths: &ProjectPaths,
     module: &ModuleSpec,
-    settings: &RunSettings,
+    (settings, tag): (&RunSettings, Option<&str>),
     resume: bool,
     all: &[(String, usize)],
     prompt_text: &[u8],
@@ -412,7 +418,7 @@ fn choose_records(
         order.into_iter().map(|i| all[i].clone()).collect()
     };
     if !resume {
-        let (stem, local_id) = free_names(&folder, module, settings)?;
+        let (stem, local_id) = free_names(&folder, module, settings, tag)?;
         return Ok(Chosen {
             records: sample(),
             local_id,
@@ -544,16 +550,39 @@ fn estimate(
     }
 }
 
-/// A results stem and local id not used yet: `M12_v1_20260116_123456` and
-/// `exp_20260116_123456_m12`, with `_2`, `_3`, … when a run of the module already started in the
-/// same second.
+/// The tag results CSV names carry when the dataset is not the module's own: its kind
+/// (`gold`, `synthetic`, …), so `M12_v1_gold_20260116_123456.csv` is not taken for a golden run.
+fn dataset_tag(dataset: &registry::DatasetRef) -> Option<String> {
+    if dataset.kind == registry::DatasetKind::Golden {
+        return None;
+    }
+    let tag: String = dataset
+        .kind
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    // A tag of digits only would read as part of the timestamp.
+    (!tag.is_empty() && !tag.starts_with(|c: char| c.is_ascii_digit())).then_some(tag)
+}
+
+/// A results stem and local id not used yet: `M12_v1_20260116_123456` (`M12_v1_gold_…` with a
+/// dataset tag) and `exp_20260116_123456_m12`, with `_2`, `_3`, … when a run of the module
+/// already started in the same second.
 fn free_names(
     folder: &Path,
     module: &ModuleSpec,
     settings: &RunSettings,
+    tag: Option<&str>,
 ) -> Result<(String, String)> {
     let ts = stamp(&settings.started);
-    let base = format!("{}_{}_{ts}", module.id.upper(), settings.prompt_version);
+    let tag = tag.map(|t| format!("{t}_")).unwrap_or_default();
+    let base = format!(
+        "{}_{}_{tag}{ts}",
+        module.id.upper(),
+        settings.prompt_version
+    );
     for n in 1..1000 {
         let suffix = if n == 1 {
             String::new()
@@ -594,6 +623,11 @@ fn names_of(
             then: format!("the run named {stem}"),
             now: settings.prompt_version.clone(),
         });
+    };
+    // A dataset tag (`gold_`) comes before the timestamp, which starts with a digit.
+    let rest = match rest.split_once('_') {
+        Some((tag, after)) if !tag.starts_with(|c: char| c.is_ascii_digit()) => after,
+        _ => rest,
     };
     let (ts, suffix) = rest.split_at(rest.len().min(15));
     let started = chrono::NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S")
@@ -724,5 +758,51 @@ mod tests {
         // A schema that does not ask for strict mode is the provider's to interpret.
         let loose = open.replace("\"strict\": true", "\"strict\": false");
         assert!(plan_of(&format!("{LINE}\n"), &loose).1.is_ok());
+    }
+
+    #[test]
+    fn a_run_on_another_dataset_carries_its_kind_in_the_csv_name_and_resumes_by_it() {
+        let (dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
+        let golden = result.unwrap();
+        assert_eq!(golden.dataset_ref.kind, registry::DatasetKind::Golden);
+        assert_eq!(golden.dataset_ref.path, "d.jsonl");
+        let name = golden
+            .csv
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with("M14_v1_2"),
+            "no tag for the module's own: {name}"
+        );
+        // The same module on a gold file.
+        let gold = dir
+            .path()
+            .join("validated_data/M14_gold_20260116_120000.jsonl");
+        std::fs::create_dir_all(gold.parent().unwrap()).unwrap();
+        std::fs::write(&gold, format!("{LINE}\n")).unwrap();
+        let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
+        let settings = RunSettings {
+            dataset: Some(gold),
+            ..golden.settings
+        };
+        let plan = plan(
+            &catalog,
+            &catalog.modules()[0],
+            settings.clone(),
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(plan.dataset_ref.kind, registry::DatasetKind::Gold);
+        let name = plan.csv.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("M14_v1_gold_2"), "{name}");
+        // A journal of a tagged run that lost its header still gives its names back.
+        let journal = Path::new("M14_v1_gold_20260116_123456_2.journal.jsonl");
+        let module = &catalog.modules()[0];
+        let (stem, local_id, _) = names_of(journal, module, &settings).unwrap();
+        assert_eq!(stem, "M14_v1_gold_20260116_123456_2");
+        assert_eq!(local_id, "exp_20260116_123456_m14_2");
     }
 }

@@ -81,6 +81,8 @@ pub struct RunReport {
     pub prompt_version: String,
     /// Prompt hash.
     pub prompt_hash: String,
+    /// The dataset the run was measured on.
+    pub dataset: registry::DatasetRef,
     /// Rows in the run.
     pub rows: usize,
     /// Rows taken from the journal of an earlier, interrupted attempt.
@@ -386,6 +388,7 @@ fn run_report(
         model: plan.settings.model.clone(),
         prompt_version: plan.settings.prompt_version.clone(),
         prompt_hash: plan.prompt_hash.clone(),
+        dataset: plan.dataset_ref.clone(),
         rows: plan.records.len(),
         resumed_rows,
         retryable_rows,
@@ -838,6 +841,7 @@ pub fn register_as(plan: &Plan, metrics: &RunMetrics, tier: registry::Tier) -> R
         prompt_version: plan.settings.prompt_version.clone(),
         prompt_hash: Some(plan.prompt_hash.clone()),
         dataset_version: plan.dataset_version.clone(),
+        dataset: Some(plan.dataset_ref.clone()),
         samples: plan.records.len() as u64,
         accuracy: metrics.accuracy,
         metrics: serde_json::to_value(metrics).unwrap_or_default(),

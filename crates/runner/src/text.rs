@@ -219,7 +219,13 @@ pub fn summary(plan: &Plan, report: &RunReport) -> String {
     t.row([
         "accuracy".to_owned(),
         match m.accuracy {
-            Some(a) => format!("{:.2}% ({}/{} scored)", a * 100.0, m.correct, m.scored),
+            Some(a) => format!(
+                "{:.2}% ({}/{} scored) on {}",
+                a * 100.0,
+                m.correct,
+                m.scored,
+                registry::text::dataset_name(Some(&report.dataset))
+            ),
             None => "- (no row was scored)".to_owned(),
         },
     ]);
@@ -297,8 +303,16 @@ fn errors_text(m: &RunMetrics) -> String {
 /// One line per run and the total cost, after several modules ran.
 #[must_use]
 pub fn overview(reports: &[RunReport]) -> String {
-    let mut t = Table::new(["module", "rows", "accuracy", "errors", "cost", "registered"])
-        .right(&[1, 2, 3, 4]);
+    let mut t = Table::new([
+        "module",
+        "rows",
+        "accuracy",
+        "dataset",
+        "errors",
+        "cost",
+        "registered",
+    ])
+    .right(&[1, 2, 4, 5]);
     let mut cost = 0.0;
     for r in reports {
         cost += r.cost_usd;
@@ -306,6 +320,7 @@ pub fn overview(reports: &[RunReport]) -> String {
             r.module.clone(),
             r.rows.to_string(),
             percent(r.metrics.accuracy),
+            registry::text::dataset_kind(Some(&r.dataset)),
             r.metrics.errors.values().sum::<usize>().to_string(),
             format!("${:.4}", r.cost_usd),
             r.local_id.clone(),
@@ -441,6 +456,12 @@ mod tests {
             model: "gpt-4o-mini".to_owned(),
             prompt_version: "v1".to_owned(),
             prompt_hash: "abc".to_owned(),
+            dataset: registry::DatasetRef {
+                path: "datasets/single/m12.jsonl".to_owned(),
+                sha256: "ab".repeat(32),
+                records: 10,
+                kind: registry::DatasetKind::Golden,
+            },
             rows: 10,
             resumed_rows: 0,
             retryable_rows,

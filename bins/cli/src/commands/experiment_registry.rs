@@ -44,6 +44,11 @@ enum Command {
         /// the file).
         #[arg(short, long, value_name = "STATUS")]
         status: Option<String>,
+        /// Only runs on this dataset: a kind (golden, gold, synthetic, silver, imported,
+        /// chained), a dataset path or file name, a SHA-256 prefix (8+ hex digits), or
+        /// `unrecorded` for runs registered before runs recorded their dataset.
+        #[arg(short, long, value_name = "DATASET")]
+        dataset: Option<String>,
         /// Show at most N runs; 0 shows all.
         #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
         limit: usize,
@@ -58,8 +63,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Counts per status and per module, with each module's newest and best run.
+    /// Counts per status, and per module and dataset each one's newest and best run.
+    ///
+    /// Accuracies measured on different datasets are never compared: a module run on the
+    /// golden set and on a gold file has one row for each.
     Stats {
+        /// Only runs on this dataset: a kind (golden, gold, synthetic, silver, imported,
+        /// chained), a dataset path or file name, a SHA-256 prefix (8+ hex digits), or
+        /// `unrecorded` for runs registered before runs recorded their dataset.
+        #[arg(short, long, value_name = "DATASET")]
+        dataset: Option<String>,
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -115,6 +128,12 @@ enum Command {
         /// Show at most N flipped rows of each kind; 0 shows all (JSON always has all).
         #[arg(long, value_name = "N", default_value_t = 20)]
         flips: usize,
+        /// Both runs must be on this dataset (kind, path, file name or SHA-256 prefix).
+        #[arg(short, long, value_name = "DATASET")]
+        dataset: Option<String>,
+        /// Compare runs on different datasets anyway (their accuracies are not comparable).
+        #[arg(long)]
+        force: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -135,18 +154,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::List {
             module,
             status,
+            dataset,
             limit,
             json,
         } => list(
             &project,
             &file,
-            (module.as_deref(), status.as_deref()),
+            (module.as_deref(), status.as_deref(), dataset),
             limit,
             json,
             quiet,
         ),
         Command::Pending { json } => pending(&file, json, quiet),
-        Command::Stats { json } => stats(&project, &file, json),
+        Command::Stats { dataset, json } => stats(&project, &file, dataset, json),
         Command::Show { id, json } => show(&project, &file, &id, json),
         Command::Cleanup { dry_run, json } => cleanup(&project, &file, dry_run, json),
         Command::Repair { dry_run, json } => repair(&project, &file, dry_run, json),
@@ -156,6 +176,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             resamples,
             seed,
             flips,
+            dataset,
+            force,
             json,
         } => {
             let options = CompareOptions {
@@ -163,7 +185,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 seed,
                 ..CompareOptions::default()
             };
-            compare(&project, &file, &a, &b, &options, flips, json)
+            let shown = CompareShown {
+                flips,
+                json,
+                dataset,
+                force,
+            };
+            compare(&project, &file, (&a, &b), &options, &shown)
         }
     }
 }
@@ -211,7 +239,7 @@ struct ListJson {
 fn list(
     project: &Project,
     file: &RegistryFile,
-    (module, status): (Option<&str>, Option<&str>),
+    (module, status, dataset): (Option<&str>, Option<&str>, Option<String>),
     limit: usize,
     json: bool,
     quiet: bool,
@@ -220,6 +248,7 @@ fn list(
     let filter = Filter {
         module: module.map(|m| m.id.clone()),
         status: status.map(Status::parse),
+        dataset,
     };
     let registry = overview(file)?;
     let matched = registry.list(&filter);
@@ -278,9 +307,17 @@ fn pending(file: &RegistryFile, json: bool, quiet: bool) -> anyhow::Result<ExitS
     Ok(ExitStatus::Success)
 }
 
-fn stats(project: &Project, file: &RegistryFile, json: bool) -> anyhow::Result<ExitStatus> {
+fn stats(
+    project: &Project,
+    file: &RegistryFile,
+    dataset: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
     let registry = overview(file)?;
-    let stats = registry.stats();
+    let stats = registry.stats_filtered(&Filter {
+        dataset,
+        ..Filter::default()
+    });
     if json {
         print_json(&stats)?;
         return Ok(ExitStatus::Success);
@@ -376,15 +413,22 @@ struct CompareJson<'a> {
     result: &'a Comparison,
 }
 
+/// How `compare` shows its result, and which datasets it accepts.
+struct CompareShown {
+    flips: usize,
+    json: bool,
+    dataset: Option<String>,
+    force: bool,
+}
+
 fn compare(
     project: &Project,
     file: &RegistryFile,
-    a: &str,
-    b: &str,
+    (a, b): (&str, &str),
     options: &CompareOptions,
-    flips: usize,
-    json: bool,
+    shown: &CompareShown,
 ) -> anyhow::Result<ExitStatus> {
+    let (flips, json) = (shown.flips, shown.json);
     let mut loaded = None;
     let mut load = || -> registry::Result<&'static Overview> {
         if loaded.is_none() {
@@ -401,6 +445,7 @@ fn compare(
             text::dash(&run_b.module)
         );
     }
+    check_datasets(&run_a, &run_b, shown)?;
     let module = resolve_module(project, &run_a.module)?;
     let field = module.primary_score();
     let result = registry::compare::compare(&run_a.rows, &run_b.rows, field, options);
@@ -416,4 +461,32 @@ fn compare(
     }
     out(&text::compare(module, &run_a, &run_b, &result, flips))?;
     Ok(ExitStatus::Success)
+}
+
+/// Accuracies on different datasets are not comparable: refused unless `--force`; with
+/// `--dataset`, both runs must be on that one.
+fn check_datasets(a: &OpenedRun, b: &OpenedRun, shown: &CompareShown) -> anyhow::Result<()> {
+    if let Some(wanted) = &shown.dataset {
+        for (side, run) in [("A", a), ("B", b)] {
+            if !registry::dataset::dataset_matches(run.dataset.as_ref(), wanted) {
+                bail!(
+                    "{side} ({}) ran on {}, not on the dataset `{}` asked for",
+                    run.name(),
+                    text::dataset_name(run.dataset.as_ref()),
+                    present::terminal_safe(wanted)
+                );
+            }
+        }
+    }
+    let (Some(da), Some(db)) = (&a.dataset, &b.dataset) else {
+        return Ok(());
+    };
+    if (&da.path, &da.sha256) != (&db.path, &db.sha256) && !shown.force {
+        bail!(
+            "A ran on {} and B on {}: their accuracies are not comparable (--force compares them anyway)",
+            text::dataset_name(Some(da)),
+            text::dataset_name(Some(db))
+        );
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod calculate_agreement;
 pub mod experiment_registry;
 pub mod generate_annotation_csv;
+pub mod import_data;
 pub mod merge_annotations;
 pub mod orchestrator;
 pub mod simulate_annotators;

@@ -16,6 +16,7 @@ mod calculate_agreement;
 mod conventions;
 mod experiment_registry;
 mod generate_annotation_csv;
+mod import_data;
 mod merge_annotations;
 mod orchestrator;
 mod orchestrator_run;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kw_cli::commands::import_data::main()
+}
