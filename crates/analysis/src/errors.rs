@@ -362,9 +362,15 @@ impl ErrorsTally {
         let mut kind = ErrorKind::Mismatch;
         let mut missing = Vec::new();
         let mut extra = Vec::new();
+        // A one-field label module shows the labels as scored (the confusion matrix's), not
+        // the raw values (`null`, `N`, ...) they were read from.
+        let mut labels_as_scored = None;
         if let Some(score) = &judged.score {
             if let Some((expected, output)) = score.primary_labels() {
                 let output = output.unwrap_or(MISSING);
+                if self.module.score.len() == 1 {
+                    labels_as_scored = Some((expected.to_owned(), output.to_owned()));
+                }
                 match self
                     .pairs
                     .iter_mut()
@@ -430,6 +436,10 @@ impl ErrorsTally {
             return None;
         }
         let mut out = base(kind);
+        if let Some((expected, predicted)) = labels_as_scored {
+            out.expected = expected;
+            out.predicted = predicted;
+        }
         out.missing = missing;
         out.extra = extra;
         Some(out)

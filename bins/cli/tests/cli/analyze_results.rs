@@ -247,9 +247,28 @@ fn the_errors_file_holds_exactly_the_wrong_rows_escaped() {
     let mut in_file_wrong = BTreeSet::new();
     let mut in_file_errored = BTreeSet::new();
     let mut ids = Vec::new();
+    // Wrong rows show their labels as scored: the confusion matrix's labels, not raw values.
+    let labels: BTreeSet<&str> = out["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
     for record in reader.records() {
         let record = record.unwrap();
         ids.push(record[0].to_owned());
+        if &record[7] != "errored" {
+            assert!(
+                labels.contains(&record[3]),
+                "expected {} not in {labels:?}",
+                &record[3]
+            );
+            assert!(
+                labels.contains(&record[4]),
+                "predicted {} not in {labels:?}",
+                &record[4]
+            );
+        }
         match &record[7] {
             "errored" => in_file_errored.insert(record[0].to_owned()),
             "FP" | "FN" | "mismatch" => in_file_wrong.insert(record[0].to_owned()),
