@@ -34,6 +34,12 @@ pub enum GoldFormat {
     Jsonl,
     /// A flat table for people: id, labels, agreement, resolution, context columns.
     Csv,
+    /// The earlier tool's flat gold lines, for consumers that still read them: `asin`,
+    /// `keyword`, `brand`, `label` (the primary field's final label), `agreement` (`"1"`/`"0"`),
+    /// `resolution`, then the non-empty ones of `product_title`, `hard_constraints`,
+    /// `validated_use` and `product_taxonomy`, as the sheet holds them.
+    #[serde(rename = "legacy-jsonl")]
+    LegacyJsonl,
 }
 
 impl GoldFormat {
@@ -41,7 +47,7 @@ impl GoldFormat {
     #[must_use]
     pub fn extension(self) -> &'static str {
         match self {
-            Self::Jsonl => "jsonl",
+            Self::Jsonl | Self::LegacyJsonl => "jsonl",
             Self::Csv => "csv",
         }
     }
@@ -258,7 +264,8 @@ pub fn gold(
     let source_file = stored_path(paths, file);
 
     let suffixes = field_suffixes(&finals);
-    let (mut sink, shown) = Sink::create(paths, module, options, &suffixes, &context)?;
+    let legacy = LegacyColumns::new(&reader);
+    let (mut sink, shown) = Sink::create(paths, module, options, &suffixes, &context, legacy)?;
 
     let mut report = GoldReport {
         module: module.id.to_string(),
@@ -296,14 +303,17 @@ pub fn gold(
             Finals::Labels(_) => continue,
         };
         let record_id = row.get_opt(record_id_col).trim();
-        let Some(record) = sources.records.get(record_id) else {
+        // The earlier tool's lines carry no record, so they need none.
+        let legacy = matches!(sink, Sink::Legacy(..));
+        let record = sources.records.get(record_id);
+        if record.is_none() && !legacy {
             not_found.push(if record_id.is_empty() {
                 format!("(empty record_id, row_id {row_id})")
             } else {
                 record_id.to_owned()
             });
             continue;
-        };
+        }
         if !invalid.is_empty() || !not_found.is_empty() {
             continue;
         }
@@ -316,6 +326,7 @@ pub fn gold(
         };
         match &mut sink {
             Sink::Jsonl(out) => {
+                let Some(record) = record else { continue };
                 let expected = expected_object(&located, &values, &sources);
                 let mut line = resolved.record(record, expected, &suffixes);
                 line.push('\n');
@@ -323,6 +334,12 @@ pub fn gold(
                     .map_err(|e| Error::io(&shown, e))?;
             }
             Sink::Csv(writer) => writer.write_row(&resolved.cells(&context))?,
+            Sink::Legacy(out, columns) => {
+                let mut line = columns.line(&resolved);
+                line.push('\n');
+                out.write_all(line.as_bytes())
+                    .map_err(|e| Error::io(&shown, e))?;
+            }
         }
         report.written += 1;
     }
@@ -331,7 +348,7 @@ pub fn gold(
     ids.check(file)?;
     check_outcome(&report, module, invalid, not_found, &sources.path)?;
     let output = match sink {
-        Sink::Jsonl(out) => out.persist()?,
+        Sink::Jsonl(out) | Sink::Legacy(out, _) => out.persist()?,
         Sink::Csv(writer) => (*writer).finish()?.persist()?,
     };
     let mut meta = Sidecar::new("gold", module.id.as_str());
@@ -406,6 +423,62 @@ fn flat_headers(suffixes: &[String], context: &[(String, usize)]) -> Vec<String>
 enum Sink {
     Jsonl(NewFile),
     Csv(Box<SafeCsvWriter<NewFile>>),
+    Legacy(NewFile, LegacyColumns),
+}
+
+/// Where the earlier tool's flat gold lines take their strings from.
+struct LegacyColumns {
+    asin: Option<usize>,
+    keyword: Option<usize>,
+    brand: Option<usize>,
+    /// (key written, column read), in the earlier tool's order.
+    optional: Vec<(&'static str, usize)>,
+}
+
+impl LegacyColumns {
+    fn new(reader: &AnnotationReader<std::fs::File>) -> Self {
+        let col = |name: &str| reader.index_of(name);
+        let optional = [
+            ("product_title", &["product_title"][..]),
+            ("hard_constraints", &["hard_constraints"][..]),
+            ("validated_use", &["validated_use"][..]),
+            ("product_taxonomy", &["product_taxonomy", "taxonomy"][..]),
+        ]
+        .into_iter()
+        .filter_map(|(key, names)| names.iter().find_map(|n| col(n)).map(|i| (key, i)))
+        .collect();
+        Self {
+            asin: col("asin"),
+            keyword: col("keyword"),
+            brand: col("brand_name").or_else(|| col("brand")),
+            optional,
+        }
+    }
+
+    /// One line (without its break): keys in the earlier tool's order, non-ASCII kept.
+    fn line(&self, resolved: &Resolved<'_>) -> String {
+        let row = resolved.row;
+        let cols = &resolved.columns[0];
+        let mut object = Map::new();
+        for (key, col) in [
+            ("asin", self.asin),
+            ("keyword", self.keyword),
+            ("brand", self.brand),
+        ] {
+            object.insert(key.into(), row.get_opt(col).trim().into());
+        }
+        object.insert("label".into(), resolved.values[0].cell().into());
+        let agreement = if resolved.agreement(cols) { "1" } else { "0" };
+        object.insert("agreement".into(), agreement.into());
+        object.insert("resolution".into(), resolved.resolution(cols).into());
+        for (key, col) in &self.optional {
+            let cell = row.get(*col).trim();
+            if !cell.is_empty() {
+                object.insert((*key).into(), cell.into());
+            }
+        }
+        Value::Object(object).to_string()
+    }
 }
 
 impl Sink {
@@ -416,6 +489,7 @@ impl Sink {
         options: &GoldOptions,
         suffixes: &[String],
         context: &[(String, usize)],
+        legacy: LegacyColumns,
     ) -> Result<(Self, PathBuf)> {
         let dir = options
             .output_dir
@@ -426,6 +500,7 @@ impl Sink {
         let shown = out.intended_path();
         let sink = match options.format {
             GoldFormat::Jsonl => Self::Jsonl(out),
+            GoldFormat::LegacyJsonl => Self::Legacy(out, legacy),
             GoldFormat::Csv => {
                 let headers = flat_headers(suffixes, context);
                 Self::Csv(Box::new(SafeCsvWriter::new(&shown, out, &headers)?))
@@ -786,6 +861,73 @@ mod tests {
                 ["R", "S", "C", "N"].map(|l| json!(l)).to_vec()
             };
             assert!(raw.iter().all(|v| allowed.contains(v)), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_gold_lines_have_the_earlier_tools_keys_in_order() {
+        let (_dir, catalog, paths) = project("m12");
+        let spec = catalog.resolve("m12").unwrap();
+        let options = GenerateOptions {
+            sample: Some(20),
+            ..GenerateOptions::default()
+        };
+        let task = generate(&catalog, &paths, spec, &options).unwrap();
+        let sim = SimulateOptions {
+            gold_from: GoldFrom::Auto,
+            flip_a: 0.1,
+            flip_b: 0.2,
+            seed: 7,
+            overwrite: false,
+        };
+        simulate(&catalog, spec, &task.file, &sim).unwrap();
+        let merged = merge(&paths, spec, &task.file, &MergeOptions::default(), &mut ()).unwrap();
+        let legacy = GoldOptions {
+            format: GoldFormat::LegacyJsonl,
+            ..GoldOptions::default()
+        };
+        let out = gold(&catalog, &paths, spec, &merged.output, &legacy, &mut ()).unwrap();
+        assert_eq!(out.written, 20);
+        let validated = AnnotationReader::open(&merged.output).unwrap();
+        let headers = validated.headers().to_vec();
+        let rows: Vec<AnnotationRow> = validated.collect::<Result<_>>().unwrap();
+        let text = std::fs::read_to_string(&out.output).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 20);
+        let cell = |row: &AnnotationRow, name: &str| {
+            row.get(headers.iter().position(|h| h == name).unwrap())
+                .trim()
+                .to_owned()
+        };
+        for (line, row) in lines.iter().zip(&rows) {
+            let object: Map<String, Value> = serde_json::from_str(line).unwrap();
+            let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            assert_eq!(
+                &keys[..6],
+                [
+                    "asin",
+                    "keyword",
+                    "brand",
+                    "label",
+                    "agreement",
+                    "resolution"
+                ]
+            );
+            let optional = [
+                "product_title",
+                "hard_constraints",
+                "validated_use",
+                "product_taxonomy",
+            ];
+            assert!(keys[6..].iter().all(|k| optional.contains(k)), "{keys:?}");
+            assert_eq!(object["asin"], json!(cell(row, "asin")));
+            assert_eq!(object["keyword"], json!(cell(row, "keyword")));
+            assert_eq!(object["label"], json!(cell(row, "final_label")));
+            let agreed = cell(row, "annotator_agreement");
+            assert_eq!(object["agreement"], json!(agreed));
+            assert!(["true", "false"].contains(&object["label"].as_str().unwrap()));
+            assert!(["0", "1"].contains(&agreed.as_str()));
+            assert_eq!(object["product_title"], json!(cell(row, "product_title")));
         }
     }
 

@@ -61,6 +61,10 @@ enum FormatArg {
     Jsonl,
     /// A flat table: id, label, agreement, resolution, context columns, source file.
     Csv,
+    /// The earlier tool's flat gold lines, for old consumers: {"asin", "keyword", "brand",
+    /// "label", "agreement": "1"/"0", "resolution", then product_title, hard_constraints,
+    /// validated_use, product_taxonomy when filled}.
+    LegacyJsonl,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 format: match format {
                     FormatArg::Jsonl => GoldFormat::Jsonl,
                     FormatArg::Csv => GoldFormat::Csv,
+                    FormatArg::LegacyJsonl => GoldFormat::LegacyJsonl,
                 },
                 source,
                 output_dir: output,
