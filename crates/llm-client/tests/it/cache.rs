@@ -95,13 +95,16 @@ async fn unusable_answers_are_not_cached_and_keys_never_reach_the_files() {
         .chat(&request(1), &CallOptions::default())
         .await
         .unwrap();
-    let mut files = 0;
+    let mut entries = 0;
     for entry in walk(dir.path()) {
         let text = std::fs::read_to_string(&entry).unwrap();
         assert!(!text.contains("DO-NOT-LEAK"), "{}", entry.display());
-        files += 1;
+        // Besides the entries, only the note of what the servers announce (`servers.json`).
+        if entry.file_name().is_some_and(|n| n != "servers.json") {
+            entries += 1;
+        }
     }
-    assert_eq!(files, 1);
+    assert_eq!(entries, 1);
     assert!(!format!("{client:?}").contains("DO-NOT-LEAK"));
 }
 
