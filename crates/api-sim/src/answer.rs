@@ -414,7 +414,10 @@ fn recognised(key: &AnswerKey, m: usize, r: usize, messages: &[&str]) -> Recogni
     let module = key.modules[m].spec.id.to_string();
     let record = key.modules[m].records[r].id.clone();
     let sensitive = key.sensitive.as_ref().filter(|s| s.knows(&module));
-    let wrong = match (sensitive, expected_label(&key.modules[m], &key.modules[m].records[r])) {
+    let wrong = match (
+        sensitive,
+        expected_label(&key.modules[m], &key.modules[m].records[r]),
+    ) {
         (Some(s), Some(label)) => s.is_wrong(&module, &record, &label, &messages.join("\n")),
         _ => key.is_wrong(&module, &record),
     };

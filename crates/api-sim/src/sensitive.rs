@@ -74,7 +74,11 @@ pub struct Sensitive {
 /// Never in a build whose embedded rules file parses (a unit test checks it).
 #[must_use]
 pub fn rules() -> BTreeMap<String, Vec<Rule>> {
-    parse().modules.into_iter().map(|(m, r)| (m, r.rules)).collect()
+    parse()
+        .modules
+        .into_iter()
+        .map(|(m, r)| (m, r.rules))
+        .collect()
 }
 
 fn parse() -> RulesFile {
@@ -202,7 +206,10 @@ impl Sensitive {
         if !prompt.trim_start().starts_with(PROPOSAL_MARKER) {
             return None;
         }
-        let module = tagged(prompt, "Module").first().copied().unwrap_or_default();
+        let module = tagged(prompt, "Module")
+            .first()
+            .copied()
+            .unwrap_or_default();
         let wanted: usize = tagged(prompt, "Candidates")
             .first()
             .and_then(|n| n.parse().ok())
@@ -273,7 +280,10 @@ mod tests {
             7,
             vec![(
                 "m02".into(),
-                vec![("acme shoes".into(), "OB".into()), ("shoes".into(), "Null".into())],
+                vec![
+                    ("acme shoes".into(), "OB".into()),
+                    ("shoes".into(), "Null".into()),
+                ],
             )],
         )
     }
@@ -308,7 +318,10 @@ mod tests {
         assert_eq!(a, sim.propose(&request).unwrap());
         let value: serde_json::Value = serde_json::from_str(&a).unwrap();
         let list = value["instructions"].as_array().unwrap();
-        assert!(list.iter().all(|c| c.as_str().unwrap().starts_with("Be right.\n")));
+        assert!(
+            list.iter()
+                .all(|c| c.as_str().unwrap().starts_with("Be right.\n"))
+        );
         // The reflective request's commonest failing label gets its rule first.
         assert!(list[0].as_str().unwrap().contains(&rules()["m02"][1].text));
         assert!(sim.propose("## Task\nclassify").is_none());

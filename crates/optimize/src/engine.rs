@@ -7,9 +7,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use core_config::Record;
 use core_config::contamination::Keywords;
 use core_config::template::Template;
-use core_config::Record;
 use futures::StreamExt as _;
 use llm_client::{
     CacheMode, CallOptions, ChatRequest, Client, Message, PriceTable, ResponseFormat, Tier, Usage,
@@ -366,11 +366,14 @@ impl<'a> Evaluator<'a> {
     /// A contaminated meta-prompt, the budget, a failed call or an answer that is not a list.
     pub async fn propose(&self, meta_prompt: &str) -> Result<Vec<String>> {
         self.check_contamination(meta_prompt)?;
-        let request = ChatRequest::new(self.proposer_model.clone(), vec![Message::user(meta_prompt)])
-            .temperature(0.0)
-            .max_tokens(2048)
-            .token_param(self.plan.settings.token_param)
-            .response_format(ResponseFormat::JsonObject);
+        let request = ChatRequest::new(
+            self.proposer_model.clone(),
+            vec![Message::user(meta_prompt)],
+        )
+        .temperature(0.0)
+        .max_tokens(2048)
+        .token_param(self.plan.settings.token_param)
+        .response_format(ResponseFormat::JsonObject);
         let response = self.call(&request, "proposer").await?;
         let content = response.content.unwrap_or_default();
         let value: Value =
@@ -400,12 +403,18 @@ mod tests {
         budget.settle(0.4, 0.3);
         assert!(matches!(
             budget.reserve(0.8),
-            Err(Error::Budget { cap: "max-cost", .. })
+            Err(Error::Budget {
+                cap: "max-cost",
+                ..
+            })
         ));
         budget.reserve(0.5).unwrap();
         assert!(matches!(
             budget.reserve(0.0),
-            Err(Error::Budget { cap: "max-calls", .. })
+            Err(Error::Budget {
+                cap: "max-calls",
+                ..
+            })
         ));
         budget.settle(0.5, 0.9);
         // The actual cost never exceeds the reservation it replaces.

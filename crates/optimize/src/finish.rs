@@ -41,6 +41,8 @@ pub struct Setup {
     pub resumed: bool,
     /// The splits (train and dev capped by the preset).
     pub splits: Splits,
+    /// The whole splits and `run.json`, written when the search starts (a new run only).
+    to_write: Option<(Splits, RunFile)>,
     /// The unoptimized prompt split into its parts.
     pub parts: PromptParts,
     /// The unoptimized prompt's version.
@@ -185,15 +187,7 @@ pub fn prepare(catalog: &Catalog, env: &Env, options: &Options) -> Result<Setup>
             splits.test.len()
         )));
     }
-    if !resumed {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        write_jsonl(&dir.join("train.jsonl"), &splits.train)?;
-        write_jsonl(&dir.join("dev.jsonl"), &splits.dev)?;
-        write_jsonl(&dir.join("test.jsonl"), &splits.test)?;
-        let text = serde_json::to_string_pretty(&run_file).unwrap_or_default();
-        core_config::write_atomic(dir.join("run.json"), text.as_bytes())
-            .map_err(|e| Error::io(dir.join("run.json"), e))?;
-    }
+    let to_write = (!resumed).then(|| (splits.clone(), run_file));
     let sizes = options.preset.sizes();
     splits.train.truncate(sizes.train);
     splits.dev.truncate(sizes.dev);
@@ -203,20 +197,25 @@ pub fn prepare(catalog: &Catalog, env: &Env, options: &Options) -> Result<Setup>
         &RunOptions {
             modules: vec![module.id.to_string()],
             model: Some(model.clone()),
-            dataset: Some(dir.join("train.jsonl")),
+            // Only the module, schema and settings of this plan are used (and its estimate);
+            // the split files are written when the search starts, not by a dry run.
+            dataset: options.train.clone().or_else(|| options.dataset.clone()),
             prompt_version: Some(base_version.clone()),
             ..RunOptions::default()
         },
     )?;
-    let plan = setup.plans.into_iter().next().ok_or_else(|| {
-        Error::Invalid("the runner planned nothing".to_owned())
-    })?;
+    let plan = setup
+        .plans
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Invalid("the runner planned nothing".to_owned()))?;
     Ok(Setup {
         module,
         options: options.clone(),
         dir,
         resumed,
         splits,
+        to_write,
         parts,
         base_version,
         plan,
@@ -228,8 +227,7 @@ pub fn prepare(catalog: &Catalog, env: &Env, options: &Options) -> Result<Setup>
 
 /// Refuses splits that share a record id or a keyword with test.
 fn check_disjoint(splits: &Splits) -> Result<()> {
-    let test: std::collections::HashSet<&str> =
-        splits.test.iter().map(|r| r.id.as_str()).collect();
+    let test: std::collections::HashSet<&str> = splits.test.iter().map(|r| r.id.as_str()).collect();
     if let Some(r) = splits
         .train
         .iter()
@@ -246,7 +244,13 @@ fn check_disjoint(splits: &Splits) -> Result<()> {
 
 /// Calls the search may send at most, by method and preset, and calls of the two test runs.
 #[must_use]
-pub fn call_bound(method: Method, sizes: crate::Sizes, train: usize, dev: usize, test: usize) -> (u64, u64) {
+pub fn call_bound(
+    method: Method,
+    sizes: crate::Sizes,
+    train: usize,
+    dev: usize,
+    test: usize,
+) -> (u64, u64) {
     let mini = (dev / 4).max(4).min(dev);
     let search = dev
         + match method {
@@ -426,6 +430,16 @@ pub async fn optimize(
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let started = std::time::Instant::now();
+    if let Some((splits, run_file)) = &setup.to_write {
+        let dir = &setup.dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        write_jsonl(&dir.join("train.jsonl"), &splits.train)?;
+        write_jsonl(&dir.join("dev.jsonl"), &splits.dev)?;
+        write_jsonl(&dir.join("test.jsonl"), &splits.test)?;
+        let text = serde_json::to_string_pretty(run_file).unwrap_or_default();
+        core_config::write_atomic(dir.join("run.json"), text.as_bytes())
+            .map_err(|e| Error::io(dir.join("run.json"), e))?;
+    }
     let options = &setup.options;
     let sizes = options.preset.sizes();
     let test_calls = 2 * setup.splits.test.len() as u64;
@@ -437,12 +451,13 @@ pub async fn optimize(
     }
     // The test runs' calls are set aside first; the search gets the rest.
     #[expect(clippy::cast_precision_loss, reason = "estimates")]
-    let test_cost = setup
-        .plan
-        .estimate
-        .cost_usd
-        .map_or(0.0, |c| c / setup.plan.records.len().max(1) as f64 * 4.0 * test_calls as f64);
-    let budget = Budget::new(options.max_calls - test_calls, (options.max_cost - test_cost).max(0.0));
+    let test_cost = setup.plan.estimate.cost_usd.map_or(0.0, |c| {
+        c / setup.plan.records.len().max(1) as f64 * 4.0 * test_calls as f64
+    });
+    let budget = Budget::new(
+        options.max_calls - test_calls,
+        (options.max_cost - test_cost).max(0.0),
+    );
     let test_keywords = Keywords::new(setup.splits.test.iter().map(|r| r.input_text("keyword")));
     let proposer_model = options
         .proposer_model

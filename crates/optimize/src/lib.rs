@@ -20,6 +20,7 @@ mod finish;
 mod methods;
 pub mod prompt;
 pub mod split;
+pub mod text;
 
 use std::path::PathBuf;
 

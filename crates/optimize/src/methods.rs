@@ -137,7 +137,11 @@ impl Search<'_, '_> {
         records: &[Record],
         best: f64,
     ) -> Result<Option<Trial>> {
-        match self.ev.score(what, &self.text(instruction, demos), records).await {
+        match self
+            .ev
+            .score(what, &self.text(instruction, demos), records)
+            .await
+        {
             Ok(trial) => {
                 self.progress
                     .trial(what, &self.ev.budget.spent(), best.max(trial.score));
@@ -157,8 +161,7 @@ impl Search<'_, '_> {
 
     /// Dev failures of a trial, at most `n`, from dev records only.
     fn failures(&self, trial: &Trial, n: usize) -> Vec<Failure> {
-        let by_id: BTreeMap<&str, &Record> =
-            self.dev.iter().map(|r| (r.id.as_str(), r)).collect();
+        let by_id: BTreeMap<&str, &Record> = self.dev.iter().map(|r| (r.id.as_str(), r)).collect();
         trial
             .results
             .iter()
@@ -176,7 +179,13 @@ impl Search<'_, '_> {
     /// Train records the unoptimized prompt answers correctly, as demos.
     async fn demo_pool(&self) -> Result<Option<Vec<Demo>>> {
         let Some(trial) = self
-            .score("bootstrap on train", &self.parts.instruction, &[], self.train, 0.0)
+            .score(
+                "bootstrap on train",
+                &self.parts.instruction,
+                &[],
+                self.train,
+                0.0,
+            )
             .await?
         else {
             return Ok(None);
@@ -207,7 +216,13 @@ impl Search<'_, '_> {
 
     pub(crate) async fn run(&self, method: Method) -> Result<Best> {
         let Some(baseline) = self
-            .score("baseline on dev", &self.parts.instruction, &[], self.dev, 0.0)
+            .score(
+                "baseline on dev",
+                &self.parts.instruction,
+                &[],
+                self.dev,
+                0.0,
+            )
             .await?
         else {
             return Err(Error::Budget {
@@ -368,7 +383,13 @@ impl Search<'_, '_> {
             for (n, combo) in alive.iter_mut().enumerate() {
                 let what = format!("mipro rung {rung} combination {}", n + 1);
                 let Some(trial) = self
-                    .score(&what, &combo.0, &combo.1, &order[..size], state.best.dev_score)
+                    .score(
+                        &what,
+                        &combo.0,
+                        &combo.1,
+                        &order[..size],
+                        state.best.dev_score,
+                    )
                     .await?
                 else {
                     state.best.budget_exhausted = true;
@@ -449,7 +470,12 @@ impl Search<'_, '_> {
 /// dominated), each with the number of records it is best on.
 fn pareto_front(pool: &[(String, Trial)]) -> Vec<(usize, usize)> {
     let correct = |t: &Trial, id: &str| t.results.iter().any(|s| s.record == id && s.correct);
-    let ids: Vec<&str> = pool[0].1.results.iter().map(|s| s.record.as_str()).collect();
+    let ids: Vec<&str> = pool[0]
+        .1
+        .results
+        .iter()
+        .map(|s| s.record.as_str())
+        .collect();
     let mut wins = vec![0usize; pool.len()];
     for id in &ids {
         for (i, (_, t)) in pool.iter().enumerate() {
@@ -461,15 +487,23 @@ fn pareto_front(pool: &[(String, Trial)]) -> Vec<(usize, usize)> {
     let dominated = |i: usize| {
         pool.iter().enumerate().any(|(j, (_, tj))| {
             j != i
-                && ids.iter().all(|id| !correct(&pool[i].1, id) || correct(tj, id))
-                && ids.iter().any(|id| correct(tj, id) && !correct(&pool[i].1, id))
+                && ids
+                    .iter()
+                    .all(|id| !correct(&pool[i].1, id) || correct(tj, id))
+                && ids
+                    .iter()
+                    .any(|id| correct(tj, id) && !correct(&pool[i].1, id))
         })
     };
     let front: Vec<(usize, usize)> = (0..pool.len())
         .filter(|i| !dominated(*i))
         .map(|i| (i, wins[i].max(1)))
         .collect();
-    if front.is_empty() { vec![(0, 1)] } else { front }
+    if front.is_empty() {
+        vec![(0, 1)]
+    } else {
+        front
+    }
 }
 
 /// The best candidate so far and the trial proposals start from.

@@ -56,7 +56,12 @@ impl Demo {
             .input
             .iter()
             .filter(|(k, _)| k.as_str() != "keyword")
-            .map(|(k, v)| (k.clone(), core_config::template::render_value(v).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    core_config::template::render_value(v).into_owned(),
+                )
+            })
             .filter(|(_, v)| !v.is_empty() && v.chars().count() <= DEMO_FIELD_CHARS)
             .collect();
         Self {
@@ -69,7 +74,10 @@ impl Demo {
     }
 
     fn render(&self, n: usize) -> String {
-        let mut out = format!("### Example {n} (from the training set)\n**Keyword:** {}\n", self.keyword);
+        let mut out = format!(
+            "### Example {n} (from the training set)\n**Keyword:** {}\n",
+            self.keyword
+        );
         for (k, v) in &self.fields {
             out.push_str(&format!("**{k}:** {v}\n"));
         }
@@ -126,7 +134,7 @@ impl PromptParts {
         let mut out = String::with_capacity(self.head.len() + self.tail.len() + 4096);
         out.push_str(&self.head);
         out.push_str(INSTRUCTION_HEADING);
-        out.push_str("\n");
+        out.push('\n');
         out.push_str(instruction.trim());
         out.push_str("\n\n");
         out.push_str(EXAMPLES_HEADING);
@@ -176,8 +184,12 @@ mod tests {
         .unwrap();
         let demo = Demo::new(&record, "OB".into(), serde_json::json!({"label": "OB"}));
         let out = parts.compose("1. New.", &[demo]);
-        assert!(out.starts_with("# M\n## Input\n**Keyword:** {{keyword}}\n\n## Decision rules\n1. New.\n"));
-        assert!(out.contains("### Example 2 (from the training set)\n**Keyword:** acme\n**brand:** Acme\n"));
+        assert!(out.starts_with(
+            "# M\n## Input\n**Keyword:** {{keyword}}\n\n## Decision rules\n1. New.\n"
+        ));
+        assert!(out.contains(
+            "### Example 2 (from the training set)\n**Keyword:** acme\n**brand:** Acme\n"
+        ));
         assert!(out.ends_with("## Output format\n{\"a\": 1}\n"));
         assert!(!out.contains("Old."));
     }

@@ -78,7 +78,10 @@ impl Rng {
 pub fn split(module: &ModuleSpec, records: Vec<Record>, seed: u64) -> Splits {
     let mut by_label: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for record in records {
-        by_label.entry(label_of(module, &record)).or_default().push(record);
+        by_label
+            .entry(label_of(module, &record))
+            .or_default()
+            .push(record);
     }
     let mut rng = Rng::new(seed, "split");
     let mut out = Splits::default();
@@ -94,7 +97,7 @@ pub fn split(module: &ModuleSpec, records: Vec<Record>, seed: u64) -> Splits {
         for (i, record) in group.into_iter().enumerate() {
             if i < test {
                 out.test.push(record);
-            } else if (i - test) % 2 == 0 {
+            } else if (i - test).is_multiple_of(2) {
                 out.train.push(record);
             } else {
                 out.dev.push(record);
@@ -126,8 +129,15 @@ mod tests {
         assert_eq!(all.len(), n, "no record in two splits");
         // Each label's share of test is 40 % of that label, give or take one record.
         for label in ["OB", "Null"] {
-            let total = records.iter().filter(|r| label_of(module, r) == label).count();
-            let test = a.test.iter().filter(|r| label_of(module, r) == label).count();
+            let total = records
+                .iter()
+                .filter(|r| label_of(module, r) == label)
+                .count();
+            let test = a
+                .test
+                .iter()
+                .filter(|r| label_of(module, r) == label)
+                .count();
             #[expect(clippy::cast_precision_loss, reason = "counts")]
             let want = total as f64 * TEST_SHARE;
             #[expect(clippy::cast_precision_loss, reason = "counts")]

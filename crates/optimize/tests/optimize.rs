@@ -87,7 +87,12 @@ fn every_method_improves(module: &str) {
     let catalog = Catalog::load(&root.join("modules.toml")).unwrap();
     let client = client(root, &env);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    for method in [Method::Bootstrap, Method::Instructions, Method::Mipro, Method::Gepa] {
+    for method in [
+        Method::Bootstrap,
+        Method::Instructions,
+        Method::Mipro,
+        Method::Gepa,
+    ] {
         let options = options(module, method);
         let setup = optimize::prepare(&catalog, &env, &options).unwrap();
         let before = sim.stats().chat_answered;
@@ -107,7 +112,12 @@ fn every_method_improves(module: &str) {
             out.cost
         );
         assert!(best > base, "{module} {}: {base} -> {best}", method.name());
-        assert!(out.mcnemar_p < 0.05, "{module} {}: p {}", method.name(), out.mcnemar_p);
+        assert!(
+            out.mcnemar_p < 0.05,
+            "{module} {}: p {}",
+            method.name(),
+            out.mcnemar_p
+        );
         // Within the caps, and the calls counted are the calls the server answered.
         assert!(out.calls <= options.max_calls && out.cost <= options.max_cost);
         assert_eq!(out.calls, sent);
@@ -115,7 +125,13 @@ fn every_method_improves(module: &str) {
         // The results: the new version runs through the catalogue, the split files and
         // optimized.json sit together.
         let folder = root.join(&out.folder);
-        for file in ["train.jsonl", "dev.jsonl", "test.jsonl", "optimized.json", "trials.jsonl"] {
+        for file in [
+            "train.jsonl",
+            "dev.jsonl",
+            "test.jsonl",
+            "optimized.json",
+            "trials.jsonl",
+        ] {
             assert!(folder.join(file).is_file(), "{file}");
         }
         let module_spec = catalog.resolve(module).unwrap();
@@ -166,9 +182,10 @@ fn a_candidate_quoting_a_test_keyword_is_refused_before_any_call() {
     let client = client(root, &env);
     let setup = optimize::prepare(&catalog, &env, &options("m02", Method::Bootstrap)).unwrap();
     let leaked = setup.splits.test[0].input_text("keyword");
-    let text = setup
-        .parts
-        .compose(&format!("{}\nFor example \"{leaked}\".", setup.parts.instruction), &[]);
+    let text = setup.parts.compose(
+        &format!("{}\nFor example \"{leaked}\".", setup.parts.instruction),
+        &[],
+    );
     let ev = optimize::Evaluator::new(
         setup.plan.clone(),
         &client,
@@ -232,7 +249,8 @@ fn a_killed_run_resumes_without_repeating_calls() {
         let env = env(&sim);
         let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
         let client = client(dir.path(), &env);
-        let setup = optimize::prepare(&catalog, &env, &options("m02", Method::Instructions)).unwrap();
+        let setup =
+            optimize::prepare(&catalog, &env, &options("m02", Method::Instructions)).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime
             .block_on(optimize::optimize(&catalog, &env, setup, &client, &Quiet))
@@ -247,7 +265,8 @@ fn a_killed_run_resumes_without_repeating_calls() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     {
         let client = client(root, &env);
-        let setup = optimize::prepare(&catalog, &env, &options("m02", Method::Instructions)).unwrap();
+        let setup =
+            optimize::prepare(&catalog, &env, &options("m02", Method::Instructions)).unwrap();
         let killed = runtime.block_on(async {
             tokio::time::timeout(
                 Duration::from_millis(600),

@@ -7,6 +7,7 @@ pub mod calculate_agreement;
 pub mod experiment_registry;
 pub mod generate_annotation_csv;
 pub mod merge_annotations;
+pub mod optimize_prompt;
 pub mod orchestrator;
 pub mod simulate_annotators;
 pub mod sync_braintrust;

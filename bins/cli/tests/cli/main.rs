@@ -15,6 +15,7 @@ mod conventions;
 mod experiment_registry;
 mod generate_annotation_csv;
 mod merge_annotations;
+mod optimize_prompt;
 mod orchestrator;
 mod orchestrator_run;
 mod reliability;
