@@ -83,11 +83,12 @@ impl Budget {
         Ok(())
     }
 
-    /// Replaces a reservation of `reserved` with the actual `cost`.
+    /// Replaces a reservation of `reserved` with the actual `cost` (which the reservation, an
+    /// upper bound, covers).
     pub fn settle(&self, reserved: f64, cost: f64) {
         let mut state = self.lock();
         state.1 -= reserved;
-        state.0.cost += cost.min(reserved);
+        state.0.cost += cost;
     }
 
     /// Counts an answer from the cache.
@@ -231,7 +232,8 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// An upper bound of a request's cost: prompt characters ÷ 3 and the whole token cap.
+    /// An upper bound of a request's cost: prompt and schema characters ÷ 3 and the whole
+    /// token cap.
     fn estimate(&self, model: &str, prompt_chars: usize, max_tokens: u32) -> f64 {
         let prompt_tokens = prompt_chars as u64 / 3 + 64;
         let usage = Usage {
@@ -252,7 +254,16 @@ impl<'a> Evaluator<'a> {
             .client
             .cache()
             .is_some_and(|c| c.get(&self.client.cache_key(request, 0)).is_some());
-        let chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
+        let schema_chars = match &request.response_format {
+            ResponseFormat::JsonSchema(schema) => schema.schema.to_string().len(),
+            _ => 0,
+        };
+        let chars: usize = request
+            .messages
+            .iter()
+            .map(|m| m.content.len())
+            .sum::<usize>()
+            + schema_chars;
         let max_tokens = request.max_tokens.unwrap_or(1024);
         let reserved = if cached {
             0.0
@@ -416,9 +427,8 @@ mod tests {
                 ..
             })
         ));
-        budget.settle(0.5, 0.9);
-        // The actual cost never exceeds the reservation it replaces.
-        assert!((budget.spent().cost - 0.8).abs() < 1e-12);
+        budget.settle(0.5, 0.4);
+        assert!((budget.spent().cost - 0.7).abs() < 1e-12);
         assert_eq!(budget.spent().calls, 2);
     }
 }
