@@ -90,6 +90,10 @@ bench-run: ## Benchmark `orchestrator run` on 2,000 rows at 100 ms simulated lat
 	$(CARGO) build --release --locked --bins -p kw-cli
 	$(CARGO) run --release --locked -p kw-cli --example bench_run -- --rows 2000 --concurrency 64 --latency-ms 100 --target-percent 95 --bin-dir target/release
 
+.PHONY: bench-optimize
+bench-optimize: ## Every optimize-prompt method on m12 and m02 (light) against the prompt-sensitive simulator: calls, cost, wall time, test accuracy vs the known optimum
+	$(CARGO) run --locked -p optimize --example bench_optimize
+
 .PHONY: bench-agreement
 bench-agreement: ## `calculate-agreement analyze --json` on a generated 1,000,000-row annotation CSV: wall time, peak memory, pandas + scikit-learn ratio when installed
 	$(CARGO) build --release --locked -p kw-cli --bin calculate-agreement --example bench_agreement_csv

@@ -39,6 +39,8 @@ pub struct AnswerKey {
     by_schema_name: HashMap<String, usize>,
     wrong_rate: f64,
     seed: u64,
+    /// The prompt-sensitive mode, when on (see [`crate::sensitive`]).
+    sensitive: Option<crate::sensitive::Sensitive>,
     /// Problems met while loading (a dataset that does not parse, a prompt that does not
     /// render): the module is still answered, just not recognised by its rendering.
     pub warnings: Vec<String>,
@@ -126,6 +128,7 @@ impl AnswerKey {
             by_schema_name: HashMap::new(),
             wrong_rate,
             seed,
+            sensitive: None,
             warnings: Vec::new(),
         };
         for loaded in loaded {
@@ -140,6 +143,33 @@ impl AnswerKey {
             key.modules.push(loaded.module);
         }
         Ok(key)
+    }
+
+    /// Turns the prompt-sensitive mode on (`--prompt-sensitive`): records of the modules with
+    /// rules are answered wrongly less often the better the prompt (see [`crate::sensitive`]),
+    /// and proposer requests get candidate instructions.
+    #[must_use]
+    pub fn prompt_sensitive(mut self) -> Self {
+        let records = self
+            .modules
+            .iter()
+            .map(|m| {
+                let list = m
+                    .records
+                    .iter()
+                    .filter_map(|r| Some((r.input_text("keyword"), expected_label(m, r)?)))
+                    .collect();
+                (m.spec.id.to_string(), list)
+            })
+            .collect();
+        self.sensitive = Some(crate::sensitive::Sensitive::new(self.seed, records));
+        self
+    }
+
+    /// The answer to a proposer request in prompt-sensitive mode (`None` otherwise).
+    pub(crate) fn propose(&self, messages: &[&str]) -> Option<String> {
+        let sensitive = self.sensitive.as_ref()?;
+        messages.iter().find_map(|m| sensitive.propose(m))
     }
 
     /// Whether `text` is exactly what `origin` renders to.
@@ -324,8 +354,22 @@ pub(crate) fn answer(
     validators: &Validators,
 ) -> Answer {
     let mut rng = Rng::new(question.seed);
+    // Prompt-sensitive mode: demos name other records; only the prompt's own input counts.
+    let stripped: Vec<String> = match key {
+        Some(k) if k.sensitive.is_some() => question
+            .messages
+            .iter()
+            .map(|m| crate::sensitive::without_examples(m))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let messages: Vec<&str> = if stripped.is_empty() {
+        question.messages.clone()
+    } else {
+        stripped.iter().map(String::as_str).collect()
+    };
     let found = key.and_then(|k| {
-        k.recognise(&question.messages, question.schema_name)
+        k.recognise(&messages, question.schema_name)
             .map(|(m, r)| (k, m, r))
     });
     // The request's own schema rules; without one (JSON mode) the recognised module's schema
@@ -338,7 +382,7 @@ pub(crate) fn answer(
     if !question.json {
         return Answer {
             content: "This is a simulated answer from api-sim; no model was consulted.".to_owned(),
-            recognised: found.map(|(k, m, r)| recognised(k, m, r)),
+            recognised: found.map(|(k, m, r)| recognised(k, m, r, &question.messages)),
         };
     }
     let mut value = match schema {
@@ -348,7 +392,7 @@ pub(crate) fn answer(
     let mut recognised_record = None;
     if let Some((k, m, r)) = found {
         let validator = schema.and_then(|s| validators.get(s));
-        let rec = recognised(k, m, r);
+        let rec = recognised(k, m, r, &question.messages);
         overlay(
             &mut value,
             &k.modules[m],
@@ -366,14 +410,31 @@ pub(crate) fn answer(
     }
 }
 
-fn recognised(key: &AnswerKey, m: usize, r: usize) -> Recognised {
+fn recognised(key: &AnswerKey, m: usize, r: usize, messages: &[&str]) -> Recognised {
     let module = key.modules[m].spec.id.to_string();
     let record = key.modules[m].records[r].id.clone();
-    let wrong = key.is_wrong(&module, &record);
+    let sensitive = key.sensitive.as_ref().filter(|s| s.knows(&module));
+    let wrong = match (
+        sensitive,
+        expected_label(&key.modules[m], &key.modules[m].records[r]),
+    ) {
+        (Some(s), Some(label)) => s.is_wrong(&module, &record, &label, &messages.join("\n")),
+        _ => key.is_wrong(&module, &record),
+    };
     Recognised {
         module,
         record,
         wrong,
+    }
+}
+
+/// The record's expected label of the module's first scored field, if it reads as one.
+fn expected_label(module: &KeyedModule, record: &Record) -> Option<String> {
+    let field = module.spec.score.first()?;
+    let labels = field.labels.as_ref()?;
+    match labels.read_json(Side::Expected, get_path(&record.expected, &field.expected)) {
+        Ok(Reading::Label(label)) => Some(label),
+        _ => None,
     }
 }
 

@@ -26,6 +26,7 @@ mod answer;
 mod braintrust;
 mod error;
 mod openai;
+pub mod sensitive;
 mod stats;
 mod util;
 
@@ -78,6 +79,9 @@ pub struct SimConfig {
     pub answer_key: Option<PathBuf>,
     /// Share of recognised records answered wrongly (answer-key mode).
     pub wrong_rate: f64,
+    /// Prompt-sensitive answers in answer-key mode (a test double for prompt optimization; see
+    /// [`sensitive`]).
+    pub prompt_sensitive: bool,
     /// Seed of every random choice.
     pub seed: u64,
     /// Time a batch takes from creation to `completed`.
@@ -112,6 +116,7 @@ impl Default for SimConfig {
             quota_after: None,
             answer_key: None,
             wrong_rate: 0.0,
+            prompt_sensitive: false,
             seed: 42,
             batch_duration: Duration::from_secs(10),
             batch_expire_after: None,
@@ -192,7 +197,14 @@ impl Shared {
     fn new(config: SimConfig) -> Result<Self, Error> {
         config.check()?;
         let answer_key = match &config.answer_key {
-            Some(root) => Some(AnswerKey::load(root, config.wrong_rate, config.seed)?),
+            Some(root) => {
+                let key = AnswerKey::load(root, config.wrong_rate, config.seed)?;
+                Some(if config.prompt_sensitive {
+                    key.prompt_sensitive()
+                } else {
+                    key
+                })
+            }
             None => None,
         };
         let limiters = openai::chat::Limiters {

@@ -87,6 +87,13 @@ struct Cli {
     #[arg(long, value_name = "SHARE", default_value = "0", value_parser = share)]
     wrong_rate: f64,
 
+    /// With --answer-key, a test double for prompt optimization: each record of a module with
+    /// rules (m12, m02) is answered wrongly with a seeded probability that falls when the prompt
+    /// states the rule of its label or holds a demo of its label, and proposer requests get
+    /// deterministic candidate instructions (see `docs/optimize.md`).
+    #[arg(long, requires = "answer_key")]
+    prompt_sensitive: bool,
+
     /// Seed of every random choice (faults, wrong answers, output shuffling).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -157,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         quota_after: cli.quota_after,
         answer_key,
         wrong_rate: cli.wrong_rate,
+        prompt_sensitive: cli.prompt_sensitive,
         seed: cli.seed,
         batch_duration: cli.batch_duration,
         batch_expire_after: cli.batch_expire_after,

@@ -9,6 +9,7 @@ pub mod experiment_registry;
 pub mod generate_annotation_csv;
 pub mod import_data;
 pub mod merge_annotations;
+pub mod optimize_prompt;
 pub mod orchestrator;
 pub mod simulate_annotators;
 pub mod sync_braintrust;

@@ -13,6 +13,7 @@ const BINARIES: &[&str] = &[
     "api-sim",
     "sync-braintrust",
     "batch",
+    "optimize-prompt",
 ];
 
 /// The package's description, which a bare `#[command(about)]` would show for every binary.

@@ -18,6 +18,7 @@ mod experiment_registry;
 mod generate_annotation_csv;
 mod import_data;
 mod merge_annotations;
+mod optimize_prompt;
 mod orchestrator;
 mod orchestrator_run;
 mod reliability;

@@ -443,7 +443,14 @@ pub(crate) fn complete(
         json: format_type != "text",
         seed,
     };
-    let made = answer(&question, state.answer_key.as_ref(), &state.validators);
+    let proposal = state.answer_key.as_ref().and_then(|k| k.propose(&texts));
+    let made = match proposal {
+        Some(content) => crate::answer::Answer {
+            content,
+            recognised: None,
+        },
+        None => answer(&question, state.answer_key.as_ref(), &state.validators),
+    };
     let prompt_tokens: u64 = texts
         .iter()
         .map(|t| (t.chars().count() as u64).div_ceil(4) + 4)

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kw_cli::commands::optimize_prompt::main()
+}
