@@ -14,6 +14,7 @@ mod calculate_agreement;
 mod conventions;
 mod experiment_registry;
 mod generate_annotation_csv;
+mod judge;
 mod merge_annotations;
 mod orchestrator;
 mod orchestrator_run;

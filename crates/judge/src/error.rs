@@ -1,0 +1,95 @@
+//! The judge crate's one error type.
+
+use std::path::PathBuf;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong loading a rubric or running a judge.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A rubric file that does not read or break the rubric rules.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Rubric {
+        /// The rubric file.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// What is wrong (naming the field).
+        message: String,
+    },
+    /// No rubric for the module.
+    #[error("{}: no rubric for module {module} (write one, or pass --rubric FILE)", path.display())]
+    NoRubric {
+        /// Module id.
+        module: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A file could not be read or written.
+    #[error("{}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run to judge could not be opened.
+    #[error("cannot open the run to judge")]
+    Registry(#[from] registry::Error),
+    /// The catalogue or a project file.
+    #[error(transparent)]
+    Config(#[from] core_config::Error),
+    /// The run has nothing to judge.
+    #[error("run {run}: no rows to judge ({why})")]
+    NothingToJudge {
+        /// The run.
+        run: String,
+        /// Why.
+        why: String,
+    },
+    /// `--resume` found no unfinished judge run, or one that does not match.
+    #[error("{}: cannot resume: {message}", path.display())]
+    Resume {
+        /// The journal or folder.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The API refused for a reason retrying cannot fix (key, quota).
+    #[error("the judge run stopped after {done} of {total} calls; finished calls are kept in {} (run again with --resume)", journal.display())]
+    Fatal {
+        /// Calls finished.
+        done: usize,
+        /// Calls in the run.
+        total: usize,
+        /// The journal.
+        journal: PathBuf,
+        /// The API error.
+        #[source]
+        source: llm_client::Error,
+    },
+    /// Interrupted (Ctrl-C).
+    #[error("interrupted after {done} of {total} calls; finished calls are kept in {} (run again with --resume)", journal.display())]
+    Interrupted {
+        /// Calls finished.
+        done: usize,
+        /// Calls in the run.
+        total: usize,
+        /// The journal.
+        journal: PathBuf,
+    },
+    /// An annotation sheet for validating the judge.
+    #[error("judge validation")]
+    Annotation(#[from] annotation::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
