@@ -24,6 +24,7 @@
 mod answer;
 mod braintrust;
 mod error;
+mod judge;
 mod openai;
 mod stats;
 mod util;
@@ -77,6 +78,9 @@ pub struct SimConfig {
     pub answer_key: Option<PathBuf>,
     /// Share of recognised records answered wrongly (answer-key mode).
     pub wrong_rate: f64,
+    /// Share of judge verdicts flipped (judge mode: requests whose schema is named `judge_…`
+    /// get verdicts that follow whether the judged answer matches the expected one).
+    pub judge_noise: f64,
     /// Seed of every random choice.
     pub seed: u64,
     /// Time a batch takes from creation to `completed`.
@@ -111,6 +115,7 @@ impl Default for SimConfig {
             quota_after: None,
             answer_key: None,
             wrong_rate: 0.0,
+            judge_noise: 0.0,
             seed: 42,
             batch_duration: Duration::from_secs(10),
             batch_expire_after: None,
@@ -132,6 +137,7 @@ impl SimConfig {
             ("slow_down_rate", self.slow_down_rate),
             ("invalid_json_rate", self.invalid_json_rate),
             ("wrong_rate", self.wrong_rate),
+            ("judge_noise", self.judge_noise),
             (
                 "braintrust_insert_error_rate",
                 self.braintrust_insert_error_rate,

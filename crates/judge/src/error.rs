@@ -35,9 +35,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The registry could not be read or updated.
+    #[error("the registry")]
+    Registry(#[from] registry::Error),
     /// The run to judge could not be opened.
     #[error("cannot open the run to judge")]
-    Registry(#[from] registry::Error),
+    Run(#[from] analysis::Error),
     /// The catalogue or a project file.
     #[error(transparent)]
     Config(#[from] core_config::Error),
@@ -80,9 +83,6 @@ pub enum Error {
         /// The journal.
         journal: PathBuf,
     },
-    /// An annotation sheet for validating the judge.
-    #[error("judge validation")]
-    Annotation(#[from] annotation::Error),
 }
 
 impl Error {

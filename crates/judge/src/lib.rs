@@ -9,7 +9,13 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod error;
+pub mod prompt;
 pub mod rubric;
+pub mod run;
+pub mod summary;
+pub mod text;
 
 pub use error::{Error, Result};
 pub use rubric::{Criterion, LoadedRubric, Rubric, Scale};
+pub use run::{JudgeOptions, JudgePlan, JudgeProgress, JudgeReport, Quiet, execute, plan};
+pub use summary::{Aggregate, Summary, Verdict};

@@ -87,6 +87,11 @@ struct Cli {
     #[arg(long, value_name = "SHARE", default_value = "0", value_parser = share)]
     wrong_rate: f64,
 
+    /// Share of judge verdicts flipped. Judge requests (`analyze-results judge`) are answered
+    /// by whether the judged answer matches the record's expected answer; this adds noise.
+    #[arg(long, value_name = "SHARE", default_value = "0", value_parser = share)]
+    judge_noise: f64,
+
     /// Seed of every random choice (faults, wrong answers, output shuffling).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -157,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         quota_after: cli.quota_after,
         answer_key,
         wrong_rate: cli.wrong_rate,
+        judge_noise: cli.judge_noise,
         seed: cli.seed,
         batch_duration: cli.batch_duration,
         batch_expire_after: cli.batch_expire_after,
