@@ -68,8 +68,11 @@ pub(crate) fn answer(question: &Question<'_>, noise: f64, seed: u64) -> Option<S
     let criteria = schema
         .pointer("/properties/verdicts/properties")?
         .as_object()?;
-    let text = question.messages.iter().find(|m| m.contains("<answer>"))?;
-    let answer = block(text, "<answer>")?;
+    // The message holding the blocks (a system message may name the markers too).
+    let (text, answer) = question
+        .messages
+        .iter()
+        .find_map(|m| block(m, "<answer>").map(|a| (*m, a)))?;
     let right = match block(text, "<expected>") {
         Some(Value::Object(expected)) => answer.as_object().is_some_and(|a| matches(&expected, a)),
         _ => true,
@@ -122,7 +125,7 @@ mod tests {
             "grounded": {"properties": {"score": {"enum": [0, 1, 2, 3, 4, 5]}}},
         }}}});
         let question = Question {
-            messages: vec!["system", prompt],
+            messages: vec!["the <answer> marker", prompt],
             schema_name: Some("judge_m01"),
             schema: Some(&schema),
             json: true,
