@@ -41,10 +41,14 @@ pub fn report(r: &JudgeReport) -> String {
     }
     let _ = write!(
         rows,
-        "; {} calls ({} samples per row, {})",
+        "; {} calls ({} per row{})",
         r.calls,
-        r.samples,
-        r.aggregate.as_str()
+        present::plural(r.samples as usize, "sample", "samples"),
+        if r.samples > 1 {
+            format!(", {}", r.aggregate.as_str())
+        } else {
+            String::new()
+        }
     );
     if r.resumed_calls > 0 {
         let _ = write!(rows, ", {} resumed from the journal", r.resumed_calls);
