@@ -232,7 +232,7 @@ fn rule_problems(rubric: &Rubric, text: &str) -> Vec<(Option<usize>, String)> {
                 ),
             )),
             (Scale::ZeroToFive, Some(t)) if !(1..=5).contains(&t) => {
-                problems.push((at, format!("{}: {t} is not within 1-5", field("pass_at"))))
+                problems.push((at, format!("{}: {t} is not within 1-5", field("pass_at"))));
             }
             (Scale::PassFail, Some(_)) => problems.push((
                 at,

@@ -255,7 +255,7 @@ pub fn plan(catalog: &Catalog, options: &JudgeOptions) -> Result<JudgePlan> {
     let mut plan = JudgePlan {
         judged_id: run.id.clone(),
         judged,
-        judged_csv: run.csv.clone(),
+        judged_csv: run.csv,
         schema,
         model: options.model.clone(),
         samples: options.samples.max(1),
