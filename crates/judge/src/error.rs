@@ -18,6 +18,16 @@ pub enum Error {
         /// What is wrong (naming the field).
         message: String,
     },
+    /// A judge CSV or validation sheet cell that does not read.
+    #[error("{}:{line}: {message}", path.display())]
+    Sheet {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong (naming the column).
+        message: String,
+    },
     /// No rubric for the module.
     #[error("{}: no rubric for module {module} (write one, or pass --rubric FILE)", path.display())]
     NoRubric {

@@ -3,7 +3,9 @@
 //! their checks, judge runs over a run's answers through the shared model client (cache,
 //! pacing, retries) with a resumable journal, the judge CSV and its registry entry, and the
 //! summaries (pass rate per criterion with a Wilson interval, criteria failing together,
-//! self-consistency over repeated samples), rendered as text by [`text`].
+//! self-consistency over repeated samples), rendered as text by [`text`]; and the check of a
+//! judge against people ([`validate`]): a sheet for two annotators and the judge-vs-consensus
+//! agreement next to the annotators' own.
 //!
 //! It must not depend on Braintrust, the batch workflow or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -14,6 +16,7 @@ pub mod rubric;
 pub mod run;
 pub mod summary;
 pub mod text;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use rubric::{Criterion, LoadedRubric, Rubric, Scale};

@@ -91,9 +91,10 @@ fn the_judge_report_as_text() {
     let project = TestProject::new();
     let sim = Sim::start(&project, &["--answer-key", "--judge-noise", "0.3"]);
     run_modules(&project, &sim, &["m09"]);
-    let out = run(sim
-        .command(&project, "analyze-results")
-        .args(["judge", "m09", "--samples", "3"]));
+    let out =
+        run(sim
+            .command(&project, "analyze-results")
+            .args(["judge", "m09", "--samples", "3"]));
     // The judge run gets `_2` when it starts in the judged run's second.
     let mut out = out;
     out.stdout = out.stdout.replace("_m09_2 of", "_m09 of");
@@ -137,7 +138,11 @@ fn a_resumed_judge_run_repeats_no_call() {
     assert_eq!(sim.stats()["chat_answered"], 24 - 7, "no call asked twice");
     // The journal is gone, the CSV complete, one registry entry.
     let file = report["judge_file"].as_str().unwrap();
-    assert!(!project.path(&file.replace(".csv", ".journal.jsonl")).exists());
+    assert!(
+        !project
+            .path(&file.replace(".csv", ".journal.jsonl"))
+            .exists()
+    );
     let entries = registry(&project)["experiments"]
         .as_object()
         .unwrap()
