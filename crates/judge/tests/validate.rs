@@ -24,8 +24,8 @@ fn fill(sheet: &std::path::Path, a: &[bool], b: &[bool]) {
     for (i, record) in reader.records().enumerate() {
         let mut cells: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
         let v = |p: bool| if p { "pass" } else { "FAIL " }.to_owned();
-        cells[5] = v(a[i]);
-        cells[6] = v(b[i]);
+        cells[6] = v(a[i]);
+        cells[7] = v(b[i]);
         writer.write_record(&cells).unwrap();
     }
     writer.flush().unwrap();
@@ -68,8 +68,11 @@ fn judge_validation_figures_equal_an_independent_computation() {
     w.flush().unwrap();
     assert_eq!(read_judge_csv(&judge_csv).unwrap(), judged);
 
-    let inputs: HashMap<String, (String, String)> = (0..n)
-        .map(|i| (format!("R{i}"), ("{}".to_owned(), "=1+1".to_owned())))
+    let inputs: HashMap<String, (String, String, String)> = (0..n)
+        .map(|i| {
+            let cells = ("{}".to_owned(), "null".to_owned(), "=1+1".to_owned());
+            (format!("R{i}"), cells)
+        })
         .collect();
     let sheet = dir.path().join("sheet.csv");
     write_sheet(&sheet, &rubric, &judged, &inputs).unwrap();

@@ -170,3 +170,148 @@ fn a_judge_without_a_rubric_is_refused_before_any_call() {
     );
     assert_eq!(sim.stats()["chat_answered"].as_u64().unwrap(), answered);
 }
+
+/// Cohen's kappa, its standard error (Fleiss, Cohen & Everitt 1969) and Gwet's AC1 of two
+/// pass/fail raters, from the textbook formulas.
+fn reference(pairs: &[(bool, bool)]) -> (f64, f64, f64) {
+    let n = pairs.len() as f64;
+    // p[i][j]: rater 1 said i, rater 2 said j (0 = pass, 1 = fail).
+    let mut p = [[0.0; 2]; 2];
+    for (x, y) in pairs {
+        p[usize::from(!*x)][usize::from(!*y)] += 1.0 / n;
+    }
+    let row = [p[0][0] + p[0][1], p[1][0] + p[1][1]];
+    let col = [p[0][0] + p[1][0], p[0][1] + p[1][1]];
+    let po = p[0][0] + p[1][1];
+    let pe = row[0] * col[0] + row[1] * col[1];
+    let kappa = (po - pe) / (1.0 - pe);
+    let mut var = 0.0;
+    for i in 0..2 {
+        var += p[i][i] * ((1.0 - pe) - (col[i] + row[i]) * (1.0 - po)).powi(2);
+        let j = 1 - i;
+        var += (1.0 - po).powi(2) * p[i][j] * (col[i] + row[j]).powi(2);
+    }
+    var -= (po * pe - 2.0 * pe + po).powi(2);
+    let se = (var / (n * (1.0 - pe).powi(4))).sqrt();
+    let pi = f64::midpoint(row[0], col[0]);
+    let pe1 = 2.0 * pi * (1.0 - pi);
+    (kappa, se, (po - pe1) / (1.0 - pe1))
+}
+
+fn close(value: &serde_json::Value, expected: f64, what: &str) {
+    let got = value.as_f64().unwrap_or_else(|| panic!("{what}: {value}"));
+    assert!((got - expected).abs() < 1e-9, "{what}: {got} vs {expected}");
+}
+
+#[test]
+fn a_judge_validated_against_simulated_annotators_gives_the_independent_figures() {
+    let project = TestProject::new();
+    // Half of the run's answers wrong, so that the true verdicts vary; the judge errs on a
+    // quarter of its verdicts.
+    let sim = Sim::start(
+        &project,
+        &[
+            "--answer-key",
+            "--wrong-rate",
+            "0.5",
+            "--judge-noise",
+            "0.25",
+        ],
+    );
+    let runs = run_modules(&project, &sim, &["m07"]);
+    let out = run(sim
+        .command(&project, "analyze-results")
+        .args(["judge", &runs[0], "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let judged: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let judge_run = judged["judge_run"].as_str().unwrap();
+
+    let out = project.run(
+        "generate-annotation-csv",
+        &["generate", "m07", "--judge", judge_run, "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let file = sheet["file"].as_str().unwrap();
+    assert!(
+        file.contains("/annotation_tasks/judges/M07_judge_annotation_"),
+        "{file}"
+    );
+    assert_eq!(sheet["records"], 12);
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(
+        !text.contains("sample_verdicts")
+            && text
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("annotator_a,annotator_b"),
+        "the judge's verdicts are not on the sheet"
+    );
+
+    // The annotators: a share of wrong verdicts each.
+    let out = project.run(
+        "simulate-annotators",
+        &[file, "--flip-a", "0.15", "--flip-b", "0.2", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The existing annotation commands leave the judge sheet alone.
+    let out = project.run("calculate-agreement", &["batch"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let out = project.run("calculate-agreement", &["analyze", file, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+
+    // The independent computation, from the filled sheet and the judge CSV.
+    let judge_file = project.path(judged["judge_file"].as_str().unwrap());
+    let mut judge = std::collections::HashMap::new();
+    let mut reader = csv::Reader::from_path(&judge_file).unwrap();
+    for r in reader.records() {
+        let r = r.unwrap();
+        judge.insert((r[0].to_owned(), r[1].to_owned()), &r[2] == "pass");
+    }
+    let mut rows = Vec::new();
+    let mut reader = csv::Reader::from_path(file).unwrap();
+    for r in reader.records() {
+        let r = r.unwrap();
+        let j = judge[&(r[0].to_owned(), r[1].to_owned())];
+        rows.push((r[1].to_owned(), &r[6] == "pass", &r[7] == "pass", j));
+    }
+    let criteria = report["criteria"].as_array().unwrap();
+    assert_eq!(criteria.last().unwrap()["criterion"], "all");
+    for c in criteria {
+        let id = c["criterion"].as_str().unwrap();
+        let mine: Vec<_> = rows.iter().filter(|r| id == "all" || r.0 == id).collect();
+        let ab: Vec<(bool, bool)> = mine.iter().map(|r| (r.1, r.2)).collect();
+        let jc: Vec<(bool, bool)> = mine
+            .iter()
+            .filter(|r| r.1 == r.2)
+            .map(|r| (r.1, r.3))
+            .collect();
+        for (name, pairs) in [("annotators", &ab), ("judge_vs_consensus", &jc)] {
+            let figures = &c[name];
+            assert_eq!(figures["items"], pairs.len(), "{id} {name}");
+            let (kappa, se, ac1) = reference(pairs);
+            close(&figures["kappa"], kappa, &format!("{id} {name} kappa"));
+            close(&figures["ac1"], ac1, &format!("{id} {name} ac1"));
+            close(
+                &figures["kappa_ci95"][0],
+                kappa - 1.959_963_984_540_054 * se,
+                &format!("{id} {name} ci low"),
+            );
+            close(
+                &figures["kappa_ci95"][1],
+                kappa + 1.959_963_984_540_054 * se,
+                &format!("{id} {name} ci high"),
+            );
+        }
+        let validated = c["judge_vs_consensus"]["kappa"].as_f64().unwrap()
+            >= c["annotators"]["kappa"].as_f64().unwrap();
+        assert_eq!(c["validated"], validated, "{id}");
+    }
+    assert_eq!(report["validated"], criteria.last().unwrap()["validated"]);
+    // The outcome is kept with the judge run.
+    let entry = &registry(&project)["experiments"][judge_run];
+    assert_eq!(entry["judge_validation"]["validated"], report["validated"]);
+}
