@@ -438,6 +438,9 @@ pub struct JudgeReport {
     pub cache_hits: u64,
     /// USD spent in this invocation.
     pub cost_usd: f64,
+    /// The newest check of this judge (module, rubric hash, model) against people; `null`
+    /// when it was never checked, so its verdicts are not validated.
+    pub validation: Option<crate::validate::PriorValidation>,
     /// Per criterion pass rates, criteria failing together, error causes.
     #[serde(flatten)]
     pub summary: Summary,
@@ -533,6 +536,12 @@ pub async fn execute(
         http_requests: after.http_requests - before.http_requests,
         cache_hits: after.cache_hits - before.cache_hits,
         cost_usd: after.spent_usd - before.spent_usd,
+        validation: crate::validate::prior_validation(
+            &plan.paths.root,
+            &plan.module.id.to_string(),
+            &plan.rubric.hash,
+            &plan.model,
+        )?,
         summary,
     })
 }

@@ -4,6 +4,29 @@ use std::fmt::Write as _;
 
 use crate::run::JudgeReport;
 
+/// Whether the judge was checked against people, for the judge report.
+fn validation_line(r: &JudgeReport) -> String {
+    let safe = |s: &str| present::terminal_safe(s).into_owned();
+    match &r.validation {
+        Some(v) if v.validated => format!(
+            "validated against people (judge run {} on {})",
+            safe(&v.judge_run),
+            safe(&v.sheet)
+        ),
+        Some(v) => format!(
+            "NOT VALIDATED: this judge agreed with people less than they agree with each other \
+             (judge run {} on {}); do not trust its pass rates",
+            safe(&v.judge_run),
+            safe(&v.sheet)
+        ),
+        None => format!(
+            "not validated against people yet (generate-annotation-csv generate {} --judge {})",
+            r.module,
+            safe(&r.judge_run)
+        ),
+    }
+}
+
 fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
 }
@@ -61,6 +84,7 @@ pub fn report(r: &JudgeReport) -> String {
             r.failed_calls
         );
     }
+    let _ = writeln!(out, "  {}", validation_line(r));
     let _ = writeln!(
         out,
         "\ncriterion            pass rate   95% CI             rows"

@@ -777,3 +777,55 @@ fn matches_expected(expected: &Map<String, Value>, answer: &Map<String, Value>) 
         .iter()
         .all(|(k, e)| answer.get(k).is_some_and(|a| same(e, a)))
 }
+
+/// The newest validation against people of the same judge (module, rubric hash and model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriorValidation {
+    /// Whether it was validated.
+    pub validated: bool,
+    /// The judge run that was checked.
+    pub judge_run: String,
+    /// The sheet it was checked on.
+    pub sheet: String,
+}
+
+/// Whether this judge — the same module, rubric hash and model — was checked against people,
+/// from the newest judge run in the registry that has a `judge_validation`; `None` when it
+/// never was.
+///
+/// # Errors
+/// When the registry cannot be read.
+pub fn prior_validation(
+    root: &Path,
+    module: &str,
+    rubric_hash: &str,
+    model: &str,
+) -> Result<Option<PriorValidation>> {
+    let file = RegistryFile::in_project(root);
+    if !file.path().is_file() {
+        return Ok(None);
+    }
+    let registry = file.load()?;
+    let newest = registry
+        .entries()
+        .filter(|e| {
+            e.module_id == module
+                && e.prompt_hash.as_deref() == Some(rubric_hash)
+                && e.model == model
+                && e.extra.contains_key(JUDGE_OF)
+        })
+        .filter_map(|e| Some((e, e.extra.get(VALIDATION)?)))
+        .max_by(|(a, _), (b, _)| {
+            (a.created_at.as_str(), a.local_id.as_str())
+                .cmp(&(b.created_at.as_str(), b.local_id.as_str()))
+        });
+    Ok(newest.map(|(e, v)| PriorValidation {
+        validated: v.get("validated").and_then(Value::as_bool) == Some(true),
+        judge_run: e.local_id.clone(),
+        sheet: v
+            .get("sheet")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    }))
+}

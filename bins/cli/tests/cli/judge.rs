@@ -97,7 +97,10 @@ fn the_judge_report_as_text() {
             .args(["judge", "m09", "--samples", "3"]));
     // The judge run gets `_2` when it starts in the judged run's second.
     let mut out = out;
-    out.stdout = out.stdout.replace("_m09_2 of", "_m09 of");
+    out.stdout = out
+        .stdout
+        .replace("_m09_2 of", "_m09 of")
+        .replace("_m09_2)", "_m09)");
     assert_run_snapshot!("analyze_results_judge_text", &project, out);
 }
 
@@ -314,4 +317,16 @@ fn a_judge_validated_against_simulated_annotators_gives_the_independent_figures(
     // The outcome is kept with the judge run.
     let entry = &registry(&project)["experiments"][judge_run];
     assert_eq!(entry["judge_validation"]["validated"], report["validated"]);
+    // The same report as text.
+    let out = project.run("calculate-agreement", &["analyze", file]);
+    assert_run_snapshot!("calculate_agreement_judge_validation", &project, out);
+    // A later run of the same judge (rubric, model) carries the outcome; before it had none.
+    assert_eq!(judged["validation"], serde_json::Value::Null);
+    let out = run(sim
+        .command(&project, "analyze-results")
+        .args(["judge", &runs[0], "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let later: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(later["validation"]["validated"], report["validated"]);
+    assert_eq!(later["validation"]["judge_run"], judge_run);
 }
