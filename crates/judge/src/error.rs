@@ -54,6 +54,12 @@ pub enum Error {
     /// The catalogue or a project file.
     #[error(transparent)]
     Config(#[from] core_config::Error),
+    /// A validation sheet that does not read as a spreadsheet-safe CSV.
+    #[error(transparent)]
+    Annotation(#[from] annotation::Error),
+    /// Agreement statistics that cannot be computed.
+    #[error("agreement statistics")]
+    Agreement(#[from] agreement::Error),
     /// The run has nothing to judge.
     #[error("run {run}: no rows to judge ({why})")]
     NothingToJudge {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use agreement::{Categories, ConfusionMatrix};
-use annotation::sheet::{escape_cell, unescape_cell};
+use annotation::sheet::{AnnotationRow, SafeCsvWriter, unescape_cell};
 use chrono::{DateTime, Local};
 use core_config::{AtomicFile, Catalog, ProjectPaths};
 use registry::RegistryFile;
@@ -100,10 +100,7 @@ pub fn write_sheet(
         std::fs::create_dir_all(parent).map_err(io)?;
     }
     let file = AtomicFile::create(path).map_err(io)?;
-    let mut writer = csv::Writer::from_writer(file);
-    writer
-        .write_record(SHEET_COLUMNS)
-        .map_err(|e| csv_error(path, &e))?;
+    let mut writer = SafeCsvWriter::new(path, file, &SHEET_COLUMNS)?;
     for v in verdicts {
         let question = rubric
             .criteria
@@ -112,7 +109,7 @@ pub fn write_sheet(
             .map(|c| c.question.as_str())
             .unwrap_or_default();
         let (input, expected, answer) = inputs.get(&v.record_id).cloned().unwrap_or_default();
-        let row: Vec<String> = [
+        writer.write_row(&[
             v.record_id.as_str(),
             v.criterion.as_str(),
             question,
@@ -121,16 +118,40 @@ pub fn write_sheet(
             &answer,
             "",
             "",
-        ]
-        .iter()
-        .map(|c| escape_cell(c).into_owned())
-        .collect();
-        writer.write_record(&row).map_err(|e| csv_error(path, &e))?;
+        ])?;
     }
-    let file = writer
-        .into_inner()
-        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
-    file.commit().map_err(io)
+    writer.finish()?.commit().map_err(io)
+}
+
+/// A validation sheet read back (cells un-escaped), its columns found by name, so a sheet
+/// saved by a spreadsheet (`;` separators, no BOM, columns moved) reads the same.
+struct SheetTable {
+    table: annotation::sheet::AnnotationTable,
+    /// Index of each of [`SHEET_COLUMNS`] in the file.
+    columns: [usize; 8],
+}
+
+impl SheetTable {
+    fn read(sheet: &Path) -> Result<Self> {
+        let table = annotation::sheet::read_annotation_file(sheet)?;
+        let mut columns = [0; 8];
+        for (i, name) in SHEET_COLUMNS.iter().enumerate() {
+            columns[i] = table.index_of(name).ok_or_else(|| {
+                judge_error(
+                    sheet,
+                    format!(
+                        "header: no `{name}` column (a judge validation sheet has {})",
+                        SHEET_COLUMNS.join(", ")
+                    ),
+                )
+            })?;
+        }
+        Ok(Self { table, columns })
+    }
+
+    fn cell<'a>(&self, row: &'a AnnotationRow, column: usize) -> &'a str {
+        row.get(self.columns[column])
+    }
 }
 
 /// Agreement of two raters on pass/fail.
@@ -149,8 +170,8 @@ pub struct Pair {
 }
 
 fn pair(a: &[&str], b: &[&str]) -> Result<Pair> {
-    let categories = Categories::new(["pass", "fail"]).map_err(agreement_error)?;
-    let table = ConfusionMatrix::from_labels(categories, a, b).map_err(agreement_error)?;
+    let categories = Categories::new(["pass", "fail"])?;
+    let table = ConfusionMatrix::from_labels(categories, a, b)?;
     let kappa = table.cohen_kappa().ok();
     #[expect(clippy::cast_precision_loss, reason = "counts are small")]
     let observed = if table.total() == 0 {
@@ -165,10 +186,6 @@ fn pair(a: &[&str], b: &[&str]) -> Result<Pair> {
         kappa_ci95: kappa.as_ref().map(agreement::CohenKappa::ci95),
         ac1: table.gwet_ac1().ok(),
     })
-}
-
-fn agreement_error(e: agreement::Error) -> Error {
-    Error::io("agreement", std::io::Error::other(e.to_string()))
 }
 
 /// The validation of a judge on one criterion (or on all, `criterion` = `all`).
@@ -206,29 +223,27 @@ pub fn validate(rubric: &Rubric, judged: &[JudgedRow], sheet: &Path) -> Result<V
         .iter()
         .map(|j| ((j.record_id.as_str(), j.criterion.as_str()), j.pass))
         .collect();
-    let mut reader = csv::Reader::from_path(sheet).map_err(|e| csv_error(sheet, &e))?;
+    let table = SheetTable::read(sheet)?;
     // (criterion, a, b, judge)
     let mut rows: Vec<(String, &'static str, &'static str, Option<&'static str>)> = Vec::new();
     let mut incomplete = 0;
-    let verdict = |text: &str, line: usize, column: &str| -> Result<Option<&'static str>> {
+    let verdict = |text: &str, line: u64, column: &str| -> Result<Option<&'static str>> {
         match text.trim().to_ascii_lowercase().as_str() {
             "" => Ok(None),
             "pass" => Ok(Some("pass")),
             "fail" => Ok(Some("fail")),
             other => Err(Error::Sheet {
                 path: sheet.to_owned(),
-                line,
+                line: usize::try_from(line).unwrap_or(usize::MAX),
                 message: format!("{column}: `{other}` is neither pass nor fail"),
             }),
         }
     };
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| csv_error(sheet, &e))?;
-        let line = i + 2;
-        let id = unescape_cell(record.get(0).unwrap_or_default());
-        let criterion = unescape_cell(record.get(1).unwrap_or_default());
-        let a = verdict(record.get(COL_A).unwrap_or_default(), line, "annotator_a")?;
-        let b = verdict(record.get(COL_B).unwrap_or_default(), line, "annotator_b")?;
+    for row in &table.table.rows {
+        let id = table.cell(row, 0);
+        let criterion = table.cell(row, 1);
+        let a = verdict(table.cell(row, COL_A), row.line, "annotator_a")?;
+        let b = verdict(table.cell(row, COL_B), row.line, "annotator_b")?;
         let (Some(a), Some(b)) = (a, b) else {
             incomplete += 1;
             continue;
@@ -559,7 +574,6 @@ pub fn validate_sheet(root: &Path, sheet: &Path) -> Result<ValidationReport> {
             ),
         )
     })?;
-    check_header(sheet)?;
     let rubric = crate::rubric::load(&root.join(&meta.rubric))?;
     let judged = read_judge_csv(&root.join(&meta.judge_file))?;
     let validation = validate(&rubric.rubric, &judged, sheet)?;
@@ -610,26 +624,6 @@ pub fn validation_status(root: &Path, judge_run: &str) -> Result<Option<bool>> {
         .and_then(Value::as_bool))
 }
 
-fn check_header(sheet: &Path) -> Result<()> {
-    let mut reader = csv::Reader::from_path(sheet).map_err(|e| csv_error(sheet, &e))?;
-    let headers = reader.headers().map_err(|e| csv_error(sheet, &e))?;
-    let found: Vec<&str> = headers
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}'))
-        .collect();
-    if found != SHEET_COLUMNS {
-        return Err(judge_error(
-            sheet,
-            format!(
-                "header: expected the columns {}, found {}",
-                SHEET_COLUMNS.join(","),
-                found.join(",")
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// What [`simulate_sheet`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimulatedSheet {
@@ -670,40 +664,41 @@ pub fn simulate_sheet(
             ));
         }
     }
-    check_header(sheet)?;
-    let mut reader = csv::Reader::from_path(sheet).map_err(|e| csv_error(sheet, &e))?;
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| csv_error(sheet, &e))?;
-        let cells: Vec<String> = record.iter().map(str::to_owned).collect();
-        if !overwrite
-            && (cells.len() <= COL_B || !cells[COL_A].is_empty() || !cells[COL_B].is_empty())
+    let table = SheetTable::read(sheet)?;
+    for row in &table.table.rows {
+        if !overwrite && (!table.cell(row, COL_A).is_empty() || !table.cell(row, COL_B).is_empty())
         {
             return Err(Error::Sheet {
                 path: sheet.to_owned(),
-                line: i + 2,
+                line: usize::try_from(row.line).unwrap_or(usize::MAX),
                 message: "annotator_a/annotator_b: already filled (pass --overwrite to replace)"
                     .to_owned(),
             });
         }
-        rows.push(cells);
     }
-    let truth: Vec<bool> = rows
+    let truth: Vec<bool> = table
+        .table
+        .rows
         .iter()
-        .map(|cells| {
-            let parse = |n: usize| {
-                serde_json::from_str::<Value>(unescape_cell(
-                    cells.get(n).map_or("", String::as_str),
-                ))
-                .unwrap_or(Value::Null)
-            };
-            let (expected, answer) = (parse(4), parse(5));
-            match expected {
-                Value::Object(e) if !e.is_empty() => {
-                    answer.as_object().is_some_and(|a| matches_expected(&e, a))
-                }
+        .map(|row| {
+            let parse =
+                |n: usize| serde_json::from_str::<Value>(table.cell(row, n)).unwrap_or(Value::Null);
+            match parse(4) {
+                Value::Object(e) if !e.is_empty() => parse(5)
+                    .as_object()
+                    .is_some_and(|a| matches_expected(&e, a)),
                 _ => true,
             }
+        })
+        .collect();
+    let mut rows: Vec<Vec<String>> = table
+        .table
+        .rows
+        .iter()
+        .map(|row| {
+            (0..SHEET_COLUMNS.len())
+                .map(|n| table.cell(row, n).to_owned())
+                .collect()
         })
         .collect();
     let chosen = |share: f64, who: &[u8]| -> std::collections::HashSet<usize> {
@@ -730,19 +725,11 @@ pub fn simulate_sheet(
     }
     let io = |e| Error::io(sheet, e);
     let file = AtomicFile::create(sheet).map_err(io)?;
-    let mut writer = csv::Writer::from_writer(file);
-    writer
-        .write_record(SHEET_COLUMNS)
-        .map_err(|e| csv_error(sheet, &e))?;
+    let mut writer = SafeCsvWriter::new(sheet, file, &SHEET_COLUMNS)?;
     for cells in &rows {
-        writer
-            .write_record(cells)
-            .map_err(|e| csv_error(sheet, &e))?;
+        writer.write_row(cells)?;
     }
-    let file = writer
-        .into_inner()
-        .map_err(|e| Error::io(sheet, std::io::Error::other(e.to_string())))?;
-    file.commit().map_err(io)?;
+    writer.finish()?.commit().map_err(io)?;
     Ok(SimulatedSheet {
         file: sheet.to_owned(),
         rows: rows.len(),

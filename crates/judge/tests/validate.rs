@@ -77,7 +77,9 @@ fn judge_validation_figures_equal_an_independent_computation() {
     let sheet = dir.path().join("sheet.csv");
     write_sheet(&sheet, &rubric, &judged, &inputs).unwrap();
     assert!(
-        std::fs::read_to_string(&sheet).unwrap().contains(",'=1+1,"),
+        std::fs::read_to_string(&sheet)
+            .unwrap()
+            .contains("\"'=1+1\""),
         "answers are spreadsheet-safe"
     );
     fill(&sheet, &a, &b);

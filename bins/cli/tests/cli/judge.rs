@@ -241,17 +241,22 @@ fn a_judge_validated_against_simulated_annotators_gives_the_independent_figures(
         "{file}"
     );
     assert_eq!(sheet["records"], 12);
+    // Spreadsheet-safe like every annotation file; the judge's verdicts are not on it.
     let text = std::fs::read_to_string(file).unwrap();
     assert!(
-        !text.contains("sample_verdicts")
-            && text
-                .lines()
-                .next()
-                .unwrap()
-                .ends_with("annotator_a,annotator_b"),
-        "the judge's verdicts are not on the sheet"
+        text.starts_with("\u{feff}\"record_id\",\"criterion\""),
+        "{text}"
     );
-
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.ends_with("\"answer\",\"annotator_a\",\"annotator_b\""),
+        "{header}"
+    );
+    assert_eq!(text.lines().count(), 1 + 12 * 3);
+    assert!(
+        !text.contains("api-sim judge"),
+        "no judge reasoning on the sheet"
+    );
     // The annotators: a share of wrong verdicts each.
     let out = project.run(
         "simulate-annotators",
@@ -318,7 +323,9 @@ fn a_judge_validated_against_simulated_annotators_gives_the_independent_figures(
     let entry = &registry(&project)["experiments"][judge_run];
     assert_eq!(entry["judge_validation"]["validated"], report["validated"]);
     // The same report as text.
-    let out = project.run("calculate-agreement", &["analyze", file]);
+    let mut out = project.run("calculate-agreement", &["analyze", file]);
+    // The judge run gets `_2` when it starts in the judged run's second.
+    out.stdout = out.stdout.replace("_m07_2 (m07)", "_m07 (m07)");
     assert_run_snapshot!("calculate_agreement_judge_validation", &project, out);
     // A later run of the same judge (rubric, model) carries the outcome; before it had none.
     assert_eq!(judged["validation"], serde_json::Value::Null);
