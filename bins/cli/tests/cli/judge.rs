@@ -337,3 +337,66 @@ fn a_judge_validated_against_simulated_annotators_gives_the_independent_figures(
     assert_eq!(later["validation"]["validated"], report["validated"]);
     assert_eq!(later["validation"]["judge_run"], judge_run);
 }
+
+#[test]
+fn judge_validation_refuses_bad_input_clearly() {
+    let project = TestProject::new();
+    let sim = Sim::start(&project, &["--answer-key"]);
+    let runs = run_modules(&project, &sim, &["m09"]);
+    // A run that is not a judge run.
+    let out = project.run(
+        "generate-annotation-csv",
+        &["generate", "m09", "--judge", &runs[0]],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("is not a registered judge run"),
+        "{}",
+        out.stderr
+    );
+    let out = run(sim
+        .command(&project, "analyze-results")
+        .args(["judge", &runs[0], "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let judged: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let judge_run = judged["judge_run"].as_str().unwrap();
+    let out = project.run(
+        "generate-annotation-csv",
+        &["generate", "m09", "--judge", judge_run, "-n", "3", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(sheet["records"], 3);
+    let file = sheet["file"].as_str().unwrap();
+    // The judge run is m09's, not m07's.
+    let out = project.run(
+        "generate-annotation-csv",
+        &["generate", "m07", "--judge", judge_run],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("judged m09, not m07"), "{}", out.stderr);
+
+    // A cell that is not a verdict: file, line and column named, exit 2.
+    let out = project.run("simulate-annotators", &[file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let third = lines[3].rsplitn(3, ',').nth(2).unwrap().to_owned();
+    let changed = format!("{third},\"maybe\",\"pass\"");
+    lines[3] = &changed;
+    std::fs::write(file, lines.join("\r\n")).unwrap();
+    let out = project.run("calculate-agreement", &["analyze", file]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains(":4: annotator_a: `maybe` is neither pass nor fail"),
+        "{}",
+        out.stderr
+    );
+    // Filled verdicts are not replaced without --overwrite.
+    let out = project.run("simulate-annotators", &[file]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("already filled"), "{}", out.stderr);
+    let out = project.run("simulate-annotators", &[file, "--overwrite"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
