@@ -327,6 +327,8 @@ pub struct SheetOptions {
     pub sample: Option<usize>,
     /// Seed of the shuffle.
     pub seed: u64,
+    /// Shuffle the records before sampling (else the judge CSV's order).
+    pub shuffle: bool,
     /// Folder for the sheet; `annotation_tasks/judges/` when `None`.
     pub output_dir: Option<PathBuf>,
     /// When the sheet is made (names the file).
@@ -444,12 +446,16 @@ pub fn generate_sheet(catalog: &Catalog, options: &SheetOptions) -> Result<Gener
             records.push(&v.record_id);
         }
     }
-    let mut keyed: Vec<(u64, &str)> = records
-        .iter()
-        .map(|r| (mix(options.seed, r.as_bytes()), *r))
-        .collect();
-    keyed.sort_unstable();
-    let mut chosen: Vec<&str> = keyed.into_iter().map(|(_, r)| r).collect();
+    let mut chosen: Vec<&str> = if options.shuffle {
+        let mut keyed: Vec<(u64, &str)> = records
+            .iter()
+            .map(|r| (mix(options.seed, r.as_bytes()), *r))
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, r)| r).collect()
+    } else {
+        records
+    };
     if let Some(n) = options.sample {
         chosen.truncate(n);
     }

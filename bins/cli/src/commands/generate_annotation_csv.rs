@@ -158,6 +158,7 @@ fn judge_sheet(
         judge_run,
         sample: sampling.sample,
         seed: sampling.seed,
+        shuffle: !sampling.no_shuffle,
         output_dir: output.output.clone(),
         started: chrono::Local::now(),
         base: std::env::current_dir()?,
