@@ -28,6 +28,20 @@ pub enum Error {
         /// What is wrong (naming the column).
         message: String,
     },
+    /// `--judge` names a run that is not a registered judge run.
+    #[error("{run} is not a registered judge run (run `analyze-results judge RUN` first)")]
+    NotAJudgeRun {
+        /// The run as given.
+        run: String,
+    },
+    /// A value outside its range (naming the option).
+    #[error("{name}: {value} is not a share between 0 and 1")]
+    Share {
+        /// The option.
+        name: String,
+        /// The value given.
+        value: f64,
+    },
     /// No rubric for the module.
     #[error("{}: no rubric for module {module} (write one, or pass --rubric FILE)", path.display())]
     NoRubric {

@@ -397,14 +397,8 @@ pub fn generate_sheet(catalog: &Catalog, options: &SheetOptions) -> Result<Gener
     let paths = ProjectPaths::new(&root);
     let file = RegistryFile::in_project(&root);
     let run = analysis::resolve_run(catalog, &file, &options.base, &options.judge_run)?;
-    let not_judge = || {
-        judge_error(
-            &run.csv,
-            format!(
-                "{} is not a registered judge run (run `analyze-results judge RUN` first)",
-                run.name
-            ),
-        )
+    let not_judge = || Error::NotAJudgeRun {
+        run: run.name.clone(),
     };
     let id = run.id.clone().ok_or_else(not_judge)?;
     let registry = file.load()?;
@@ -664,10 +658,10 @@ pub fn simulate_sheet(
 ) -> Result<SimulatedSheet> {
     for (name, share) in [("--flip-a", flip_a), ("--flip-b", flip_b)] {
         if !(0.0..=1.0).contains(&share) {
-            return Err(judge_error(
-                sheet,
-                format!("{name}: {share} is not a share between 0 and 1"),
-            ));
+            return Err(Error::Share {
+                name: name.to_owned(),
+                value: share,
+            });
         }
     }
     let table = SheetTable::read(sheet)?;

@@ -397,6 +397,17 @@ fn judge_validation_refuses_bad_input_clearly() {
     let out = project.run("simulate-annotators", &[file]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("already filled"), "{}", out.stderr);
+    let out = project.run(
+        "simulate-annotators",
+        &[file, "--overwrite", "--flip-a", "2"],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("--flip-a: 2 is not a share between 0 and 1"),
+        "{}",
+        out.stderr
+    );
     let out = project.run("simulate-annotators", &[file, "--overwrite"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
