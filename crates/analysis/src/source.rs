@@ -148,6 +148,8 @@ pub fn newest_run(file: &RegistryFile, module: &ModuleSpec) -> Result<RunRef> {
             .then_with(|| b.local_id.cmp(&a.local_id))
     });
     runs.into_iter()
+        // A judge run's CSV holds verdicts, not the module's answers.
+        .filter(|e| !e.extra.contains_key("judge_of"))
         .find(|e| file.resolve_csv(e).is_some_and(|p| p.is_file()))
         .map_or_else(|| Err(no_runs()), |e| from_entry(file, e))
 }

@@ -25,6 +25,7 @@
 mod answer;
 mod braintrust;
 mod error;
+mod judge;
 mod openai;
 pub mod sensitive;
 mod stats;
@@ -82,6 +83,9 @@ pub struct SimConfig {
     /// Prompt-sensitive answers in answer-key mode (a test double for prompt optimization; see
     /// [`sensitive`]).
     pub prompt_sensitive: bool,
+    /// Share of judge verdicts flipped (judge mode: requests whose schema is named `judge_…`
+    /// get verdicts that follow whether the judged answer matches the expected one).
+    pub judge_noise: f64,
     /// Seed of every random choice.
     pub seed: u64,
     /// Time a batch takes from creation to `completed`.
@@ -117,6 +121,7 @@ impl Default for SimConfig {
             answer_key: None,
             wrong_rate: 0.0,
             prompt_sensitive: false,
+            judge_noise: 0.0,
             seed: 42,
             batch_duration: Duration::from_secs(10),
             batch_expire_after: None,
@@ -138,6 +143,7 @@ impl SimConfig {
             ("slow_down_rate", self.slow_down_rate),
             ("invalid_json_rate", self.invalid_json_rate),
             ("wrong_rate", self.wrong_rate),
+            ("judge_noise", self.judge_noise),
             (
                 "braintrust_insert_error_rate",
                 self.braintrust_insert_error_rate,

@@ -13,6 +13,9 @@ use serde::Serialize;
 
 use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
+#[path = "analyze_results_judge.rs"]
+mod judge;
+
 /// Look at the errors of a run so the prompt can be fixed.
 ///
 /// A RUN is a registry id (exp_…), a results CSV path, or a module id (that module's newest
@@ -119,6 +122,12 @@ enum Command {
     /// annotation agreement) and, with --compare, a comparison page. Opens from disk with no
     /// server and no network.
     Report(super::analyze_results_report::ReportArgs),
+    /// An LLM judge over a run's answers: each row judged on the criteria of the module's
+    /// rubric (prompts/judges/{module}_v1.yaml), against its input and expected answer. Writes
+    /// experiment_results/{FOLDER}/{MODULE}_judge_{timestamp}.csv, registers it as a judge run
+    /// of the run, and reports the pass rate of each criterion with its Wilson 95% interval and
+    /// the criteria failing together. Cached, paced and resumable like `orchestrator run`.
+    Judge(judge::JudgeArgs),
     /// Errors and patterns of the newest run of every module that has runs (or of --modules).
     All {
         /// Only these modules (ids, comma-separated or repeated).
@@ -250,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => {
             super::analyze_results_report::run(&project, &cli.global, &file, args)
         }
+        Command::Judge(args) => judge::run(&cli.global, &project, &cwd, &args),
     }
 }
 

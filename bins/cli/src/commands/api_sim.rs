@@ -93,6 +93,10 @@ struct Cli {
     /// deterministic candidate instructions (see `docs/optimize.md`).
     #[arg(long, requires = "answer_key")]
     prompt_sensitive: bool,
+    /// Share of judge verdicts flipped. Judge requests (`analyze-results judge`) are answered
+    /// by whether the judged answer matches the record's expected answer; this adds noise.
+    #[arg(long, value_name = "SHARE", default_value = "0", value_parser = share)]
+    judge_noise: f64,
 
     /// Seed of every random choice (faults, wrong answers, output shuffling).
     #[arg(long, default_value_t = 42)]
@@ -165,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         answer_key,
         wrong_rate: cli.wrong_rate,
         prompt_sensitive: cli.prompt_sensitive,
+        judge_noise: cli.judge_noise,
         seed: cli.seed,
         batch_duration: cli.batch_duration,
         batch_expire_after: cli.batch_expire_after,

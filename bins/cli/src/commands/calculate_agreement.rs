@@ -62,6 +62,12 @@ enum Command {
     ///
     /// When both annotators used one and the same label everywhere, kappa is undefined (0/0):
     /// the report says so and still gives observed agreement, PABAK and AC1.
+    ///
+    /// A judge validation sheet (generate-annotation-csv generate MODULE --judge JUDGE_RUN)
+    /// gets the judge's report instead: per criterion, annotator A vs B and the judge vs their
+    /// consensus (kappa with its 95% interval, AC1), and NOT VALIDATED when the judge agrees
+    /// with the consensus less than the annotators agree with each other (kept in the judge
+    /// run's registry entry, so later reports show it).
     Analyze {
         /// The annotation CSV or .xlsx workbook (a relative name is also looked up in
         /// annotation_tasks/).
@@ -120,6 +126,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             stats,
         } => {
             let file = find_file(&project.paths, &file, &project.paths.annotation_tasks())?;
+            if judge::validate::sheet_meta(&file).is_some() {
+                return judge_validation(&project, &file, json);
+            }
             let module =
                 annotation::generate::module_of(&project.catalog, &file, module.as_deref())?;
             let mut progress = row_spinner(&cli.global, "reading annotations".to_owned());
@@ -137,6 +146,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Batch { json, stats } => batch(&project, &cli.global, stats, json),
     }
+}
+
+/// `analyze` of a judge validation sheet (`generate-annotation-csv generate MODULE --judge`):
+/// the judge against the annotators' consensus next to the annotators' own agreement, and
+/// whether the judge is validated (recorded in the registry for later reports).
+fn judge_validation(project: &Project, file: &Path, json: bool) -> anyhow::Result<ExitStatus> {
+    let report = judge::validate::validate_sheet(&project.paths.root, file)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let text = judge::text::validation(&report);
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// A spinner with a row count on stderr.

@@ -57,8 +57,16 @@ enum Command {
         sampling: Sampling,
         /// Read this result CSV instead of the module's newest one (result CSVs of the earlier
         /// Python tool work too).
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE", conflicts_with = "judge")]
         source: Option<PathBuf>,
+        /// Instead, a sheet to validate this judge run (exp_… id of an `analyze-results judge`
+        /// run, or its judge CSV) against people: per sampled record (-n), one row per rubric
+        /// criterion with the question, input, expected answer and the judged answer, and
+        /// annotator_a / annotator_b columns for each annotator's own pass or fail (the judge's
+        /// verdict is not shown). Written to annotation_tasks/judges/; read back by
+        /// calculate-agreement analyze.
+        #[arg(long, value_name = "JUDGE_RUN")]
+        judge: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -138,9 +146,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             module,
             sampling,
             source,
+            judge,
             output,
         } => {
             let module = project.catalog.resolve(&module)?;
+            if let Some(judge_run) = judge {
+                return judge_sheet(&project, module, judge_run, &sampling, &output);
+            }
             let options = options(&sampling, source, &output);
             let generated = generate(&project.catalog, &project.paths, module, &options)?;
             if output.json {
@@ -161,6 +173,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             output,
         } => batch(&project, &cli.global, &modules, all, &sampling, &output),
     }
+}
+
+/// `generate --judge`: the validation sheet of a judge run.
+fn judge_sheet(
+    project: &Project,
+    module: &ModuleSpec,
+    judge_run: String,
+    sampling: &Sampling,
+    output: &Output,
+) -> anyhow::Result<ExitStatus> {
+    let options = judge::validate::SheetOptions {
+        judge_run,
+        sample: sampling.sample,
+        seed: sampling.seed,
+        shuffle: !sampling.no_shuffle,
+        output_dir: output.output.clone(),
+        started: chrono::Local::now(),
+        base: std::env::current_dir()?,
+    };
+    let sheet = judge::validate::generate_sheet(&project.catalog, &options)?;
+    if sheet.module != module.id.to_string() {
+        anyhow::bail!(
+            "{} judged {}, not {}",
+            sheet.judge_run,
+            sheet.module,
+            module.id
+        );
+    }
+    if output.json {
+        print_json(&sheet)?;
+    } else {
+        let shown = project.paths.display(&sheet.file);
+        let text = judge::text::sheet(&sheet, &shown);
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    }
+    Ok(ExitStatus::Success)
 }
 
 fn options(sampling: &Sampling, source: Option<PathBuf>, output: &Output) -> GenerateOptions {

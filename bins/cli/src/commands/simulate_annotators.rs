@@ -21,6 +21,10 @@ use crate::common::{ExitStatus, GlobalArgs, print_json, run_cli};
 /// saying what was done. The file is rewritten in place, atomically, in the same
 /// spreadsheet-safe format (a .xlsx workbook stays a workbook, dropdowns and guide included).
 ///
+/// On a judge validation sheet (generate-annotation-csv generate MODULE --judge), the true
+/// verdict of a row is whether the judged answer matches the record's expected answer, and A
+/// and B each get their share of verdicts wrong.
+///
 /// Its labels are the dataset's own, not a human judgement: agreement measured on a simulated
 /// file says nothing about whether the model's labels can be trusted.
 #[derive(Debug, Parser)]
@@ -65,6 +69,24 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let project = cli.global.project()?;
     let file = find_file(&project.paths, &cli.file, &project.paths.annotation_tasks())?;
+    if judge::validate::sheet_meta(&file).is_some() {
+        // A judge validation sheet: the true verdict is whether the answer matches the
+        // expected one, each annotator missing a seeded share of them.
+        let report = judge::validate::simulate_sheet(
+            &file,
+            cli.flip_a,
+            cli.flip_b,
+            cli.seed,
+            cli.overwrite,
+        )?;
+        if cli.json {
+            print_json(&report)?;
+        } else {
+            let text = judge::text::simulated(&report, &project.paths.display(&file));
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
+        return Ok(ExitStatus::Success);
+    }
     let module = annotation::generate::module_of(&project.catalog, &file, cli.module.as_deref())?;
     let gold_from = if cli.gold_from.eq_ignore_ascii_case("auto") {
         GoldFrom::Auto

@@ -17,6 +17,7 @@ mod conventions;
 mod experiment_registry;
 mod generate_annotation_csv;
 mod import_data;
+mod judge;
 mod merge_annotations;
 mod optimize_prompt;
 mod orchestrator;

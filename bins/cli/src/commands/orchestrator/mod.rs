@@ -40,7 +40,9 @@ enum Command {
     /// Schema and a valid strict schema, no JSON object may repeat a key, every expected value
     /// must be one of the module's labels, and record ids must be present and unique. No prompt
     /// may quote a keyword (over 8 characters) of the module's datasets or gold sets, and every
-    /// request must fit the model's context window (`context_window` in prices.toml). Problems
+    /// request must fit the model's context window (`context_window` in prices.toml). Judge
+    /// rubrics (`prompts/judges/{module}_{version}.yaml`) must load, and their examples must not
+    /// quote the module's keywords or expected items either. Problems
     /// are printed as `file:line: what is wrong`; the exit code is 1 when there is any.
     Validate {
         /// Modules to check (ids such as m12, 12, 2b); all when none are given.
@@ -160,7 +162,14 @@ fn validate(
     };
     let checks: Vec<ModuleCheck> = modules
         .iter()
-        .map(|m| check_module(catalog, m, version))
+        .map(|m| {
+            let mut check = check_module(catalog, m, version);
+            // The module's judge rubrics (prompts/judges/), when it has any.
+            let rubric_problems = judge::rubric::check_module_rubrics(catalog, m);
+            check.total += rubric_problems.len();
+            check.problems.extend(rubric_problems);
+            check
+        })
         .collect();
     let problems: usize = checks.iter().map(|c| c.total).sum();
     let records: usize = checks.iter().map(|c| c.records).sum();
