@@ -443,9 +443,11 @@ pub(crate) fn complete(
         json: format_type != "text",
         seed,
     };
-    let proposal = state.answer_key.as_ref().and_then(|k| k.propose(&texts)).or_else(|| {
-        crate::judge::answer(&question, state.config.judge_noise, state.config.seed)
-    });
+    let proposal = state
+        .answer_key
+        .as_ref()
+        .and_then(|k| k.propose(&texts))
+        .or_else(|| crate::judge::answer(&question, state.config.judge_noise, state.config.seed));
     let made = match proposal {
         Some(content) => crate::answer::Answer {
             content,
