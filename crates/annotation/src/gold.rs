@@ -267,18 +267,7 @@ pub fn gold(
     let legacy = LegacyColumns::new(&reader);
     let (mut sink, shown) = Sink::create(paths, module, options, &suffixes, &context, legacy)?;
 
-    let mut report = GoldReport {
-        module: module.id.to_string(),
-        file: file.to_owned(),
-        output: PathBuf::new(),
-        sidecar: PathBuf::new(),
-        format: options.format,
-        inputs_from: sources.path.clone(),
-        rows: 0,
-        written: 0,
-        needs_review: Vec::new(),
-        empty: Vec::new(),
-    };
+    let mut report = GoldReport::start(module, file, options.format, &sources.path);
     let mut invalid = Vec::new();
     let mut not_found = Vec::new();
     let mut ids = RowIds::default();
@@ -324,23 +313,15 @@ pub fn gold(
             columns: &columns,
             source_file: &source_file,
         };
-        match &mut sink {
-            Sink::Jsonl(out) => {
-                let Some(record) = record else { continue };
+        let line = match (&sink, record) {
+            (Sink::Jsonl(_), Some(record)) => {
                 let expected = expected_object(&located, &values, &sources);
-                let mut line = resolved.record(record, expected, &suffixes);
-                line.push('\n');
-                out.write_all(line.as_bytes())
-                    .map_err(|e| Error::io(&shown, e))?;
+                resolved.record(record, expected, &suffixes)
             }
-            Sink::Csv(writer) => writer.write_row(&resolved.cells(&context))?,
-            Sink::Legacy(out, columns) => {
-                let mut line = columns.line(&resolved);
-                line.push('\n');
-                out.write_all(line.as_bytes())
-                    .map_err(|e| Error::io(&shown, e))?;
-            }
-        }
+            (Sink::Legacy(_, columns), _) => columns.line(&resolved),
+            _ => String::new(),
+        };
+        sink.write(&shown, line, &resolved, &context)?;
         report.written += 1;
     }
     progress.rows_done(report.rows as u64);
@@ -419,6 +400,24 @@ fn flat_headers(suffixes: &[String], context: &[(String, usize)]) -> Vec<String>
     headers
 }
 
+impl GoldReport {
+    /// The report of a gold file about to be written.
+    fn start(module: &ModuleSpec, file: &Path, format: GoldFormat, inputs_from: &Path) -> Self {
+        Self {
+            module: module.id.to_string(),
+            file: file.to_owned(),
+            output: PathBuf::new(),
+            sidecar: PathBuf::new(),
+            format,
+            inputs_from: inputs_from.to_owned(),
+            rows: 0,
+            written: 0,
+            needs_review: Vec::new(),
+            empty: Vec::new(),
+        }
+    }
+}
+
 /// Where gold rows go, by format.
 enum Sink {
     Jsonl(NewFile),
@@ -482,6 +481,25 @@ impl LegacyColumns {
 }
 
 impl Sink {
+    /// Writes one gold row: `line` (a JSON line, without its break) for the JSONL formats, the
+    /// row's cells for CSV.
+    fn write(
+        &mut self,
+        shown: &Path,
+        mut line: String,
+        resolved: &Resolved<'_>,
+        context: &[(String, usize)],
+    ) -> Result<()> {
+        match self {
+            Self::Jsonl(out) | Self::Legacy(out, _) => {
+                line.push('\n');
+                out.write_all(line.as_bytes())
+                    .map_err(|e| Error::io(shown, e))
+            }
+            Self::Csv(writer) => writer.write_row(&resolved.cells(context)),
+        }
+    }
+
     /// A new gold file (not yet in place) and the path it will have.
     fn create(
         paths: &ProjectPaths,
