@@ -554,6 +554,10 @@ fn a_workbook_saved_by_libreoffice_with_a_renamed_sheet_and_an_added_column_read
             &table_without(&file(&format!("{kind}_original")), &[retyped]),
         );
         assert!(differences.is_empty(), "{kind}: {differences:#?}");
+        let rows = table_without(&file(&format!("{kind}_original")), &[]);
+        let rows_expected = if kind == "v" { 20 } else { 5 };
+        assert_eq!(rows.len(), rows_expected, "{kind}");
+        assert!(rows[0].iter().any(|(h, _)| h == "final_label"), "{kind}");
     }
 }
 
