@@ -393,3 +393,204 @@ fn simulated_annotators_fill_a_workbook_as_they_fill_the_csv() {
     let b = merged(&project, &xlsx, "m12b", "v_xlsx", &[]);
     assert_eq!(b, a);
 }
+
+/// The LibreOffice fixtures (`fixtures/annotation/libreoffice/`, made once by its `make.sh`),
+/// copied into the project's `annotation_tasks/` with their sidecars.
+fn libreoffice_fixtures(project: &TestProject) {
+    let from = crate::support::repo_root().join("fixtures/annotation/libreoffice");
+    for name in [
+        "M12_annotation_filled.xlsx",
+        "M12_annotation_filled.meta.json",
+        "M12_annotation_libreoffice.xlsx",
+        "M12_annotation_libreoffice.csv",
+        "M12_annotation_libreoffice.meta.json",
+    ] {
+        project.write(
+            &format!("annotation_tasks/{name}"),
+            std::fs::read(from.join(name)).unwrap(),
+        );
+    }
+}
+
+/// A validated (or annotation) file as rows of named cells, without the columns in `skip`.
+fn table_without(path: &Path, skip: &[&str]) -> Vec<Vec<(String, String)>> {
+    let table = annotation::read_annotation_file(path).unwrap();
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            table
+                .headers
+                .iter()
+                .zip(&row.cells)
+                .filter(|(h, _)| !skip.contains(&h.as_str()))
+                .map(|(h, c)| (h.clone(), c.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The cells where two tables of named cells differ: `row i, column: left != right`.
+fn cell_differences(
+    left: &[Vec<(String, String)>],
+    right: &[Vec<(String, String)>],
+) -> Vec<String> {
+    let mut found = Vec::new();
+    if left.len() != right.len() {
+        found.push(format!("{} rows != {} rows", left.len(), right.len()));
+    }
+    for (i, (l, r)) in left.iter().zip(right).enumerate() {
+        if l.len() != r.len() {
+            found.push(format!("row {i}: {} cells != {} cells", l.len(), r.len()));
+        }
+        for ((lh, lc), (rh, rc)) in l.iter().zip(r) {
+            if lh != rh || lc != rc {
+                found.push(format!("row {i}, {lh}/{rh}: {lc:?} != {rc:?}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_workbook_saved_by_libreoffice_with_a_renamed_sheet_and_an_added_column_reads_as_the_original()
+{
+    let project = TestProject::new();
+    libreoffice_fixtures(&project);
+    let original = project.path("annotation_tasks/M12_annotation_filled.xlsx");
+    let saved = project.path("annotation_tasks/M12_annotation_libreoffice.xlsx");
+
+    // What LibreOffice did to the file: a sheet in front, the annotation sheet renamed, a
+    // column inserted before `keyword`, and annotator B's labels typed as a boolean / a number.
+    let mut book: Xlsx<_> = open_workbook(&saved).unwrap();
+    assert_eq!(book.sheet_names(), ["Read me", "Labels", "Guide"]);
+    let range = book.worksheet_range("Labels").unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(header[3], "checked_by");
+    assert_eq!(header[4], "keyword");
+    let b = header
+        .iter()
+        .position(|h| h == "annotator_b_violates")
+        .unwrap();
+    let typed: Vec<&Data> = range.rows().skip(1).map(|row| &row[b]).collect();
+    assert!(typed.contains(&&Data::Bool(true)), "{typed:?}");
+    assert!(
+        typed
+            .iter()
+            .any(|c| matches!(c, Data::Float(f) if *f == 0.0)),
+        "{typed:?}"
+    );
+    assert!(
+        typed.iter().all(|c| !matches!(c, Data::String(_))),
+        "{typed:?}"
+    );
+
+    let table = annotation::read_annotation_file(&saved).unwrap();
+    assert_eq!(table.rows.len(), 20);
+    let retyped = "annotator_b_violates";
+    let differences = cell_differences(
+        &table_without(&saved, &["checked_by", retyped]),
+        &table_without(&original, &[retyped]),
+    );
+    assert!(differences.is_empty(), "{differences:#?}");
+    // A boolean cell reads as `true`, a number as `0`: the label reading maps both to labels.
+    let read: Vec<(String, String)> = column(&original, retyped)
+        .into_iter()
+        .zip(column(&saved, retyped))
+        .collect();
+    for (was, now) in &read {
+        assert_eq!(now, if was == "true" { "true" } else { "0" }, "{read:?}");
+    }
+
+    let run = project.run(
+        "calculate-agreement",
+        &["analyze", "M12_annotation_libreoffice.xlsx"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    snapshot!("calculate_agreement_libreoffice_xlsx", &project, run);
+    let of_original = project.run(
+        "calculate-agreement",
+        &["analyze", "M12_annotation_filled.xlsx", "--json"],
+    );
+    let of_saved = project.run(
+        "calculate-agreement",
+        &["analyze", "M12_annotation_libreoffice.xlsx", "--json"],
+    );
+    let expected = json_without_file(&of_original);
+    // Not a trivial comparison: the simulated annotators disagree on some rows.
+    assert!(
+        expected["cohen_kappa"].as_f64().unwrap() < 1.0,
+        "{expected}"
+    );
+    assert_eq!(json_without_file(&of_saved), expected);
+
+    for (extra, kind) in [(&[][..], "v"), (&["--disagreements-only"][..], "d")] {
+        let a = merged(
+            &project,
+            &original,
+            "m12",
+            &format!("{kind}_original"),
+            extra,
+        );
+        merged(&project, &saved, "m12", &format!("{kind}_saved"), extra);
+        assert!(!a.is_empty());
+        let prefix = if kind == "v" {
+            "M12_validated_"
+        } else {
+            "M12_disagreements_"
+        };
+        let file = |dir: &str| only_file(&project.path(dir), prefix);
+        // The validated file is the annotation file plus the merge's columns: the added column
+        // is carried along, and annotator B's cells as read (`0`); `final_label`, `resolution`
+        // and every other cell are the original's.
+        let differences = cell_differences(
+            &table_without(&file(&format!("{kind}_saved")), &["checked_by", retyped]),
+            &table_without(&file(&format!("{kind}_original")), &[retyped]),
+        );
+        assert!(differences.is_empty(), "{kind}: {differences:#?}");
+        let rows = table_without(&file(&format!("{kind}_original")), &[]);
+        let rows_expected = if kind == "v" { 20 } else { 5 };
+        assert_eq!(rows.len(), rows_expected, "{kind}");
+        assert!(rows[0].iter().any(|(h, _)| h == "final_label"), "{kind}");
+    }
+}
+
+#[test]
+fn a_workbook_converted_to_csv_by_libreoffice_reads_the_same() {
+    let project = TestProject::new();
+    libreoffice_fixtures(&project);
+    let workbook = project.path("annotation_tasks/M12_annotation_filled.xlsx");
+    let csv = project.path("annotation_tasks/M12_annotation_libreoffice.csv");
+
+    let of_workbook = project.run(
+        "calculate-agreement",
+        &["analyze", workbook.to_str().unwrap(), "--json"],
+    );
+    let of_csv = project.run(
+        "calculate-agreement",
+        &["analyze", csv.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(json_without_file(&of_csv), json_without_file(&of_workbook));
+
+    let a = merged(&project, &workbook, "m12", "v_xlsx", &[]);
+    let b = merged(&project, &csv, "m12", "v_csv", &[]);
+    assert!(!a.is_empty());
+    assert_eq!(String::from_utf8(b).unwrap(), String::from_utf8(a).unwrap());
+
+    let only = ["--disagreements-only"];
+    let a = merged(&project, &workbook, "m12", "d_xlsx", &only);
+    let b = merged(&project, &csv, "m12", "d_csv", &only);
+    assert!(!a.is_empty());
+    assert_eq!(b, a, "disagreements");
+
+    let a = gold_records(&project, "v_xlsx", "m12");
+    let b = gold_records(&project, "v_csv", "m12");
+    assert_eq!(a.len(), 20);
+    assert_eq!(b, a, "gold");
+}
