@@ -38,17 +38,18 @@ enum Command {
     /// (else they are built as M12_{ASIN}__{keyword} from an `asin` column), and the other
     /// columns go to metadata. A map file says it explicitly:
     ///
-    ///   id = "Record ID"
-    ///   [input]
-    ///   keyword = "Search Term"
-    ///   [expected]
-    ///   relevancy = "Label"
-    ///   [metadata]
-    ///   asin = "ASIN"
+    ///     id = "Record ID"
+    ///     [input]
+    ///     keyword = "Search Term"
+    ///     [expected]
+    ///     relevancy = "Label"
+    ///     [metadata]
+    ///     asin = "ASIN"
     ///
     /// Cells holding a JSON array or object stay JSON where the module takes structured data
     /// (taxonomy, attribute tables, lists; a list may also be written `a; b; c`). Expected
     /// labels are read with the module's label rules (aliases such as `own brand` for OB).
+    #[command(verbatim_doc_comment)]
     Table {
         /// The table to import.
         file: PathBuf,

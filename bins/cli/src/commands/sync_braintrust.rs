@@ -262,7 +262,7 @@ enum PromptsCommand {
     },
 }
 
-/// `--since`: a day (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM[:SS]).
+/// `--since`: a day (`YYYY-MM-DD`) or a time (`YYYY-MM-DDTHH:MM[:SS]`).
 fn parse_since(text: &str) -> Result<String, String> {
     let text = text.trim();
     let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok();
