@@ -24,34 +24,6 @@ fn block(text: &str, marker: &str) -> Option<Value> {
     serde_json::from_str(lines.next()?).ok()
 }
 
-/// Text for comparing: trimmed, lower-cased; other values as their JSON, lower-cased.
-fn norm(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.trim().to_lowercase(),
-        other => other.to_string().to_lowercase(),
-    }
-}
-
-/// Whether an answer's value matches the expected one.
-fn same(expected: &Value, answer: &Value) -> bool {
-    match (expected, answer) {
-        (Value::Array(e), Value::Array(a)) => {
-            let e: std::collections::BTreeSet<String> = e.iter().map(norm).collect();
-            let a: std::collections::BTreeSet<String> = a.iter().map(norm).collect();
-            e == a
-        }
-        (Value::Object(e), Value::Object(a)) => matches(e, a),
-        (e, a) => norm(e) == norm(a),
-    }
-}
-
-/// Whether every expected field is in the answer with a matching value.
-fn matches(expected: &Map<String, Value>, answer: &Map<String, Value>) -> bool {
-    expected
-        .iter()
-        .all(|(k, e)| answer.get(k).is_some_and(|a| same(e, a)))
-}
-
 /// A share in 0..1 drawn from the parts.
 fn draw(parts: &[&[u8]]) -> f64 {
     #[expect(clippy::cast_precision_loss, reason = "53 bits")]
@@ -74,7 +46,9 @@ pub(crate) fn answer(question: &Question<'_>, noise: f64, seed: u64) -> Option<S
         .iter()
         .find_map(|m| block(m, "<answer>").map(|a| (*m, a)))?;
     let right = match block(text, "<expected>") {
-        Some(Value::Object(expected)) => answer.as_object().is_some_and(|a| matches(&expected, a)),
+        Some(Value::Object(expected)) => answer
+            .as_object()
+            .is_some_and(|a| core_config::json::answer_matches(&expected, a)),
         _ => true,
     };
     let request = question.seed.to_le_bytes();

@@ -9,6 +9,37 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// Whether every expected field is in `answer` with a matching value: text compared trimmed and
+/// lower-cased, lists as sets, objects field by field (extra answer fields are ignored). The one
+/// notion of "this answer matches the record's expected answer" that the simulator's judge and
+/// the simulated annotators of a judge sheet share.
+#[must_use]
+pub fn answer_matches(expected: &Map<String, Value>, answer: &Map<String, Value>) -> bool {
+    expected
+        .iter()
+        .all(|(k, e)| answer.get(k).is_some_and(|a| same_value(e, a)))
+}
+
+fn same_value(expected: &Value, answer: &Value) -> bool {
+    match (expected, answer) {
+        (Value::Array(e), Value::Array(a)) => {
+            let e: HashSet<String> = e.iter().map(comparable).collect();
+            let a: HashSet<String> = a.iter().map(comparable).collect();
+            e == a
+        }
+        (Value::Object(e), Value::Object(a)) => answer_matches(e, a),
+        (e, a) => comparable(e) == comparable(a),
+    }
+}
+
+/// Text for comparing: trimmed, lower-cased; other values as their JSON, lower-cased.
+fn comparable(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.trim().to_lowercase(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
 /// Parses JSON text into a [`Value`], failing on a duplicated key in any object.
 ///
 /// # Errors
@@ -123,6 +154,21 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn answers_match_expected_fields_as_text_sets_and_objects() {
+        let expected = serde_json::json!({"brand": " Owala ", "items": ["a", "B"], "t": {"x": 1}});
+        let good = serde_json::json!({"brand": "owala", "items": ["b", "A"], "t": {"x": 1, "y": 2}, "extra": 3});
+        let bad = serde_json::json!({"brand": "owala", "items": ["a"], "t": {"x": 1}});
+        let (e, g, b) = (
+            expected.as_object().unwrap(),
+            good.as_object().unwrap(),
+            bad.as_object().unwrap(),
+        );
+        assert!(answer_matches(e, g));
+        assert!(!answer_matches(e, b));
+        assert!(!answer_matches(e, &Map::new()));
+    }
+
     use super::*;
 
     #[test]

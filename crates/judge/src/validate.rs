@@ -14,7 +14,7 @@ use chrono::{DateTime, Local};
 use core_config::{AtomicFile, Catalog, ProjectPaths};
 use registry::RegistryFile;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::rubric::Rubric;
@@ -686,7 +686,7 @@ pub fn simulate_sheet(
             match parse(4) {
                 Value::Object(e) if !e.is_empty() => parse(5)
                     .as_object()
-                    .is_some_and(|a| matches_expected(&e, a)),
+                    .is_some_and(|a| core_config::json::answer_matches(&e, a)),
                 _ => true,
             }
         })
@@ -737,32 +737,6 @@ pub fn simulate_sheet(
         flipped_a: wrong_a.len(),
         flipped_b: wrong_b.len(),
     })
-}
-
-/// Text for comparing: trimmed, lower-cased; other values as their JSON, lower-cased.
-fn norm(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.trim().to_lowercase(),
-        other => other.to_string().to_lowercase(),
-    }
-}
-
-fn same(expected: &Value, answer: &Value) -> bool {
-    match (expected, answer) {
-        (Value::Array(e), Value::Array(a)) => {
-            let e: std::collections::BTreeSet<String> = e.iter().map(norm).collect();
-            let a: std::collections::BTreeSet<String> = a.iter().map(norm).collect();
-            e == a
-        }
-        (Value::Object(e), Value::Object(a)) => matches_expected(e, a),
-        (e, a) => norm(e) == norm(a),
-    }
-}
-
-fn matches_expected(expected: &Map<String, Value>, answer: &Map<String, Value>) -> bool {
-    expected
-        .iter()
-        .all(|(k, e)| answer.get(k).is_some_and(|a| same(e, a)))
 }
 
 /// The newest validation against people of the same judge (module, rubric hash and model).

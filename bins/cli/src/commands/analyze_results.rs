@@ -15,6 +15,8 @@ use crate::common::{Bar, ExitStatus, GlobalArgs, Project, print_json, run_cli};
 
 #[path = "analyze_results_judge.rs"]
 mod judge;
+#[path = "analyze_results_report.rs"]
+mod report;
 
 /// Look at the errors of a run so the prompt can be fixed.
 ///
@@ -121,7 +123,7 @@ enum Command {
     /// per-label bars, accuracy history, calibration, error slices, the errors table,
     /// annotation agreement) and, with --compare, a comparison page. Opens from disk with no
     /// server and no network.
-    Report(super::analyze_results_report::ReportArgs),
+    Report(report::ReportArgs),
     /// An LLM judge over a run's answers: each row judged on the criteria of the module's
     /// rubric (prompts/judges/{module}_v1.yaml), against its input and expected answer. Writes
     /// experiment_results/{FOLDER}/{MODULE}_judge_{timestamp}.csv, registers it as a judge run
@@ -256,9 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::All { modules, json } => all(&project, &cli.global, &file, &modules, json),
-        Command::Report(args) => {
-            super::analyze_results_report::run(&project, &cli.global, &file, args)
-        }
+        Command::Report(args) => report::run(&project, &cli.global, &file, args),
         Command::Judge(args) => judge::run(&cli.global, &project, &cwd, &args),
     }
 }

@@ -1,7 +1,6 @@
 //! One module per binary.
 
 pub mod analyze_results;
-mod analyze_results_report;
 pub mod api_sim;
 pub mod batch;
 pub mod calculate_agreement;
