@@ -52,10 +52,13 @@ impl Lcg {
 #[expect(clippy::cast_precision_loss, reason = "report")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows: u64 = 1_000_000;
+    let mut threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--rows" {
             rows = args.next().ok_or("--rows needs a number")?.parse()?;
+        } else if arg == "--threads" {
+            threads = args.next().ok_or("--threads needs a number")?.parse()?;
         }
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -138,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before = status_kib("VmHWM:");
     let cpu_before = cpu_seconds();
     let start = Instant::now();
-    let made = analysis::analyze_run(
+    let made = analysis::analyze_run_on(
         dir.path(),
         &run,
         module,
@@ -147,6 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             patterns: true,
         },
         &mut (),
+        threads,
     )?;
     let seconds = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds()
@@ -155,7 +159,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peak = status_kib("VmHWM:");
     let errors = made.errors.ok_or("no errors report")?;
     let patterns = made.patterns.ok_or("no patterns report")?;
-    println!("analysis time:  {seconds:.2} s (errors + patterns, one pass)");
+    println!(
+        "analysis time:  {seconds:.2} s (errors + patterns, one pass on {threads} thread{})",
+        if threads == 1 { "" } else { "s" }
+    );
     if let Some(cpu) = cpu {
         println!("cpu time:       {cpu:.2} s (user + system, this process)");
     }

@@ -445,6 +445,34 @@ impl ErrorsTally {
         Some(out)
     }
 
+    /// Adds the rows of another tally of the same module (a later part of the same run): the
+    /// report is then the one a single pass over both would give.
+    pub fn merge(&mut self, other: &Self) {
+        for (pair, n) in &other.pairs {
+            match self.pairs.iter_mut().find(|(p, _)| p == pair) {
+                Some((_, m)) => *m += n,
+                None => self.pairs.push((pair.clone(), *n)),
+            }
+        }
+        self.rows += other.rows;
+        self.correct += other.correct;
+        self.wrong += other.wrong;
+        for (kind, n) in &other.errored {
+            *self.errored.entry(kind.clone()).or_default() += n;
+        }
+        for (name, sums) in &other.lists {
+            if let Some((_, mine)) = self.lists.iter_mut().find(|(n, _)| n == name) {
+                mine.rows += sums.rows;
+                mine.precision += sums.precision;
+                mine.recall += sums.recall;
+                mine.f1 += sums.f1;
+                mine.jaccard += sums.jaccard;
+                mine.missing += sums.missing;
+                mine.extra += sums.extra;
+            }
+        }
+    }
+
     /// The report so far.
     #[must_use]
     pub fn finish(&self, run: &RunRef, rescored: bool) -> ErrorsReport {

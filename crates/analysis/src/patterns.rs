@@ -461,6 +461,41 @@ impl PatternsTally {
         self.words = buffer;
     }
 
+    /// Adds the rows of another tally of the same module (a later part of the same run): the
+    /// report is then the one a single pass over both would give. Words new to this tally get
+    /// ids in the other's order, as a single pass would have given them.
+    pub fn merge(&mut self, other: &Self) {
+        self.rows += other.rows;
+        self.scored += other.scored;
+        self.errors += other.errors;
+        self.errored += other.errored;
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            for (value, (rows, wrong)) in theirs {
+                let entry = mine.entry(value.clone()).or_default();
+                entry.0 += rows;
+                entry.1 += wrong;
+            }
+        }
+        let mut names = vec![""; other.word_counts.len()];
+        for (word, &id) in &other.vocabulary {
+            names[id as usize] = word;
+        }
+        let ids: Vec<u32> = names.iter().map(|w| self.word_id(w)).collect();
+        for (id, (rows, wrong)) in other.word_counts.iter().enumerate() {
+            let entry = &mut self.word_counts[ids[id] as usize];
+            entry.0 += rows;
+            entry.1 += wrong;
+        }
+        for (&pair, (rows, wrong)) in &other.pair_counts {
+            let (a, b) = ((pair >> 32) as usize, (pair & 0xffff_ffff) as usize);
+            let pair = (u64::from(ids[a]) << 32) | u64::from(ids[b]);
+            let entry = self.pair_counts.entry(pair).or_default();
+            entry.0 += rows;
+            entry.1 += wrong;
+        }
+        self.calibration.merge(&other.calibration);
+    }
+
     /// The report.
     #[must_use]
     #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]

@@ -184,6 +184,15 @@ impl CalibrationTally {
         }
     }
 
+    /// Adds the rows of another tally (of a later part of the same run).
+    pub fn merge(&mut self, other: &Self) {
+        for i in 0..10 {
+            self.rows[i] += other.rows[i];
+            self.correct[i] += other.correct[i];
+            self.confidence[i] += other.confidence[i];
+        }
+    }
+
     /// The table and ECE.
     #[must_use]
     #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]

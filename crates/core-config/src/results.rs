@@ -405,6 +405,21 @@ impl CsvQuoting {
     pub fn inside_quotes(&self) -> bool {
         self.state == Quoting::Quoted
     }
+
+    /// Follows `bytes` up to the end of the current record: a line feed outside quotes. Returns
+    /// the index just past that line feed (where the next record starts), or `None` when no
+    /// record ends in `bytes` (all of them have then been followed). A line feed inside a quoted
+    /// cell never ends a record, so a file can be cut there into pieces of whole records.
+    pub fn feed_to_record_end(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            let outside = self.state != Quoting::Quoted;
+            self.feed(std::slice::from_ref(&b));
+            if b == b'\n' && outside {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
 }
 
 /// A reader that follows the quoting and the line breaks of everything read through it.
@@ -606,6 +621,23 @@ mod tests {
                 .unwrap();
         let catalog = Catalog::parse(&text, Path::new("/p/modules.toml")).unwrap();
         catalog.resolve("m12").unwrap().clone()
+    }
+
+    #[test]
+    fn a_record_ends_at_a_line_feed_outside_quotes() {
+        let end = |before: &str, text: &str| {
+            let mut q = CsvQuoting::new(b',');
+            q.feed(before.as_bytes());
+            q.feed_to_record_end(text.as_bytes())
+        };
+        assert_eq!(end("", "a,b\nc,d\n"), Some(4));
+        assert_eq!(end("", "a,\"b\nc\",d\ne"), Some(10), "a quoted line feed");
+        assert_eq!(end("x,\"open", " cell\nstill\",z\r\nnext"), Some(16));
+        assert_eq!(end("", "a,\"say \"\"hi\n\"\"\"\nz"), Some(16));
+        assert_eq!(end("", "a,\"never closed\n"), None);
+        assert_eq!(end("", "no line feed"), None);
+        // A quote inside an unquoted cell is a plain byte.
+        assert_eq!(end("", "ab\"c,d\ne"), Some(7));
     }
 
     #[test]
