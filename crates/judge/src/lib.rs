@@ -5,12 +5,14 @@
 //! summaries (pass rate per criterion with a Wilson interval, criteria failing together,
 //! self-consistency over repeated samples), rendered as text by [`text`]; and the check of a
 //! judge against people ([`validate`]): a sheet for two annotators and the judge-vs-consensus
-//! agreement next to the annotators' own.
+//! agreement next to the annotators' own; and the judge runs recorded in the registry read back
+//! for reports ([`history`]).
 //!
 //! It must not depend on Braintrust, the batch workflow or terminal output.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod error;
+pub mod history;
 pub mod prompt;
 pub mod rubric;
 pub mod run;

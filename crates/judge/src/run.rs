@@ -689,6 +689,74 @@ fn write_csv(plan: &JudgePlan, verdicts: &[Verdict]) -> Result<()> {
     Ok(())
 }
 
+/// Reads a judge CSV back as the final verdicts it holds, in file order (rows, then criteria
+/// in rubric order, as [`execute`] writes them): text cells un-escaped, `sample_verdicts` split
+/// into each sample's verdict. Columns are found by name.
+///
+/// # Errors
+/// An unreadable file, a missing column, a verdict that is neither `pass` nor `fail`, or a
+/// score that is not a number (naming the line).
+pub fn read_verdicts(path: &Path) -> Result<Vec<Verdict>> {
+    use annotation::sheet::unescape_cell;
+    let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e.to_string()));
+    let sheet = |line: usize, message: String| Error::Sheet {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(csv_err)?;
+    let headers = reader.headers().map_err(csv_err)?.clone();
+    let mut at = [0; COLUMNS.len()];
+    for (i, name) in COLUMNS.iter().enumerate() {
+        at[i] = headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == *name)
+            .ok_or_else(|| {
+                sheet(
+                    1,
+                    format!(
+                        "header: no `{name}` column (a judge CSV has {})",
+                        COLUMNS.join(", ")
+                    ),
+                )
+            })?;
+    }
+    let verdict = |text: &str, line: usize, column: &str| match text {
+        "pass" => Ok(true),
+        "fail" => Ok(false),
+        other => Err(sheet(
+            line,
+            format!("{column}: `{other}` is neither pass nor fail"),
+        )),
+    };
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(csv_err)?;
+        let line = i + 2;
+        let cell = |n: usize| record.get(at[n]).unwrap_or_default();
+        let text = |n: usize| unescape_cell(cell(n)).to_owned();
+        let pass = verdict(cell(2), line, "verdict")?;
+        let score: f64 = cell(3)
+            .parse()
+            .map_err(|_| sheet(line, format!("score: `{}` is not a number", cell(3))))?;
+        let samples = cell(7)
+            .split_whitespace()
+            .map(|v| verdict(v, line, "sample_verdicts"))
+            .collect::<Result<Vec<bool>>>()?;
+        let cause = text(6);
+        out.push(Verdict {
+            record_id: text(0),
+            criterion: text(1),
+            pass,
+            score,
+            reasoning: text(4),
+            samples,
+            error_cause: (!cause.is_empty()).then_some(cause),
+        });
+    }
+    Ok(out)
+}
+
 fn format_score(score: f64) -> String {
     if score.fract() == 0.0 {
         format!("{score:.0}")

@@ -149,9 +149,17 @@ const Z95: f64 = 1.959_963_984_540_054;
 /// Summarises final verdicts (in row order, criteria in rubric order).
 #[must_use]
 pub fn summarise(criteria: &[Criterion], verdicts: &[Verdict]) -> Summary {
+    let ids: Vec<&str> = criteria.iter().map(|c| c.id.as_str()).collect();
+    summarise_ids(&ids, verdicts)
+}
+
+/// [`summarise`] with the criteria given by id, in the order to report them: for verdicts read
+/// back from a judge CSV, whose criteria are the rubric's in the rubric's order.
+#[must_use]
+pub fn summarise_ids(criteria: &[&str], verdicts: &[Verdict]) -> Summary {
     let mut out = Vec::new();
-    for c in criteria {
-        let mine: Vec<&Verdict> = verdicts.iter().filter(|v| v.criterion == c.id).collect();
+    for &id in criteria {
+        let mine: Vec<&Verdict> = verdicts.iter().filter(|v| v.criterion == id).collect();
         let rows = mine.len() as u64;
         let passed = mine.iter().filter(|v| v.pass).count() as u64;
         let multi: Vec<&&Verdict> = mine.iter().filter(|v| v.samples.len() > 1).collect();
@@ -172,7 +180,7 @@ pub fn summarise(criteria: &[Criterion], verdicts: &[Verdict]) -> Summary {
         });
         #[expect(clippy::cast_precision_loss, reason = "counts are small")]
         out.push(CriterionSummary {
-            id: c.id.clone(),
+            id: id.to_owned(),
             rows,
             passed,
             pass_rate: (rows > 0).then(|| passed as f64 / rows as f64),
@@ -189,10 +197,9 @@ pub fn summarise(criteria: &[Criterion], verdicts: &[Verdict]) -> Summary {
             .insert(v.record_id.as_str());
     }
     let mut together = Vec::new();
-    for (i, a) in criteria.iter().enumerate() {
-        for b in &criteria[i + 1..] {
-            let (Some(fa), Some(fb)) = (failed.get(a.id.as_str()), failed.get(b.id.as_str()))
-            else {
+    for (i, &a) in criteria.iter().enumerate() {
+        for &b in &criteria[i + 1..] {
+            let (Some(fa), Some(fb)) = (failed.get(a), failed.get(b)) else {
                 continue;
             };
             let both = fa.intersection(fb).count() as u64;
@@ -202,8 +209,8 @@ pub fn summarise(criteria: &[Criterion], verdicts: &[Verdict]) -> Summary {
             let either = fa.union(fb).count() as u64;
             #[expect(clippy::cast_precision_loss, reason = "counts are small")]
             together.push(FailingTogether {
-                a: a.id.clone(),
-                b: b.id.clone(),
+                a: a.to_owned(),
+                b: b.to_owned(),
                 both,
                 either,
                 jaccard: both as f64 / either as f64,

@@ -297,6 +297,41 @@ pub fn validate(rubric: &Rubric, judged: &[JudgedRow], sheet: &Path) -> Result<V
 /// Registry field of a judge run holding its newest validation against people.
 pub const VALIDATION: &str = "judge_validation";
 
+/// What a judge run's registry entry records of its newest validation against people
+/// (`judge_validation`): the overall verdict and the `all` figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedValidation {
+    /// Whether the judge agreed with the annotators' consensus at least as well as they agree
+    /// with each other.
+    pub validated: bool,
+    /// The sheet it was checked on, relative to the project root.
+    #[serde(default)]
+    pub sheet: String,
+    /// Items the judge and the consensus both rated.
+    #[serde(default)]
+    pub items: Option<u64>,
+    /// Cohen's kappa of the judge against the consensus.
+    #[serde(default)]
+    pub judge_kappa: Option<f64>,
+    /// Cohen's kappa of annotator A against annotator B.
+    #[serde(default)]
+    pub annotators_kappa: Option<f64>,
+    /// Gwet's AC1 of the judge against the consensus.
+    #[serde(default)]
+    pub judge_ac1: Option<f64>,
+    /// Gwet's AC1 of annotator A against annotator B.
+    #[serde(default)]
+    pub annotators_ac1: Option<f64>,
+}
+
+impl RecordedValidation {
+    /// The validation recorded in a registry entry, when there is one that reads.
+    #[must_use]
+    pub fn of(entry: &registry::Entry) -> Option<Self> {
+        serde_json::from_value(entry.extra.get(VALIDATION)?.clone()).ok()
+    }
+}
+
 /// The sidecar of a validation sheet (`{sheet stem}.judge.json`): which judge run it checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SheetMeta {
@@ -581,15 +616,16 @@ pub fn validate_sheet(root: &Path, sheet: &Path) -> Result<ValidationReport> {
     let file = RegistryFile::in_project(root);
     if file.path().is_file() {
         let all = validation.criteria.last();
-        let record = serde_json::json!({
-            "validated": validation.validated,
-            "sheet": shown,
-            "items": all.map(|c| c.judge_vs_consensus.items),
-            "judge_kappa": all.and_then(|c| c.judge_vs_consensus.kappa),
-            "annotators_kappa": all.and_then(|c| c.annotators.kappa),
-            "judge_ac1": all.and_then(|c| c.judge_vs_consensus.ac1),
-            "annotators_ac1": all.and_then(|c| c.annotators.ac1),
-        });
+        let record = RecordedValidation {
+            validated: validation.validated,
+            sheet: shown.clone(),
+            items: all.map(|c| c.judge_vs_consensus.items),
+            judge_kappa: all.and_then(|c| c.judge_vs_consensus.kappa),
+            annotators_kappa: all.and_then(|c| c.annotators.kappa),
+            judge_ac1: all.and_then(|c| c.judge_vs_consensus.ac1),
+            annotators_ac1: all.and_then(|c| c.annotators.ac1),
+        };
+        let record = serde_json::to_value(&record).unwrap_or_default();
         file.update(|registry| {
             if let Some(entry) = registry.get_mut(&meta.judge_run) {
                 entry.extra.insert(VALIDATION.to_owned(), record);
@@ -619,9 +655,8 @@ pub fn validation_status(root: &Path, judge_run: &str) -> Result<Option<bool>> {
     let registry = file.load()?;
     Ok(registry
         .get(judge_run)
-        .and_then(|e| e.extra.get(VALIDATION))
-        .and_then(|v| v.get("validated"))
-        .and_then(Value::as_bool))
+        .and_then(RecordedValidation::of)
+        .map(|v| v.validated))
 }
 
 /// What [`simulate_sheet`] did.
@@ -767,7 +802,26 @@ pub fn prior_validation(
         return Ok(None);
     }
     let registry = file.load()?;
-    let newest = registry
+    Ok(
+        newest_validation(&registry, module, rubric_hash, model).map(|(e, v)| PriorValidation {
+            validated: v.validated,
+            judge_run: e.local_id.clone(),
+            sheet: v.sheet,
+        }),
+    )
+}
+
+/// The newest validation against people of a judge — module, rubric hash and model — in a
+/// loaded registry: the judge run it was recorded on and what was recorded. The rule of
+/// [`prior_validation`], for callers that hold the registry already.
+#[must_use]
+pub fn newest_validation<'r>(
+    registry: &'r registry::Registry,
+    module: &str,
+    rubric_hash: &str,
+    model: &str,
+) -> Option<(&'r registry::Entry, RecordedValidation)> {
+    registry
         .entries()
         .filter(|e| {
             e.module_id == module
@@ -775,18 +829,9 @@ pub fn prior_validation(
                 && e.model == model
                 && e.extra.contains_key(JUDGE_OF)
         })
-        .filter_map(|e| Some((e, e.extra.get(VALIDATION)?)))
+        .filter_map(|e| Some((e, RecordedValidation::of(e)?)))
         .max_by(|(a, _), (b, _)| {
             (a.created_at.as_str(), a.local_id.as_str())
                 .cmp(&(b.created_at.as_str(), b.local_id.as_str()))
-        });
-    Ok(newest.map(|(e, v)| PriorValidation {
-        validated: v.get("validated").and_then(Value::as_bool) == Some(true),
-        judge_run: e.local_id.clone(),
-        sheet: v
-            .get("sheet")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-    }))
+        })
 }

@@ -167,7 +167,60 @@ fn errors_only_judges_the_wrong_rows_with_a_cause_each() {
     assert_eq!(report.rows, 4);
     assert_eq!(report.skipped_rows, 8);
     assert_eq!(report.summary.error_causes.values().sum::<u64>(), 4);
+    // Read back, the causes are the same.
+    let verdicts = judge::run::read_verdicts(&dir.path().join(&report.judge_file)).unwrap();
+    let ids: Vec<&str> = report
+        .summary
+        .criteria
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(
+        judge::summary::summarise_ids(&ids, &verdicts),
+        report.summary
+    );
     for c in &report.summary.criteria {
         assert_eq!(c.passed, 0, "{}", c.id);
     }
+}
+
+#[test]
+fn a_judge_run_read_back_for_reports_gives_the_figures_it_reported() {
+    let (dir, csv) = project(30);
+    let report = judge(dir.path(), &options(&csv, 3), 0.2);
+    // The judge CSV read back holds the verdicts the summary was made from.
+    let verdicts = judge::run::read_verdicts(&dir.path().join(&report.judge_file)).unwrap();
+    assert_eq!(verdicts.len(), 30 * report.summary.criteria.len());
+    assert_eq!(
+        verdicts[0].record_id, "=HYPERLINK(\"http://x\")",
+        "un-escaped"
+    );
+    assert!(verdicts.iter().all(|v| v.samples.len() == 3));
+    let rubric = judge::rubric::load(&dir.path().join(&report.rubric))
+        .unwrap()
+        .rubric;
+    assert_eq!(
+        judge::summary::summarise(&rubric.criteria, &verdicts),
+        report.summary
+    );
+    let registry = registry::RegistryFile::in_project(dir.path())
+        .load()
+        .unwrap();
+    let runs = judge::history::recorded_runs(dir.path(), &registry, "m09");
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.judge_run, report.judge_run);
+    assert_eq!(run.judged_run, "M09_v1_20260101_000000");
+    assert_eq!(run.summary.as_ref(), Some(&report.summary));
+    assert_eq!(run.problem, None);
+    assert_eq!(run.records, 30);
+    assert_eq!((run.samples, run.aggregate.as_str()), (3, "majority"));
+    assert_eq!(run.judge_file, report.judge_file);
+    assert_eq!(run.rubric, report.rubric);
+    assert_eq!(run.rubric_hash, report.rubric_hash);
+    assert_eq!(run.model, "gpt-4o-mini");
+    assert_eq!(run.validation, None);
+    assert!(judge::history::recorded_runs(dir.path(), &registry, "m07").is_empty());
+    assert!(judge::history::has_rubric(dir.path(), "m09"));
+    assert!(!judge::history::has_rubric(dir.path(), "m12"));
 }

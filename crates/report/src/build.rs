@@ -1,9 +1,12 @@
 //! Gathering what the pages show, from the libraries that compute it: each module's newest run
 //! analysed by `analysis` (errors and patterns, in one pass), the baseline and Path A / Path B
 //! from `analysis::baseline`, each module's run history from the registry, the agreement of
-//! each filled annotation file from `annotation::analysis`, and the run comparison from
-//! `registry::compare` (what `experiment-registry compare` shows).
+//! each filled annotation file from `annotation::analysis`, each module's judge runs from
+//! `judge::history` (pass rates as `analyze-results judge` summarised them, and the judge's
+//! validation against people), and the run comparison from `registry::compare` (what
+//! `experiment-registry compare` shows).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use agreement::AnalysisOptions;
@@ -11,8 +14,9 @@ use analysis::baseline::BaselineReport;
 use analysis::{ErrorsReport, PatternsReport, RunRef, Wanted};
 use annotation::analysis::{FieldAnalysis, analyze_file};
 use core_config::Catalog;
+use judge::history::RecordedJudgeRun;
 use registry::compare::{CompareOptions, Comparison};
-use registry::{Filter, OpenedRun, Overview, RegistryFile};
+use registry::{Filter, OpenedRun, Overview, Registry, RegistryFile};
 
 use crate::{Error, Options, Progress, Result};
 
@@ -56,10 +60,15 @@ pub struct ModuleData {
     pub patterns: PatternsReport,
     /// The full errors file written by the analysis.
     pub errors_csv: PathBuf,
-    /// The registry's runs of this module, oldest first.
+    /// The registry's runs of this module, oldest first (judge runs left out).
     pub history: Vec<HistoryRun>,
     /// Filled annotation files of this module.
     pub annotations: Vec<AnnotationData>,
+    /// The judge runs of this module's runs, newest first.
+    pub judges: Vec<RecordedJudgeRun>,
+    /// Whether the module has a judge rubric (`prompts/judges/{module}_*.yaml`): the page then
+    /// says when it has no judge run yet.
+    pub judge_rubric: bool,
 }
 
 /// Two runs compared.
@@ -119,11 +128,17 @@ pub fn gather(
     progress: &mut dyn Progress,
 ) -> Result<Gathered> {
     let runs = analysis::source::chosen_runs(catalog, file, &options.modules)?;
-    let overview = if file.path().is_file() {
-        file.overview()?
+    let (overview, registry) = if file.path().is_file() {
+        (file.overview()?, file.load()?)
     } else {
-        Overview::empty(file.path())
+        (Overview::empty(file.path()), Registry::new())
     };
+    // Judge runs are registered under the judged module; they are not runs of its history.
+    let judge_runs: HashSet<&str> = registry
+        .entries()
+        .filter(|e| e.extra.contains_key(judge::run::JUDGE_OF))
+        .map(|e| e.local_id.as_str())
+        .collect();
     let compare = match &options.compare {
         Some((a, b)) => {
             progress.step(&format!("comparing {a} with {b}"));
@@ -149,7 +164,7 @@ pub fn gather(
         let (Some(errors), Some(patterns)) = (made.errors, made.patterns) else {
             continue;
         };
-        histories.push(history(&overview, module));
+        histories.push(history(&overview, module, &judge_runs));
         analysed.push((run, errors, patterns));
     }
     progress.step("Path A / Path B");
@@ -159,6 +174,9 @@ pub fn gather(
     for ((run, errors, patterns), history) in analysed.into_iter().zip(histories) {
         let module = catalog.resolve(&run.module)?;
         let annotations = annotations(root, catalog, module, progress)?;
+        progress.step(&format!("{}: judge runs", module.id));
+        let judges = judge::history::recorded_runs(root, &registry, module.id.as_str());
+        let judge_rubric = judge::history::has_rubric(root, module.id.as_str());
         let errors_csv = errors
             .errors_file
             .as_ref()
@@ -172,6 +190,8 @@ pub fn gather(
             errors_csv,
             history,
             annotations,
+            judges,
+            judge_rubric,
         });
     }
     Ok(Gathered {
@@ -181,10 +201,15 @@ pub fn gather(
     })
 }
 
-fn history(overview: &Overview, module: &core_config::ModuleSpec) -> Vec<HistoryRun> {
+fn history(
+    overview: &Overview,
+    module: &core_config::ModuleSpec,
+    judge_runs: &HashSet<&str>,
+) -> Vec<HistoryRun> {
     let mut runs: Vec<HistoryRun> = overview
         .list(&Filter::module(module.id.clone()))
         .into_iter()
+        .filter(|s| !judge_runs.contains(s.local_id.as_str()))
         .map(|s| HistoryRun {
             id: s.local_id.clone(),
             created_at: s.created_at.clone(),

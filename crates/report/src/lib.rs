@@ -1,15 +1,17 @@
 //! The static HTML report of `analyze-results report`: an `index.html` (the baseline as a page),
-//! one page per module (confusion heatmap, per-label bars, accuracy history, calibration, error
-//! slices, the errors table, list items, annotation agreement) and a comparison page of two
-//! runs, written as one folder under `reports/{timestamp}/` that opens from disk with no server
-//! and no network: styles, scripts and charts are inline, and nothing references an
-//! `http(s)://` resource.
+//! one page per module (confusion heatmap, per-label bars, list figures, judge runs with their
+//! pass rates and validation status, accuracy history, calibration, error slices, the errors
+//! table, list items, annotation agreement) and a comparison page of two runs, written as one
+//! folder under `reports/{timestamp}/` that opens from disk with no server and no network:
+//! styles, scripts and charts are inline, and nothing references an `http(s)://` resource.
 //!
-//! It renders what `analysis`, `registry` and `annotation` compute and never computes a
-//! statistic of its own. Templates are `minijinja` (HTML auto-escaping on every template, so
-//! keywords and reasoning render as text); charts come from the small SVG builder in [`svg`].
+//! It renders what `analysis`, `registry`, `annotation` and `judge` (its recorded judge runs,
+//! [`judge::history`]) compute and never computes a statistic of its own. Templates are
+//! `minijinja` (HTML auto-escaping on every template, so keywords and reasoning render as
+//! text); charts come from the small SVG builder in [`svg`].
 //!
-//! It must not depend on HTTP, the model client or terminal output: binaries print.
+//! It must not use HTTP, the model client or terminal output: binaries print. (`analysis` and
+//! `judge` link the model client crate for their own commands; nothing here calls it.)
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod build;

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use agreement::LlmComparison;
 use analysis::errors::ErrorsReport;
 use annotation::analysis::{FieldAnalysis, FieldStats};
+use judge::history::RecordedJudgeRun;
 use minijinja::{AutoEscape, Environment, Value};
 use serde::Serialize;
 
 use crate::build::{AnnotationData, CompareData, Gathered, ModuleData};
-use crate::svg::{self, Bar, Point};
+use crate::svg::{self, Bar, Point, Rate};
 use crate::{Error, Options, Progress, Result};
 
 const CSS: &str = include_str!("../templates/report.css");
@@ -530,6 +531,121 @@ fn module_context(m: &ModuleData, rows: &[ErrorLine], max_rows: usize) -> Value 
         errors_capped => e.error_count + e.errored > rows.len() as u64 && rows.len() >= max_rows,
         errors_csv => errors_csv_name(&e.module),
         annotations => m.annotations.iter().map(annotation_context).collect::<Vec<_>>(),
+        judges => m.judges.iter().map(|j| judge_context(m, j)).collect::<Vec<_>>(),
+        judge_rubric => m.judge_rubric,
+    }
+}
+
+/// A kappa or AC1 as written in the validation line.
+fn agreement_figure(v: Option<f64>) -> String {
+    v.map_or_else(|| "undefined".to_owned(), |v| format!("{v:.3}"))
+}
+
+/// The validation status of a judge run's judge: `validated`, `failed validation` or
+/// `not validated`, with the figures recorded by `calculate-agreement analyze`.
+fn judge_validation(j: &RecordedJudgeRun) -> Value {
+    let Some(check) = &j.validation else {
+        return minijinja::context! {
+            status => "not validated",
+            tone => "none",
+            figures => Value::from(()),
+            command => format!("generate-annotation-csv generate {} --judge {}", j.module, j.judge_run),
+        };
+    };
+    let v = &check.recorded;
+    let figures = format!(
+        "judge vs the annotators' consensus: kappa {}, AC1 {} over {} items; annotator A vs B: kappa {}, AC1 {}",
+        agreement_figure(v.judge_kappa),
+        agreement_figure(v.judge_ac1),
+        v.items.map_or_else(|| "–".to_owned(), |n| n.to_string()),
+        agreement_figure(v.annotators_kappa),
+        agreement_figure(v.annotators_ac1),
+    );
+    minijinja::context! {
+        status => if v.validated { "validated" } else { "failed validation" },
+        tone => if v.validated { "ok" } else { "bad" },
+        figures => figures,
+        sheet => v.sheet,
+        checked_on => check.judge_run,
+        same_run => check.judge_run == j.judge_run,
+        command => Value::from(()),
+    }
+}
+
+fn judge_context(m: &ModuleData, j: &RecordedJudgeRun) -> Value {
+    let criteria: Vec<Value> = j
+        .summary
+        .iter()
+        .flat_map(|s| &s.criteria)
+        .map(|c| {
+            minijinja::context! {
+                id => c.id,
+                rows => c.rows,
+                passed => c.passed,
+                pass_rate => pct(c.pass_rate),
+                ci => ci_text(c.pass_rate_ci95),
+                sample_agreement => c.sample_agreement.map(|a| pct(Some(a))),
+                unstable_rows => c.unstable_rows,
+            }
+        })
+        .collect();
+    let rates_svg = j.summary.as_ref().map(|s| {
+        let items: Vec<Rate> = s
+            .criteria
+            .iter()
+            .map(|c| Rate {
+                label: c.id.clone(),
+                value: c.pass_rate,
+                ci: c.pass_rate_ci95,
+                note: format!("{} of {} rows pass", c.passed, c.rows),
+            })
+            .collect();
+        safe(svg::rates(
+            &format!(
+                "{}: pass rate per criterion of judge run {} (Wilson 95% intervals)",
+                j.module, j.judge_run
+            ),
+            &items,
+        ))
+    });
+    let together: Vec<Value> = j
+        .summary
+        .iter()
+        .flat_map(|s| &s.failing_together)
+        .map(|f| {
+            minijinja::context! {
+                a => f.a, b => f.b, both => f.both, either => f.either,
+                jaccard => format!("{:.2}", f.jaccard),
+            }
+        })
+        .collect();
+    let causes: Vec<Value> = j
+        .summary
+        .iter()
+        .flat_map(|s| &s.error_causes)
+        .map(|(cause, n)| minijinja::context! { cause => cause, rows => n })
+        .collect();
+    let this_run = m.run.id.as_deref() == Some(j.judged_run.as_str()) || m.run.name == j.judged_run;
+    minijinja::context! {
+        id => j.judge_run,
+        judged => j.judged_run,
+        this_run => this_run,
+        model => j.model,
+        date => j.created_at,
+        rubric => j.rubric,
+        rubric_hash => j.rubric_hash,
+        samples => j.samples,
+        aggregate => j.aggregate,
+        errors_only => j.errors_only,
+        file => j.judge_file,
+        records => j.records,
+        problem => j.problem,
+        criteria => criteria,
+        sampled => j.summary.as_ref().is_some_and(|s| s.criteria.iter().any(|c| c.sample_agreement.is_some())),
+        rates_svg => rates_svg,
+        together => together,
+        causes => causes,
+        validation => judge_validation(j),
     }
 }
 

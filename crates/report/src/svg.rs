@@ -1,7 +1,7 @@
-//! A small SVG builder for the report's charts: horizontal bars, heatmaps, line charts and
-//! sparklines, each an inline `<svg role="img">` with a `<title>` (the chart's accessible name)
-//! and its values written as text beside the colours, so a chart reads in print, in a screen
-//! reader and in grey.
+//! A small SVG builder for the report's charts: horizontal bars (with intervals for rates),
+//! heatmaps, line charts and sparklines, each an inline `<svg role="img">` with a `<title>`
+//! (the chart's accessible name) and its values written as text beside the colours, so a chart
+//! reads in print, in a screen reader and in grey.
 //!
 //! Every text that reaches the markup goes through [`esc`]. Bars carry `class="bar"`, heatmap
 //! cells `class="cell"` and plotted points `class="point"`, with their value in `data-value`,
@@ -94,6 +94,94 @@ pub fn bars(title: &str, items: &[Bar]) -> String {
             label_w + value * bar_w + 4.0,
             y + 12.0,
             text,
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// One bar of a [`rates`] chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    /// The label left of the bar.
+    pub label: String,
+    /// The rate (0–1); `None` draws an empty bar marked "n/a".
+    pub value: Option<f64>,
+    /// Its 95% interval, drawn as a whisker over the bar.
+    pub ci: Option<[f64; 2]>,
+    /// What the rate is of (`10 of 12 rows`), for the tooltip.
+    pub note: String,
+}
+
+/// Horizontal bars of rates in 0–1 with their 95% intervals: one `rect.bar` per item (its
+/// value in `data-value`) and one `line.whisker` per interval, each written as text beside it.
+#[must_use]
+pub fn rates(title: &str, items: &[Rate]) -> String {
+    let label_w = items
+        .iter()
+        .map(|b| text_width(&b.label))
+        .fold(40.0_f64, f64::max)
+        .min(260.0);
+    let bar_w = 240.0;
+    let row_h = 20.0;
+    let width = label_w + bar_w + 150.0;
+    #[expect(clippy::cast_precision_loss, reason = "few bars")]
+    let height = items.len() as f64 * row_h + 8.0;
+    let x = |v: f64| label_w + v.clamp(0.0, 1.0) * bar_w;
+    let mut out = String::new();
+    open(&mut out, "bars rates", width, height, title);
+    for (i, item) in items.iter().enumerate() {
+        #[expect(clippy::cast_precision_loss, reason = "few bars")]
+        let y = 4.0 + i as f64 * row_h;
+        let value = item.value.map_or(0.0, |v| v.clamp(0.0, 1.0));
+        let ci_text = item.ci.map_or_else(String::new, |[l, h]| {
+            format!(" ({}–{})", share(Some(l)), share(Some(h)))
+        });
+        let text = format!("{}{ci_text}", share(item.value));
+        let _ = write!(
+            out,
+            r#"<g><text x="{:.1}" y="{:.1}" text-anchor="end" class="lbl">{}</text><rect class="track" x="{label_w:.1}" y="{:.1}" width="{bar_w:.1}" height="{:.1}"/><rect class="bar pass" x="{label_w:.1}" y="{:.1}" width="{:.1}" height="{:.1}" data-value="{}"><title>{}: {}{} ({})</title></rect>"#,
+            label_w - 6.0,
+            y + 13.0,
+            esc(&item.label),
+            y + 2.0,
+            row_h - 4.0,
+            y + 2.0,
+            value * bar_w,
+            row_h - 4.0,
+            item.value.map_or_else(String::new, |v| format!("{v:.6}")),
+            esc(&item.label),
+            share(item.value),
+            item.ci.map_or_else(String::new, |[l, h]| format!(
+                ", 95% interval {} to {}",
+                share(Some(l)),
+                share(Some(h))
+            )),
+            esc(&item.note),
+        );
+        if let Some([l, h]) = item.ci {
+            let mid = y + row_h / 2.0;
+            let _ = write!(
+                out,
+                r#"<line class="whisker" x1="{:.1}" x2="{:.1}" y1="{mid:.1}" y2="{mid:.1}" data-low="{l:.6}" data-high="{h:.6}"/><line class="whisker" x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><line class="whisker" x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/>"#,
+                x(l),
+                x(h),
+                x(l),
+                x(l),
+                mid - 5.0,
+                mid + 5.0,
+                x(h),
+                x(h),
+                mid - 5.0,
+                mid + 5.0,
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" class="val">{}</text></g>"#,
+            label_w + bar_w + 6.0,
+            y + 13.0,
+            esc(&text),
         );
     }
     out.push_str("</svg>");
@@ -450,6 +538,41 @@ mod tests {
         let spark = sparkline("Accuracy history", &[0.5, 0.7, 0.9]);
         assert_eq!(count(&spark, r#"class="point""#), 3);
         assert!(spark.contains(">90%</text>"));
+    }
+
+    #[test]
+    fn rates_draw_a_bar_and_a_whisker_per_interval() {
+        let svg = rates(
+            "Pass rate per criterion",
+            &[
+                Rate {
+                    label: "grounded".into(),
+                    value: Some(0.75),
+                    ci: Some([0.5, 0.9]),
+                    note: "9 of 12 rows".into(),
+                },
+                Rate {
+                    label: "<i>".into(),
+                    value: None,
+                    ci: None,
+                    note: String::new(),
+                },
+            ],
+        );
+        assert_eq!(count(&svg, r#"<rect class="bar pass""#), 2);
+        assert_eq!(
+            count(&svg, r#"class="whisker""#),
+            3,
+            "one interval, two caps"
+        );
+        assert!(svg.contains(r#"data-value="0.750000""#));
+        assert!(svg.contains(r#"data-low="0.500000" data-high="0.900000""#));
+        assert!(svg.contains(">75.0% (50.0%–90.0%)</text>"));
+        assert!(svg.contains(
+            "<title>grounded: 75.0%, 95% interval 50.0% to 90.0% (9 of 12 rows)</title>"
+        ));
+        assert!(svg.contains(">n/a</text>"));
+        assert!(svg.contains("&lt;i&gt;") && !svg.contains("<i>"));
     }
 
     #[test]

@@ -386,3 +386,305 @@ fn annotation_section_shows_kappa_and_a_sheet_that_cannot_be_read_does_not_stop_
         "{bad}"
     );
 }
+
+/// Writes `verdicts` as a judge CSV of m01 (the format `analyze-results judge` writes) and
+/// registers it as a judge run of `judged`, as the judge crate does; returns its registry id.
+fn judge_run(
+    root: &Path,
+    stem: &str,
+    judged: &str,
+    verdicts: &[judge::Verdict],
+    validation: Option<judge::validate::RecordedValidation>,
+) -> String {
+    let csv = root.join(format!(
+        "experiment_results/M01_ExtractOwnBrandEntities/{stem}.csv"
+    ));
+    let mut writer = csv::Writer::from_path(&csv).unwrap();
+    writer.write_record(judge::run::COLUMNS).unwrap();
+    let word = |p: bool| if p { "pass" } else { "fail" };
+    for v in verdicts {
+        let samples: Vec<&str> = v.samples.iter().map(|p| word(*p)).collect();
+        writer
+            .write_record([
+                v.record_id.as_str(),
+                &v.criterion,
+                word(v.pass),
+                &v.score.to_string(),
+                &v.reasoning,
+                "judge-model",
+                v.error_cause.as_deref().unwrap_or_default(),
+                &samples.join(" "),
+            ])
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    let file = RegistryFile::in_project(root.to_owned());
+    let entry = file
+        .register(registry::NewRun {
+            model: "judge-model".to_owned(),
+            prompt_version: "judge-v1".to_owned(),
+            prompt_hash: Some("abcd1234".to_owned()),
+            samples: 8,
+            metrics: serde_json::json!({"judge": {
+                "rubric": "prompts/judges/m01_v1.yaml", "rubric_hash": "abcd1234",
+                "samples": 3, "aggregate": "majority", "errors_only": false}}),
+            ..registry::NewRun::new(core_config::ModuleId::parse("m01").unwrap(), &csv)
+        })
+        .unwrap();
+    file.update(|r| {
+        let e = r.get_mut(&entry.local_id).unwrap();
+        e.extra
+            .insert(judge::run::JUDGE_OF.to_owned(), judged.into());
+        if let Some(v) = validation {
+            e.extra.insert(
+                judge::validate::VALIDATION.to_owned(),
+                serde_json::to_value(v).unwrap(),
+            );
+        }
+        Ok::<_, registry::Error>(())
+    })
+    .unwrap();
+    entry.local_id
+}
+
+/// Majority verdicts of 3 samples per (record, criterion) over `records`: every fourth record
+/// fails every criterion, others by a pattern (2, 6 and 4 of 8 pass with three criteria), and
+/// some samples dissent; the reasoning is hostile.
+fn m01_verdicts(criteria: &[&str], records: &[String]) -> Vec<judge::Verdict> {
+    let mut out = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        for (k, c) in criteria.iter().enumerate() {
+            let truth = i % 4 != 3 && (i * 3 + k) % (k + 2) != 0;
+            let samples: Vec<bool> = (0..3)
+                .map(|s| if (i + k + s) % 5 == 0 { !truth } else { truth })
+                .collect();
+            let pass = samples.iter().filter(|p| **p).count() >= 2;
+            out.push(judge::Verdict {
+                record_id: record.clone(),
+                criterion: (*c).to_owned(),
+                pass,
+                score: if pass { 1.0 } else { 0.0 },
+                reasoning: "<script>alert(3)</script>".to_owned(),
+                samples,
+                error_cause: None,
+            });
+        }
+    }
+    out
+}
+
+fn section<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    let from = &page[page.find(start).unwrap_or_else(|| panic!("{start}"))..];
+    &from[..from.find(end).unwrap_or(from.len())]
+}
+
+#[test]
+fn the_module_page_shows_each_judge_run_with_its_pass_rates_and_validation_status() {
+    let root = m01_project();
+    let repo = test_support::repo_root();
+    test_support::copy_dir(
+        &repo.join("prompts/judges"),
+        &root.path().join("prompts/judges"),
+    );
+    // With a rubric and no judge run, the page says so.
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m01.html");
+    assert!(page.contains("No judge run of m01 yet"), "{page}");
+
+    let registry = RegistryFile::in_project(root.path().to_owned())
+        .load()
+        .unwrap();
+    let run = registry.entries().next().unwrap().local_id.clone();
+    let rubric = judge::rubric::load(&repo.join("prompts/judges/m01_v1.yaml"))
+        .unwrap()
+        .rubric;
+    let ids: Vec<&str> = rubric.criteria.iter().map(|c| c.id.as_str()).collect();
+    let records: Vec<String> = core_config::read_results(
+        &root
+            .path()
+            .join("experiment_results/M01_ExtractOwnBrandEntities/M01_v1_test.csv"),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| r.record_id)
+    .collect();
+    let verdicts = m01_verdicts(&ids, &records);
+    let first = judge_run(
+        root.path(),
+        "M01_judge_20260102_000000",
+        &run,
+        &verdicts,
+        None,
+    );
+
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m01.html");
+    let judges = section(&page, "<h2 id=\"judges\">", "<h2 id=\"history\">");
+    assert!(judges.contains(&format!(
+        "Judge run <code>{first}</code> of <code>{run}</code>"
+    )));
+    assert!(judges.contains("(the run on this page)"));
+    assert!(
+        judges.contains("8 rows judged · 3 samples per row (majority)"),
+        "{judges}"
+    );
+    assert!(judges.contains("<b>not validated</b> against people"));
+    assert!(judges.contains(&format!(
+        "generate-annotation-csv generate m01 --judge {first}"
+    )));
+    // The figures are the judge crate's summary of the same verdicts.
+    let summary = judge::summary::summarise(&rubric.criteria, &verdicts);
+    let table = section(judges, "class=\"judge-criteria\"", "</table>");
+    for c in &summary.criteria {
+        let [lo, hi] = c.pass_rate_ci95.unwrap();
+        let row = format!(
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}%</td><td>{:.1}% – {:.1}%</td><td class=\"num\">{:.1}%</td><td class=\"num\">{}</td></tr>",
+            c.id,
+            c.rows,
+            c.passed,
+            c.pass_rate.unwrap() * 100.0,
+            lo * 100.0,
+            hi * 100.0,
+            c.sample_agreement.unwrap() * 100.0,
+            c.unstable_rows,
+        );
+        assert!(table.contains(&row), "{row}\n{table}");
+        assert!(judges.contains(&format!("data-value=\"{:.6}\"", c.pass_rate.unwrap())));
+        assert!(judges.contains(&format!("data-low=\"{lo:.6}\" data-high=\"{hi:.6}\"")));
+    }
+    assert_eq!(
+        judges.matches("<rect class=\"bar pass\"").count(),
+        summary.criteria.len()
+    );
+    assert!(!summary.failing_together.is_empty());
+    for f in &summary.failing_together {
+        assert!(judges.contains(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",
+            f.a, f.b, f.both, f.either, f.jaccard
+        )));
+    }
+    // A judge run is not a run of the module's accuracy history.
+    let history = section(&page, "<h2 id=\"history\">", "</table>");
+    assert!(!history.contains(&first), "{history}");
+    assert!(history.contains(&run));
+
+    // The judge fails validation; a later run of the same judge (module, rubric hash, model)
+    // carries the status.
+    let failed = judge::validate::RecordedValidation {
+        validated: false,
+        sheet: "annotation_tasks/judges/M01_judge_annotation_x.csv".to_owned(),
+        items: Some(20),
+        judge_kappa: Some(0.125),
+        annotators_kappa: Some(0.5),
+        judge_ac1: Some(0.25),
+        annotators_ac1: None,
+    };
+    RegistryFile::in_project(root.path().to_owned())
+        .update(|r| {
+            r.get_mut(&first).unwrap().extra.insert(
+                judge::validate::VALIDATION.to_owned(),
+                serde_json::to_value(&failed).unwrap(),
+            );
+            Ok::<_, registry::Error>(())
+        })
+        .unwrap();
+    let second = judge_run(
+        root.path(),
+        "M01_judge_20260103_000000",
+        &run,
+        &verdicts,
+        None,
+    );
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m01.html");
+    let judges = section(&page, "<h2 id=\"judges\">", "<h2 id=\"history\">");
+    assert_eq!(judges.matches("<div class=\"judge\"").count(), 2);
+    let figures = "judge vs the annotators&#x27; consensus: kappa 0.125, AC1 0.250 over 20 items; annotator A vs B: kappa 0.500, AC1 undefined";
+    for id in [&first, &second] {
+        let one = section(judges, &format!("id=\"judge-{id}\""), "</p>\n");
+        let status = section(judges, &format!("id=\"judge-{id}\""), "</div>");
+        let status = section(status, "class=\"judge-validation\"", "</p>");
+        assert!(
+            status.contains("<span class=\"flag\">failed validation</span>"),
+            "{one}\n{status}"
+        );
+        assert!(status.contains(figures), "{status}");
+    }
+    let second_status = section(judges, &format!("id=\"judge-{second}\""), "</div>");
+    assert!(second_status.contains(&format!("checked on judge run <code>{first}</code>")));
+    // Newest first.
+    assert!(judges.find(&second).unwrap() < judges.find(&format!("id=\"judge-{first}\"")).unwrap());
+
+    // A validated judge says so with its figures.
+    let validated = judge::validate::RecordedValidation {
+        validated: true,
+        ..failed
+    };
+    let third = judge_run(
+        root.path(),
+        "M01_judge_20260104_000000",
+        &run,
+        &verdicts,
+        Some(validated),
+    );
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m01.html");
+    let third_status = section(&page, &format!("id=\"judge-{third}\""), "</div>");
+    assert!(
+        third_status.contains("<span class=\"ok\"><b>validated</b></span>"),
+        "{third_status}"
+    );
+    assert!(!third_status.contains("checked on judge run"));
+    // The judges' reasoning is not on the page; nothing of it leaks unescaped anyway.
+    assert!(!page.contains("<script>alert"));
+}
+
+#[test]
+fn judge_criteria_and_causes_render_as_text_and_an_unreadable_judge_csv_is_named() {
+    let root = m01_project();
+    let registry = RegistryFile::in_project(root.path().to_owned())
+        .load()
+        .unwrap();
+    let run = registry.entries().next().unwrap().local_id.clone();
+    let hostile = "<img src=x onerror=alert(1)>";
+    let mut verdicts = m01_verdicts(&[hostile, "plain"], &["R1".to_owned(), "R2".to_owned()]);
+    for v in &mut verdicts {
+        v.error_cause = Some("<b>cause</b>".to_owned());
+    }
+    judge_run(
+        root.path(),
+        "M01_judge_20260102_000000",
+        &run,
+        &verdicts,
+        None,
+    );
+    let broken = judge_run(
+        root.path(),
+        "M01_judge_20260103_000000",
+        &run,
+        &verdicts,
+        None,
+    );
+    std::fs::write(
+        root.path()
+            .join("experiment_results/M01_ExtractOwnBrandEntities/M01_judge_20260103_000000.csv"),
+        "record_id,criterion,verdict\nR1,plain,maybe\n",
+    )
+    .unwrap();
+    let written = build(root.path(), &Options::default());
+    let page = read(&written.dir, "m01.html");
+    assert!(
+        !page.contains("<img") && !page.contains("<b>cause"),
+        "raw markup"
+    );
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    // The error causes of the run (one per record).
+    assert!(
+        page.contains("<tr><td>&lt;b&gt;cause&lt;&#x2f;b&gt;</td><td class=\"num\">2</td></tr>")
+    );
+    let broken = section(&page, &format!("id=\"judge-{broken}\""), "</div>");
+    assert!(
+        broken.contains("not read") && broken.contains("judge_model"),
+        "{broken}"
+    );
+}

@@ -1,9 +1,10 @@
 //! `analyze-results report` on the registry fixture (fixtures/registry/README.md): the folder
-//! it writes, its summary and JSON, and bad input that stops before anything is written.
+//! it writes, its summary and JSON, and bad input that stops before anything is written; and on
+//! a judged, validated run of the simulator: the module page's judge section.
 
 use serde_json::Value;
 
-use crate::support::{Run, TestProject, filters, repo_root};
+use crate::support::{Run, Sim, TestProject, filters, repo_root, run};
 
 const BIN: &str = "analyze-results";
 const M14_A: &str = "exp_20260115_093000_m14";
@@ -131,4 +132,91 @@ fn report_out_writes_under_the_given_folder() {
     assert!(project.path(dir).join("index.html").is_file());
     assert!(project.path(dir).join("m12.html").is_file());
     assert!(report_dirs(&project).is_empty(), "nothing under reports/");
+}
+
+fn json(out: &Run) -> Value {
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_module_page_shows_the_judge_pass_rates_and_the_validation_of_analyze_results_judge() {
+    let project = TestProject::new();
+    let sim = Sim::start(
+        &project,
+        &[
+            "--answer-key",
+            "--wrong-rate",
+            "0.5",
+            "--judge-noise",
+            "0.25",
+        ],
+    );
+    let ran = json(&run(sim
+        .command(&project, "orchestrator")
+        .args(["run", "m07", "--json"])));
+    let judged_run = ran["runs"][0]["local_id"].as_str().unwrap();
+    let judged = json(&run(sim
+        .command(&project, "analyze-results")
+        .args(["judge", judged_run, "--json"])));
+    let judge_run = judged["judge_run"].as_str().unwrap();
+    let sheet = json(&project.run(
+        "generate-annotation-csv",
+        &["generate", "m07", "--judge", judge_run, "--json"],
+    ));
+    let sheet = sheet["file"].as_str().unwrap();
+    json(&project.run(
+        "simulate-annotators",
+        &[sheet, "--flip-a", "0.15", "--flip-b", "0.2", "--json"],
+    ));
+    let validation = json(&project.run("calculate-agreement", &["analyze", sheet, "--json"]));
+
+    let written = json(&project.run("analyze-results", &["report", "--modules", "m07", "--json"]));
+    let page = std::fs::read_to_string(
+        project
+            .path(written["dir"].as_str().unwrap())
+            .join("m07.html"),
+    )
+    .unwrap();
+    let judges = &page[page.find("<h2 id=\"judges\">").expect("judge section")..];
+    let judges = &judges[..judges.find("<h2 id=\"history\">").unwrap()];
+    assert!(judges.contains(&format!(
+        "Judge run <code>{judge_run}</code> of <code>{judged_run}</code> <span class=\"muted\">(the run on this page)</span>"
+    )));
+    assert!(judges.contains(&format!("{} rows judged", judged["rows"])));
+    // Each criterion's figures as `analyze-results judge --json` printed them.
+    for c in judged["criteria"].as_array().unwrap() {
+        let share = |v: &Value| format!("{:.1}%", v.as_f64().unwrap() * 100.0);
+        let row = format!(
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{} – {}</td></tr>",
+            c["id"].as_str().unwrap(),
+            c["rows"],
+            c["passed"],
+            share(&c["pass_rate"]),
+            share(&c["pass_rate_ci95"][0]),
+            share(&c["pass_rate_ci95"][1]),
+        );
+        assert!(judges.contains(&row), "{row}\n{judges}");
+    }
+    // The validation status and figures of `calculate-agreement analyze`.
+    let all = validation["criteria"].as_array().unwrap().last().unwrap();
+    let status = if validation["validated"] == true {
+        "<span class=\"ok\"><b>validated</b></span>"
+    } else {
+        "<span class=\"flag\">failed validation</span>"
+    };
+    assert!(judges.contains(status), "{judges}");
+    let kappa = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "undefined".to_owned(), |k| format!("{k:.3}"))
+    };
+    let figures = format!(
+        "consensus: kappa {}, AC1 {} over {} items; annotator A vs B: kappa {}, AC1 {}",
+        kappa(&all["judge_vs_consensus"]["kappa"]),
+        kappa(&all["judge_vs_consensus"]["ac1"]),
+        all["judge_vs_consensus"]["items"],
+        kappa(&all["annotators"]["kappa"]),
+        kappa(&all["annotators"]["ac1"]),
+    );
+    assert!(judges.contains(&figures), "{figures}\n{judges}");
 }
