@@ -458,91 +458,15 @@ struct Columns {
     error: Option<usize>,
 }
 
-/// A byte range of a results CSV that holds whole records, so that one file can be read by
-/// several threads at once (see [`split_records`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Part {
-    /// Offset of the range's first byte: 0 for the first part (which holds the header), else
-    /// the first byte of a record.
-    pub start: u64,
-    /// Offset just past the range's last byte.
-    pub end: u64,
-    /// Line feeds before `start`, so that rows keep the line numbers of the whole file.
-    pub lines_before: u64,
-}
+pub use core_config::results::CsvPart as Part;
 
-/// Cuts a results CSV into at most `parts` byte ranges of about equal size, each made of whole
-/// records. The cuts follow the quoting the way the `csv` crate reads it, so a line feed inside
-/// a quoted cell (a reasoning on several lines, say) never cuts a record. One sequential pass
-/// over the bytes before the last cut, without parsing: a few hundred MB/s.
+/// Cuts a results CSV into at most `parts` byte ranges of whole records, of about equal size
+/// (see [`core_config::results::split_records`]).
 ///
 /// # Errors
 /// When the file cannot be read.
 pub fn split_records(path: &Path, parts: usize) -> Result<Vec<Part>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let parts = u64::try_from(parts.max(1)).unwrap_or(1);
-    let mut cuts: Vec<(u64, u64)> = Vec::new();
-    let mut quoting = CsvQuoting::new(b',');
-    let mut lines = 0u64;
-    let mut offset = 0u64;
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut next = 1;
-    'read: while next < parts {
-        let n = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        let mut bytes = &buffer[..n];
-        while next < parts && !bytes.is_empty() {
-            let target = size * next / parts;
-            let here = offset + bytes.len() as u64;
-            let follow = if target > offset {
-                // Up to the target: only the quoting and the line feeds.
-                let upto = usize::try_from((target - offset).min(bytes.len() as u64))
-                    .unwrap_or(bytes.len());
-                quoting.feed(&bytes[..upto]);
-                lines += memchr::memchr_iter(b'\n', &bytes[..upto]).count() as u64;
-                offset += upto as u64;
-                bytes = &bytes[upto..];
-                if offset < target {
-                    continue 'read;
-                }
-                bytes
-            } else {
-                bytes
-            };
-            match quoting.feed_to_record_end(follow) {
-                Some(past) => {
-                    lines += memchr::memchr_iter(b'\n', &follow[..past]).count() as u64;
-                    offset += past as u64;
-                    bytes = &follow[past..];
-                    if offset < size {
-                        cuts.push((offset, lines));
-                    }
-                    next += 1;
-                }
-                None => {
-                    lines += memchr::memchr_iter(b'\n', follow).count() as u64;
-                    offset = here;
-                    continue 'read;
-                }
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(cuts.len() + 1);
-    let mut start = (0, 0);
-    for cut in cuts.into_iter().chain([(size, 0)]) {
-        if cut.0 > start.0 {
-            out.push(Part {
-                start: start.0,
-                end: cut.0,
-                lines_before: start.1,
-            });
-            start = cut;
-        }
-    }
-    Ok(out)
+    core_config::results::split_records(path, b',', parts).map_err(|e| Error::io(path, e))
 }
 
 /// Reads a results CSV one row at a time, judging each.

@@ -422,6 +422,95 @@ impl CsvQuoting {
     }
 }
 
+/// A byte range of a CSV file that holds whole records, so that one file can be read by several
+/// threads at once (see [`split_records`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvPart {
+    /// Offset of the range's first byte: 0 for the first part (which holds the header), else
+    /// the first byte of a record.
+    pub start: u64,
+    /// Offset just past the range's last byte.
+    pub end: u64,
+    /// Line feeds before `start`, so that rows keep the line numbers of the whole file.
+    pub lines_before: u64,
+}
+
+/// Cuts a CSV file separated by `delimiter` into at most `parts` byte ranges of about equal
+/// size, each made of whole records. The cuts follow the quoting the way the `csv` crate reads
+/// it ([`CsvQuoting`]), so a line feed inside a quoted cell (a reasoning on several lines, say)
+/// never cuts a record. One sequential pass over the bytes before the last cut, without
+/// parsing. A file of one record (or none) is one part; an empty file, none.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn split_records(path: &Path, delimiter: u8, parts: usize) -> io::Result<Vec<CsvPart>> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let parts = u64::try_from(parts.max(1)).unwrap_or(1);
+    let mut cuts: Vec<(u64, u64)> = Vec::new();
+    let mut quoting = CsvQuoting::new(delimiter);
+    let mut lines = 0u64;
+    let mut offset = 0u64;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut next = 1;
+    'read: while next < parts {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        let mut bytes = &buffer[..n];
+        while next < parts && !bytes.is_empty() {
+            let target = size * next / parts;
+            let here = offset + bytes.len() as u64;
+            let follow = if target > offset {
+                // Up to the target: only the quoting and the line feeds.
+                let upto = usize::try_from((target - offset).min(bytes.len() as u64))
+                    .unwrap_or(bytes.len());
+                quoting.feed(&bytes[..upto]);
+                lines += memchr::memchr_iter(b'\n', &bytes[..upto]).count() as u64;
+                offset += upto as u64;
+                bytes = &bytes[upto..];
+                if offset < target {
+                    continue 'read;
+                }
+                bytes
+            } else {
+                bytes
+            };
+            match quoting.feed_to_record_end(follow) {
+                Some(past) => {
+                    lines += memchr::memchr_iter(b'\n', &follow[..past]).count() as u64;
+                    offset += past as u64;
+                    bytes = &follow[past..];
+                    if offset < size {
+                        cuts.push((offset, lines));
+                    }
+                    next += 1;
+                }
+                None => {
+                    lines += memchr::memchr_iter(b'\n', follow).count() as u64;
+                    offset = here;
+                    continue 'read;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = (0, 0);
+    for cut in cuts.into_iter().chain([(size, 0)]) {
+        if cut.0 > start.0 {
+            out.push(CsvPart {
+                start: start.0,
+                end: cut.0,
+                lines_before: start.1,
+            });
+            start = cut;
+        }
+    }
+    Ok(out)
+}
+
 /// A reader that follows the quoting and the line breaks of everything read through it.
 struct QuoteWatch<R> {
     inner: R,
@@ -621,6 +710,52 @@ mod tests {
                 .unwrap();
         let catalog = Catalog::parse(&text, Path::new("/p/modules.toml")).unwrap();
         catalog.resolve("m12").unwrap().clone()
+    }
+
+    #[test]
+    fn parts_are_whole_records_whatever_the_cells_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut text = String::from("id;note\r\n");
+        for i in 0..200 {
+            text.push_str(&format!(
+                "{i};\"a \"\"quoted\"\"\nline;{}\"\r\n",
+                "x".repeat(i % 13)
+            ));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let bytes = text.as_bytes();
+        let records = |b: &[u8]| {
+            csv::ReaderBuilder::new()
+                .delimiter(b';')
+                .has_headers(false)
+                .from_reader(b)
+                .records()
+                .map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        let whole = records(bytes);
+        for n in [1, 2, 5, 1000] {
+            let parts = split_records(&path, b';', n).unwrap();
+            assert!(!parts.is_empty() && parts.len() <= n);
+            assert_eq!(
+                (parts[0].start, parts.last().unwrap().end),
+                (0, bytes.len() as u64)
+            );
+            let mut got = Vec::new();
+            for p in &parts {
+                let piece = &bytes[p.start as usize..p.end as usize];
+                let before = bytes[..p.start as usize]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                assert_eq!(p.lines_before, before as u64);
+                got.extend(records(piece));
+            }
+            assert_eq!(got, whole, "{n} parts");
+        }
+        std::fs::write(&path, "").unwrap();
+        assert!(split_records(&path, b',', 4).unwrap().is_empty());
     }
 
     #[test]
