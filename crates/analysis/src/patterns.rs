@@ -108,7 +108,7 @@ pub struct PatternsTally {
     errors: u64,
     errored: u64,
     /// Per feature (in [`FEATURES`] order, words and pairs apart): value → (rows, wrong rows).
-    counts: Vec<HashMap<String, (u64, u64)>>,
+    counts: Vec<HashMap<String, (u64, u64), Fast>>,
     /// Keyword words seen, each with an id (its index in `word_counts`).
     vocabulary: HashMap<String, u32, Fast>,
     /// Per word id: (rows, wrong rows).
@@ -118,6 +118,8 @@ pub struct PatternsTally {
     calibration: CalibrationTally,
     /// Reused between rows: the keyword's lower-case words, end to end.
     words: String,
+    /// The last rows' own and competitor brand names, cut into words.
+    brands: [BrandPhrases; 2],
 }
 
 /// A fast hash for the word and word-pair tables (FxHash's multiply-rotate): the tables are
@@ -144,8 +146,12 @@ impl FastHasher {
 }
 
 impl std::hash::Hasher for FastHasher {
+    // The multiply moves entropy up, never down: a word pair's key (`first << 32 | second`)
+    // would otherwise fill the table's low (index) bits from `second` alone, so every pair
+    // ending in the same word would probe the same group. Rotating brings the mixed high bits
+    // down (as FxHash 2 does).
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -202,35 +208,41 @@ fn lower_words_into(text: &str, buffer: &mut String, spans: &mut Vec<(usize, usi
     }
 }
 
-/// Whether `word` lower-cased is `lower`.
-fn same_word(word: &str, lower: &str) -> bool {
-    if word.is_ascii() {
-        word.len() == lower.len()
-            && word
-                .bytes()
-                .zip(lower.bytes())
-                .all(|(a, b)| a.to_ascii_lowercase() == b)
-    } else {
-        word.to_lowercase() == lower
-    }
-}
-
 /// Whether the words of `phrase` appear, in order and adjacent, among `tokens` (lower-case
 /// words); an empty phrase never does.
+#[cfg(test)]
 fn contains_phrase(tokens: &[&str], phrase: &str) -> bool {
-    let phrase_words = || {
-        phrase
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-    };
-    let length = phrase_words().count();
-    length > 0
-        && tokens.len() >= length
-        && (0..=tokens.len() - length).any(|start| {
-            phrase_words()
-                .zip(&tokens[start..])
-                .all(|(w, t)| same_word(w, t))
-        })
+    contains_words(tokens, &words(phrase))
+}
+
+/// Whether `phrase` (lower-case words, as [`words`] cuts them) appears, in order and adjacent,
+/// among `tokens`; an empty phrase never does.
+fn contains_words(tokens: &[&str], phrase: &[String]) -> bool {
+    !phrase.is_empty()
+        && tokens
+            .windows(phrase.len())
+            .any(|w| w.iter().zip(phrase).all(|(t, p)| *t == p.as_str()))
+}
+
+/// Brand names cut into lower-case words once for the rows that share them (the rows of one
+/// product, usually a whole run), instead of once per row.
+#[derive(Debug, Clone, Default)]
+struct BrandPhrases {
+    names: Vec<String>,
+    phrases: Vec<Vec<String>>,
+}
+
+impl BrandPhrases {
+    /// Whether any of `names` appears among `tokens`.
+    fn any_in(&mut self, names: &[&str], tokens: &[&str]) -> bool {
+        let same =
+            self.names.len() == names.len() && self.names.iter().zip(names).all(|(a, b)| a == b);
+        if !same {
+            self.names = names.iter().map(|n| (*n).to_owned()).collect();
+            self.phrases = names.iter().map(|n| words(n)).collect();
+        }
+        self.phrases.iter().any(|p| contains_words(tokens, p))
+    }
 }
 
 /// The names a value holds: a comma-separated string, or a list of strings / `{name}` objects.
@@ -318,12 +330,13 @@ impl PatternsTally {
             scored: 0,
             errors: 0,
             errored: 0,
-            counts: vec![HashMap::new(); FEATURES.len()],
+            counts: vec![HashMap::default(); FEATURES.len()],
             calibration: CalibrationTally::default(),
             vocabulary: HashMap::default(),
             word_counts: Vec::new(),
             pair_counts: HashMap::default(),
             words: String::new(),
+            brands: Default::default(),
         }
     }
 
@@ -428,13 +441,13 @@ impl PatternsTally {
         let mut names = Vec::new();
         own_brands(row, &mut names);
         if !names.is_empty() {
-            let hit = names.iter().any(|b| contains_phrase(&tokens, b));
+            let hit = self.brands[0].any_in(&names, &tokens);
             self.count(OWN_BRAND, yes_no(hit), wrong);
         }
         names.clear();
         competitor_brands(&row.input, &mut names);
         if !names.is_empty() {
-            let hit = names.iter().any(|b| contains_phrase(&tokens, b));
+            let hit = self.brands[1].any_in(&names, &tokens);
             self.count(COMPETITOR_BRAND, yes_no(hit), wrong);
         }
         let ids: Vec<u32> = tokens.iter().map(|t| self.word_id(t)).collect();

@@ -301,20 +301,7 @@ pub fn judge(module: &ModuleSpec, row: ResultRow, line: u64) -> Judged {
     }
 }
 
-struct QuoteWatch<R> {
-    inner: R,
-    quoting: CsvQuoting,
-}
-
-impl<R: Read> Read for QuoteWatch<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.quoting.feed(&buf[..n]);
-        Ok(n)
-    }
-}
-
-type Inner = QuoteWatch<Box<dyn Read + Send>>;
+type Inner = Box<dyn Read + Send>;
 
 /// Top-level keys of the `input` cell the analyses read (keyword, brands, product type).
 const INPUT_KEYS: [&str; 11] = [
@@ -477,6 +464,14 @@ pub struct RowReader {
     record: csv::StringRecord,
     columns: Columns,
     index: u64,
+    /// The file offset of the parser's byte 0 (after a byte-order mark, or a part's start).
+    base: u64,
+    /// Where the bytes read end (a part's end), `None` for the file's end.
+    end: Option<u64>,
+    /// The parser's offset of the last record read (the header at first).
+    last_start: u64,
+    /// The parser's line of the last record read.
+    last_line: u64,
     /// Line feeds before the first byte read (a [`Part`] after the first).
     lines_before: u64,
     /// Whether the rows are numbered from the file's first (false for a later [`Part`]).
@@ -507,10 +502,16 @@ impl RowReader {
             csv::ReaderBuilder::new()
                 .flexible(true)
                 .has_headers(headers)
-                .from_reader(QuoteWatch {
-                    inner,
-                    quoting: CsvQuoting::new(b','),
-                })
+                .from_reader(inner)
+        };
+        // Where the parser's byte 0 is in the file: after a byte-order mark, or at the part.
+        let base = match part {
+            Some(p) if p.start > 0 => p.start,
+            _ => {
+                let mut head = [0u8; 3];
+                let n = open()?.read(&mut head).map_err(|e| Error::io(path, e))?;
+                if head[..n] == *b"\xEF\xBB\xBF" { 3 } else { 0 }
+            }
         };
         let buffered = |file: File| BufReader::with_capacity(1 << 16, file);
         let (reader, headers, lines_before) = match part {
@@ -538,6 +539,7 @@ impl RowReader {
             }
         };
         let numbered = part.is_none_or(|p| p.start == 0);
+        let end = part.map(|p| p.end);
         let find = |name: &str| headers.iter().position(|h| h.trim() == name);
         let required = |name: &str| {
             find(name).ok_or_else(|| Error::Csv {
@@ -567,6 +569,10 @@ impl RowReader {
             record: csv::StringRecord::new(),
             columns,
             index: 0,
+            base,
+            end,
+            last_start: 0,
+            last_line: 1,
             lines_before,
             numbered,
             unnumbered: false,
@@ -634,15 +640,18 @@ impl RowReader {
             .map_err(|e| csv_error(&self.path, &e))?;
         if !more {
             self.finished = true;
-            if self.reader.get_ref().quoting.inside_quotes() {
+            if let Some(line) = self.open_quote_at_end()? {
                 return Err(Error::Csv {
                     path: self.path.clone(),
-                    line: self.reader.position().line(),
+                    line,
                     message: CsvQuoting::CUT_OFF.to_owned(),
                 });
             }
             return Ok(None);
         }
+        let position = self.record.position();
+        self.last_start = position.map_or(0, csv::Position::byte);
+        self.last_line = position.map_or(1, csv::Position::line);
         self.index += 1;
         let line = self.lines_before + self.record.position().map_or(0, csv::Position::line);
         let record = &self.record;
@@ -694,6 +703,42 @@ impl RowReader {
             extra: std::collections::BTreeMap::new(),
         };
         Ok(Some(judge(&self.module, row, line)))
+    }
+}
+
+impl RowReader {
+    /// When the input stops inside a quoted cell (cut off), which the `csv` crate accepts as
+    /// a complete last record: the line where that cell's quote opened. Records start outside
+    /// quotes, so only the last record's bytes need following: they are read again once, at
+    /// the end, instead of watching every byte.
+    fn open_quote_at_end(&self) -> Result<Option<u64>> {
+        let io = |e| Error::io(&self.path, e);
+        let mut file = File::open(&self.path).map_err(io)?;
+        let from = self.base + self.last_start;
+        file.seek(SeekFrom::Start(from)).map_err(io)?;
+        let mut tail = BufReader::with_capacity(1 << 16, file)
+            .take(self.end.map_or(u64::MAX, |end| end.saturating_sub(from)));
+        let mut quoting = CsvQuoting::new(b',');
+        let mut line = self.lines_before + self.last_line;
+        let mut opened = line;
+        let mut previous = b'\n';
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let n = tail.read(&mut buffer).map_err(io)?;
+            if n == 0 {
+                return Ok(quoting.inside_quotes().then_some(opened));
+            }
+            for &b in &buffer[..n] {
+                let outside = !quoting.inside_quotes();
+                quoting.feed(std::slice::from_ref(&b));
+                // A quote after a quote inside a cell is an escaped one, not a new cell.
+                if outside && quoting.inside_quotes() && previous != b'"' {
+                    opened = line;
+                }
+                line += u64::from(b == b'\n');
+                previous = b;
+            }
+        }
     }
 }
 
