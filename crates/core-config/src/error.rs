@@ -91,3 +91,30 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line (`error: cause: cause`), for messages that must fit on
+/// a line of a report or a table cell.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_chain_names_every_cause_on_one_line() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let outer = std::io::Error::other(super::Error::io(std::path::Path::new("a.csv"), inner));
+        let text = super::error_chain(&outer);
+        assert!(text.contains("a.csv"), "{text}");
+        assert!(text.ends_with("no such file"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+}

@@ -46,7 +46,7 @@ pub use env::{
     DEFAULT_BRAINTRUST_PROJECT, DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, Env, EnvVars,
     OpenAiSettings, Provider, Secret, TokenParam,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, error_chain};
 pub use git::{GitState, git_state};
 pub use ids::{ModuleId, closest, folder_name};
 pub use labels::{LabelError, LabelSet, Reading, ScoreKind, Side};

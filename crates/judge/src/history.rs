@@ -107,7 +107,7 @@ fn recorded_run(root: &Path, registry: &Registry, entry: &Entry) -> RecordedJudg
             let records = records.len() as u64;
             (Some(summarise_ids(&criteria, &verdicts)), records, None)
         }
-        Some(Err(e)) => (None, 0, Some(error_chain(&e))),
+        Some(Err(e)) => (None, 0, Some(core_config::error_chain(&e))),
         None => (
             None,
             0,
@@ -159,16 +159,4 @@ pub fn has_rubric(root: &Path, module: &str) -> bool {
                 .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".yaml"))
         })
     })
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }

@@ -273,23 +273,11 @@ fn annotations(
             Err(e) => AnnotationData {
                 file,
                 fields: Vec::new(),
-                error: Some(error_chain(&e)),
+                error: Some(core_config::error_chain(&e)),
             },
         });
     }
     Ok(out)
-}
-
-/// An error and its causes on one line, each once.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }
 
 fn compare_runs(
