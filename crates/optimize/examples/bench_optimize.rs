@@ -48,7 +48,10 @@ fn optimum(root: &Path, module: &str, folder: &Path) -> f64 {
         }
     }
     prompt.push_str("## Output format\n");
-    let sim = api_sim::sensitive::Sensitive::new(42, vec![(module.to_owned(), records)]);
+    let sim = api_sim::sensitive::Sensitive::new(
+        SimConfig::default().seed,
+        vec![(module.to_owned(), records)],
+    );
     let right = test
         .iter()
         .filter(|r| !sim.is_wrong(module, &r.id, &optimize::split::label_of(spec, r), &prompt))
@@ -59,8 +62,10 @@ fn optimum(root: &Path, module: &str, folder: &Path) -> f64 {
 }
 
 fn main() {
-    // Optional arguments pick modules and methods (`-- m12 gepa`); none runs them all.
+    // Optional arguments pick modules and methods (`-- m12 gepa`; none runs them all) and the
+    // seed of the split and the search (a number; 42 by default).
     let only: Vec<String> = std::env::args().skip(1).collect();
+    let seed: u64 = only.iter().find_map(|a| a.parse().ok()).unwrap_or(42);
     let wanted = |name: &str, all: &[&str]| {
         let named: Vec<&String> = only.iter().filter(|a| all.contains(&a.as_str())).collect();
         named.is_empty() || named.iter().any(|a| *a == name)
@@ -127,7 +132,7 @@ fn main() {
                 proposer_model: None,
                 max_calls: 2_000,
                 max_cost: 1.0,
-                seed: 42,
+                seed,
                 resume: false,
                 concurrency: 16,
             };

@@ -259,7 +259,11 @@ pub fn call_bound(
             Method::Instructions => sizes.rounds * (1 + sizes.candidates * dev),
             Method::Mipro => {
                 let combos = 3 * (1 + sizes.trials.div_ceil(2));
-                sizes.rounds * (1 + sizes.candidates * mini) + train + 2 * combos * dev + 2 * dev
+                sizes.rounds * (1 + sizes.candidates * mini)
+                    + train
+                    + 2 * combos * dev
+                    + 2 * dev
+                    + combos * train
             }
             Method::Gepa => train + sizes.trials * (1 + dev),
         };

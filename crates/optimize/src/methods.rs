@@ -161,7 +161,9 @@ impl Search<'_, '_> {
         }
     }
 
-    /// Dev failures of a trial, at most `n`, from dev records only.
+    /// Dev failures of a trial, at most `n`, from dev records only. A failure that would
+    /// quote a test keyword (a dev keyword or answer containing one) is left out, so the
+    /// proposer's meta-prompt passes the contamination check.
     fn failures(&self, trial: &Trial, n: usize) -> Vec<Failure> {
         let by_id: BTreeMap<&str, &Record> = self.dev.iter().map(|r| (r.id.as_str(), r)).collect();
         trial
@@ -169,12 +171,17 @@ impl Search<'_, '_> {
             .iter()
             .filter(|s| !s.correct)
             .filter_map(|s| by_id.get(s.record.as_str()).map(|r| (r, s)))
-            .take(n)
             .map(|(r, s)| Failure {
                 keyword: r.input_text("keyword"),
                 expected: label_of(self.module, r),
                 answered: answered(self.module, &s.output),
             })
+            .filter(|f| {
+                self.ev
+                    .check_contamination(&format!("{}\n{}", f.keyword, f.answered))
+                    .is_ok()
+            })
+            .take(n)
             .collect()
     }
 
@@ -432,6 +439,8 @@ impl Search<'_, '_> {
             size = (size * 2).min(self.dev.len());
         }
         // 4. The finalists on the whole dev split.
+        let mut top: Vec<(usize, usize)> = Vec::new();
+        let mut top_score = f64::NEG_INFINITY;
         for (n, (instruction, demos, _)) in alive.iter().enumerate() {
             let what = format!("mipro finalist {}", n + 1);
             let Some(trial) = self
@@ -441,7 +450,55 @@ impl Search<'_, '_> {
                 state.best.budget_exhausted = true;
                 return Ok(());
             };
+            let correct = trial.results.iter().filter(|s| s.correct).count();
+            if trial.score > top_score {
+                top_score = trial.score;
+                top.clear();
+            }
+            if trial.score == top_score {
+                top.push((n, correct));
+            }
             state.offer(instruction, demos, trial);
+        }
+        // 5. Finalists tied at the top of dev are told apart by more evidence: the train
+        //    records none of them shows as a demo (never test). The most correct on dev and
+        //    those records together wins; a tie left keeps the earlier finalist.
+        if top.len() < 2 || state.best.dev_score > top_score {
+            return Ok(());
+        }
+        let shown: std::collections::HashSet<&str> = top
+            .iter()
+            .flat_map(|(n, _)| alive[*n].1.iter().map(|d| d.record.as_str()))
+            .collect();
+        let held_out: Vec<Record> = self
+            .train
+            .iter()
+            .filter(|r| !shown.contains(r.id.as_str()))
+            .cloned()
+            .collect();
+        if held_out.is_empty() {
+            return Ok(());
+        }
+        let mut winner: Option<(usize, usize)> = None;
+        for (n, on_dev) in top {
+            let (instruction, demos, _) = &alive[n];
+            let what = format!("mipro finalist {} on held-out train records", n + 1);
+            let Some(trial) = self
+                .score(&what, instruction, demos, &held_out, state.best.dev_score)
+                .await?
+            else {
+                state.best.budget_exhausted = true;
+                break;
+            };
+            state.best.trials += 1;
+            let correct = on_dev + trial.results.iter().filter(|s| s.correct).count();
+            if winner.is_none_or(|(_, c)| correct > c) {
+                winner = Some((n, correct));
+            }
+        }
+        if let Some((n, _)) = winner {
+            state.best.instruction.clone_from(&alive[n].0);
+            state.best.demos.clone_from(&alive[n].1);
         }
         Ok(())
     }
