@@ -258,12 +258,16 @@ pub fn call_bound(
             Method::Bootstrap => train + sizes.trials * dev,
             Method::Instructions => sizes.rounds * (1 + sizes.candidates * dev),
             Method::Mipro => {
-                let combos = 3 * (1 + sizes.trials.div_ceil(2));
-                sizes.rounds * (1 + sizes.candidates * mini)
-                    + train
-                    + 2 * combos * dev
-                    + 2 * dev
-                    + combos * train
+                // Successive halving as the search runs it: the rungs, then the finalists on
+                // dev and, when they tie, on train.
+                let (mut alive, mut size, mut rungs) =
+                    (3 * (1 + sizes.trials.div_ceil(2)), mini, 0);
+                while alive > 2 && size < dev {
+                    rungs += alive * size;
+                    alive = alive.div_ceil(2);
+                    size = (size * 2).min(dev);
+                }
+                sizes.rounds * (1 + sizes.candidates * mini) + train + rungs + alive * (dev + train)
             }
             Method::Gepa => train + sizes.trials * (1 + dev),
         };

@@ -293,7 +293,11 @@ impl Search<'_, '_> {
                 false,
             );
             let proposals = match self.ev.propose(&meta).await {
-                Ok(p) => p,
+                // A proposer answering with more candidates than asked is held to the count.
+                Ok(p) => p
+                    .into_iter()
+                    .take(self.sizes.candidates)
+                    .collect::<Vec<_>>(),
                 Err(Error::Budget { .. }) => {
                     state.best.budget_exhausted = true;
                     return Ok(());
@@ -359,7 +363,11 @@ impl Search<'_, '_> {
                 false,
             );
             let proposals = match self.ev.propose(&meta).await {
-                Ok(p) => p,
+                // A proposer answering with more candidates than asked is held to the count.
+                Ok(p) => p
+                    .into_iter()
+                    .take(self.sizes.candidates)
+                    .collect::<Vec<_>>(),
                 Err(Error::Budget { .. }) => break,
                 Err(e) => return Err(e),
             };

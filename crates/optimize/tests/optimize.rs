@@ -118,9 +118,23 @@ fn every_method_improves(module: &str) {
             method.name(),
             out.mcnemar_p
         );
-        // Within the caps, and the calls counted are the calls the server answered.
+        // Within the caps and the dry run's bound, and the calls counted are the calls the
+        // server answered.
         assert!(out.calls <= options.max_calls && out.cost <= options.max_cost);
         assert_eq!(out.calls, sent);
+        let (search, test_runs) = optimize::call_bound(
+            method,
+            options.preset.sizes(),
+            out.splits.train,
+            out.splits.dev,
+            out.splits.test,
+        );
+        assert!(
+            out.calls <= search + test_runs,
+            "{module} {}: {} calls, bound {search} + {test_runs}",
+            method.name(),
+            out.calls
+        );
 
         // The results: the new version runs through the catalogue, the split files and
         // optimized.json sit together.
