@@ -1,7 +1,9 @@
 //! `make bench-optimize`: every method on m12 and m02 at the `light` preset against the
 //! in-process simulator's prompt-sensitive mode (10 ms latency per call), each in a fresh
 //! project copy with an empty cache. Prints calls, cost, wall time, dev and test accuracy, and
-//! the simulator's known optimum on the test split (every rule stated, a demo of every label).
+//! the simulator's known optimum on the test split (every rule stated, a demo of every label),
+//! and what the chosen prompt holds: how many of the simulator's rules it states and the labels
+//! of its demos (the bench may know the rules; the optimizer never does).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,7 +48,10 @@ fn optimum(root: &Path, module: &str, folder: &Path) -> f64 {
         }
     }
     prompt.push_str("## Output format\n");
-    let sim = api_sim::sensitive::Sensitive::new(42, vec![(module.to_owned(), records)]);
+    let sim = api_sim::sensitive::Sensitive::new(
+        SimConfig::default().seed,
+        vec![(module.to_owned(), records)],
+    );
     let right = test
         .iter()
         .filter(|r| !sim.is_wrong(module, &r.id, &optimize::split::label_of(spec, r), &prompt))
@@ -57,17 +62,41 @@ fn optimum(root: &Path, module: &str, folder: &Path) -> f64 {
 }
 
 fn main() {
+    // Optional arguments pick modules and methods (`-- m12 gepa`; none runs them all) and the
+    // seed of the split and the search (a number; 42 by default).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let seed: u64 = only.iter().find_map(|a| a.parse().ok()).unwrap_or(42);
+    let wanted = |name: &str, all: &[&str]| {
+        let named: Vec<&String> = only.iter().filter(|a| all.contains(&a.as_str())).collect();
+        named.is_empty() || named.iter().any(|a| *a == name)
+    };
+    let modules = ["m12", "m02"];
+    let methods = ["bootstrap", "instructions", "mipro", "gepa"];
     println!(
-        "{:<6} {:<13} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
-        "module", "method", "calls", "cost", "wall", "dev0", "dev", "test0", "test", "optimum"
+        "{:<6} {:<13} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}  {:<9} {:<6} demos",
+        "module",
+        "method",
+        "calls",
+        "cost",
+        "wall",
+        "dev0",
+        "dev",
+        "test0",
+        "test",
+        "optimum",
+        "p",
+        "rules"
     );
-    for module in ["m12", "m02"] {
+    for module in modules.into_iter().filter(|m| wanted(m, &modules)) {
         for method in [
             Method::Bootstrap,
             Method::Instructions,
             Method::Mipro,
             Method::Gepa,
-        ] {
+        ]
+        .into_iter()
+        .filter(|m| wanted(m.name(), &methods))
+        {
             let dir = project();
             let root = dir.path();
             let sim = api_sim::spawn(SimConfig {
@@ -103,7 +132,7 @@ fn main() {
                 proposer_model: None,
                 max_calls: 2_000,
                 max_cost: 1.0,
-                seed: 42,
+                seed,
                 resume: false,
                 concurrency: 16,
             };
@@ -115,8 +144,14 @@ fn main() {
                 .expect("optimization");
             let wall = started.elapsed().as_secs_f64();
             let best = optimum(root, module, &root.join(&out.folder));
+            let rules = api_sim::sensitive::rules();
+            let stated = rules[module]
+                .iter()
+                .filter(|r| out.instruction.contains(&r.text))
+                .count();
+            let labels: Vec<&str> = out.demos.iter().map(|d| d.label.as_str()).collect();
             println!(
-                "{:<6} {:<13} {:>6} {:>9} {:>7.1}s {:>7.1}% {:>7.1}% {:>7.1}% {:>8.1}% {:>7.1}%  p={:.1e}",
+                "{:<6} {:<13} {:>6} {:>9} {:>7.1}s {:>7.1}% {:>7.1}% {:>7.1}% {:>8.1}% {:>7.1}%  {:<9.1e} {:<6} [{}]",
                 module,
                 method.name(),
                 out.calls,
@@ -127,7 +162,9 @@ fn main() {
                 out.baseline_test_accuracy.unwrap_or(0.0) * 100.0,
                 out.optimized_test_accuracy.unwrap_or(0.0) * 100.0,
                 best * 100.0,
-                out.mcnemar_p
+                out.mcnemar_p,
+                format!("{stated}/{}", rules[module].len()),
+                labels.join(", ")
             );
         }
     }

@@ -129,6 +129,9 @@ pub struct Trial {
     pub key: String,
     /// Share correct.
     pub score: f64,
+    /// Record ids of the candidate's demos (training records only; empty without demos).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub demos: Vec<String>,
     /// Per record.
     pub results: Vec<Scored>,
 }
@@ -300,6 +303,18 @@ impl<'a> Evaluator<'a> {
     /// # Errors
     /// A contaminated candidate, a template that does not parse, the budget, or a fatal call.
     pub async fn score(&self, what: &str, prompt_text: &str, records: &[Record]) -> Result<Trial> {
+        self.score_candidate(what, prompt_text, &[], records).await
+    }
+
+    /// [`Evaluator::score`] of a candidate whose demos are the records `demos` (logged with
+    /// the trial).
+    pub(crate) async fn score_candidate(
+        &self,
+        what: &str,
+        prompt_text: &str,
+        demos: &[String],
+        records: &[Record],
+    ) -> Result<Trial> {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let key = hash_key(&[prompt_text, &ids.join("\n")]);
         if let Some(trial) = self.done.lock().ok().and_then(|d| d.get(&key).cloned()) {
@@ -349,6 +364,7 @@ impl<'a> Evaluator<'a> {
             what: what.to_owned(),
             key: key.clone(),
             score,
+            demos: demos.to_vec(),
             results,
         };
         self.log(&trial)?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Budget, Evaluator, Spent};
 use crate::methods::{Best, Search};
 use crate::prompt::{Demo, PromptParts};
-use crate::split::{Splits, split};
+use crate::split::{Splits, cap, split};
 use crate::{Error, Method, Options, Preset, Progress, Result};
 
 /// What a run records about itself in its folder (`run.json`), so `--resume` continues the
@@ -189,8 +189,9 @@ pub fn prepare(catalog: &Catalog, env: &Env, options: &Options) -> Result<Setup>
     }
     let to_write = (!resumed).then(|| (splits.clone(), run_file));
     let sizes = options.preset.sizes();
-    splits.train.truncate(sizes.train);
-    splits.dev.truncate(sizes.dev);
+    // The preset's caps keep each label's share (the split lists records label by label).
+    splits.train = cap(&module, std::mem::take(&mut splits.train), sizes.train);
+    splits.dev = cap(&module, std::mem::take(&mut splits.dev), sizes.dev);
     let setup = runner::prepare(
         catalog,
         env,
@@ -257,10 +258,18 @@ pub fn call_bound(
             Method::Bootstrap => train + sizes.trials * dev,
             Method::Instructions => sizes.rounds * (1 + sizes.candidates * dev),
             Method::Mipro => {
-                let combos = 3 * (1 + sizes.trials.div_ceil(2));
-                sizes.rounds * (1 + sizes.candidates * mini) + train + 2 * combos * dev + 2 * dev
+                // Successive halving as the search runs it: the rungs, then the finalists on
+                // dev and, when they tie, on train.
+                let (mut alive, mut size, mut rungs) =
+                    (3 * (1 + sizes.trials.div_ceil(2)), mini, 0);
+                while alive > 2 && size < dev {
+                    rungs += alive * size;
+                    alive = alive.div_ceil(2);
+                    size = (size * 2).min(dev);
+                }
+                sizes.rounds * (1 + sizes.candidates * mini) + train + rungs + alive * (dev + train)
             }
-            Method::Gepa => sizes.trials * (1 + dev),
+            Method::Gepa => train + sizes.trials * (1 + dev),
         };
     (search as u64, 2 * test as u64)
 }

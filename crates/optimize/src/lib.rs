@@ -41,7 +41,8 @@ pub enum Method {
     Instructions,
     /// Joint instruction × demo-set search with successive halving on dev minibatches.
     Mipro,
-    /// Reflective instruction evolution with a Pareto front over dev records.
+    /// Reflective evolution of the instruction and worked examples with a Pareto front over dev
+    /// records.
     Gepa,
 }
 

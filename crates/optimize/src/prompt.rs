@@ -73,7 +73,9 @@ impl Demo {
         }
     }
 
-    fn render(&self, n: usize) -> String {
+    /// The demo as the prompt shows it (numbered `n`).
+    #[must_use]
+    pub fn render(&self, n: usize) -> String {
         let mut out = format!(
             "### Example {n} (from the training set)\n**Keyword:** {}\n",
             self.keyword

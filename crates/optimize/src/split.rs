@@ -107,6 +107,72 @@ pub fn split(module: &ModuleSpec, records: Vec<Record>, seed: u64) -> Splits {
     out
 }
 
+/// At most `n` of `records`, stratified by label: each label keeps its share of `n` (largest
+/// remainders round; every label present keeps at least one record while `n` allows), in
+/// the records' order. Cutting the first `n` instead would drop whole labels, since a split
+/// lists its records label by label.
+#[must_use]
+pub fn cap(module: &ModuleSpec, records: Vec<Record>, n: usize) -> Vec<Record> {
+    if records.len() <= n {
+        return records;
+    }
+    let labels: Vec<String> = records.iter().map(|r| label_of(module, r)).collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &labels {
+        *counts.entry(l.clone()).or_default() += 1;
+    }
+    let total = records.len();
+    // Whole shares first, then one more to the largest remainders (ties by label).
+    let mut keep: BTreeMap<String, usize> = counts
+        .iter()
+        .map(|(l, c)| (l.clone(), c * n / total))
+        .collect();
+    let mut rest: Vec<(&String, usize)> = counts.iter().map(|(l, c)| (l, c * n % total)).collect();
+    rest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut left = n - keep.values().sum::<usize>();
+    for (l, _) in rest {
+        if left == 0 {
+            break;
+        }
+        if let Some(k) = keep.get_mut(l) {
+            *k += 1;
+            left -= 1;
+        }
+    }
+    // A label rounded down to nothing takes one from the label keeping the most.
+    let empty: Vec<String> = keep
+        .iter()
+        .filter(|(_, k)| **k == 0)
+        .map(|(l, _)| l.clone())
+        .collect();
+    for l in empty {
+        let Some(big) = keep
+            .iter()
+            .filter(|(_, k)| **k > 1)
+            .max_by_key(|(_, k)| **k)
+            .map(|(b, _)| b.clone())
+        else {
+            break;
+        };
+        if let Some(k) = keep.get_mut(&big) {
+            *k -= 1;
+        }
+        keep.insert(l, 1);
+    }
+    let mut taken: BTreeMap<String, usize> = BTreeMap::new();
+    records
+        .into_iter()
+        .zip(labels)
+        .filter(|(_, l)| {
+            let t = taken.entry(l.clone()).or_default();
+            let ok = *t < keep.get(l).copied().unwrap_or(0);
+            *t += usize::from(ok);
+            ok
+        })
+        .map(|(r, _)| r)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +212,33 @@ mod tests {
         }
         let c = split(module, records, 8);
         assert_ne!(ids(&a.test), ids(&c.test));
+    }
+
+    #[test]
+    fn the_preset_cap_keeps_every_label_in_its_share() {
+        let catalog =
+            core_config::Catalog::load(&test_support::repo_root().join("modules.toml")).unwrap();
+        let module = catalog.resolve("m12").unwrap();
+        let records = core_config::read_records(&catalog.dataset_path(module)).unwrap();
+        let train = split(module, records, 42).train;
+        let count =
+            |v: &[Record], label: &str| v.iter().filter(|r| label_of(module, r) == label).count();
+        let (yes, no) = (count(&train, "true"), count(&train, "false"));
+        assert!(yes > 0 && train.len() > 40, "{yes} of {}", train.len());
+        // The split lists its records label by label: the first 40 would hold no violation.
+        assert_eq!(count(&train[..40], "true"), 0);
+        let capped = cap(module, train.clone(), 40);
+        assert_eq!(capped.len(), 40);
+        let want = yes * 40 / train.len();
+        assert!((want..=want + 1).contains(&count(&capped, "true")));
+        assert_eq!(count(&capped, "true") + count(&capped, "false"), 40);
+        assert!(count(&capped, "false") <= no);
+        // Order kept; under the cap, nothing changes.
+        let pos = |r: &Record| train.iter().position(|t| t.id == r.id).unwrap();
+        assert!(capped.windows(2).all(|w| pos(&w[0]) < pos(&w[1])));
+        assert_eq!(cap(module, train.clone(), 1000).len(), train.len());
+        // A label too rare for its share still keeps one record.
+        let one = cap(module, train, 3);
+        assert_eq!((count(&one, "true"), one.len()), (1, 3));
     }
 }

@@ -118,9 +118,23 @@ fn every_method_improves(module: &str) {
             method.name(),
             out.mcnemar_p
         );
-        // Within the caps, and the calls counted are the calls the server answered.
+        // Within the caps and the dry run's bound, and the calls counted are the calls the
+        // server answered.
         assert!(out.calls <= options.max_calls && out.cost <= options.max_cost);
         assert_eq!(out.calls, sent);
+        let (search, test_runs) = optimize::call_bound(
+            method,
+            options.preset.sizes(),
+            out.splits.train,
+            out.splits.dev,
+            out.splits.test,
+        );
+        assert!(
+            out.calls <= search + test_runs,
+            "{module} {}: {} calls, bound {search} + {test_runs}",
+            method.name(),
+            out.calls
+        );
 
         // The results: the new version runs through the catalogue, the split files and
         // optimized.json sit together.
@@ -145,12 +159,28 @@ fn every_method_improves(module: &str) {
         let test = ids(&folder.join("test.jsonl"));
         let train = ids(&folder.join("train.jsonl"));
         assert!(out.demos.iter().all(|d| train.contains(&d.record)));
+        // Every candidate scored lists its demos: all from train, whichever method added them
+        // (gepa's demo mutations included).
         let trials = std::fs::read_to_string(folder.join("trials.jsonl")).unwrap();
+        let mut with_demos = 0;
         for line in trials.lines() {
             let trial: serde_json::Value = serde_json::from_str(line).unwrap();
             for r in trial["results"].as_array().unwrap() {
                 assert!(!test.contains(r["record"].as_str().unwrap()));
             }
+            if let Some(demos) = trial["demos"].as_array() {
+                with_demos += 1;
+                for d in demos {
+                    assert!(train.contains(d.as_str().unwrap()), "{module} {d}");
+                }
+            }
+        }
+        if method != Method::Instructions {
+            assert!(
+                with_demos > 0,
+                "{module} {}: no candidate with demos",
+                method.name()
+            );
         }
         let test_keywords: Vec<String> = core_config::read_records(&folder.join("test.jsonl"))
             .unwrap()

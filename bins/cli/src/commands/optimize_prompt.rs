@@ -23,7 +23,8 @@ use crate::common::{ExitStatus, GlobalArgs, at_least_one, print_json, run_cli, r
 ///                 demo sets on dev
 ///   instructions  a proposer model rewrites the rules from dev failures (COPRO-like)
 ///   mipro         instructions x demo sets, successive halving on dev minibatches
-///   gepa          reflective mutation of the rules, parents from a Pareto front over dev
+///   gepa          reflective mutation: a worked example for a failing label the prompt does
+///                 not show yet, else rewritten rules; parents from a Pareto front over dev
 ///
 /// The best prompt becomes a new version (`prompts/modules/single/{id}_vN_{slug}.md`); the
 /// baseline and it then run on the test split (both registered) and are compared (accuracy
