@@ -118,16 +118,21 @@ fn tally_part(
     run: &RunRef,
     module: &ModuleSpec,
     wanted: Wanted,
-    part: source::Part,
+    (cuts, k): (&std::sync::Arc<source::Cuts>, usize),
     read: &std::sync::atomic::AtomicU64,
 ) -> Result<Option<PartTally>> {
-    let mut reader = RowReader::open_part_for_analysis(&run.csv, module, Some(part))?;
     let mut tally = PartTally {
         errors: ErrorsTally::new(module),
         patterns: PatternsTally::new(module),
         error_rows: Vec::new(),
         rows: 0,
     };
+    // No record starts where this part would: the parts before hold the whole file.
+    let Some(start) = cuts.wait(k) else {
+        return Ok(Some(tally));
+    };
+    let end = source::PartEnd::Cut(std::sync::Arc::clone(cuts), k + 1);
+    let mut reader = RowReader::open_bounded(&run.csv, module, start, end)?.for_analysis();
     while let Some(judged) = reader.next_row()? {
         if reader.unnumbered_id() {
             return Ok(None);
@@ -148,6 +153,13 @@ fn tally_part(
     Ok(Some(tally))
 }
 
+/// A scoped thread's result; its panic (a bug) goes on as this thread's.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 #[expect(clippy::too_many_lines, reason = "one pass, its parts and its files")]
 fn analyze_run_split(
     root: &Path,
@@ -164,10 +176,10 @@ fn analyze_run_split(
     let size = std::fs::metadata(&run.csv)
         .map_err(|e| Error::io(&run.csv, e))?
         .len();
-    let parts = if threads > 1 && size >= split_bytes && whole.has_record_ids() {
-        source::split_records(&run.csv, threads)?
+    let threads = if size >= split_bytes && whole.has_record_ids() {
+        threads.max(1)
     } else {
-        Vec::new()
+        1
     };
     let dir = output::module_dir(root, module);
     let mut suffixes = Vec::new();
@@ -193,18 +205,37 @@ fn analyze_run_split(
     let mut errors = ErrorsTally::new(module);
     let mut patterns = PatternsTally::new(module);
     let read = AtomicU64::new(0);
-    let (first, later) = match parts.split_first() {
-        Some((first, later)) if !later.is_empty() => (
-            RowReader::open_part_for_analysis(&run.csv, module, Some(*first))?,
-            later,
-        ),
-        _ => (whole, &[][..]),
+    // Parts after the first are cut by a thread of their own while the first is read: each
+    // part's end is waited for only when its reader gets there.
+    let cuts = std::sync::Arc::new(source::Cuts::new(size, threads));
+    let mut reader = if threads > 1 {
+        let end = source::PartEnd::Cut(std::sync::Arc::clone(&cuts), 1);
+        RowReader::open_bounded(&run.csv, module, (0, 0), end)?.for_analysis()
+    } else {
+        whole
     };
-    let mut reader = first;
     let (count, later) = std::thread::scope(|scope| -> Result<_> {
-        let handles: Vec<_> = later
-            .iter()
-            .map(|part| scope.spawn(|| tally_part(run, module, wanted, *part, &read)))
+        let cutter = (threads > 1).then(|| {
+            scope.spawn(|| {
+                /// Whatever happens to the cutting, no reader waits for ever.
+                struct Abandon<'c>(&'c source::Cuts);
+                impl Drop for Abandon<'_> {
+                    fn drop(&mut self) {
+                        self.0.abandon();
+                    }
+                }
+                let _abandon = Abandon(&cuts);
+                core_config::results::cut_records(&run.csv, b',', threads, |k, cut| {
+                    cuts.publish(k, cut);
+                })
+            })
+        });
+        let handles: Vec<_> = (1..threads)
+            .map(|k| {
+                let cuts = &cuts;
+                let read = &read;
+                scope.spawn(move || tally_part(run, module, wanted, (cuts, k), read))
+            })
             .collect();
         let mut count = 0u64;
         while let Some(judged) = reader.next_row()? {
@@ -221,14 +252,12 @@ fn analyze_run_split(
                 patterns.add(&judged);
             }
         }
+        if let Some(cutter) = cutter {
+            join(cutter).map_err(|e| Error::io(&run.csv, e))?;
+        }
         let mut later = Vec::with_capacity(handles.len());
         for handle in handles {
-            // A worker's panic is a bug: it goes on as this thread's.
-            later.push(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
-            );
+            later.push(join(handle)?);
         }
         Ok((count, later))
     })?;

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use core_config::results::{CsvQuoting, cell_text, parse_json_cell, strip_bom};
 use core_config::{Catalog, ModuleSpec, ResultRow};
@@ -456,6 +457,127 @@ pub fn split_records(path: &Path, parts: usize) -> Result<Vec<Part>> {
     core_config::results::split_records(path, b',', parts).map_err(|e| Error::io(path, e))
 }
 
+/// A cut: the offset of a record's first byte and the line feeds before it; `None` when no
+/// record starts where it was looked for.
+type Cut = Option<(u64, u64)>;
+
+/// The cuts of a file being read in parts, published by the thread that finds them
+/// ([`core_config::results::cut_records`]) while the parts are already being read.
+#[derive(Debug)]
+pub(crate) struct Cuts {
+    size: u64,
+    parts: usize,
+    /// Per cut `k` (1..parts): not found yet, or the cut (`None`: no record starts there).
+    found: Mutex<Vec<Option<Cut>>>,
+    ready: Condvar,
+}
+
+impl Cuts {
+    pub(crate) fn new(size: u64, parts: usize) -> Self {
+        Self {
+            size,
+            parts,
+            found: Mutex::new(vec![None; parts + 1]),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Where cut `k` is looked for: it is the first record start at or after this offset.
+    fn target(&self, k: usize) -> u64 {
+        if k >= self.parts {
+            return u64::MAX;
+        }
+        self.size * k as u64 / self.parts as u64
+    }
+
+    pub(crate) fn publish(&self, k: usize, cut: Cut) {
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        found[k] = Some(cut);
+        self.ready.notify_all();
+    }
+
+    /// Answers every cut not published yet with "none" (the cutting stopped: a panic), so that
+    /// no reader waits for ever.
+    pub(crate) fn abandon(&self) {
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        for cut in found.iter_mut().filter(|c| c.is_none()) {
+            *cut = Some(None);
+        }
+        self.ready.notify_all();
+    }
+
+    /// Cut `k` (offset, line feeds before it), waiting for it; `None` when there is none (the
+    /// part ends at the file's end, or does not exist).
+    pub(crate) fn wait(&self, k: usize) -> Cut {
+        if k >= self.parts {
+            return None;
+        }
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(cut) = found[k] {
+                return cut;
+            }
+            found = self
+                .ready
+                .wait(found)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Where the bytes a [`RowReader`] reads end.
+#[derive(Debug, Clone)]
+pub(crate) enum PartEnd {
+    /// At the file's end.
+    File,
+    /// At this offset.
+    At(u64),
+    /// At cut `k`, which another thread publishes.
+    Cut(Arc<Cuts>, usize),
+}
+
+impl PartEnd {
+    /// The end offset (`u64::MAX` for the file's end), waiting for a cut to be published.
+    fn resolve(&self) -> u64 {
+        match self {
+            Self::File => u64::MAX,
+            Self::At(end) => *end,
+            Self::Cut(cuts, k) => cuts.wait(*k).map_or(u64::MAX, |(at, _)| at),
+        }
+    }
+}
+
+/// Reads a file up to a [`PartEnd`]; a cut not published yet is waited for only when the
+/// reading reaches the offset it is looked for from.
+struct Until<R> {
+    inner: R,
+    /// File offset of the next byte.
+    at: u64,
+    end: PartEnd,
+}
+
+impl<R: Read> Read for Until<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let limit = match &self.end {
+            PartEnd::Cut(cuts, k) if self.at < cuts.target(*k) => cuts.target(*k),
+            PartEnd::Cut(..) => {
+                let end = self.end.resolve();
+                self.end = PartEnd::At(end);
+                end
+            }
+            other => other.resolve(),
+        };
+        let room = usize::try_from(limit.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        if room == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads a results CSV one row at a time, judging each.
 pub struct RowReader {
     path: PathBuf,
@@ -466,8 +588,8 @@ pub struct RowReader {
     index: u64,
     /// The file offset of the parser's byte 0 (after a byte-order mark, or a part's start).
     base: u64,
-    /// Where the bytes read end (a part's end), `None` for the file's end.
-    end: Option<u64>,
+    /// Where the bytes read end.
+    end: PartEnd,
     /// The parser's offset of the last record read (the header at first).
     last_start: u64,
     /// The parser's line of the last record read.
@@ -497,6 +619,22 @@ impl RowReader {
     /// # Errors
     /// As [`RowReader::open`].
     pub fn open_part(path: &Path, module: &ModuleSpec, part: Option<Part>) -> Result<Self> {
+        match part {
+            None => Self::open_bounded(path, module, (0, 0), PartEnd::File),
+            Some(p) => {
+                Self::open_bounded(path, module, (p.start, p.lines_before), PartEnd::At(p.end))
+            }
+        }
+    }
+
+    /// Opens the bytes of a results CSV from `start` (a record's first byte, or 0 for the
+    /// header; with the line feeds before it) to `end`.
+    pub(crate) fn open_bounded(
+        path: &Path,
+        module: &ModuleSpec,
+        (start, lines_before): (u64, u64),
+        end: PartEnd,
+    ) -> Result<Self> {
         let open = || File::open(path).map_err(|e| Error::io(path, e));
         let watch = |inner: Box<dyn Read + Send>, headers: bool| {
             csv::ReaderBuilder::new()
@@ -504,42 +642,36 @@ impl RowReader {
                 .has_headers(headers)
                 .from_reader(inner)
         };
-        // Where the parser's byte 0 is in the file: after a byte-order mark, or at the part.
-        let base = match part {
-            Some(p) if p.start > 0 => p.start,
-            _ => {
-                let mut head = [0u8; 3];
-                let n = open()?.read(&mut head).map_err(|e| Error::io(path, e))?;
-                if head[..n] == *b"\xEF\xBB\xBF" { 3 } else { 0 }
-            }
-        };
         let buffered = |file: File| BufReader::with_capacity(1 << 16, file);
-        let (reader, headers, lines_before) = match part {
-            None => {
-                let mut reader = watch(Box::new(strip_bom(buffered(open()?))), true);
-                let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
-                (reader, headers, 0)
-            }
-            Some(p) if p.start == 0 => {
-                let inner = strip_bom(buffered(open()?).take(p.end));
-                let mut reader = watch(Box::new(inner), true);
-                let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
-                (reader, headers, 0)
-            }
-            Some(p) => {
-                let headers = watch(Box::new(strip_bom(buffered(open()?))), true)
-                    .headers()
-                    .map_err(|e| csv_error(path, &e))?
-                    .clone();
-                let mut file = open()?;
-                file.seek(SeekFrom::Start(p.start))
-                    .map_err(|e| Error::io(path, e))?;
-                let inner = buffered(file).take(p.end - p.start);
-                (watch(Box::new(inner), false), headers, p.lines_before)
-            }
+        let (reader, headers, base) = if start == 0 {
+            let mut head = [0u8; 3];
+            let n = open()?.read(&mut head).map_err(|e| Error::io(path, e))?;
+            // Where the parser's byte 0 is in the file: after a byte-order mark.
+            let base = if head[..n] == *b"\xEF\xBB\xBF" { 3 } else { 0 };
+            let inner = Until {
+                inner: buffered(open()?),
+                at: 0,
+                end: end.clone(),
+            };
+            let mut reader = watch(Box::new(strip_bom(inner)), true);
+            let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
+            (reader, headers, base)
+        } else {
+            let headers = watch(Box::new(strip_bom(buffered(open()?))), true)
+                .headers()
+                .map_err(|e| csv_error(path, &e))?
+                .clone();
+            let mut file = open()?;
+            file.seek(SeekFrom::Start(start))
+                .map_err(|e| Error::io(path, e))?;
+            let inner = Until {
+                inner: buffered(file),
+                at: start,
+                end: end.clone(),
+            };
+            (watch(Box::new(inner), false), headers, start)
         };
-        let numbered = part.is_none_or(|p| p.start == 0);
-        let end = part.map(|p| p.end);
+        let numbered = start == 0;
         let find = |name: &str| headers.iter().position(|h| h.trim() == name);
         let required = |name: &str| {
             find(name).ok_or_else(|| Error::Csv {
@@ -593,6 +725,12 @@ impl RowReader {
         let mut reader = Self::open_part(path, module, part)?;
         reader.fill = Fill::Analysis;
         Ok(reader)
+    }
+
+    /// This reader, filling only what the analyses read.
+    pub(crate) fn for_analysis(mut self) -> Self {
+        self.fill = Fill::Analysis;
+        self
     }
 
     /// Whether the file names each row's record (a `record_id` column): only then can a part
@@ -716,8 +854,8 @@ impl RowReader {
         let mut file = File::open(&self.path).map_err(io)?;
         let from = self.base + self.last_start;
         file.seek(SeekFrom::Start(from)).map_err(io)?;
-        let mut tail = BufReader::with_capacity(1 << 16, file)
-            .take(self.end.map_or(u64::MAX, |end| end.saturating_sub(from)));
+        let mut tail =
+            BufReader::with_capacity(1 << 16, file).take(self.end.resolve().saturating_sub(from));
         let mut quoting = CsvQuoting::new(b',');
         let mut line = self.lines_before + self.last_line;
         let mut opened = line;

@@ -444,11 +444,60 @@ pub struct CsvPart {
 /// # Errors
 /// When the file cannot be read.
 pub fn split_records(path: &Path, delimiter: u8, parts: usize) -> io::Result<Vec<CsvPart>> {
+    let size = std::fs::metadata(path)?.len();
+    let mut cuts: Vec<(u64, u64)> = Vec::new();
+    cut_records(path, delimiter, parts, |_, cut| cuts.extend(cut))?;
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = (0, 0);
+    for cut in cuts.into_iter().chain([(size, 0)]) {
+        if cut.0 > start.0 {
+            out.push(CsvPart {
+                start: start.0,
+                end: cut.0,
+                lines_before: start.1,
+            });
+            start = cut;
+        }
+    }
+    Ok(out)
+}
+
+/// The cuts of [`split_records`] as they are found, so that the parts can be read while the
+/// rest of the file is still being cut: `found(k, cut)` is called once for each `k` in
+/// `1..parts`, in order, with the offset of the first record at or after `k/parts` of the file
+/// and the line feeds before it, or `None` when no record starts there (the file ends first).
+/// Every `k` is answered, also when reading fails (then with `None`, before the error returns).
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn cut_records(
+    path: &Path,
+    delimiter: u8,
+    parts: usize,
+    mut found: impl FnMut(usize, Option<(u64, u64)>),
+) -> io::Result<()> {
+    let parts = parts.max(1);
+    let mut next = 1;
+    let result = cut_records_into(path, delimiter, parts, &mut |cut| {
+        found(next, Some(cut));
+        next += 1;
+    });
+    for k in next..parts {
+        found(k, None);
+    }
+    result
+}
+
+fn cut_records_into(
+    path: &Path,
+    delimiter: u8,
+    parts: usize,
+    found: &mut dyn FnMut((u64, u64)),
+) -> io::Result<()> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
-    let parts = u64::try_from(parts.max(1)).unwrap_or(1);
-    let mut cuts: Vec<(u64, u64)> = Vec::new();
+    let parts = u64::try_from(parts).unwrap_or(1);
     let mut quoting = CsvQuoting::new(delimiter);
     let mut lines = 0u64;
     let mut offset = 0u64;
@@ -483,9 +532,10 @@ pub fn split_records(path: &Path, delimiter: u8, parts: usize) -> io::Result<Vec
                     lines += memchr::memchr_iter(b'\n', &follow[..past]).count() as u64;
                     offset += past as u64;
                     bytes = &follow[past..];
-                    if offset < size {
-                        cuts.push((offset, lines));
+                    if offset >= size {
+                        return Ok(());
                     }
+                    found((offset, lines));
                     next += 1;
                 }
                 None => {
@@ -496,19 +546,7 @@ pub fn split_records(path: &Path, delimiter: u8, parts: usize) -> io::Result<Vec
             }
         }
     }
-    let mut out = Vec::with_capacity(cuts.len() + 1);
-    let mut start = (0, 0);
-    for cut in cuts.into_iter().chain([(size, 0)]) {
-        if cut.0 > start.0 {
-            out.push(CsvPart {
-                start: start.0,
-                end: cut.0,
-                lines_before: start.1,
-            });
-            start = cut;
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// A reader that follows the quoting and the line breaks of everything read through it.
