@@ -137,6 +137,39 @@ impl AgreementAccumulator {
         Ok(())
     }
 
+    /// Adds the rows of `other`, an accumulator over other rows of the same field (a later
+    /// part of the same file, say): the result is the accumulator that would have seen both
+    /// sets of rows. Counts are integers, so the merge is exact and its order does not matter.
+    ///
+    /// # Errors
+    /// [`Error::CategoryMismatch`] when the two were built over different categories (nothing
+    /// is added), [`Error::TooManyItems`] when the sum would pass [`crate::MAX_ITEMS`].
+    pub fn merge(&mut self, other: &Self) -> Result<(), Error> {
+        if self.ab.categories() != other.ab.categories() {
+            return Err(Error::CategoryMismatch);
+        }
+        let total = self.ab.total().checked_add(other.ab.total());
+        if total.is_none_or(|t| t > crate::MAX_ITEMS) {
+            return Err(Error::TooManyItems {
+                max: crate::MAX_ITEMS,
+            });
+        }
+        self.rows += other.rows;
+        add_table(&mut self.ab, &other.ab);
+        if let Some(theirs) = &other.llm {
+            let categories = self.ab.categories();
+            let mine = self.llm.get_or_insert_with(|| LlmTables {
+                vs_a: ConfusionMatrix::new(categories.clone()),
+                vs_b: ConfusionMatrix::new(categories.clone()),
+                vs_consensus: ConfusionMatrix::new(categories.clone()),
+            });
+            add_table(&mut mine.vs_a, &theirs.vs_a);
+            add_table(&mut mine.vs_b, &theirs.vs_b);
+            add_table(&mut mine.vs_consensus, &theirs.vs_consensus);
+        }
+        Ok(())
+    }
+
     fn check(&self, category: Option<usize>, rater: &str) -> Result<Option<usize>, Error> {
         category
             .map(|c| self.ab.categories().check_index(c, rater, self.rows))
@@ -540,6 +573,16 @@ fn skipped_bootstrap(
             std_error: Err(reason),
         },
     )
+}
+
+/// Adds every cell of `other` to `table` (two tables over the same categories).
+fn add_table(table: &mut ConfusionMatrix, other: &ConfusionMatrix) {
+    let k = other.categories().len();
+    for (cell, &count) in other.cells().iter().enumerate() {
+        if count > 0 {
+            table.add_unchecked(cell / k, cell % k, count);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,11 @@ pub const SHOWN_BAD_CELLS: usize = 20;
 
 /// Reads an annotation file once and analyses every annotated field of `module`.
 ///
+/// A big CSV file ([`SPLIT_BYTES`] or more) whose fields are all labels is read in parts of
+/// whole records on every core ([`AnnotationReader::open_parts`]); the parts' counts are merged
+/// in file order, so the analysis, and every error with its line, is the one a single pass
+/// gives.
+///
 /// # Errors
 /// Naming the file, and the line, row id, column and value of every offending cell up to
 /// [`SHOWN_BAD_CELLS`]: when an annotator cell is not a value of its field, when annotator
@@ -103,51 +108,275 @@ pub fn analyze_file<'a>(
     options: &AnalysisOptions,
     progress: &mut dyn Progress,
 ) -> Result<FileAnalysis<'a>> {
-    let mut reader = AnnotationReader::open(file)?;
-    let located = locate(module, &reader, &[])?;
-    if located.is_empty() {
-        return Err(Error::Invalid(format!(
-            "module {} declares no annotated field in modules.toml, so there is nothing to compare",
-            module.id
-        )));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PARTS));
+    analyze_file_in_parts(module, file, options, progress, threads, SPLIT_BYTES)
+}
+
+/// Files smaller than this are read in one pass: threads would not pay for themselves.
+pub const SPLIT_BYTES: u64 = 8 << 20;
+
+/// At most this many parts (and threads).
+const MAX_PARTS: usize = 16;
+
+/// [`analyze_file`] with `parts` threads for a file of `split_bytes` or more.
+///
+/// # Errors
+/// As [`analyze_file`].
+pub fn analyze_file_in_parts<'a>(
+    module: &'a ModuleSpec,
+    file: &Path,
+    options: &AnalysisOptions,
+    progress: &mut dyn Progress,
+    parts: usize,
+    split_bytes: u64,
+) -> Result<FileAnalysis<'a>> {
+    if let Some(readers) = AnnotationReader::open_parts(file, parts, split_bytes)?
+        && let Some(analysis) = analyze_parts(module, file, readers, options, progress)?
+    {
+        return Ok(analysis);
     }
-    let headers = reader.headers().to_vec();
-    // The file as messages name it (with its sheet, for a workbook).
-    let shown = reader.path().to_owned();
-    let row_id = reader.index_of("row_id");
-    let needed: Vec<usize> = located
-        .iter()
-        .flat_map(|l| [Some(l.a), Some(l.b), l.llm])
-        .chain([row_id])
-        .flatten()
-        .collect();
-    reader.only_columns(&needed);
-    let mut fields = located
-        .into_iter()
-        .map(FieldTally::new)
-        .collect::<Result<Vec<_>>>()?;
-    let mut bad = BadCells::default();
-    let mut rows = 0u64;
+    let mut reader = AnnotationReader::open(file)?;
+    let Some(plan) = Plan::new(module, &mut reader)? else {
+        return Err(no_fields(module));
+    };
+    let tally = tally_rows(&mut reader, &plan, &mut |rows| progress.rows_done(rows))?;
+    progress.rows_done(tally.rows);
+    if let Some(misfits) = tally.misfits {
+        return Err(misfits);
+    }
+    let ids = Ids {
+        parts: vec![tally.ids],
+        ..Ids::default()
+    };
+    if ids.may_repeat() {
+        repeated_ids(file, plan.row_id, &ids)?;
+    }
+    finish(
+        module,
+        &plan.shown,
+        &plan.headers,
+        tally.fields,
+        tally.bad,
+        tally.rows,
+        options,
+    )
+}
+
+fn no_fields(module: &ModuleSpec) -> Error {
+    Error::Invalid(format!(
+        "module {} declares no annotated field in modules.toml, so there is nothing to compare",
+        module.id
+    ))
+}
+
+/// What the analysis reads of a file: its header, the annotated fields' columns.
+struct Plan<'a> {
+    headers: Vec<String>,
+    /// The file as messages name it (with its sheet, for a workbook).
+    shown: std::path::PathBuf,
+    row_id: Option<usize>,
+    located: Vec<crate::merge::FieldColumns<'a>>,
+    needed: Vec<usize>,
+}
+
+impl<'a> Plan<'a> {
+    /// The plan for a reader's header, which then reads only the needed columns; `None` when
+    /// the module has no annotated field.
+    fn new<R: std::io::Read>(
+        module: &'a ModuleSpec,
+        reader: &mut AnnotationReader<R>,
+    ) -> Result<Option<Self>> {
+        let located = locate(module, reader, &[])?;
+        if located.is_empty() {
+            return Ok(None);
+        }
+        let row_id = reader.index_of("row_id");
+        let needed: Vec<usize> = located
+            .iter()
+            .flat_map(|l| [Some(l.a), Some(l.b), l.llm])
+            .chain([row_id])
+            .flatten()
+            .collect();
+        reader.only_columns(&needed);
+        Ok(Some(Self {
+            headers: reader.headers().to_vec(),
+            shown: reader.path().to_owned(),
+            row_id,
+            located,
+            needed,
+        }))
+    }
+}
+
+/// The counts of some rows (the whole file, or one part of it).
+struct RowsTally<'a> {
+    fields: Vec<FieldTally<'a>>,
+    bad: BadCells,
+    rows: u64,
+    ids: IdHashes,
+    /// The rows that did not fit the header ([`Error::MalformedRows`]), when there were any.
+    misfits: Option<Error>,
+}
+
+/// Counts every row of `reader`; `rows_done` hears how many rows were read every 1024 rows.
+fn tally_rows<'a, R: std::io::Read>(
+    reader: &mut AnnotationReader<R>,
+    plan: &Plan<'a>,
+    rows_done: &mut dyn FnMut(u64),
+) -> Result<RowsTally<'a>> {
+    let mut tally = RowsTally {
+        fields: plan
+            .located
+            .iter()
+            .copied()
+            .map(FieldTally::new)
+            .collect::<Result<Vec<_>>>()?,
+        bad: BadCells::default(),
+        rows: 0,
+        ids: IdHashes::default(),
+        misfits: None,
+    };
     let mut row = AnnotationRow {
         line: 0,
         cells: Vec::new(),
     };
-    let mut ids = IdHashes::default();
-    while reader.read_row(&mut row)? {
-        rows += 1;
-        if rows.is_multiple_of(1024) {
-            progress.rows_done(rows);
+    loop {
+        match reader.read_row(&mut row) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // Rows that do not fit are reported at the end of the rows: kept, so that a later
+            // part's first error (which comes first) can still win.
+            Err(e @ Error::MalformedRows { .. }) => {
+                tally.misfits = Some(e);
+                break;
+            }
+            Err(e) => return Err(e),
         }
-        ids.add(row.get_opt(row_id).trim());
-        for field in &mut fields {
-            field.add_row(&row, &headers, row_id, &mut bad)?;
+        tally.rows += 1;
+        if tally.rows.is_multiple_of(1024) {
+            rows_done(tally.rows);
+        }
+        tally.ids.add(row.get_opt(plan.row_id).trim());
+        for field in &mut tally.fields {
+            field.add_row(&row, &plan.headers, plan.row_id, &mut tally.bad)?;
         }
     }
-    progress.rows_done(rows);
+    Ok(tally)
+}
+
+/// Reads the parts of a file on as many threads and merges their counts in file order; `None`
+/// when the file must be read in one pass after all (a field that is not labels, or a cut that
+/// fell inside a quoted cell).
+fn analyze_parts<'a>(
+    module: &'a ModuleSpec,
+    file: &Path,
+    mut readers: Vec<AnnotationReader<std::io::Take<std::fs::File>>>,
+    options: &AnalysisOptions,
+    progress: &mut dyn Progress,
+) -> Result<Option<FileAnalysis<'a>>> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Some((first, later)) = readers.split_first_mut() else {
+        return Ok(None);
+    };
+    let Some(plan) = Plan::new(module, first)? else {
+        return Err(no_fields(module));
+    };
+    if !plan
+        .located
+        .iter()
+        .all(|l| l.reader.labels().is_some())
+    {
+        return Ok(None);
+    }
+    for reader in later.iter_mut() {
+        reader.only_columns(&plan.needed);
+    }
+    let done_later = AtomicU64::new(0);
+    let (first_tally, later_tallies) = std::thread::scope(|scope| {
+        let handles: Vec<_> = later
+            .iter_mut()
+            .map(|reader| {
+                let (plan, done_later) = (&plan, &done_later);
+                scope.spawn(move || {
+                    let mut told = 0;
+                    let tally = tally_rows(reader, plan, &mut |rows| {
+                        done_later.fetch_add(rows - told, Ordering::Relaxed);
+                        told = rows;
+                    });
+                    (tally, reader.missed_cut())
+                })
+            })
+            .collect();
+        let first_tally = tally_rows(first, &plan, &mut |rows| {
+            progress.rows_done(rows + done_later.load(Ordering::Relaxed));
+        });
+        let later: Vec<_> = handles
+            .into_iter()
+            // A worker's panic is a bug: it goes on as this thread's.
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect();
+        ((first_tally, first.missed_cut()), later)
+    });
+    // In file order: the first error wins; a missed cut means the rows after it are wrong.
+    let mut merged: Option<RowsTally<'a>> = None;
+    let mut misfit_rows = Vec::new();
+    let mut misfit_error = None;
+    let mut ids = Ids::default();
+    for (tally, missed) in std::iter::once(first_tally).chain(later_tallies) {
+        let mut tally = tally?;
+        if missed {
+            return Ok(None);
+        }
+        if let Some(Error::MalformedRows { rows, .. }) = &mut tally.misfits {
+            misfit_rows.append(rows);
+            misfit_error = tally.misfits.take();
+        }
+        ids.parts.push(std::mem::take(&mut tally.ids));
+        match merged.as_mut() {
+            None => merged = Some(tally),
+            Some(all) => {
+                for (field, part) in all.fields.iter_mut().zip(&tally.fields) {
+                    field.merge(part)?;
+                }
+                all.rows += tally.rows;
+                all.bad.total += tally.bad.total;
+                let room = SHOWN_BAD_CELLS.saturating_sub(all.bad.shown.len());
+                all.bad.shown.extend(tally.bad.shown.into_iter().take(room));
+            }
+        }
+    }
+    let Some(all) = merged else {
+        return Ok(None);
+    };
+    progress.rows_done(all.rows);
+    if let Some(Error::MalformedRows {
+        path,
+        columns,
+        delimiter,
+        ..
+    }) = misfit_error
+    {
+        return Err(Error::MalformedRows {
+            path,
+            columns,
+            delimiter,
+            rows: misfit_rows,
+        });
+    }
+    ids.cross_check();
     if ids.may_repeat() {
-        repeated_ids(file, row_id, &ids)?;
+        repeated_ids(file, plan.row_id, &ids)?;
     }
-    finish(module, &shown, &headers, fields, bad, rows, options)
+    finish(
+        module,
+        &plan.shown,
+        &plan.headers,
+        all.fields,
+        all.bad,
+        all.rows,
+        options,
+    )
+    .map(Some)
 }
 
 fn finish<'a>(
@@ -209,6 +438,8 @@ struct IdHashes {
     /// Whether the run has ended.
     run_over: bool,
     seen: HashSet<u64>,
+    /// The smallest and largest numeric id in `seen`.
+    numbers: Option<(u64, u64)>,
     repeated: HashSet<u64>,
     /// A later id may repeat one of the run.
     in_run_again: bool,
@@ -242,6 +473,9 @@ impl IdHashes {
             self.in_run_again = true;
         } else if !self.seen.insert(Self::hash(id)) {
             self.repeated.insert(Self::hash(id));
+        } else if let Some(n) = number {
+            let (low, high) = self.numbers.get_or_insert((n, n));
+            (*low, *high) = ((*low).min(n), (*high).max(n));
         }
     }
 
@@ -265,9 +499,58 @@ impl IdHashes {
     }
 }
 
+/// The row ids of a file read in parts, each part's in an [`IdHashes`]: an id may repeat
+/// within a part, or across two parts (the same hash in both, or a number within another
+/// part's run of numbers). Like [`IdHashes`], it may suspect too much, never too little.
+#[derive(Default)]
+struct Ids {
+    /// In file order.
+    parts: Vec<IdHashes>,
+    /// Hashes of ids that two parts both hold.
+    across: HashSet<u64>,
+    /// Whether a part's run of numbers overlaps another part's numbers.
+    runs_overlap: bool,
+}
+
+impl Ids {
+    /// Finds the ids that two parts may share.
+    fn cross_check(&mut self) {
+        let overlaps = |a: Option<(u64, u64)>, b: Option<(u64, u64)>| match (a, b) {
+            (Some((a0, a1)), Some((b0, b1))) => a0 <= b1 && b0 <= a1,
+            _ => false,
+        };
+        let mut holders: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            for &hash in &part.seen {
+                let first = *holders.entry(hash).or_insert(i);
+                if first != i {
+                    self.across.insert(hash);
+                }
+            }
+            for (j, other) in self.parts.iter().enumerate() {
+                if i != j && (overlaps(part.run, other.run) || overlaps(part.run, other.numbers)) {
+                    self.runs_overlap = true;
+                }
+            }
+        }
+    }
+
+    fn may_repeat(&self) -> bool {
+        self.runs_overlap || !self.across.is_empty() || self.parts.iter().any(IdHashes::may_repeat)
+    }
+
+    /// Whether `id` is worth collecting in the second reading.
+    fn suspect(&self, id: &str) -> bool {
+        !id.is_empty()
+            && (self.parts.iter().any(|p| p.suspect(id))
+                || (!self.across.is_empty() && self.across.contains(&IdHashes::hash(id)))
+                || (self.runs_overlap && self.parts.iter().any(|p| p.in_run(id))))
+    }
+}
+
 /// Reads the file's row ids again to name the repeated ones and their lines, as merge does
 /// ([`Error::DuplicateRowIds`]); a mere hash collision passes.
-fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &IdHashes) -> Result<()> {
+fn repeated_ids(file: &Path, row_id: Option<usize>, ids: &Ids) -> Result<()> {
     let mut reader = AnnotationReader::open(file)?;
     reader.only_columns(&row_id.into_iter().collect::<Vec<_>>());
     let mut row = AnnotationRow {
