@@ -593,7 +593,12 @@ pub(crate) use present::thousands;
 
 #[cfg(test)]
 mod tests {
-    use super::IdHashes;
+    use std::path::Path;
+
+    use agreement::AnalysisOptions;
+    use core_config::Catalog;
+
+    use super::{IdHashes, analyze_file_in_parts};
 
     fn ids(list: &[&str]) -> IdHashes {
         let mut ids = IdHashes::default();
@@ -612,5 +617,175 @@ mod tests {
         assert!(ids(&["1", "2", "x", "x"]).may_repeat());
         assert!(ids(&["5", "4", "5"]).may_repeat());
         assert!(!ids(&["5", "4", "6", ""]).may_repeat());
+    }
+
+    fn catalog() -> Catalog {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules.toml"))
+                .unwrap();
+        Catalog::parse(&text, Path::new("/p/modules.toml")).unwrap()
+    }
+
+    /// The analysis (its rows, the fields' counts and the JSON report: every statistic) or
+    /// the error message.
+    fn outcome(catalog: &Catalog, module: &str, path: &Path, parts: usize) -> String {
+        let module = catalog.resolve(module).unwrap();
+        let options = AnalysisOptions {
+            bootstrap_replicates: 50,
+            ..AnalysisOptions::default()
+        };
+        match analyze_file_in_parts(module, path, &options, &mut (), parts, 0) {
+            Ok(analysis) => {
+                let fields: Vec<_> = analysis
+                    .fields
+                    .iter()
+                    .map(|f| (f.filled_a, f.filled_b, f.llm_unreadable))
+                    .collect();
+                let report = serde_json::to_string(&analysis.report("f.csv")).unwrap();
+                format!("FileAnalysis {} {fields:?} {report}", analysis.total_rows)
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Whether reading the file in `parts` parts stops at a cut inside a quoted cell.
+    fn missed_a_cut(path: &Path, parts: usize) -> bool {
+        let readers = crate::AnnotationReader::open_parts(path, parts, 0)
+            .unwrap()
+            .unwrap();
+        let mut row = crate::AnnotationRow {
+            line: 0,
+            cells: Vec::new(),
+        };
+        readers.into_iter().any(|mut reader| {
+            while let Ok(true) = reader.read_row(&mut row) {}
+            reader.missed_cut()
+        })
+    }
+
+    /// Equal outcomes; the first difference is shown (the outcomes are long).
+    fn assert_same(split: &str, one: &str, context: &str) {
+        if let Some(at) = split.bytes().zip(one.bytes()).position(|(a, b)| a != b) {
+            let from = split.floor_char_boundary(at.saturating_sub(200));
+            let to = |s: &str| s.floor_char_boundary(at + 200);
+            panic!(
+                "{context}: differs at {at}:\n{}\n---\n{}",
+                &split[from..to(split)],
+                &one[from..to(one)]
+            );
+        }
+        assert_eq!(split.len(), one.len(), "{context}");
+    }
+
+    /// An m12b sheet of `rows` rows in assorted spellings, line ends and quoting, with
+    /// `extra` put in before row `at`, then `tail`.
+    fn m12b_file(rows: u32, at: u32, extra: &str, tail: &str) -> Vec<u8> {
+        let labels = ["R", "relevant", " s ", "S", "C", "n", "Not relevant", ""];
+        let llm = ["R", "S", "C", "N", "maybe", ""];
+        let mut text = "\u{feff}\"row_id\",\"annotator_a_relevancy\",\"annotator_b_relevancy\",\"llm_relevancy\",\"notes\"\r\n".to_owned();
+        for i in 0..rows {
+            if i == at {
+                text.push_str(extra);
+            }
+            let a = labels[(i as usize * 7) % labels.len()];
+            let b = labels[(i as usize * 5 + i as usize / 3) % labels.len()];
+            let l = llm[(i as usize * 3) % llm.len()];
+            let row = match i % 6 {
+                0 => format!("\"{i}\",\"{a}\",\"{b}\",\"{l}\",\"two\nlines, \"\"quoted\"\"\"\r\n"),
+                1 => format!("{i},{a},{b},{l},plain\n"),
+                2 => format!("{i},{a},{b},{l},\"\"\r\n\r\n"),
+                3 => format!("{i},{a},{b},{l},x\r"),
+                4 => format!(",,,,\r\n{i},{a},{b},{l},\"a,b\"\n"),
+                _ => format!("\"{i}\",\"{a}\",\"{b}\",\"{l}\",\"\u{e9}t\u{e9}\r\n\"\r\n"),
+            };
+            text.push_str(&row);
+        }
+        text.push_str(tail);
+        text.into_bytes()
+    }
+
+    #[test]
+    fn a_file_read_in_parts_gives_the_analysis_and_errors_of_one_pass() {
+        let catalog = catalog();
+        let dir = tempfile::tempdir().unwrap();
+        let bad_labels: String = (0..30).map(|i| format!("x{i},maybe,R,R,n\n")).collect();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("clean", m12b_file(4000, 0, "", "")),
+            ("misfits", m12b_file(4000, 3500, "7,R,R,R,x,extra\n8;R;R;R;x\n", "9,R,R,R,x,y\n")),
+            ("bad_labels", m12b_file(4000, 1500, &bad_labels, "")),
+            ("bad_utf8", m12b_file(4000, 3900, "9,R,R,R,\u{0}\n", "10,R,R,R,\"\"\n")),
+            ("cut_off", m12b_file(4000, 0, "", "11,R,R,R,\"never\nclosed\n")),
+            ("unclosed", m12b_file(4000, 2100, "12,R,R,R,\"opens,x\n1,2,3,4,5,6\n", "")),
+            ("repeated_number", m12b_file(4000, 3800, "17,R,R,R,x\n", "")),
+            ("ids_across_parts", {
+                let mut t = m12b_file(0, 0, "", "");
+                for i in 0..4000 {
+                    t.extend_from_slice(format!("row{},R,S,C,x\n", i % 3000).as_bytes());
+                }
+                t
+            }),
+            ("numbers_across_parts", {
+                let mut t = m12b_file(0, 0, "", "");
+                for i in 0..4000u32 {
+                    let id = if i < 2000 { 4000 - i } else { i + 100 };
+                    t.extend_from_slice(format!("{id},R,S,C,x\n").as_bytes());
+                }
+                t
+            }),
+        ];
+        for (name, mut text) in cases {
+            if name == "bad_utf8" {
+                // A byte that is not UTF-8 in a column the analysis does not read.
+                let at = text.windows(2).rposition(|w| w == b"\0\n").unwrap();
+                text[at] = 0xff;
+            }
+            let path = dir.path().join(format!("{name}.csv"));
+            std::fs::write(&path, &text).unwrap();
+            let one = outcome(&catalog, "m12b", &path, 1);
+            for parts in [2, 3, 6] {
+                // The parts path itself, not its fallback, is what is compared.
+                assert!(!missed_a_cut(&path, parts), "{name}, {parts} parts");
+                let split = outcome(&catalog, "m12b", &path, parts);
+                assert_same(&split, &one, &format!("{name}, {parts} parts"));
+            }
+            let expected = match name {
+                "clean" => "FileAnalysis",
+                "misfits" => "do not fit",
+                "bad_labels" => "and 10 more",
+                "bad_utf8" => "not valid UTF-8",
+                "cut_off" => "cut off",
+                "unclosed" => "never closed",
+                _ => "duplicate row ids",
+            };
+            assert!(one.contains(expected), "{name}: {one}");
+        }
+    }
+
+    #[test]
+    fn lists_and_cuts_inside_quoted_cells_fall_back_to_one_pass() {
+        let catalog = catalog();
+        let dir = tempfile::tempdir().unwrap();
+        // A list field (m01): tallies of overlaps are not merged, the file is read in one pass.
+        let mut list = "row_id,annotator_a_brand_entities,annotator_b_brand_entities,llm_brand_entities\n".to_owned();
+        for i in 0..3000 {
+            list.push_str(&format!("{i},\"[\"\"a\"\",\"\"b{}\"\"]\",\"[\"\"a\"\"]\",\n", i % 3));
+        }
+        let list_path = dir.path().join("list.csv");
+        std::fs::write(&list_path, &list).unwrap();
+        // A note of many lines across the middle, each ending like a record.
+        let mut long = m12b_file(100, 0, "", "").into_iter().collect::<Vec<u8>>();
+        long.extend_from_slice(b"500,R,R,R,\"");
+        for _ in 0..20_000 {
+            long.extend_from_slice(b"a,\"\"\n");
+        }
+        long.extend_from_slice(b"end\"\n501,N,N,N,y\n");
+        let long_path = dir.path().join("long.csv");
+        std::fs::write(&long_path, &long).unwrap();
+        for (module, path) in [("m01", &list_path), ("m12b", &long_path)] {
+            let one = outcome(&catalog, module, path, 1);
+            assert!(one.starts_with("FileAnalysis"), "{one}");
+            assert_same(&outcome(&catalog, module, path, 2), &one, module);
+            assert_same(&outcome(&catalog, module, path, 4), &one, module);
+        }
     }
 }
