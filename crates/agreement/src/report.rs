@@ -594,6 +594,34 @@ mod tests {
     }
 
     #[test]
+    fn merged_accumulators_equal_one_that_saw_every_row() {
+        let rows: Vec<(Option<usize>, Option<usize>, Option<usize>)> = (0..500usize)
+            .map(|i| {
+                let pick = |n: usize| (n % 5 < 4).then_some(n % 4);
+                (pick(i * 7), pick(i * 3 + i / 5), pick(i * 11 + 1))
+            })
+            .collect();
+        let mut whole = AgreementAccumulator::new(relevance());
+        for &(a, b, l) in &rows {
+            whole.push_indices_with_llm(a, b, l).unwrap();
+        }
+        for cut in [0, 1, 250, 499, 500] {
+            let mut first = AgreementAccumulator::new(relevance());
+            let mut second = AgreementAccumulator::new(relevance());
+            for &(a, b, l) in &rows[..cut] {
+                first.push_indices_with_llm(a, b, l).unwrap();
+            }
+            for &(a, b, l) in &rows[cut..] {
+                second.push_indices_with_llm(a, b, l).unwrap();
+            }
+            first.merge(&second).unwrap();
+            assert_eq!(first, whole, "cut at {cut}");
+        }
+        let other = AgreementAccumulator::new(Categories::new(["R", "N"]).unwrap());
+        assert_eq!(whole.clone().merge(&other), Err(Error::CategoryMismatch));
+    }
+
+    #[test]
     fn a_bad_label_counts_nothing_for_its_row() {
         let mut acc = AgreementAccumulator::new(relevance());
         acc.push(Some("R"), Some("R")).unwrap();

@@ -997,7 +997,10 @@ fn detect_delimiter(line: &[u8]) -> u8 {
 /// straight from the file, not from a thread's chunks).
 fn csv_reader<R: Read>(delimiter: u8, part: bool, source: R) -> csv::Reader<R> {
     let mut builder = csv::ReaderBuilder::new();
-    builder.delimiter(delimiter).flexible(true).has_headers(false);
+    builder
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false);
     if part {
         builder.buffer_capacity(64 * 1024);
     }
@@ -1058,8 +1061,7 @@ fn find_cuts(file: &File, size: u64, parts: usize) -> io::Result<Option<Vec<u64>
     let Some(first_break) = memchr::memchr2(b'\n', b'\r', header) else {
         return Ok(None);
     };
-    let line_feed = header[first_break] == b'\n'
-        || header.get(first_break + 1) == Some(&b'\n');
+    let line_feed = header[first_break] == b'\n' || header.get(first_break + 1) == Some(&b'\n');
     if !line_feed {
         return Ok(None);
     }
@@ -1119,7 +1121,9 @@ fn closes_record(line: &[u8], delimiter: u8) -> Option<bool> {
     if quotes % 2 == 1 {
         Some(true)
     } else if quotes >= 2
-        && (before == 0 || matches!(line[before - 1], b'\n' | b'\r') || line[before - 1] == delimiter)
+        && (before == 0
+            || matches!(line[before - 1], b'\n' | b'\r')
+            || line[before - 1] == delimiter)
     {
         Some(false)
     } else {
@@ -1374,9 +1378,15 @@ mod tests {
         assert!(bad_error.contains("not valid UTF-8"), "{bad_error}");
     }
 
+    /// Every row (line and cells) read, and the error (or the misfit rows) at the end.
+    type RowsRead = (Vec<(u64, Vec<String>)>, String);
+
     /// Rows (line and cells) and the error of every part in turn, as one list; `None` when a
     /// part other than the last stopped inside a quoted cell.
-    fn parts_lines_and_error(path: &Path, parts: usize) -> Option<(Vec<(u64, Vec<String>)>, String)> {
+    fn parts_lines_and_error(
+        path: &Path,
+        parts: usize,
+    ) -> Option<RowsRead> {
         let readers = match AnnotationReader::open_parts(path, parts, 0) {
             Ok(readers) => readers.expect("the file is cut"),
             Err(e) => return Some((Vec::new(), e.to_string())),
@@ -1417,7 +1427,7 @@ mod tests {
     }
 
     /// The same, read in one pass by [`AnnotationReader::open`].
-    fn whole_lines_and_error(path: &Path) -> (Vec<(u64, Vec<String>)>, String) {
+    fn whole_lines_and_error(path: &Path) -> RowsRead {
         let mut reader = match AnnotationReader::open(path) {
             Ok(reader) => reader,
             Err(e) => return (Vec::new(), e.to_string()),
@@ -1484,7 +1494,10 @@ mod tests {
                 t
             }),
             ("bad_utf8", tricky_file(3000, 2900, b"9,R,\xff\n")),
-            ("unclosed_quote", tricky_file(3000, 2200, b"9,R,\"opened,x\n1,2,3,4\n")),
+            (
+                "unclosed_quote",
+                tricky_file(3000, 2200, b"9,R,\"opened,x\n1,2,3,4\n"),
+            ),
             ("no_line_end", {
                 let mut t = tricky_file(3000, 0, b"");
                 t.extend_from_slice(b"9,R,last");
@@ -1553,7 +1566,11 @@ mod tests {
             let cut = AnnotationReader::open_parts(&path, 4, 0).unwrap();
             if name == "small.csv" {
                 assert_eq!(cut.map(|r| r.len()), Some(2));
-                assert!(AnnotationReader::open_parts(&path, 4, 1 << 20).unwrap().is_none());
+                assert!(
+                    AnnotationReader::open_parts(&path, 4, 1 << 20)
+                        .unwrap()
+                        .is_none()
+                );
             } else {
                 assert!(cut.is_none(), "{name}");
             }

@@ -281,11 +281,7 @@ fn analyze_parts<'a>(
     let Some(plan) = Plan::new(module, first)? else {
         return Err(no_fields(module));
     };
-    if !plan
-        .located
-        .iter()
-        .all(|l| l.reader.labels().is_some())
-    {
+    if !plan.located.iter().all(|l| l.reader.labels().is_some()) {
         return Ok(None);
     }
     for reader in later.iter_mut() {
@@ -313,7 +309,10 @@ fn analyze_parts<'a>(
         let later: Vec<_> = handles
             .into_iter()
             // A worker's panic is a bug: it goes on as this thread's.
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect();
         ((first_tally, first.missed_cut()), later)
     });
@@ -711,11 +710,23 @@ mod tests {
         let bad_labels: String = (0..30).map(|i| format!("x{i},maybe,R,R,n\n")).collect();
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("clean", m12b_file(4000, 0, "", "")),
-            ("misfits", m12b_file(4000, 3500, "7,R,R,R,x,extra\n8;R;R;R;x\n", "9,R,R,R,x,y\n")),
+            (
+                "misfits",
+                m12b_file(4000, 3500, "7,R,R,R,x,extra\n8;R;R;R;x\n", "9,R,R,R,x,y\n"),
+            ),
             ("bad_labels", m12b_file(4000, 1500, &bad_labels, "")),
-            ("bad_utf8", m12b_file(4000, 3900, "9,R,R,R,\u{0}\n", "10,R,R,R,\"\"\n")),
-            ("cut_off", m12b_file(4000, 0, "", "11,R,R,R,\"never\nclosed\n")),
-            ("unclosed", m12b_file(4000, 2100, "12,R,R,R,\"opens,x\n1,2,3,4,5,6\n", "")),
+            (
+                "bad_utf8",
+                m12b_file(4000, 3900, "9,R,R,R,\u{0}\n", "10,R,R,R,\"\"\n"),
+            ),
+            (
+                "cut_off",
+                m12b_file(4000, 0, "", "11,R,R,R,\"never\nclosed\n"),
+            ),
+            (
+                "unclosed",
+                m12b_file(4000, 2100, "12,R,R,R,\"opens,x\n1,2,3,4,5,6\n", ""),
+            ),
             ("repeated_number", m12b_file(4000, 3800, "17,R,R,R,x\n", "")),
             ("ids_across_parts", {
                 let mut t = m12b_file(0, 0, "", "");
@@ -766,9 +777,14 @@ mod tests {
         let catalog = catalog();
         let dir = tempfile::tempdir().unwrap();
         // A list field (m01): tallies of overlaps are not merged, the file is read in one pass.
-        let mut list = "row_id,annotator_a_brand_entities,annotator_b_brand_entities,llm_brand_entities\n".to_owned();
+        let mut list =
+            "row_id,annotator_a_brand_entities,annotator_b_brand_entities,llm_brand_entities\n"
+                .to_owned();
         for i in 0..3000 {
-            list.push_str(&format!("{i},\"[\"\"a\"\",\"\"b{}\"\"]\",\"[\"\"a\"\"]\",\n", i % 3));
+            list.push_str(&format!(
+                "{i},\"[\"\"a\"\",\"\"b{}\"\"]\",\"[\"\"a\"\"]\",\n",
+                i % 3
+            ));
         }
         let list_path = dir.path().join("list.csv");
         std::fs::write(&list_path, &list).unwrap();
