@@ -393,13 +393,15 @@ pub struct AnnotationReader<R: Read> {
 }
 
 /// Where a part of a file starts and how it ends (see [`AnnotationReader::open_parts`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Part {
-    /// The part's first byte in the file.
-    start: u64,
+    /// The part's place among the parts.
+    index: usize,
     /// Line breaks before the part (as [`LineCounter`] counts them), once counted: by the
     /// first call of [`AnnotationReader::read_row`], on the thread that reads the part.
     lines_before: Option<u64>,
+    /// The line breaks of every part, counted once each, shared by the readers.
+    lines: Arc<PartLines>,
     /// Whether the part runs to the end of the file.
     last: bool,
     /// Whether the part turned out to end inside a quoted cell (and is not the last).
@@ -466,9 +468,24 @@ impl AnnotationReader<File> {
             return Ok(None);
         };
         let mut readers = Vec::with_capacity(cuts.len() + 1);
+        let ranges: Vec<(u64, u64)> = std::iter::once(0)
+            .chain(cuts.iter().copied())
+            .zip(cuts.iter().copied().chain([size]))
+            .collect();
+        let lines = Arc::new(PartLines {
+            path: path.to_owned(),
+            counts: Mutex::new(vec![Count::Todo; ranges.len()]),
+            counted: std::sync::Condvar::new(),
+            ranges,
+        });
         // A fresh handle: `find_cuts` moved the other's offset.
         let file = File::open(path).map_err(io_error)?;
-        let first = AnnotationReader::start_part(path, file.take(cuts[0]), cuts.len() + 1)?;
+        let first = AnnotationReader::start_part(
+            path,
+            file.take(cuts[0]),
+            cuts.len() + 1,
+            Arc::clone(&lines),
+        )?;
         let (headers, delimiter) = (first.headers.clone(), first.delimiter);
         readers.push(first);
         for (i, &start) in cuts.iter().enumerate() {
@@ -496,8 +513,9 @@ impl AnnotationReader<File> {
                 misfits: Vec::new(),
                 skipped: Vec::new(),
                 part: Some(Part {
-                    start,
+                    index: i + 1,
                     lines_before: None,
+                    lines: Arc::clone(&lines),
                     last: end == size,
                     missed: false,
                 }),
@@ -543,10 +561,16 @@ impl AnnotationReader<File> {
 
 impl AnnotationReader<io::Take<File>> {
     /// The reader over the first of `parts` parts: it reads the header.
-    fn start_part(path: &Path, bytes: io::Take<File>, parts: usize) -> Result<Self> {
+    fn start_part(
+        path: &Path,
+        bytes: io::Take<File>,
+        parts: usize,
+        lines: Arc<PartLines>,
+    ) -> Result<Self> {
         let part = Part {
-            start: 0,
+            index: 0,
             lines_before: Some(0),
+            lines,
             last: parts < 2,
             missed: false,
         };
@@ -568,7 +592,7 @@ impl<R: Read> AnnotationReader<R> {
     /// pass.
     #[must_use]
     pub fn missed_cut(&self) -> bool {
-        self.part.is_some_and(|p| p.missed)
+        self.part.as_ref().is_some_and(|p| p.missed)
     }
 
     /// Reads the header line from any reader; `path` is only used in messages.
@@ -708,7 +732,9 @@ impl<R: Read> AnnotationReader<R> {
             lines_before = match part.lines_before {
                 Some(lines) => lines,
                 None => {
-                    let lines = count_line_breaks(&self.path, part.start)
+                    let lines = part
+                        .lines
+                        .before(part.index)
                         .map_err(|e| Error::io(&self.path, e))?;
                     part.lines_before = Some(lines);
                     lines
@@ -1007,10 +1033,78 @@ fn csv_reader<R: Read>(delimiter: u8, part: bool, source: R) -> csv::Reader<R> {
     builder.from_reader(source)
 }
 
-/// Line breaks in the first `len` bytes of a file as [`LineCounter`] counts them: CR, LF and
-/// CRLF each end one line.
-fn count_line_breaks(path: &Path, len: u64) -> io::Result<u64> {
-    let mut file = File::open(path)?.take(len);
+/// The line breaks of each part of a file, counted once each by whichever reader needs them
+/// first: a part's reader counts the part before it, then adds the counts of the parts before
+/// that (counting any that no one has started, waiting for any being counted). Nothing waits
+/// for a reader to be read, so the parts can be read on any threads in any order.
+struct PartLines {
+    path: PathBuf,
+    /// Each part's byte range.
+    ranges: Vec<(u64, u64)>,
+    counts: Mutex<Vec<Count>>,
+    counted: std::sync::Condvar,
+}
+
+#[derive(Debug, Clone)]
+enum Count {
+    Todo,
+    Counting,
+    Done(u64),
+    Failed(String),
+}
+
+impl std::fmt::Debug for PartLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartLines")
+            .field("ranges", &self.ranges)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartLines {
+    /// Line breaks before part `index`.
+    fn before(&self, index: usize) -> io::Result<u64> {
+        let mut sum = 0;
+        for part in (0..index).rev() {
+            let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                match &counts[part] {
+                    Count::Done(n) => {
+                        sum += n;
+                        break;
+                    }
+                    Count::Failed(message) => return Err(io::Error::other(message.clone())),
+                    Count::Counting => {
+                        counts = self
+                            .counted
+                            .wait(counts)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                    Count::Todo => {
+                        counts[part] = Count::Counting;
+                        drop(counts);
+                        let (start, end) = self.ranges[part];
+                        let counted = count_line_breaks(&self.path, start, end);
+                        counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+                        counts[part] = match &counted {
+                            Ok(n) => Count::Done(*n),
+                            Err(e) => Count::Failed(e.to_string()),
+                        };
+                        self.counted.notify_all();
+                    }
+                }
+            }
+        }
+        Ok(sum)
+    }
+}
+
+/// Line breaks in bytes `start..end` of a file as [`LineCounter`] counts them: CR, LF and CRLF
+/// each end one line (`start` is 0 or just past a line feed).
+fn count_line_breaks(path: &Path, start: u64, end: u64) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(start))?;
+    let mut file = file.take(end - start);
     let mut buffer = vec![0u8; 1 << 20];
     let (mut lines, mut after_cr) = (0u64, false);
     loop {
@@ -1383,10 +1477,7 @@ mod tests {
 
     /// Rows (line and cells) and the error of every part in turn, as one list; `None` when a
     /// part other than the last stopped inside a quoted cell.
-    fn parts_lines_and_error(
-        path: &Path,
-        parts: usize,
-    ) -> Option<RowsRead> {
+    fn parts_lines_and_error(path: &Path, parts: usize) -> Option<RowsRead> {
         let readers = match AnnotationReader::open_parts(path, parts, 0) {
             Ok(readers) => readers.expect("the file is cut"),
             Err(e) => return Some((Vec::new(), e.to_string())),
@@ -1535,6 +1626,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn parts_read_backwards_or_on_threads_number_their_lines_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clean.csv");
+        std::fs::write(&path, tricky_file(3000, 0, b"")).unwrap();
+        let whole = whole_lines_and_error(&path);
+        let read_part = |mut reader: AnnotationReader<io::Take<File>>| {
+            let mut row = AnnotationRow {
+                line: 0,
+                cells: Vec::new(),
+            };
+            let mut lines = Vec::new();
+            while reader.read_row(&mut row).unwrap() {
+                lines.push(row.line);
+            }
+            lines
+        };
+        let expected: Vec<u64> = whole.0.iter().map(|(line, _)| *line).collect();
+        let readers = AnnotationReader::open_parts(&path, 5, 0).unwrap().unwrap();
+        let mut backwards: Vec<Vec<u64>> = readers.into_iter().rev().map(read_part).collect();
+        backwards.reverse();
+        assert_eq!(backwards.concat(), expected);
+        let readers = AnnotationReader::open_parts(&path, 5, 0).unwrap().unwrap();
+        let threaded: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = readers
+                .into_iter()
+                .map(|r| scope.spawn(move || read_part(r)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(threaded.concat(), expected);
     }
 
     #[test]
