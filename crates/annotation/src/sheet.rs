@@ -641,6 +641,16 @@ impl<R: Read> AnnotationReader<R> {
                 path: path.to_owned(),
             });
         }
+        let mut part = part;
+        if let Some(part) = part.as_mut() {
+            // A header record that runs past the first part's end (a quoted cell of many lines):
+            // the cut is wrong, the file is read in one pass.
+            let after = csv.position().byte();
+            let marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+            if !part.last && marks.part_len.is_some_and(|len| after > len + 1) {
+                part.missed = true;
+            }
+        }
         let mut headers = Vec::with_capacity(record.len());
         for (i, cell) in record.iter().enumerate() {
             let text = std::str::from_utf8(cell).map_err(|_| Error::Csv {
@@ -1675,6 +1685,20 @@ mod tests {
         assert_eq!(parts_lines_and_error(&path, 2), None);
         let (rows, error) = whole_lines_and_error(&path);
         assert_eq!((rows.len(), error.as_str()), (3, ""));
+    }
+
+    #[test]
+    fn a_header_across_the_first_cut_is_noticed() {
+        let mut text = b"row_id,\"note".to_vec();
+        for _ in 0..10_000 {
+            text.extend_from_slice(b"\"\"\n");
+        }
+        text.extend_from_slice(b"\"\n1,x\n2,y\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("header.csv");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(parts_lines_and_error(&path, 2), None);
+        assert_eq!(whole_lines_and_error(&path).0.len(), 2);
     }
 
     #[test]

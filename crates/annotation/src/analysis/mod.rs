@@ -278,6 +278,10 @@ fn analyze_parts<'a>(
     let Some((first, later)) = readers.split_first_mut() else {
         return Ok(None);
     };
+    if first.missed_cut() {
+        // The header ran past the first cut.
+        return Ok(None);
+    }
     let Some(plan) = Plan::new(module, first)? else {
         return Err(no_fields(module));
     };
