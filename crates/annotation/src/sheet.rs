@@ -435,13 +435,15 @@ impl AnnotationReader<File> {
     /// that several threads can read one big file at once. Reading every part in order gives
     /// the rows, line numbers and errors that [`Self::open`] gives for the whole file, with one
     /// exception that the caller must check: a part other than the last may turn out to stop
-    /// inside a quoted cell ([`Self::missed_cut`]); the caller then reads the file in one pass.
+    /// inside a quoted cell ([`Self::missed_cut`]; for the first part, possibly as soon as it
+    /// is opened); the caller then reads the file in one pass.
     ///
     /// The cuts are found without reading the file up to them: each is a line feed just past a
     /// point of the file, preferably one after a closing quote; whether it really ends a record
     /// is known only once the part before it has been read, which costs nothing extra. (A
-    /// multi-line quoted cell at a cut is what makes a cut miss.) Each part counts the line
-    /// breaks before it when it starts, on its own thread.
+    /// multi-line quoted cell at a cut is what makes a cut miss.) Each part's line breaks are
+    /// counted once, by the first reader that needs them (usually the next part's, on its own
+    /// thread, before it parses), so the parts can be read on any threads in any order.
     ///
     /// Returns `None`, and the file is best read in one pass, for a workbook, a file smaller
     /// than `min_bytes`, one whose first line break is not a line feed (a file of CR line ends
