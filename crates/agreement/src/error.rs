@@ -67,6 +67,10 @@ pub enum Error {
         count: usize,
     },
 
+    /// Two accumulators over different category lists cannot be merged.
+    #[error("the two tallies were built over different categories and cannot be merged")]
+    CategoryMismatch,
+
     /// Two label sequences that should pair up item by item have different lengths.
     #[error("rater A gave {a} labels but rater B gave {b}; they must label the same items")]
     LengthMismatch {

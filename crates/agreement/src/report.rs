@@ -137,6 +137,39 @@ impl AgreementAccumulator {
         Ok(())
     }
 
+    /// Adds the rows of `other`, an accumulator over other rows of the same field (a later
+    /// part of the same file, say): the result is the accumulator that would have seen both
+    /// sets of rows. Counts are integers, so the merge is exact and its order does not matter.
+    ///
+    /// # Errors
+    /// [`Error::CategoryMismatch`] when the two were built over different categories (nothing
+    /// is added), [`Error::TooManyItems`] when the sum would pass [`crate::MAX_ITEMS`].
+    pub fn merge(&mut self, other: &Self) -> Result<(), Error> {
+        if self.ab.categories() != other.ab.categories() {
+            return Err(Error::CategoryMismatch);
+        }
+        let total = self.ab.total().checked_add(other.ab.total());
+        if total.is_none_or(|t| t > crate::MAX_ITEMS) {
+            return Err(Error::TooManyItems {
+                max: crate::MAX_ITEMS,
+            });
+        }
+        self.rows += other.rows;
+        add_table(&mut self.ab, &other.ab);
+        if let Some(theirs) = &other.llm {
+            let categories = self.ab.categories();
+            let mine = self.llm.get_or_insert_with(|| LlmTables {
+                vs_a: ConfusionMatrix::new(categories.clone()),
+                vs_b: ConfusionMatrix::new(categories.clone()),
+                vs_consensus: ConfusionMatrix::new(categories.clone()),
+            });
+            add_table(&mut mine.vs_a, &theirs.vs_a);
+            add_table(&mut mine.vs_b, &theirs.vs_b);
+            add_table(&mut mine.vs_consensus, &theirs.vs_consensus);
+        }
+        Ok(())
+    }
+
     fn check(&self, category: Option<usize>, rater: &str) -> Result<Option<usize>, Error> {
         category
             .map(|c| self.ab.categories().check_index(c, rater, self.rows))
@@ -542,12 +575,50 @@ fn skipped_bootstrap(
     )
 }
 
+/// Adds every cell of `other` to `table` (two tables over the same categories).
+fn add_table(table: &mut ConfusionMatrix, other: &ConfusionMatrix) {
+    let k = other.categories().len();
+    for (cell, &count) in other.cells().iter().enumerate() {
+        if count > 0 {
+            table.add_unchecked(cell / k, cell % k, count);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn relevance() -> Categories {
         Categories::new(["R", "S", "C", "N"]).unwrap()
+    }
+
+    #[test]
+    fn merged_accumulators_equal_one_that_saw_every_row() {
+        let rows: Vec<(Option<usize>, Option<usize>, Option<usize>)> = (0..500usize)
+            .map(|i| {
+                let pick = |n: usize| (n % 5 < 4).then_some(n % 4);
+                (pick(i * 7), pick(i * 3 + i / 5), pick(i * 11 + 1))
+            })
+            .collect();
+        let mut whole = AgreementAccumulator::new(relevance());
+        for &(a, b, l) in &rows {
+            whole.push_indices_with_llm(a, b, l).unwrap();
+        }
+        for cut in [0, 1, 250, 499, 500] {
+            let mut first = AgreementAccumulator::new(relevance());
+            let mut second = AgreementAccumulator::new(relevance());
+            for &(a, b, l) in &rows[..cut] {
+                first.push_indices_with_llm(a, b, l).unwrap();
+            }
+            for &(a, b, l) in &rows[cut..] {
+                second.push_indices_with_llm(a, b, l).unwrap();
+            }
+            first.merge(&second).unwrap();
+            assert_eq!(first, whole, "cut at {cut}");
+        }
+        let other = AgreementAccumulator::new(Categories::new(["R", "N"]).unwrap());
+        assert_eq!(whole.clone().merge(&other), Err(Error::CategoryMismatch));
     }
 
     #[test]

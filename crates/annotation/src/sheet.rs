@@ -152,6 +152,10 @@ struct Marks {
     /// Whether the input read so far stops inside a quoted cell.
     cut_off: bool,
     ended: bool,
+    /// For a part of a file ([`Feed::Part`]): the offset of the last byte read that is not a
+    /// line break, and the length of the part once all of it has been read.
+    last_content: Option<u64>,
+    part_len: Option<u64>,
 }
 
 impl Marks {
@@ -161,6 +165,8 @@ impl Marks {
             quoting: CsvQuoting::new(delimiter),
             cut_off: false,
             ended: false,
+            last_content: None,
+            part_len: None,
         }
     }
 
@@ -183,6 +189,26 @@ enum Feed<R> {
     /// From a second thread that reads ahead and follows the marks, so the parser's core only
     /// parses. (Files only: the reader must be able to move to that thread.)
     Ahead(ReadAhead),
+    /// One part of a file read by several readers at once: its bytes, then [`PART_END`]. Only
+    /// the line breaks are followed; whether the part stops inside a quoted cell is told by
+    /// the parser itself (see [`AnnotationReader::read_row`]).
+    Part(PartFeed<R>),
+}
+
+/// Bytes the parser reads after a part of a file. After a whole record (outside quotes) they
+/// make one more record, `x`, that starts after the part's last byte that is not a line break.
+/// Inside a quoted cell they are part of that cell, so the record that holds them starts
+/// before: the part stops inside a quoted cell (or, at the end of the file, the file is cut
+/// off). The leading line feed ends a last record that has no line break of its own.
+const PART_END: &[u8] = b"\nx\n";
+
+/// The bytes of one part of a file, then [`PART_END`].
+struct PartFeed<R> {
+    bytes: Bytes<R>,
+    /// Bytes of the part read so far.
+    read: u64,
+    /// Bytes of [`PART_END`] given so far, once the part is read.
+    end_given: Option<usize>,
 }
 
 impl<R: Read> Read for LineMarks<R> {
@@ -195,6 +221,35 @@ impl<R: Read> Read for LineMarks<R> {
                 marks.cut_off = marks.quoting.inside_quotes();
                 marks.lines.feed(&buf[..n]);
                 marks.ended |= n == 0 && !buf.is_empty();
+                Ok(n)
+            }
+            Feed::Part(part) => {
+                if part.end_given.is_none() {
+                    let n = part.bytes.read(buf)?;
+                    let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+                    if n > 0 {
+                        let bytes = &buf[..n];
+                        marks.lines.feed(bytes);
+                        if let Some(i) = bytes.iter().rposition(|&b| b != b'\n' && b != b'\r') {
+                            marks.last_content = Some(part.read + i as u64);
+                        }
+                        part.read += n as u64;
+                        return Ok(n);
+                    }
+                    if buf.is_empty() {
+                        return Ok(0);
+                    }
+                    marks.part_len = Some(part.read);
+                    part.end_given = Some(0);
+                }
+                let given = part.end_given.unwrap_or(PART_END.len());
+                let n = buf.len().min(PART_END.len() - given);
+                buf[..n].copy_from_slice(&PART_END[given..given + n]);
+                part.end_given = Some(given + n);
+                if n == 0 && !buf.is_empty() {
+                    let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+                    marks.ended = true;
+                }
                 Ok(n)
             }
             Feed::Ahead(ahead) => {
@@ -333,6 +388,24 @@ pub struct AnnotationReader<R: Read> {
     misfits: Vec<MalformedRow>,
     /// Columns whose cells are left empty (not checked or copied): see [`Self::only_columns`].
     skipped: Vec<bool>,
+    /// Set for a reader over one part of a file ([`AnnotationReader::open_parts`]).
+    part: Option<Part>,
+}
+
+/// Where a part of a file starts and how it ends (see [`AnnotationReader::open_parts`]).
+#[derive(Debug, Clone)]
+struct Part {
+    /// The part's place among the parts.
+    index: usize,
+    /// Line breaks before the part (as [`LineCounter`] counts them), once counted: by the
+    /// first call of [`AnnotationReader::read_row`], on the thread that reads the part.
+    lines_before: Option<u64>,
+    /// The line breaks of every part, counted once each, shared by the readers.
+    lines: Arc<PartLines>,
+    /// Whether the part runs to the end of the file.
+    last: bool,
+    /// Whether the part turned out to end inside a quoted cell (and is not the last).
+    missed: bool,
 }
 
 impl AnnotationReader<File> {
@@ -350,9 +423,107 @@ impl AnnotationReader<File> {
             return Self::from_sheet(crate::workbook::read_sheet(path)?);
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::start(path, file, |bytes, delimiter| {
-            ReadAhead::start(bytes, delimiter).map(Feed::Ahead)
-        })
+        Self::start(
+            path,
+            file,
+            |bytes, delimiter| ReadAhead::start(bytes, delimiter).map(Feed::Ahead),
+            None,
+        )
+    }
+
+    /// Readers over `parts` consecutive parts of a CSV file, each made of whole records, so
+    /// that several threads can read one big file at once. Reading every part in order gives
+    /// the rows, line numbers and errors that [`Self::open`] gives for the whole file, with one
+    /// exception that the caller must check: a part other than the last may turn out to stop
+    /// inside a quoted cell ([`Self::missed_cut`]; for the first part, possibly as soon as it
+    /// is opened); the caller then reads the file in one pass.
+    ///
+    /// The cuts are found without reading the file up to them: each is a line feed just past a
+    /// point of the file, preferably one after a closing quote; whether it really ends a record
+    /// is known only once the part before it has been read, which costs nothing extra. (A
+    /// multi-line quoted cell at a cut is what makes a cut miss.) Each part's line breaks are
+    /// counted once, by the first reader that needs them (usually the next part's, on its own
+    /// thread, before it parses), so the parts can be read on any threads in any order.
+    ///
+    /// Returns `None`, and the file is best read in one pass, for a workbook, a file smaller
+    /// than `min_bytes`, one whose first line break is not a line feed (a file of CR line ends
+    /// is never cut), and one where fewer than two parts could be cut.
+    ///
+    /// # Errors
+    /// When the file cannot be read, or its header is not valid (as [`Self::open`]).
+    pub fn open_parts(
+        path: &Path,
+        parts: usize,
+        min_bytes: u64,
+    ) -> Result<Option<Vec<AnnotationReader<io::Take<File>>>>> {
+        use std::io::{Seek, SeekFrom};
+        if parts < 2 || crate::workbook::is_workbook(path) {
+            return Ok(None);
+        }
+        let io_error = |e| Error::io(path, e);
+        let file = File::open(path).map_err(io_error)?;
+        let size = file.metadata().map_err(io_error)?.len();
+        if size < min_bytes.max(1) {
+            return Ok(None);
+        }
+        let Some(cuts) = find_cuts(&file, size, parts).map_err(io_error)? else {
+            return Ok(None);
+        };
+        let mut readers = Vec::with_capacity(cuts.len() + 1);
+        let ranges: Vec<(u64, u64)> = std::iter::once(0)
+            .chain(cuts.iter().copied())
+            .zip(cuts.iter().copied().chain([size]))
+            .collect();
+        let lines = Arc::new(PartLines {
+            path: path.to_owned(),
+            counts: Mutex::new(vec![Count::Todo; ranges.len()]),
+            counted: std::sync::Condvar::new(),
+            ranges,
+        });
+        // A fresh handle: `find_cuts` moved the other's offset.
+        let file = File::open(path).map_err(io_error)?;
+        let first = AnnotationReader::start_part(
+            path,
+            file.take(cuts[0]),
+            cuts.len() + 1,
+            Arc::clone(&lines),
+        )?;
+        let (headers, delimiter) = (first.headers.clone(), first.delimiter);
+        readers.push(first);
+        for (i, &start) in cuts.iter().enumerate() {
+            let end = cuts.get(i + 1).copied().unwrap_or(size);
+            let mut file = File::open(path).map_err(io_error)?;
+            file.seek(SeekFrom::Start(start)).map_err(io_error)?;
+            let marks = Arc::new(Mutex::new(Marks::new(delimiter)));
+            let source = LineMarks {
+                feed: Feed::Part(PartFeed {
+                    bytes: Cursor::new(Vec::new())
+                        .chain(BufReader::with_capacity(64 * 1024, file.take(end - start))),
+                    read: 0,
+                    end_given: None,
+                }),
+                marks: Arc::clone(&marks),
+            };
+            readers.push(AnnotationReader {
+                path: path.to_owned(),
+                csv: Some(csv_reader(delimiter, true, source)),
+                sheet: None,
+                headers: headers.clone(),
+                delimiter,
+                record: csv::ByteRecord::new(),
+                marks,
+                misfits: Vec::new(),
+                skipped: Vec::new(),
+                part: Some(Part {
+                    index: i + 1,
+                    lines_before: None,
+                    lines: Arc::clone(&lines),
+                    last: end == size,
+                    missed: false,
+                }),
+            });
+        }
+        Ok(Some(readers))
     }
 
     /// A reader over a workbook's sheet: the header checked as a CSV header is.
@@ -385,17 +556,53 @@ impl AnnotationReader<File> {
             marks: Arc::new(Mutex::new(Marks::new(b','))),
             misfits: Vec::new(),
             skipped: Vec::new(),
+            part: None,
         })
     }
 }
 
+impl AnnotationReader<io::Take<File>> {
+    /// The reader over the first of `parts` parts: it reads the header.
+    fn start_part(
+        path: &Path,
+        bytes: io::Take<File>,
+        parts: usize,
+        lines: Arc<PartLines>,
+    ) -> Result<Self> {
+        let part = Part {
+            index: 0,
+            lines_before: Some(0),
+            lines,
+            last: parts < 2,
+            missed: false,
+        };
+        let feed = |bytes, _| {
+            Ok(Feed::Part(PartFeed {
+                bytes,
+                read: 0,
+                end_given: None,
+            }))
+        };
+        Self::start(path, bytes, feed, Some(part))
+    }
+}
+
 impl<R: Read> AnnotationReader<R> {
+    /// Whether this reader, over a part of a file other than the last
+    /// ([`AnnotationReader::open_parts`]), found that its part stops inside a quoted cell. Its
+    /// rows are then incomplete and the next part's are wrong: the file must be read in one
+    /// pass.
+    #[must_use]
+    pub fn missed_cut(&self) -> bool {
+        self.part.as_ref().is_some_and(|p| p.missed)
+    }
+
     /// Reads the header line from any reader; `path` is only used in messages.
     ///
     /// # Errors
     /// When the input is empty or its header is not valid.
     pub fn new(path: &Path, reader: R) -> Result<Self> {
-        Self::start(path, reader, |bytes, _| Ok(Feed::Inline(bytes)))
+        Self::start(path, reader, |bytes, _| Ok(Feed::Inline(bytes)), None)
     }
 
     /// Reads the header line, then hands the bytes to `feed`.
@@ -403,6 +610,7 @@ impl<R: Read> AnnotationReader<R> {
         path: &Path,
         reader: R,
         feed: impl FnOnce(Bytes<R>, u8) -> io::Result<Feed<R>>,
+        part: Option<Part>,
     ) -> Result<Self> {
         let mut buffered = BufReader::with_capacity(64 * 1024, reader);
         // The first line decides the separator; it is read ahead and replayed to the parser.
@@ -425,11 +633,7 @@ impl<R: Read> AnnotationReader<R> {
                 .map_err(|e| Error::io(path, e))?,
             marks: Arc::clone(&marks),
         };
-        let mut csv = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(source);
+        let mut csv = csv_reader(delimiter, part.is_some(), source);
         let mut record = csv::ByteRecord::new();
         let read = csv
             .read_byte_record(&mut record)
@@ -438,6 +642,16 @@ impl<R: Read> AnnotationReader<R> {
             return Err(Error::EmptyFile {
                 path: path.to_owned(),
             });
+        }
+        let mut part = part;
+        if let Some(part) = part.as_mut() {
+            // A header record that runs past the first part's end (a quoted cell of many lines):
+            // the cut is wrong, the file is read in one pass.
+            let after = csv.position().byte();
+            let marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+            if !part.last && marks.part_len.is_some_and(|len| after > len + 1) {
+                part.missed = true;
+            }
         }
         let mut headers = Vec::with_capacity(record.len());
         for (i, cell) in record.iter().enumerate() {
@@ -472,6 +686,7 @@ impl<R: Read> AnnotationReader<R> {
             marks,
             misfits: Vec::new(),
             skipped: Vec::new(),
+            part,
         })
     }
 
@@ -521,6 +736,23 @@ impl<R: Read> AnnotationReader<R> {
         if self.csv.is_none() {
             return self.read_sheet_row(row);
         }
+        let mut lines_before = 0;
+        if let Some(part) = self.part.as_mut() {
+            if part.missed {
+                return Ok(false);
+            }
+            lines_before = match part.lines_before {
+                Some(lines) => lines,
+                None => {
+                    let lines = part
+                        .lines
+                        .before(part.index)
+                        .map_err(|e| Error::io(&self.path, e))?;
+                    part.lines_before = Some(lines);
+                    lines
+                }
+            };
+        }
         loop {
             let Some(csv) = self.csv.as_mut() else {
                 return Ok(false);
@@ -532,8 +764,30 @@ impl<R: Read> AnnotationReader<R> {
                 return self.end();
             }
             let start = self.record.position().map_or(0, csv::Position::byte);
+            let after = csv.position().byte();
             let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
-            let line = marks.line_at(start);
+            let line = marks.line_at(start) + lines_before;
+            // A record that reaches past the part's end plus one line feed holds `x` of
+            // `PART_END`: the part is over.
+            if let Some(part) = self.part.as_mut()
+                && marks.part_len.is_some_and(|len| after > len + 1)
+            {
+                if marks.last_content.is_none_or(|at| start > at) {
+                    // The record is `PART_END`'s own: the part ends between records.
+                    drop(marks);
+                    return self.end();
+                }
+                if !part.last {
+                    // The cut fell inside a quoted cell: the caller reads the file in one pass.
+                    part.missed = true;
+                    return Ok(false);
+                }
+                return Err(Error::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message: CsvQuoting::CUT_OFF.to_owned(),
+                });
+            }
             // The parser has seen the end of the input, so this is the last row.
             if marks.ended && marks.cut_off {
                 return Err(Error::Csv {
@@ -775,6 +1029,212 @@ fn detect_delimiter(line: &[u8]) -> u8 {
         }
     }
     candidates[best]
+}
+
+/// The parser every reader uses; a part of a file is read in bigger pieces (it is read
+/// straight from the file, not from a thread's chunks).
+fn csv_reader<R: Read>(delimiter: u8, part: bool, source: R) -> csv::Reader<R> {
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false);
+    if part {
+        builder.buffer_capacity(64 * 1024);
+    }
+    builder.from_reader(source)
+}
+
+/// The line breaks of each part of a file, counted once each by whichever reader needs them
+/// first: a part's reader counts the part before it, then adds the counts of the parts before
+/// that (counting any that no one has started, waiting for any being counted). Nothing waits
+/// for a reader to be read, so the parts can be read on any threads in any order.
+struct PartLines {
+    path: PathBuf,
+    /// Each part's byte range.
+    ranges: Vec<(u64, u64)>,
+    counts: Mutex<Vec<Count>>,
+    counted: std::sync::Condvar,
+}
+
+#[derive(Debug, Clone)]
+enum Count {
+    Todo,
+    Counting,
+    Done(u64),
+    Failed(String),
+}
+
+impl std::fmt::Debug for PartLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartLines")
+            .field("ranges", &self.ranges)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartLines {
+    /// Line breaks before part `index`.
+    fn before(&self, index: usize) -> io::Result<u64> {
+        let mut sum = 0;
+        for part in (0..index).rev() {
+            let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                match &counts[part] {
+                    Count::Done(n) => {
+                        sum += n;
+                        break;
+                    }
+                    Count::Failed(message) => return Err(io::Error::other(message.clone())),
+                    Count::Counting => {
+                        counts = self
+                            .counted
+                            .wait(counts)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                    Count::Todo => {
+                        counts[part] = Count::Counting;
+                        drop(counts);
+                        let (start, end) = self.ranges[part];
+                        let counted = count_line_breaks(&self.path, start, end);
+                        counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+                        counts[part] = match &counted {
+                            Ok(n) => Count::Done(*n),
+                            Err(e) => Count::Failed(e.to_string()),
+                        };
+                        self.counted.notify_all();
+                    }
+                }
+            }
+        }
+        Ok(sum)
+    }
+}
+
+/// Line breaks in bytes `start..end` of a file as [`LineCounter`] counts them: CR, LF and CRLF
+/// each end one line (`start` is 0 or just past a line feed).
+fn count_line_breaks(path: &Path, start: u64, end: u64) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(start))?;
+    let mut file = file.take(end - start);
+    let mut buffer = vec![0u8; 1 << 20];
+    let (mut lines, mut after_cr) = (0u64, false);
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => return Ok(lines),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let bytes = &buffer[..n];
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            let follows_cr = if i == 0 {
+                after_cr
+            } else {
+                bytes[i - 1] == b'\r'
+            };
+            if bytes[i] == b'\r' || !follows_cr {
+                lines += 1;
+            }
+        }
+        after_cr = bytes[n - 1] == b'\r';
+    }
+}
+
+/// Where to cut a file of `size` bytes into up to `parts` parts (the starts of every part but
+/// the first), or `None` when it should not be cut: its first line break is not a line feed,
+/// or fewer than two parts could be made.
+///
+/// Each cut is just past a line feed at or after `size * k / parts`, and not before a
+/// byte-order mark (the parser would drop it). Among the first line feeds there, one that
+/// follows a closing quote (an odd run of quotes, or `""` after a separator) is preferred: a
+/// line feed inside a quoted cell rarely does. Whether the cut is right is checked when the
+/// part before it is read.
+fn find_cuts(file: &File, size: u64, parts: usize) -> io::Result<Option<Vec<u64>>> {
+    const WINDOW: usize = 1 << 20;
+    const BEFORE: u64 = 64;
+    const CANDIDATES: usize = 64;
+    let read_at = |offset: u64, buffer: &mut Vec<u8>| -> io::Result<()> {
+        let mut reader = file.try_clone()?;
+        io::Seek::seek(&mut reader, io::SeekFrom::Start(offset))?;
+        buffer.clear();
+        reader.take(WINDOW as u64).read_to_end(buffer)?;
+        Ok(())
+    };
+    let mut window = Vec::with_capacity(WINDOW);
+    read_at(0, &mut window)?;
+    let header = window.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&window);
+    let Some(first_break) = memchr::memchr2(b'\n', b'\r', header) else {
+        return Ok(None);
+    };
+    let line_feed = header[first_break] == b'\n' || header.get(first_break + 1) == Some(&b'\n');
+    if !line_feed {
+        return Ok(None);
+    }
+    let delimiter = detect_delimiter(&header[..first_break]);
+    // Past the header line (and then some), so no cut can fall inside the header record.
+    let mut previous = (window.len() - header.len() + first_break) as u64 + 1;
+    let parts = u64::try_from(parts).unwrap_or(u64::MAX);
+    let mut cuts = Vec::new();
+    for k in 1..parts {
+        let target = (size / parts * k).max(previous + 1);
+        let from = target.saturating_sub(BEFORE);
+        read_at(from, &mut window)?;
+        let skip = usize::try_from(target - from).unwrap_or(0);
+        // The first line feed, the first after `""` and a separator, the first after an odd
+        // run of quotes (best).
+        let (mut first, mut empty_cell, mut chosen) = (None, None, None);
+        for i in memchr::memchr_iter(b'\n', &window[skip.min(window.len())..])
+            .map(|i| i + skip)
+            .take(CANDIDATES)
+        {
+            let cut = from + i as u64 + 1;
+            let after = &window[i + 1..];
+            if cut >= size || (after.len() < 3 && from + (WINDOW as u64) < size) {
+                break;
+            }
+            if after.starts_with(b"\xEF\xBB\xBF") {
+                continue;
+            }
+            first.get_or_insert(cut);
+            match closes_record(&window[..i], delimiter) {
+                Some(true) => {
+                    chosen = Some(cut);
+                    break;
+                }
+                Some(false) => {
+                    empty_cell.get_or_insert(cut);
+                }
+                None => {}
+            }
+        }
+        if let Some(cut) = chosen.or(empty_cell).or(first) {
+            cuts.push(cut);
+            previous = cut;
+        }
+    }
+    Ok((!cuts.is_empty()).then_some(cuts))
+}
+
+/// Whether a line that ends with `line` (without its line feed) looks like the end of a
+/// record: `Some(true)` when it ends with an odd run of quotes (a closing quote), `Some(false)`
+/// when with `""` after a separator (an empty quoted cell, or a quote inside a quoted cell),
+/// `None` otherwise.
+fn closes_record(line: &[u8], delimiter: u8) -> Option<bool> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let quotes = line.iter().rev().take_while(|&&b| b == b'"').count();
+    let before = line.len() - quotes;
+    if quotes % 2 == 1 {
+        Some(true)
+    } else if quotes >= 2
+        && (before == 0
+            || matches!(line[before - 1], b'\n' | b'\r')
+            || line[before - 1] == delimiter)
+    {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> Error {
@@ -1022,6 +1482,249 @@ mod tests {
         assert!(cut_error.contains(CsvQuoting::CUT_OFF), "{cut_error}");
         let (_, bad_error) = lines_and_error(AnnotationReader::open(&bad));
         assert!(bad_error.contains("not valid UTF-8"), "{bad_error}");
+    }
+
+    /// Every row (line and cells) read, and the error (or the misfit rows) at the end.
+    type RowsRead = (Vec<(u64, Vec<String>)>, String);
+
+    /// Rows (line and cells) and the error of every part in turn, as one list; `None` when a
+    /// part other than the last stopped inside a quoted cell.
+    fn parts_lines_and_error(path: &Path, parts: usize) -> Option<RowsRead> {
+        let readers = match AnnotationReader::open_parts(path, parts, 0) {
+            Ok(readers) => readers.expect("the file is cut"),
+            Err(e) => return Some((Vec::new(), e.to_string())),
+        };
+        assert!(readers.len() > 1, "{}", path.display());
+        let mut rows = Vec::new();
+        let mut misfits = Vec::new();
+        let mut row = AnnotationRow {
+            line: 0,
+            cells: Vec::new(),
+        };
+        for mut reader in readers {
+            loop {
+                match reader.read_row(&mut row) {
+                    Ok(true) => rows.push((row.line, row.cells.clone())),
+                    Ok(false) => break,
+                    Err(Error::MalformedRows { rows, .. }) => {
+                        misfits.extend(rows);
+                        break;
+                    }
+                    Err(e) => return Some((rows, e.to_string())),
+                }
+            }
+            if reader.missed_cut() {
+                return None;
+            }
+        }
+        let error = if misfits.is_empty() {
+            String::new()
+        } else {
+            misfits
+                .iter()
+                .map(|m| format!("{}: {}", m.line, m.problem))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        Some((rows, error))
+    }
+
+    /// The same, read in one pass by [`AnnotationReader::open`].
+    fn whole_lines_and_error(path: &Path) -> RowsRead {
+        let mut reader = match AnnotationReader::open(path) {
+            Ok(reader) => reader,
+            Err(e) => return (Vec::new(), e.to_string()),
+        };
+        let mut rows = Vec::new();
+        let mut row = AnnotationRow {
+            line: 0,
+            cells: Vec::new(),
+        };
+        loop {
+            match reader.read_row(&mut row) {
+                Ok(true) => rows.push((row.line, row.cells.clone())),
+                Ok(false) => return (rows, String::new()),
+                Err(Error::MalformedRows { rows: misfits, .. }) => {
+                    let error = misfits
+                        .iter()
+                        .map(|m| format!("{}: {}", m.line, m.problem))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    return (rows, error);
+                }
+                Err(e) => return (rows, e.to_string()),
+            }
+        }
+    }
+
+    /// A file of `rows` rows with quoted line feeds, CRLF and LF and lone CR line ends, blank
+    /// lines and rows of bare separators, and `extra` put in after `at` rows.
+    fn tricky_file(rows: u32, at: u32, extra: &[u8]) -> Vec<u8> {
+        let mut text = b"\xEF\xBB\xBF\"row_id\",\"label\",\"note\"\r\n".to_vec();
+        for i in 0..rows {
+            if i == at {
+                text.extend_from_slice(extra);
+            }
+            let row = match i % 9 {
+                0 => format!("\"{i}\",\"R\",\"two\nlines\"\r\n"),
+                1 => format!("{i},N,plain\n"),
+                2 => format!("\"{i}\",\"S\",\"\"\r\n\r\n"),
+                3 => format!("{i},C,\"quote \"\"inside\"\"\r\nand more\"\r\n"),
+                4 => format!("{i},R,x\r"),
+                5 => format!("\n{i},N,\"\"\r\n"),
+                6 => format!(",,\r\n{i},S,\"a,b\"\n"),
+                7 => format!("\"{i}\",\"C\",\",\"\"\n,\"\"\"\r\n"),
+                _ => format!("\u{feff}{i},R,\"\u{feff}bom inside\"\r\n"),
+            };
+            text.extend_from_slice(row.as_bytes());
+        }
+        text
+    }
+
+    #[test]
+    fn parts_of_a_file_give_the_rows_lines_and_errors_of_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("clean", tricky_file(3000, 0, b"")),
+            ("misfits", {
+                let mut t = tricky_file(3000, 2500, b"1,R,x,extra\r\n");
+                t.extend_from_slice(b"2,R,x,y,z\n3;R;x\n");
+                t
+            }),
+            ("cut_off", {
+                let mut t = tricky_file(3000, 0, b"");
+                t.extend_from_slice(b"9,R,\"never\nclosed\n");
+                t
+            }),
+            ("bad_utf8", tricky_file(3000, 2900, b"9,R,\xff\n")),
+            (
+                "unclosed_quote",
+                tricky_file(3000, 2200, b"9,R,\"opened,x\n1,2,3,4\n"),
+            ),
+            ("no_line_end", {
+                let mut t = tricky_file(3000, 0, b"");
+                t.extend_from_slice(b"9,R,last");
+                t
+            }),
+            ("closed_at_end", {
+                let mut t = tricky_file(3000, 0, b"");
+                t.extend_from_slice(b"9,R,\"last\"");
+                t
+            }),
+            ("blank_end", {
+                let mut t = tricky_file(3000, 0, b"");
+                t.extend_from_slice(b"\r\n\r\n,,\n\r");
+                t
+            }),
+        ];
+        for (name, text) in &cases {
+            let path = dir.path().join(format!("{name}.csv"));
+            std::fs::write(&path, text).unwrap();
+            let whole = whole_lines_and_error(&path);
+            assert!(whole.0.len() > 2000, "{name}: {}", whole.0.len());
+            for parts in [2, 3, 5, 16] {
+                let split = parts_lines_and_error(&path, parts)
+                    .unwrap_or_else(|| panic!("{name}: a cut missed"));
+                let differs = split.0.iter().zip(&whole.0).position(|(a, b)| a != b);
+                assert_eq!(
+                    differs.map(|i| (&split.0[i], &whole.0[i])),
+                    None,
+                    "{name}, {parts} parts"
+                );
+                assert_eq!(
+                    (split.0.len(), &split.1),
+                    (whole.0.len(), &whole.1),
+                    "{name}, {parts} parts"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parts_read_backwards_or_on_threads_number_their_lines_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clean.csv");
+        std::fs::write(&path, tricky_file(3000, 0, b"")).unwrap();
+        let whole = whole_lines_and_error(&path);
+        let read_part = |mut reader: AnnotationReader<io::Take<File>>| {
+            let mut row = AnnotationRow {
+                line: 0,
+                cells: Vec::new(),
+            };
+            let mut lines = Vec::new();
+            while reader.read_row(&mut row).unwrap() {
+                lines.push(row.line);
+            }
+            lines
+        };
+        let expected: Vec<u64> = whole.0.iter().map(|(line, _)| *line).collect();
+        let readers = AnnotationReader::open_parts(&path, 5, 0).unwrap().unwrap();
+        let mut backwards: Vec<Vec<u64>> = readers.into_iter().rev().map(read_part).collect();
+        backwards.reverse();
+        assert_eq!(backwards.concat(), expected);
+        let readers = AnnotationReader::open_parts(&path, 5, 0).unwrap().unwrap();
+        let threaded: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = readers
+                .into_iter()
+                .map(|r| scope.spawn(move || read_part(r)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(threaded.concat(), expected);
+    }
+
+    #[test]
+    fn a_cut_inside_a_quoted_cell_is_noticed() {
+        // One cell of many lines across the middle, each line ending like a record (`,""`).
+        let mut text = b"row_id,label,note\n1,R,x\n2,N,\"".to_vec();
+        for _ in 0..20_000 {
+            text.extend_from_slice(b"a,\"\"\n");
+        }
+        text.extend_from_slice(b"end\"\n3,S,y\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.csv");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(parts_lines_and_error(&path, 2), None);
+        let (rows, error) = whole_lines_and_error(&path);
+        assert_eq!((rows.len(), error.as_str()), (3, ""));
+    }
+
+    #[test]
+    fn a_header_across_the_first_cut_is_noticed() {
+        let mut text = b"row_id,\"note".to_vec();
+        for _ in 0..10_000 {
+            text.extend_from_slice(b"\"\"\n");
+        }
+        text.extend_from_slice(b"\"\n1,x\n2,y\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("header.csv");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(parts_lines_and_error(&path, 2), None);
+        assert_eq!(whole_lines_and_error(&path).0.len(), 2);
+    }
+
+    #[test]
+    fn files_of_cr_line_ends_or_one_line_are_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("cr.csv", b"row_id,a\r1,x\r2,y\r3,z\r".to_vec()),
+            ("one.csv", b"row_id,a\n".to_vec()),
+            ("small.csv", b"row_id,a\n1,x\n2,y\n".to_vec()),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let cut = AnnotationReader::open_parts(&path, 4, 0).unwrap();
+            if name == "small.csv" {
+                assert_eq!(cut.map(|r| r.len()), Some(2));
+                assert!(
+                    AnnotationReader::open_parts(&path, 4, 1 << 20)
+                        .unwrap()
+                        .is_none()
+                );
+            } else {
+                assert!(cut.is_none(), "{name}");
+            }
+        }
     }
 
     #[test]

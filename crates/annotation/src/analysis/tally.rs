@@ -251,6 +251,25 @@ impl<'a> FieldTally<'a> {
         Ok(())
     }
 
+    /// Adds the counts of `later`, the same field's tally over the rows that follow.
+    ///
+    /// # Errors
+    /// When the sum passes what the statistics can count.
+    pub(super) fn merge(&mut self, later: &Self) -> Result<()> {
+        self.filled_a += later.filled_a;
+        self.filled_b += later.filled_b;
+        self.llm_unreadable += later.llm_unreadable;
+        match (&mut self.tally, &later.tally) {
+            (Tally::Categorical { acc, .. }, Tally::Categorical { acc: theirs, .. }) => {
+                acc.merge(theirs).map_err(Error::from)
+            }
+            _ => Err(Error::Invalid(format!(
+                "field {}: only label tallies can be merged",
+                self.loc.field.score
+            ))),
+        }
+    }
+
     pub(super) fn finish(self, headers: &[String], options: &AnalysisOptions) -> FieldAnalysis {
         let stats = match &self.tally {
             Tally::Categorical { acc, ordered, .. } => {
