@@ -929,3 +929,56 @@ pub fn register_as(plan: &Plan, metrics: &RunMetrics, tier: registry::Tier) -> R
 pub async fn run_quietly(plan: &Plan, client: &Client, options: ExecOptions) -> Result<RunReport> {
     execute(plan, client, options, &Quiet, std::future::pending()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+
+    fn header(ids: usize) -> JournalHeader {
+        JournalHeader {
+            journal: 1,
+            local_id: "exp_20260101_000000_m12".into(),
+            module: "m12".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_version: "v1".into(),
+            prompt_hash: "abcd1234".into(),
+            dataset: "datasets/single/m12.jsonl".into(),
+            csv: "experiment_results/M12_X/M12_v1_20260101_000000.csv".into(),
+            samples: None,
+            seed: 42,
+            record_ids: (0..ids).map(|i| format!("r{i}")).collect(),
+            started_at: "2026-01-01T00:00:00".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_flushed_in_the_background_every_so_many_rows_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        let rows = 2 * EARLY_SYNC_ROWS + 3;
+        let mut journal = JournalWriter::create(&path, &header(rows)).unwrap();
+        let mut early = EarlySync::default();
+        let mut flushes = 0;
+        for i in 0..rows {
+            let row = ResultRow {
+                record_id: format!("r{i}"),
+                correct: Some(true),
+                ..ResultRow::default()
+            };
+            journal.write(i, &row, None).unwrap();
+            early.row_written(&journal, None);
+            if early.rows == 0 {
+                // A flush was started with this row: wait for it, as the next one would.
+                flushes += 1;
+                early.running.take().unwrap().await.unwrap();
+            }
+        }
+        assert_eq!(flushes, 2);
+        assert_eq!(early.rows, 3);
+        journal.sync().unwrap();
+        let read = Journal::read(&path).unwrap();
+        assert_eq!(read.rows.len(), rows);
+        assert_eq!(read.rows["r0"].index, 0);
+    }
+}
