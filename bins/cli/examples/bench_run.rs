@@ -53,9 +53,26 @@ struct Measured {
     first_answer: Option<f64>,
     /// Process start until the last answer was counted, seconds.
     last_answer: Option<f64>,
+    /// Median and 90th percentile of the calls' durations as the client timed them, ms.
+    call_ms: Option<(f64, f64)>,
     /// Peak memory, KiB.
     peak_kib: u64,
     detail: String,
+}
+
+/// Median and 90th percentile of the `duration` the client recorded for each call (results
+/// CSV, `metrics` column), ms: the configured latency plus what the simulator and the client's
+/// own sending and reading add.
+fn call_durations_ms(csv: &Path) -> Option<(f64, f64)> {
+    let rows = core_config::results::read_results(csv).ok()?;
+    let mut durations: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| r.metrics["duration"].as_f64())
+        .map(|s| s * 1000.0)
+        .collect();
+    durations.sort_by(f64::total_cmp);
+    let at = |q: usize| durations.get(durations.len() * q / 100).copied();
+    Some((at(50)?, at(90)?))
 }
 
 fn measure(
@@ -115,10 +132,12 @@ fn measure(
     let run = &report["runs"][0];
     assert_eq!(run["rows"].as_u64(), Some(rows as u64));
     let accuracy = run["metrics"]["accuracy"].as_f64().unwrap_or(0.0);
+    let csv = root.join(run["csv"].as_str().unwrap_or_default());
     Measured {
         wall: elapsed,
         first_answer,
         last_answer,
+        call_ms: call_durations_ms(&csv),
         peak_kib: peak,
         detail: format!(
             "accuracy {:.1}%, {} http requests",
@@ -251,6 +270,11 @@ fn main() {
             );
         }
         _ => println!("  phases:        not measured (the simulator's stats did not answer)"),
+    }
+    if let Some((median, p90)) = big.call_ms {
+        println!(
+            "  one call:      {median:.1} ms median, {p90:.1} ms p90 (as the client timed it: {latency_ms} ms of latency, the rest is the simulator, HTTP and the client)"
+        );
     }
     println!(
         "  peak memory:   {:.1} MiB for {rows} rows, {:.1} MiB for {small} rows (VmHWM)",

@@ -360,9 +360,11 @@ impl GlobalArgs {
 /// # Errors
 /// When stdout is closed.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
+    // Buffered: stdout writes line by line otherwise, one system call per line of JSON.
+    let mut out = io::BufWriter::new(io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -82,6 +82,25 @@ pub(crate) fn go_duration(duration: Duration) -> String {
     out
 }
 
+/// Sleeps until `deadline`, to within a fraction of a millisecond. Tokio's timer counts whole
+/// milliseconds and rounds every deadline up (then the poller rounds its timeout up again), which
+/// added about a millisecond to every simulated latency; so the timer sleeps until shortly before
+/// the deadline, and a blocking thread sleeps the rest to the microsecond.
+pub(crate) async fn sleep_until(deadline: tokio::time::Instant) {
+    /// What the timer leaves for the blocking thread: more than its two roundings.
+    const FINE: Duration = Duration::from_millis(3);
+    if let Some(coarse) = deadline.checked_sub(FINE)
+        && coarse > tokio::time::Instant::now()
+    {
+        tokio::time::sleep_until(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if !rest.is_zero() {
+        // A failed thread (the runtime shutting down) only ends the sleep early.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -120,6 +139,16 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: &'static str, value: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sleep_never_ends_before_its_deadline() {
+        // Deadlines past, inside the fine stretch, and beyond it.
+        for ms in [0, 1, 5] {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+            sleep_until(deadline).await;
+            assert!(tokio::time::Instant::now() >= deadline, "{ms} ms");
+        }
+    }
 
     #[test]
     fn go_durations_look_like_openai_headers() {

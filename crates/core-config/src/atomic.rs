@@ -50,6 +50,15 @@ impl AtomicFile {
         &self.target
     }
 
+    /// A second handle on the temporary file, to start flushing to disk what is written so far
+    /// while writing goes on (so that the sync of [`AtomicFile::commit`] has little left to do).
+    ///
+    /// # Errors
+    /// When the handle cannot be duplicated.
+    pub fn sync_handle(&self) -> io::Result<std::fs::File> {
+        self.temp.as_file().try_clone()
+    }
+
     /// Flushes, syncs and renames the file into place.
     ///
     /// # Errors

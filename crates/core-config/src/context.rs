@@ -23,14 +23,20 @@ pub const MESSAGE_OVERHEAD: u64 = 8;
 /// The estimated number of tokens of a text (see the module documentation).
 #[must_use]
 pub fn estimate_tokens(text: &str) -> u64 {
+    // Counted on bytes (a run checks every record's prompt before its first call): in UTF-8 an
+    // ASCII character is a byte below 0x80, and every other character starts with a byte of 0xC0
+    // or more (continuation bytes are 0x80..=0xBF). Byte counters over runs of at most 255 bytes
+    // let the compiler count 32 bytes a step: about 20 times faster than going by `chars()`.
     let mut ascii: u64 = 0;
     let mut other: u64 = 0;
-    for c in text.chars() {
-        if c.is_ascii() {
-            ascii += 1;
-        } else {
-            other += 1;
+    for run in text.as_bytes().chunks(255) {
+        let (mut a, mut o) = (0u8, 0u8);
+        for &b in run {
+            a += u8::from(b < 0x80);
+            o += u8::from(b >= 0xC0);
         }
+        ascii += u64::from(a);
+        other += u64::from(o);
     }
     ascii.div_ceil(4) + other
 }
@@ -186,6 +192,23 @@ mod tests {
         assert_eq!(estimate_tokens("abcd"), 1);
         assert_eq!(estimate_tokens("abcde"), 2);
         assert_eq!(estimate_tokens("日本語"), 3);
+    }
+
+    #[test]
+    fn the_byte_count_equals_a_count_of_characters() {
+        // One to four bytes a character: ASCII, accents, CJK, emoji.
+        for text in [
+            "",
+            "café crème",
+            "日本語 keywords",
+            "🦀 rust 🦀",
+            "Ünïcödé\u{0}\n",
+            "ab🦀",
+        ] {
+            let ascii = text.chars().filter(char::is_ascii).count() as u64;
+            let other = text.chars().filter(|c| !c.is_ascii()).count() as u64;
+            assert_eq!(estimate_tokens(text), ascii.div_ceil(4) + other, "{text}");
+        }
     }
 
     #[test]

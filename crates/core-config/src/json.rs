@@ -140,13 +140,17 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
-        let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format_args!("{DUPLICATE_KEY} `{key}`")));
+            // One lookup per key: the slot of a new key is kept for its value.
+            match object.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(StrictValue)?);
+                }
+                serde_json::map::Entry::Occupied(known) => {
+                    let key = known.key();
+                    return Err(de::Error::custom(format_args!("{DUPLICATE_KEY} `{key}`")));
+                }
             }
-            let value = map.next_value_seed(StrictValue)?;
-            object.insert(key, value);
         }
         Ok(Value::Object(object))
     }

@@ -164,6 +164,16 @@ impl ResultsWriter {
         self.csv.write_record(&fields).map_err(io::Error::from)
     }
 
+    /// A handle on the file being written, to flush what is written so far to disk while the
+    /// rows go on (see [`AtomicFile::sync_handle`]); rows still in the writer's buffer are not
+    /// covered.
+    ///
+    /// # Errors
+    /// When the handle cannot be duplicated.
+    pub fn sync_handle(&self) -> io::Result<std::fs::File> {
+        self.csv.get_ref().sync_handle()
+    }
+
     /// Flushes and moves the file into place.
     ///
     /// # Errors

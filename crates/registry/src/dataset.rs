@@ -121,23 +121,25 @@ impl DatasetRef {
                 break;
             }
             hasher.update(&buf[..n]);
-            for &b in &buf[..n] {
+            // Line by line (memchr finds the ends); a line's text shows in its first bytes.
+            let mut rest = &buf[..n];
+            loop {
+                let end = memchr::memchr(b'\n', rest);
+                let line = &rest[..end.unwrap_or(rest.len())];
                 if !first_done {
-                    if b == b'\n' {
-                        first_done = !first_line.iter().all(u8::is_ascii_whitespace);
-                        if !first_done {
-                            first_line.clear();
-                        }
-                    } else {
-                        first_line.push(b);
+                    first_line.extend_from_slice(line);
+                }
+                line_has_text = line_has_text || line.iter().any(|b| !b.is_ascii_whitespace());
+                let Some(end) = end else { break };
+                if !first_done {
+                    first_done = !first_line.iter().all(u8::is_ascii_whitespace);
+                    if !first_done {
+                        first_line.clear();
                     }
                 }
-                if b == b'\n' {
-                    records += u64::from(line_has_text);
-                    line_has_text = false;
-                } else if !b.is_ascii_whitespace() {
-                    line_has_text = true;
-                }
+                records += u64::from(line_has_text);
+                line_has_text = false;
+                rest = &rest[end + 1..];
             }
         }
         records += u64::from(line_has_text);
@@ -297,6 +299,30 @@ mod tests {
         assert_eq!(silver.kind, DatasetKind::Silver);
         assert!(silver.matches("silver") && silver.matches("s.jsonl"));
         assert!(silver.matches(&silver.sha256[..8]) && !silver.matches("gold"));
+    }
+
+    #[test]
+    fn records_are_the_lines_with_text_across_read_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.jsonl");
+        // Blank and whitespace-only lines (one spanning the first 64 KiB read), CRLF endings,
+        // a line longer than a read, no newline at the end; the first line with text is a
+        // silver record's.
+        let silver = "{\"id\": \"a\", \"metadata\": {\"label_source\": \"silver:exp_1\"}}";
+        let mut text = format!("\n{}\n{silver}\r\n", " ".repeat(70_000));
+        text.push_str(&format!("{{\"id\": \"{}\"}}\n\t\r\n", "x".repeat(150_000)));
+        for i in 0..5000 {
+            text.push_str(&format!("{{\"id\": \"r{i}\"}}\r\n"));
+        }
+        text.push_str("{\"id\": \"last\"}");
+        std::fs::write(&file, &text).unwrap();
+        let d = DatasetRef::describe(dir.path(), &file, Path::new("/none")).unwrap();
+        let expected = text
+            .split('\n')
+            .filter(|l| l.bytes().any(|b| !b.is_ascii_whitespace()))
+            .count() as u64;
+        assert_eq!((d.records, expected), (5003, 5003));
+        assert_eq!(d.kind, DatasetKind::Silver);
     }
 
     #[test]

@@ -143,6 +143,14 @@ impl JournalWriter {
             .map_err(|e| Error::io(&self.path, e))
     }
 
+    /// A second handle on the journal, to flush it to disk in the background while rows go on.
+    ///
+    /// # Errors
+    /// When the handle cannot be duplicated.
+    pub fn sync_handle(&self) -> Result<File> {
+        self.file.try_clone().map_err(|e| Error::io(&self.path, e))
+    }
+
     /// Flushes the journal to disk.
     ///
     /// # Errors

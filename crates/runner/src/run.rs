@@ -10,7 +10,7 @@ use std::time::Instant;
 use core_config::results::{ResultsWriter, reasoning_of};
 use core_config::{Record, RecordReader, ResultRow};
 use futures::FutureExt;
-use llm_client::{CacheMode, CallOptions, ChatResponse, Client, Outcome, Totals};
+use llm_client::{CacheMode, CallOptions, ChatRequest, ChatResponse, Client, Outcome, Totals};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -179,6 +179,7 @@ pub async fn execute(
     // early row is slow for long enough that the buffer grows past its cap (or the run is a
     // resumption), the CSV is written from the journal at the end instead.
     let mut in_order = in_order_writer(plan)?;
+    let mut early_sync = EarlySync::default();
     let mut fatal = None;
     let mut interrupted = false;
     let mut retryable_rows = 0;
@@ -204,13 +205,27 @@ pub async fn execute(
         journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
         add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
         stream_row(&mut in_order, plan, finished.index, scored.row)?;
+        early_sync.row_written(&journal, in_order.as_ref());
         reporter.row_done(&progress(&tally, total, &totals_before, &client.totals()));
     }
-    journal.sync()?;
-    ended_early(plan, &tally, fatal, interrupted)?;
+    if fatal.is_some() || interrupted {
+        journal.sync()?;
+        ended_early(plan, &tally, fatal, interrupted)?;
+    }
 
     reporter.finishing();
-    finish_results(plan, in_order, total)?;
+    // The journal is flushed to disk while the results CSV is finished (its own flush, rename
+    // and folder sync): the two waits on the disk overlap.
+    let (synced, finished) = std::thread::scope(|scope| {
+        let synced = scope.spawn(|| journal.sync());
+        let finished = finish_results(plan, in_order, total);
+        let synced = synced
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (synced, finished)
+    });
+    synced?;
+    finished?;
     let metrics = tally.metrics();
     let entry = register(plan, &metrics)?;
     // The CSV and the registry entry exist: the journal has done its job, unless rows failed
@@ -230,6 +245,41 @@ pub async fn execute(
         &after,
         started,
     ))
+}
+
+/// Rows written between two background flushes of the journal and the results CSV.
+const EARLY_SYNC_ROWS: usize = 256;
+
+/// Flushes the journal and the results CSV to disk in the background every
+/// [`EARLY_SYNC_ROWS`] rows, so that the syncs at the end of the run, which the run waits for,
+/// find little left to write. It adds nothing to crash safety (the final syncs stay) and a
+/// failure here is left to them.
+#[derive(Default)]
+struct EarlySync {
+    rows: usize,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EarlySync {
+    fn row_written(&mut self, journal: &JournalWriter, csv: Option<&InOrder>) {
+        self.rows += 1;
+        if self.rows < EARLY_SYNC_ROWS || self.running.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        self.rows = 0;
+        let files: Vec<std::fs::File> = [
+            journal.sync_handle().ok(),
+            csv.and_then(|c| c.writer.sync_handle().ok()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            for file in files {
+                let _ = file.sync_data();
+            }
+        }));
+    }
 }
 
 /// Starts the task that sends the calls of the records not `done`; finished rows come back
@@ -449,6 +499,8 @@ async fn send_calls(
         if done.contains(&record.id) {
             continue;
         }
+        // The prompt is rendered while the slots are all busy, so a freed slot sends at once.
+        let request = plan.request(&record.input);
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
@@ -459,12 +511,17 @@ async fn send_calls(
         let client = client.clone();
         let sender = sender.clone();
         tokio::spawn(async move {
-            let call = call_one(&plan, &client, options.cache, index, record);
+            let call = call_one(
+                &plan,
+                &client,
+                options.cache,
+                (index, record, request),
+                permit,
+            );
             let message = match std::panic::AssertUnwindSafe(call).catch_unwind().await {
                 Ok(finished) => Message::Finished(Box::new(finished)),
                 Err(panic) => Message::Panicked(panic),
             };
-            drop(permit);
             let _ = sender.send(message);
         });
     }
@@ -502,19 +559,26 @@ pub fn add_to_tally(tally: &mut Tally, plan: &Plan, row: &ResultRow, error_kind:
     }
 }
 
+/// Calls the model for one record (its position in the run, the record, its rendered request)
+/// and scores the answer. The slot (`permit`) is given back as soon as the answer is in, before
+/// the scoring, so the next record is sent meanwhile.
 async fn call_one(
     plan: &Plan,
     client: &Client,
     cache: CacheMode,
-    index: usize,
-    record: Record,
+    (index, record, request): (
+        usize,
+        Record,
+        std::result::Result<ChatRequest, core_config::TemplateError>,
+    ),
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Finished {
     let done = |scored| Finished {
         index,
         scored,
         fatal: None,
     };
-    let request = match plan.request(&record.input) {
+    let request = match request {
         Ok(request) => request,
         // Planning checked every placeholder; a record changed on disk since then.
         Err(e) => return done(error_row(plan, record, "render", &e.to_string(), json!({}))),
@@ -525,7 +589,9 @@ async fn call_one(
         label: Some(record.id.clone()),
         invalid_retries: 0,
     };
-    match client.chat(&request, &options).await {
+    let answer = client.chat(&request, &options).await;
+    drop(permit);
+    match answer {
         Err(error) if error.is_fatal() => Finished {
             index,
             scored: ScoredRow {
@@ -862,4 +928,57 @@ pub fn register_as(plan: &Plan, metrics: &RunMetrics, tier: registry::Tier) -> R
 /// As [`execute`].
 pub async fn run_quietly(plan: &Plan, client: &Client, options: ExecOptions) -> Result<RunReport> {
     execute(plan, client, options, &Quiet, std::future::pending()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+
+    fn header(ids: usize) -> JournalHeader {
+        JournalHeader {
+            journal: 1,
+            local_id: "exp_20260101_000000_m12".into(),
+            module: "m12".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_version: "v1".into(),
+            prompt_hash: "abcd1234".into(),
+            dataset: "datasets/single/m12.jsonl".into(),
+            csv: "experiment_results/M12_X/M12_v1_20260101_000000.csv".into(),
+            samples: None,
+            seed: 42,
+            record_ids: (0..ids).map(|i| format!("r{i}")).collect(),
+            started_at: "2026-01-01T00:00:00".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_flushed_in_the_background_every_so_many_rows_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal.jsonl");
+        let rows = 2 * EARLY_SYNC_ROWS + 3;
+        let mut journal = JournalWriter::create(&path, &header(rows)).unwrap();
+        let mut early = EarlySync::default();
+        let mut flushes = 0;
+        for i in 0..rows {
+            let row = ResultRow {
+                record_id: format!("r{i}"),
+                correct: Some(true),
+                ..ResultRow::default()
+            };
+            journal.write(i, &row, None).unwrap();
+            early.row_written(&journal, None);
+            if early.rows == 0 {
+                // A flush was started with this row: wait for it, as the next one would.
+                flushes += 1;
+                early.running.take().unwrap().await.unwrap();
+            }
+        }
+        assert_eq!(flushes, 2);
+        assert_eq!(early.rows, 3);
+        journal.sync().unwrap();
+        let read = Journal::read(&path).unwrap();
+        assert_eq!(read.rows.len(), rows);
+        assert_eq!(read.rows["r0"].index, 0);
+    }
 }

@@ -498,6 +498,9 @@ pub(crate) fn complete(
 }
 
 pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Response {
+    // The configured latency runs from the request's arrival: the simulator's own work (checking
+    // the request, finding the answer) happens inside it rather than adding to it.
+    let arrived = tokio::time::Instant::now();
     let config = &state.config;
     let arrival = state.arrivals.fetch_add(1, Ordering::Relaxed);
     let mut rng = Rng::new(hash64(&[
@@ -533,16 +536,28 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         }
     };
 
+    // A request that draws a fault is not answered, so it leaves no trace (the prompt cache
+    // included); the others are answered now and sent when their latency is up.
+    let outcome = match drawn_fault(config, rng.unit()) {
+        Some(fault) => Err(fault),
+        None => {
+            let corrupt = rng.unit() < config.invalid_json_rate;
+            Ok((corrupt, complete(&state, &request, corrupt)))
+        }
+    };
+
     if !config.latency.is_zero() {
-        tokio::time::sleep(config.latency).await;
+        crate::util::sleep_until(arrived + config.latency).await;
     }
 
-    if let Some((status, message, kind)) = drawn_fault(&state, rng.unit()) {
-        return with_headers(api_error(status, message, kind, None, None), headers);
-    }
-
-    let corrupt = rng.unit() < config.invalid_json_rate;
-    let response = answer_response(&state, &request, corrupt);
+    let (corrupt, completed) = match outcome {
+        Ok(answer) => answer,
+        Err(fault) => {
+            let (status, message, kind) = fault.counted(&state.stats.faults);
+            return with_headers(api_error(status, message, kind, None, None), headers);
+        }
+    };
+    let response = answer_response(&state, completed, corrupt);
     set_header(
         &mut headers,
         "openai-processing-ms",
@@ -622,40 +637,70 @@ fn over_quota(state: &Shared) -> Option<Response> {
     None
 }
 
-/// The simulated server fault (status, message, type) that `draw` falls on, if any.
-fn drawn_fault(state: &Shared, draw: f64) -> Option<(StatusCode, &'static str, &'static str)> {
-    let config = &state.config;
-    let faults = &state.stats.faults;
+/// A simulated server fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// 500.
+    Server,
+    /// 503 "overloaded".
+    Overloaded,
+    /// 503 "Slow Down".
+    SlowDown,
+}
+
+impl Fault {
+    /// Counts the fault and gives its status, message and type.
+    fn counted(self, faults: &crate::stats::Faults) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Server => {
+                faults.server_error.fetch_add(1, Ordering::Relaxed);
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server had an error while processing your request. Sorry about that! (simulated by api-sim)",
+                    "server_error",
+                )
+            }
+            Self::Overloaded => {
+                faults.overloaded.fetch_add(1, Ordering::Relaxed);
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The engine is currently overloaded, please try again later. (simulated by api-sim)",
+                    "server_error",
+                )
+            }
+            Self::SlowDown => {
+                faults.slow_down.fetch_add(1, Ordering::Relaxed);
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Slow Down: your request rate rose too quickly; lower it and hold it steady. (simulated by api-sim)",
+                    "server_error",
+                )
+            }
+        }
+    }
+}
+
+/// The simulated server fault that `draw` falls on, if any.
+fn drawn_fault(config: &crate::SimConfig, draw: f64) -> Option<Fault> {
     if draw < config.error_rate {
-        faults.server_error.fetch_add(1, Ordering::Relaxed);
-        Some((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The server had an error while processing your request. Sorry about that! (simulated by api-sim)",
-            "server_error",
-        ))
+        Some(Fault::Server)
     } else if draw < config.error_rate + config.overload_rate {
-        faults.overloaded.fetch_add(1, Ordering::Relaxed);
-        Some((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The engine is currently overloaded, please try again later. (simulated by api-sim)",
-            "server_error",
-        ))
+        Some(Fault::Overloaded)
     } else if draw < config.error_rate + config.overload_rate + config.slow_down_rate {
-        faults.slow_down.fetch_add(1, Ordering::Relaxed);
-        Some((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Slow Down: your request rate rose too quickly; lower it and hold it steady. (simulated by api-sim)",
-            "server_error",
-        ))
+        Some(Fault::SlowDown)
     } else {
         None
     }
 }
 
 /// Answers the request, counting invalid-JSON and wrong-answer faults and the answer.
-fn answer_response(state: &Shared, request: &Value, corrupt: bool) -> Response {
+fn answer_response(
+    state: &Shared,
+    completed: Result<Completed, Rejection>,
+    corrupt: bool,
+) -> Response {
     let faults = &state.stats.faults;
-    match complete(state, request, corrupt) {
+    match completed {
         Ok(done) => {
             if corrupt && done.body["choices"][0]["message"]["content"].is_string() {
                 faults.invalid_json.fetch_add(1, Ordering::Relaxed);
