@@ -84,7 +84,8 @@ pub fn analyze_run(
 pub const SPLIT_BYTES: u64 = 16 << 20;
 
 /// [`analyze_run`] on at most `threads` threads: a results CSV of at least [`SPLIT_BYTES`]
-/// bytes with a `record_id` column is cut into parts of whole records ([`source::split_records`]),
+/// bytes with a `record_id` column is cut into parts of whole records
+/// ([`core_config::results::cut_records`], on a thread of its own while the first part is read),
 /// each read and tallied on its own thread, and the tallies are merged in file order: the
 /// reports and files equal those of a single pass (the errors file keeps the file's row order).
 /// The error rows of the later parts wait in memory until the earlier parts are written.
@@ -461,7 +462,7 @@ mod tests {
         let whole: Vec<csv::StringRecord> = plain.records().map(Result::unwrap).collect();
         let size = std::fs::metadata(&run.csv).unwrap().len();
         for n in [1, 2, 3, 7, 64] {
-            let parts = source::split_records(&run.csv, n).unwrap();
+            let parts = core_config::results::split_records(&run.csv, b',', n).unwrap();
             assert!(parts.len() <= n && !parts.is_empty());
             assert_eq!(parts[0].start, 0);
             assert_eq!(parts.last().unwrap().end, size);

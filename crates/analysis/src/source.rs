@@ -448,15 +448,6 @@ struct Columns {
 
 pub use core_config::results::CsvPart as Part;
 
-/// Cuts a results CSV into at most `parts` byte ranges of whole records, of about equal size
-/// (see [`core_config::results::split_records`]).
-///
-/// # Errors
-/// When the file cannot be read.
-pub fn split_records(path: &Path, parts: usize) -> Result<Vec<Part>> {
-    core_config::results::split_records(path, b',', parts).map_err(|e| Error::io(path, e))
-}
-
 /// A cut: the offset of a record's first byte and the line feeds before it; `None` when no
 /// record starts where it was looked for.
 type Cut = Option<(u64, u64)>;
@@ -713,20 +704,6 @@ impl RowReader {
         })
     }
 
-    /// Opens one [`Part`] of a results CSV, filling only what the analyses read.
-    ///
-    /// # Errors
-    /// As [`RowReader::open`].
-    pub fn open_part_for_analysis(
-        path: &Path,
-        module: &ModuleSpec,
-        part: Option<Part>,
-    ) -> Result<Self> {
-        let mut reader = Self::open_part(path, module, part)?;
-        reader.fill = Fill::Analysis;
-        Ok(reader)
-    }
-
     /// This reader, filling only what the analyses read.
     pub(crate) fn for_analysis(mut self) -> Self {
         self.fill = Fill::Analysis;
@@ -752,9 +729,7 @@ impl RowReader {
     /// # Errors
     /// As [`RowReader::open`].
     pub fn open_for_analysis(path: &Path, module: &ModuleSpec) -> Result<Self> {
-        let mut reader = Self::open(path, module)?;
-        reader.fill = Fill::Analysis;
-        Ok(reader)
+        Ok(Self::open(path, module)?.for_analysis())
     }
 
     /// Whether the file is in the earlier tool's layout (no `correct` column): its rows are
