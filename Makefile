@@ -88,7 +88,7 @@ bench-registry: ## Time `experiment-registry list --module` and `stats` on a 100
 .PHONY: bench-run
 bench-run: ## Benchmark `orchestrator run` on 2,000 rows at 100 ms simulated latency, concurrency 64: rows/s vs ideal (target >= 95%), where the time goes, peak memory
 	$(CARGO) build --release --locked --bins -p kw-cli
-	$(CARGO) run --release --locked -p kw-cli --example bench_run -- --rows 2000 --concurrency 64 --latency-ms 100 --target-percent 95 --bin-dir target/release
+	$(CARGO) run --release --locked -p kw-cli --example bench_run -- --rows 2000 --concurrency 64 --latency-ms 100 --target-percent 95 --repeat 5 --bin-dir target/release
 
 .PHONY: bench-optimize
 bench-optimize: ## Every optimize-prompt method on m12 and m02 (light) against the prompt-sensitive simulator: calls, cost, wall time, test accuracy vs the known optimum

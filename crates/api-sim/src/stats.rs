@@ -30,6 +30,10 @@ pub(crate) struct Stats {
     by_record: Mutex<BTreeMap<String, u64>>,
     unrecognised: AtomicU64,
     answered: AtomicU64,
+    /// When the first and the last chat completion since start or reset were answered,
+    /// microseconds since the Unix epoch (0: none yet).
+    first_answered_us: AtomicU64,
+    last_answered_us: AtomicU64,
     pub(crate) faults: Faults,
 }
 
@@ -40,6 +44,14 @@ pub struct StatsSnapshot {
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Chat completions answered (status 200).
     pub chat_answered: u64,
+    /// When the first chat completion since start (or the last reset) was answered,
+    /// microseconds since the Unix epoch. Lets a benchmark time a run's phases without polling
+    /// this endpoint while the run goes (polling would take CPU from what it measures).
+    #[serde(default)]
+    pub chat_first_answered_at_us: Option<u64>,
+    /// When the last chat completion so far was answered, microseconds since the Unix epoch.
+    #[serde(default)]
+    pub chat_last_answered_at_us: Option<u64>,
     /// Answered chat requests per recognised record, keyed `module:record-id`.
     pub chat_by_record: BTreeMap<String, u64>,
     /// Answered chat requests whose record was not recognised.
@@ -74,6 +86,15 @@ impl StatsSnapshot {
     }
 }
 
+/// Microseconds since the Unix epoch, now (at least 1, so that 0 can mean "never").
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| {
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+        })
+}
+
 impl Stats {
     pub(crate) fn request(&self, endpoint: String, status: u16) {
         let mut requests = self
@@ -89,6 +110,11 @@ impl Stats {
 
     pub(crate) fn answered(&self, record: Option<String>) {
         self.answered.fetch_add(1, Ordering::Relaxed);
+        let now = unix_micros();
+        let _ =
+            self.first_answered_us
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_answered_us.fetch_max(now, Ordering::Relaxed);
         match record {
             Some(record) => {
                 *self
@@ -130,6 +156,10 @@ impl Stats {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
             chat_answered: self.answered.load(Ordering::Relaxed),
+            chat_first_answered_at_us: Some(self.first_answered_us.load(Ordering::Relaxed))
+                .filter(|&t| t > 0),
+            chat_last_answered_at_us: Some(self.last_answered_us.load(Ordering::Relaxed))
+                .filter(|&t| t > 0),
             chat_by_record: self
                 .by_record
                 .lock()
@@ -151,6 +181,8 @@ impl Stats {
             .clear();
         self.unrecognised.store(0, Ordering::Relaxed);
         self.answered.store(0, Ordering::Relaxed);
+        self.first_answered_us.store(0, Ordering::Relaxed);
+        self.last_answered_us.store(0, Ordering::Relaxed);
         let f = &self.faults;
         for counter in [
             &f.rate_limited,
@@ -165,5 +197,39 @@ impl Stats {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_timed_from_the_first_to_the_last_and_reset_forgets_them() {
+        let stats = Stats::default();
+        let empty = stats.snapshot();
+        assert_eq!(empty.chat_first_answered_at_us, None);
+        assert_eq!(empty.chat_last_answered_at_us, None);
+
+        let before = unix_micros();
+        stats.answered(Some("m12:a".to_owned()));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        stats.answered(None);
+        let after = unix_micros();
+        let seen = stats.snapshot();
+        let first = seen.chat_first_answered_at_us.unwrap();
+        let last = seen.chat_last_answered_at_us.unwrap();
+        assert!(
+            before <= first && first < last && last <= after,
+            "{first} {last}"
+        );
+        assert_eq!(seen.chat_answered, 2);
+
+        stats.reset();
+        let reset = stats.snapshot();
+        assert_eq!(reset.chat_first_answered_at_us, None);
+        assert_eq!(reset.chat_last_answered_at_us, None);
+        stats.answered(None);
+        assert!(stats.snapshot().chat_first_answered_at_us.unwrap() >= last);
     }
 }
