@@ -1,6 +1,6 @@
 //! Dataset records: one JSON object per line, `{"id", "input", "expected", "metadata"}`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -153,6 +153,87 @@ impl RecordReader<std::fs::File> {
     }
 }
 
+/// Whole lines of a dataset file: bytes `start..end`, where `start` is 0 or follows a line
+/// feed and `end` is the file's length or follows one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+/// Cuts a dataset file into at most `parts` ranges of whole lines, of about equal size, that
+/// cover it in order. A record is one line (a JSON string cannot hold a raw line feed), so a
+/// range never splits a record. A file smaller than `parts` lines gives fewer ranges.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn line_ranges(path: &Path, parts: usize) -> Result<Vec<LineRange>> {
+    let io = |e| Error::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let parts = u64::try_from(parts.max(1)).unwrap_or(1);
+    let mut cuts = vec![0];
+    let mut chunk = vec![0; 64 * 1024];
+    for k in 1..parts {
+        // The cut follows the first line feed at or after the target byte's predecessor.
+        let target = (size / parts * k).max(*cuts.last().unwrap_or(&0)).max(1);
+        let mut at = target - 1;
+        file.seek(SeekFrom::Start(at)).map_err(io)?;
+        let cut = loop {
+            let n = file.read(&mut chunk).map_err(io)?;
+            if n == 0 {
+                break size;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &chunk[..n]) {
+                break at + i as u64 + 1;
+            }
+            at += n as u64;
+        };
+        if cut < size && cut > *cuts.last().unwrap_or(&0) {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(size);
+    Ok(cuts
+        .windows(2)
+        .map(|w| LineRange {
+            start: w[0],
+            end: w[1],
+        })
+        .collect())
+}
+
+impl RecordReader<std::io::Take<std::fs::File>> {
+    /// Opens the records of one range of a dataset file (see [`line_ranges`]). Line numbers
+    /// count from the start of the file, so messages read as they would in one pass; the lines
+    /// before the range are counted, not parsed.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn open_range(path: &Path, range: LineRange) -> Result<Self> {
+        let io = |e| Error::io(path, e);
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut before = 0;
+        let mut left = range.start;
+        let mut chunk = vec![0; 256 * 1024];
+        while left > 0 {
+            let want = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+            let n = file.read(&mut chunk[..want]).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            before += memchr::memchr_iter(b'\n', &chunk[..n]).count();
+            left -= n as u64;
+        }
+        file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+        let mut reader = Self::new(path, file.take(range.end - range.start));
+        reader.line = before;
+        Ok(reader)
+    }
+}
+
 impl<R: Read> RecordReader<R> {
     /// Reads records from any reader; `path` is only used in messages.
     pub fn new(path: &Path, reader: R) -> Self {
@@ -280,6 +361,84 @@ mod tests {
 
     fn read(text: &[u8]) -> Vec<Result<Record>> {
         RecordReader::new(Path::new("d.jsonl"), text).collect()
+    }
+
+    #[test]
+    fn ranges_cover_the_file_in_whole_lines_and_read_with_the_files_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        let mut text = String::new();
+        for i in 0..50 {
+            // Lines of varied length, blank lines, and a byte-order mark on the first.
+            if i == 0 {
+                text.push('\u{feff}');
+            }
+            let pad = "é".repeat(i * 7 % 23);
+            text.push_str(&format!(
+                "{{\"id\":\"r{i}\",\"input\":{{\"k\":\"{pad}\"}}}}\n"
+            ));
+            if i % 9 == 4 {
+                text.push_str("  \n");
+            }
+        }
+        std::fs::write(&path, &text).unwrap();
+        let whole: Vec<(String, usize)> = RecordReader::open(&path)
+            .unwrap()
+            .map(|r| r.map(|r| (r.id, r.line)).unwrap())
+            .collect();
+        assert_eq!(whole.len(), 50);
+        for parts in [1, 2, 3, 7, 16, 200] {
+            let ranges = line_ranges(&path, parts).unwrap();
+            assert!(ranges.len() <= parts, "{parts}: {ranges:?}");
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges.last().unwrap().end, text.len() as u64);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(
+                    text.as_bytes()[usize::try_from(pair[1].start).unwrap() - 1],
+                    b'\n'
+                );
+            }
+            let joined: Vec<(String, usize)> = ranges
+                .iter()
+                .flat_map(|&range| RecordReader::open_range(&path, range).unwrap())
+                .map(|r| r.map(|r| (r.id, r.line)).unwrap())
+                .collect();
+            assert_eq!(joined, whole, "{parts} parts");
+        }
+        // A bad line in a later range is named by its line in the file.
+        let bad = text.replacen("{\"id\":\"r40\"", "{\"id\":", 1);
+        std::fs::write(&path, &bad).unwrap();
+        let one_pass = RecordReader::open(&path)
+            .unwrap()
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        let ranges = line_ranges(&path, 2).unwrap();
+        let in_parts = RecordReader::open_range(&path, ranges[1])
+            .unwrap()
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        assert_eq!(in_parts, one_pass);
+        assert!(one_pass.contains(":45:"), "{one_pass}");
+    }
+
+    #[test]
+    fn an_empty_file_is_one_empty_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(
+            line_ranges(&path, 4).unwrap(),
+            vec![LineRange { start: 0, end: 0 }]
+        );
+        assert_eq!(
+            RecordReader::open_range(&path, LineRange { start: 0, end: 0 })
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
