@@ -469,9 +469,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A record ready to send: its position in the run, the record, and its rendered request.
+type Ready = (
+    usize,
+    Record,
+    std::result::Result<ChatRequest, core_config::TemplateError>,
+);
+
 /// Streams the records of the run that are not done yet (pass 2 over the dataset) and sends a
 /// call for each as soon as a permit is free. Ends when every call is sent, or when the run loop
 /// stops listening.
+///
+/// Records are read and their prompts rendered ahead, on a thread of their own, into a buffer
+/// as deep as the slots: a wave of answers frees many slots at once, and each must find its
+/// request ready rather than wait while the records ahead of it are parsed one by one.
 async fn send_calls(
     plan: Arc<Plan>,
     client: Client,
@@ -479,28 +490,14 @@ async fn send_calls(
     done: HashSet<String>,
     sender: tokio::sync::mpsc::UnboundedSender<Message>,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1)));
-    let positions: HashMap<&str, usize> = plan
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (id.as_str(), i))
-        .collect();
-    // Planning read the whole dataset moments ago; a failure to reread it now shows up as the
-    // records it would have held missing from the journal, and the run stays resumable.
-    let Ok(reader) = RecordReader::open(&plan.dataset) else {
-        return;
+    let slots = options.max_in_flight.max(1);
+    let permits = Arc::new(tokio::sync::Semaphore::new(slots));
+    let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(slots);
+    let reader = {
+        let plan = Arc::clone(&plan);
+        tokio::task::spawn_blocking(move || read_ahead(&plan, &done, &ready))
     };
-    for record in reader {
-        let Ok(record) = record else { continue };
-        let Some(&index) = positions.get(record.id.as_str()) else {
-            continue;
-        };
-        if done.contains(&record.id) {
-            continue;
-        }
-        // The prompt is rendered while the slots are all busy, so a freed slot sends at once.
-        let request = plan.request(&record.input);
+    while let Some((index, record, request)) = next.recv().await {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
@@ -525,6 +522,48 @@ async fn send_calls(
             let _ = sender.send(message);
         });
     }
+    // A panic while reading ahead is a bug; surface it rather than ending the run quietly
+    // short of its records.
+    if let Err(error) = reader.await
+        && error.is_panic()
+    {
+        let _ = sender.send(Message::Panicked(error.into_panic()));
+    }
+}
+
+/// Pass 2: reads the records of the run that are not `done`, renders their requests and hands
+/// them to `ready`, in run order, until the last one or until nobody takes them any more;
+/// whether every record was handed over.
+fn read_ahead(
+    plan: &Plan,
+    done: &HashSet<String>,
+    ready: &tokio::sync::mpsc::Sender<Ready>,
+) -> bool {
+    let positions: HashMap<&str, usize> = plan
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    // Planning read the whole dataset moments ago; a failure to reread it now shows up as the
+    // records it would have held missing from the journal, and the run stays resumable.
+    let Ok(reader) = RecordReader::open(&plan.dataset) else {
+        return false;
+    };
+    for record in reader {
+        let Ok(record) = record else { continue };
+        let Some(&index) = positions.get(record.id.as_str()) else {
+            continue;
+        };
+        if done.contains(&record.id) {
+            continue;
+        }
+        let request = plan.request(&record.input);
+        if ready.blocking_send((index, record, request)).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn header(plan: &Plan) -> JournalHeader {
@@ -980,5 +1019,81 @@ mod tests {
         let read = Journal::read(&path).unwrap();
         assert_eq!(read.rows.len(), rows);
         assert_eq!(read.rows["r0"].index, 0);
+    }
+
+    /// A plan over `n` records of the one-module fixture project, in `dir`.
+    fn small_plan(dir: &std::path::Path, n: usize) -> Plan {
+        let catalog = include_str!("../../../fixtures/catalog/m14_only.toml");
+        std::fs::write(dir.join("modules.toml"), catalog).unwrap();
+        let lines: String = (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"id\": \"r{i}\", \"input\": {{\"keyword\": \"k{i}\"}}, \"expected\": {{\"relevancy\": \"R\"}}}}\n"
+                )
+            })
+            .collect();
+        std::fs::write(dir.join("d.jsonl"), lines).unwrap();
+        std::fs::write(dir.join("p_v1.md"), "Keyword: {{keyword}}").unwrap();
+        std::fs::write(
+            dir.join("s.json"),
+            r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
+                "required": ["relevancy"], "properties": {"relevancy": {"type": "string", "enum": ["R", "N"]}}}}"#,
+        )
+        .unwrap();
+        let catalog = core_config::Catalog::load(&dir.join("modules.toml")).unwrap();
+        let settings = crate::RunSettings {
+            prompt_version: "v1".into(),
+            model: "m".into(),
+            samples: None,
+            seed: crate::plan::DEFAULT_SEED,
+            dataset: None,
+            token_param: core_config::TokenParam::MaxCompletionTokens,
+            started: chrono::Local::now(),
+        };
+        crate::plan::plan(&catalog, &catalog.modules()[0], settings, false, None).unwrap()
+    }
+
+    #[test]
+    fn records_are_read_ahead_in_run_order_without_the_done_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = small_plan(dir.path(), 6);
+        let done: HashSet<String> = ["r1", "r4"].into_iter().map(String::from).collect();
+        let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(16);
+        assert!(read_ahead(&plan, &done, &ready), "every record handed over");
+        drop(ready);
+        let mut seen = Vec::new();
+        while let Ok((index, record, request)) = next.try_recv() {
+            assert_eq!(plan.records[index].0, record.id);
+            let request = request.unwrap();
+            assert!(
+                request.messages[0]
+                    .content
+                    .contains(&format!("k{}", &record.id[1..])),
+                "the request is the record's"
+            );
+            seen.push(record.id);
+        }
+        assert_eq!(seen, ["r0", "r2", "r3", "r5"]);
+    }
+
+    #[test]
+    fn reading_ahead_stops_when_nobody_takes_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = small_plan(dir.path(), 50);
+        let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(2);
+        let reader = std::thread::spawn(move || read_ahead(&plan, &HashSet::new(), &ready));
+        // Two records fill the buffer; take one, then leave: the reader must end, not wait on.
+        let first = loop {
+            if let Ok(item) = next.try_recv() {
+                break item;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(first.1.id, "r0");
+        drop(next);
+        assert!(
+            !reader.join().unwrap(),
+            "the reader stopped short of the 50 records"
+        );
     }
 }
