@@ -397,3 +397,44 @@ async fn braintrust_insert_faults_are_counted_in_the_stats() {
     assert_eq!(fetched["events"][0]["input"]["keyword"], "bottle");
     assert_eq!(fetched["events"][0]["id"], "r1");
 }
+
+/// With a latency, the answer is made halfway through it; what is answered must not change.
+#[tokio::test]
+async fn a_latency_changes_when_answers_come_not_what_they_are() {
+    let faulty = |latency| SimConfig {
+        latency,
+        error_rate: 0.2,
+        overload_rate: 0.1,
+        invalid_json_rate: 0.3,
+        ..SimConfig::default()
+    };
+    let schema = json!({"type": "json_schema", "json_schema": {"name": "verdict", "strict": true,
+        "schema": {"type": "object", "additionalProperties": false, "required": ["label", "why"],
+            "properties": {"label": {"type": "string", "enum": ["R", "S", "C", "N"]},
+                "why": {"type": "string"}}}}});
+    let mut answers = Vec::new();
+    for latency in [Duration::ZERO, Duration::from_millis(20)] {
+        let server = sim(faulty(latency));
+        let mut seen = Vec::new();
+        for i in 0..24 {
+            let body = json!({"model": "m", "messages": [{"role": "user", "content": format!("keyword {i}")}],
+                "response_format": schema});
+            let (status, _, answer) = post(&server, &body).await;
+            seen.push((
+                status,
+                answer["choices"][0]["message"]["content"].clone(),
+                answer["error"]["message"].clone(),
+            ));
+        }
+        let stats = server.stats();
+        answers.push((seen, stats.chat_answered, stats.faults));
+    }
+    assert_eq!(answers[0], answers[1]);
+    let (seen, answered, faults) = &answers[0];
+    assert!(seen.iter().any(|(status, ..)| *status != 200), "some faults drawn");
+    assert!(faults["invalid_json"] > 0, "{faults:?}");
+    assert_eq!(
+        *answered,
+        seen.iter().filter(|(status, ..)| *status == 200).count() as u64
+    );
+}

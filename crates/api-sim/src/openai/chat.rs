@@ -537,34 +537,48 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
     };
 
     // A request that draws a fault is not answered, so it leaves no trace (the prompt cache
-    // included); the others are answered now and sent when their latency is up.
-    let outcome = match drawn_fault(config, rng.unit()) {
-        Some(fault) => Err(fault),
-        None => {
-            let corrupt = rng.unit() < config.invalid_json_rate;
-            Ok((corrupt, complete(&state, &request, corrupt)))
-        }
-    };
+    // included); the others are answered and sent when their latency is up.
+    let fault = drawn_fault(config, rng.unit());
+    let corrupt = fault.is_none() && rng.unit() < config.invalid_json_rate;
 
-    if !config.latency.is_zero() {
-        crate::util::sleep_until(arrived + config.latency).await;
+    // The answer is made in the quiet middle of the latency rather than on arrival. A client's
+    // requests come in bursts (one wave of answers frees its slots at once); work done on
+    // arrival would hold back the reading of the requests behind it and the sending of answers
+    // due at that moment, and stretch their latency by it. At the deadline only sending is left.
+    let latency = config.latency;
+    if latency >= QUIET_WORK_FROM {
+        tokio::time::sleep_until(arrived + latency / 2).await;
+    }
+    let prepared = match fault {
+        Some(fault) => Err(fault),
+        None => Ok(prepare_answer(
+            &state,
+            complete(&state, &request, corrupt),
+            corrupt,
+        )),
+    };
+    if !latency.is_zero() {
+        crate::util::sleep_until(arrived + latency).await;
     }
 
-    let (corrupt, completed) = match outcome {
-        Ok(answer) => answer,
+    let response = match prepared {
+        Ok(prepared) => prepared.send(&state),
         Err(fault) => {
             let (status, message, kind) = fault.counted(&state.stats.faults);
             return with_headers(api_error(status, message, kind, None, None), headers);
         }
     };
-    let response = answer_response(&state, completed, corrupt);
     set_header(
         &mut headers,
         "openai-processing-ms",
-        &config.latency.as_millis().to_string(),
+        &latency.as_millis().to_string(),
     );
     with_headers(response, headers)
 }
+
+/// Latencies from which the answer is made halfway through the latency; shorter ones make it
+/// at once (a test's zero latency among them).
+const QUIET_WORK_FROM: Duration = Duration::from_millis(10);
 
 fn with_headers(mut response: Response, headers: HeaderMap) -> Response {
     response.headers_mut().extend(headers);
@@ -693,12 +707,36 @@ fn drawn_fault(config: &crate::SimConfig, draw: f64) -> Option<Fault> {
     }
 }
 
-/// Answers the request, counting invalid-JSON and wrong-answer faults and the answer.
-fn answer_response(
+/// An answer made ahead of its deadline: status, serialised body, and the record to count as
+/// answered when it is sent.
+struct Prepared {
+    status: StatusCode,
+    body: Vec<u8>,
+    /// `Some` for an answer (status 200): the recognised record, if any.
+    answered: Option<Option<String>>,
+}
+
+impl Prepared {
+    /// The response, counting the answer as it leaves.
+    fn send(self, state: &Shared) -> Response {
+        if let Some(record) = self.answered {
+            state.stats.answered(record);
+        }
+        (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+/// Serialises the answer (or the rejection), counting invalid-JSON and wrong-answer faults.
+fn prepare_answer(
     state: &Shared,
     completed: Result<Completed, Rejection>,
     corrupt: bool,
-) -> Response {
+) -> Prepared {
     let faults = &state.stats.faults;
     match completed {
         Ok(done) => {
@@ -708,14 +746,21 @@ fn answer_response(
             if done.recognised.as_ref().is_some_and(|r| r.wrong) {
                 faults.wrong_answers.fetch_add(1, Ordering::Relaxed);
             }
-            state.stats.answered(
-                done.recognised
-                    .as_ref()
-                    .map(|r| format!("{}:{}", r.module, r.record)),
-            );
-            axum::Json(done.body).into_response()
+            Prepared {
+                status: StatusCode::OK,
+                body: serde_json::to_vec(&done.body).unwrap_or_default(),
+                answered: Some(
+                    done.recognised
+                        .as_ref()
+                        .map(|r| format!("{}:{}", r.module, r.record)),
+                ),
+            }
         }
-        Err((status, body)) => (status, axum::Json(body)).into_response(),
+        Err((status, body)) => Prepared {
+            status,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            answered: None,
+        },
     }
 }
 
