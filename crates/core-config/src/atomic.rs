@@ -77,6 +77,22 @@ impl AtomicFile {
         Ok(self.target)
     }
 
+    /// Like [`AtomicFile::commit_new`], but does not wait for the disk: the file appears whole
+    /// or not at all to other readers at once, and reaches the disk with the next sync of it.
+    /// For files whose state after a crash is recognised and recovered by whoever reads them
+    /// next (a run journal found without its header records no progress and is replaced).
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the target exists; otherwise when the file cannot be written.
+    pub fn commit_new_unsynced(mut self) -> io::Result<PathBuf> {
+        self.temp.flush()?;
+        self.temp
+            .persist_noclobber(&self.target)
+            .map_err(|e| e.error)?;
+        tracing::debug!(path = %self.target.display(), "new file written (not yet synced)");
+        Ok(self.target)
+    }
+
     /// Like [`AtomicFile::commit`], but refuses to replace an existing file.
     ///
     /// # Errors
@@ -234,5 +250,29 @@ mod tests {
             io::ErrorKind::AlreadyExists
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "first");
+    }
+
+    #[test]
+    fn an_unsynced_new_file_appears_whole_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("run.journal.jsonl");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"{\"journal\":1}\n").unwrap();
+        assert!(!target.exists(), "nothing before the commit");
+        file.commit_new_unsynced().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "{\"journal\":1}\n"
+        );
+        let again = AtomicFile::create(&target).unwrap();
+        assert_eq!(
+            again.commit_new_unsynced().unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 }

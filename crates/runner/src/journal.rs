@@ -57,7 +57,9 @@ pub struct JournalWriter {
 impl JournalWriter {
     /// Creates a new journal with its header. The header is written to a temporary file and
     /// renamed into place, so the journal never exists without it: a run killed while creating
-    /// its journal leaves either nothing or a journal that `--resume` can read.
+    /// its journal leaves either nothing or a journal that `--resume` can read. The rename does
+    /// not wait for the disk (the first call should not wait for it either); a power cut before
+    /// the journal's first sync can leave it without its header, the case below.
     ///
     /// A journal that exists but holds no header (left by a kill during creation, before the
     /// header was written atomically) recorded no progress and is replaced; any other existing
@@ -71,10 +73,12 @@ impl JournalWriter {
         let mut temp = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
         temp.write_all(&line).map_err(|e| Error::io(path, e))?;
         let headerless = path.exists() && Journal::read_header(path)?.is_none();
+        // A new journal does not wait for the disk before the first call: a crash before its
+        // first sync leaves it without a header at worst, which the next run replaces.
         if headerless {
             temp.commit()
         } else {
-            temp.commit_new()
+            temp.commit_new_unsynced()
         }
         .map_err(|e| Error::io(path, e))?;
         let file = OpenOptions::new()
