@@ -168,6 +168,9 @@ pub(super) fn run(
     } else if reports.len() > 1 {
         out(&text::overview(&reports))?;
     }
+    // Everything is written and synced: the idle connections close with the process instead of
+    // one by one before it exits.
+    runtime.shutdown_background();
     Ok(status)
 }
 
