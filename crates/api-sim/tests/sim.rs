@@ -431,10 +431,46 @@ async fn a_latency_changes_when_answers_come_not_what_they_are() {
     }
     assert_eq!(answers[0], answers[1]);
     let (seen, answered, faults) = &answers[0];
-    assert!(seen.iter().any(|(status, ..)| *status != 200), "some faults drawn");
+    assert!(
+        seen.iter().any(|(status, ..)| *status != 200),
+        "some faults drawn"
+    );
     assert!(faults["invalid_json"] > 0, "{faults:?}");
     assert_eq!(
         *answered,
         seen.iter().filter(|(status, ..)| *status == 200).count() as u64
     );
+}
+
+/// A body that is not JSON is answered 400, whether it is caught on arrival (a syntax error) or
+/// when the answer is made (a raw control character inside a string, which the arrival check
+/// lets through), with and without a latency.
+#[tokio::test]
+async fn a_body_that_is_not_json_is_answered_400() {
+    for latency in [Duration::ZERO, Duration::from_millis(20)] {
+        let server = sim(SimConfig {
+            latency,
+            ..SimConfig::default()
+        });
+        for body in [
+            &b"{\"model\": \"m\", \"messages\": ["[..],
+            &b"{\"model\": \"m\x01\", \"messages\": []}"[..],
+        ] {
+            let response = reqwest::Client::new()
+                .post(format!("{}/chat/completions", server.base_url()))
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 400, "{latency:?}");
+            let error: Value = response.json().await.unwrap();
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("We could not parse the JSON body of your request: "),
+                "{message}"
+            );
+        }
+        assert_eq!(server.stats().chat_answered, 0);
+    }
 }

@@ -553,7 +553,9 @@ fn answer_lines(state: &Shared, parsed: Vec<(String, Value)>, seed: u64) -> Vec<
             });
             continue;
         }
-        match complete(state, &body, corrupt) {
+        // The answer is seeded by the request's compact JSON, as a chat request's by its body.
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        match complete(state, (&body, &bytes), corrupt) {
             Ok(done) => results.push(LineResult::Answered {
                 custom_id,
                 body: done.body,

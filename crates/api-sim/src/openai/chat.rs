@@ -416,11 +416,11 @@ fn cached_tokens(state: &Shared, joined: &str, prompt_tokens: u64) -> u64 {
     }
 }
 
-/// Checks a chat request like OpenAI does and answers it. `corrupt` cuts the JSON content in
-/// half (the invalid-JSON fault).
+/// Checks a chat request like OpenAI does and answers it. `body` is the request as it came (its
+/// hash seeds the answer); `corrupt` cuts the JSON content in half (the invalid-JSON fault).
 pub(crate) fn complete(
     state: &Shared,
-    request: &Value,
+    (request, body): (&Value, &[u8]),
     corrupt: bool,
 ) -> Result<Completed, Rejection> {
     let (object, model, messages) = check_request(request)?;
@@ -434,7 +434,7 @@ pub(crate) fn complete(
     let cap = ["max_completion_tokens", "max_tokens"]
         .into_iter()
         .find_map(|k| object.get(k).and_then(Value::as_u64));
-    let seed = hash64(&[serde_json::to_vec(request).unwrap_or_default().as_slice()]);
+    let seed = hash64(&[body]);
     let joined: String = texts.join("\n");
     let question = Question {
         messages: texts.clone(),
@@ -514,25 +514,25 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         &format!("req_sim{:016x}{:016x}", state.instance, rng.next_u64()),
     );
 
-    let parsed: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
-    let tokens = rate_limit_tokens(parsed.as_ref().ok());
+    // On arrival the body is only checked to be JSON, unless a token limit must count its
+    // prompt now; it is parsed into a tree when the answer is made.
+    let parsed: Result<Option<Value>, serde_json::Error> = if config.tpm.is_some() {
+        serde_json::from_slice(&body).map(Some)
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&body).map(|_| None)
+    };
+    let tokens = rate_limit_tokens(parsed.as_ref().ok().and_then(Option::as_ref));
     if let Some(response) = rate_limited(&state, tokens, &mut headers) {
         return with_headers(response, headers);
     }
     if let Some(response) = over_quota(&state) {
         return with_headers(response, headers);
     }
-    let request: Value = match parsed {
+    let parsed: Option<Value> = match parsed {
         Ok(v) => v,
         Err(e) => {
-            let response = api_error(
-                StatusCode::BAD_REQUEST,
-                &format!("We could not parse the JSON body of your request: {e}"),
-                "invalid_request_error",
-                None,
-                None,
-            );
-            return with_headers(response, headers);
+            let (status, body) = unparsable(&e);
+            return with_headers((status, axum::Json(body)).into_response(), headers);
         }
     };
 
@@ -551,11 +551,18 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
     }
     let prepared = match fault {
         Some(fault) => Err(fault),
-        None => Ok(prepare_answer(
-            &state,
-            complete(&state, &request, corrupt),
-            corrupt,
-        )),
+        // The body was checked to be JSON on arrival; a tree parse stricter than that check
+        // is answered as it would have been then.
+        None => Ok(
+            match parsed.map_or_else(|| serde_json::from_slice(&body), Ok) {
+                Ok(request) => prepare_answer(
+                    &state,
+                    complete(&state, (&request, &body), corrupt),
+                    corrupt,
+                ),
+                Err(e) => prepare_answer(&state, Err(unparsable(&e)), false),
+            },
+        ),
     };
     if !latency.is_zero() {
         crate::util::sleep_until(arrived + latency).await;
@@ -574,6 +581,19 @@ pub(crate) async fn handler(State(state): State<SimState>, body: Bytes) -> Respo
         &latency.as_millis().to_string(),
     );
     with_headers(response, headers)
+}
+
+/// The 400 of a body that is not JSON.
+fn unparsable(error: &serde_json::Error) -> Rejection {
+    (
+        StatusCode::BAD_REQUEST,
+        error_body(
+            &format!("We could not parse the JSON body of your request: {error}"),
+            "invalid_request_error",
+            None,
+            None,
+        ),
+    )
 }
 
 /// Latencies from which the answer is made halfway through the latency; shorter ones make it
