@@ -777,25 +777,31 @@ fn newest_journal(folder: &Path, module: &ModuleSpec) -> Result<Option<PathBuf>>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One module, m14, over `d.jsonl`, `p_{version}.md` and `s.json`.
     const CATALOG: &str = include_str!("../../../fixtures/catalog/m14_only.toml");
 
-    const SCHEMA: &str = r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
+    pub(crate) const SCHEMA: &str = r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
         "required": ["relevancy"], "properties": {"relevancy": {"type": "string", "enum": ["R", "N"]}}}}"#;
 
     const LINE: &str = r#"{"id": "a", "input": {"keyword": "k"}, "expected": {"relevancy": "R"}}"#;
 
-    /// Plans a run of the one module of a project made of these files.
-    fn plan_of(dataset: &str, schema: &str) -> (tempfile::TempDir, Result<Plan>) {
+    /// A project of one module, m14, over this dataset and schema, and its catalog.
+    fn project(dataset: &str, schema: &str) -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("modules.toml"), CATALOG).unwrap();
         std::fs::write(dir.path().join("d.jsonl"), dataset).unwrap();
         std::fs::write(dir.path().join("p_v1.md"), "Keyword: {{keyword}}").unwrap();
         std::fs::write(dir.path().join("s.json"), schema).unwrap();
         let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
+        (dir, catalog)
+    }
+
+    /// Plans a run of the one module of a project made of these files.
+    pub(crate) fn plan_of(dataset: &str, schema: &str) -> (tempfile::TempDir, Result<Plan>) {
+        let (dir, catalog) = project(dataset, schema);
         let settings = RunSettings {
             prompt_version: "v1".into(),
             model: "m".into(),
@@ -823,12 +829,7 @@ mod tests {
         dataset: &str,
         parts: usize,
     ) -> std::result::Result<(Vec<(String, usize)>, u64), String> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("modules.toml"), CATALOG).unwrap();
-        std::fs::write(dir.path().join("d.jsonl"), dataset).unwrap();
-        std::fs::write(dir.path().join("p_v1.md"), "Keyword: {{keyword}}").unwrap();
-        std::fs::write(dir.path().join("s.json"), SCHEMA).unwrap();
-        let catalog = Catalog::load(&dir.path().join("modules.toml")).unwrap();
+        let (dir, catalog) = project(dataset, SCHEMA);
         let module = &catalog.modules()[0];
         let paths = ProjectPaths::new(catalog.root());
         let prompt = catalog.prompt_path(module, "v1");

@@ -1021,10 +1021,9 @@ mod tests {
         assert_eq!(read.rows["r0"].index, 0);
     }
 
-    /// A plan over `n` records of the one-module fixture project, in `dir`.
-    fn small_plan(dir: &std::path::Path, n: usize) -> Plan {
-        let catalog = include_str!("../../../fixtures/catalog/m14_only.toml");
-        std::fs::write(dir.join("modules.toml"), catalog).unwrap();
+    /// A plan over `n` records of the one-module test project (`r0`, `r1`, … with keywords
+    /// `k0`, `k1`, …).
+    fn small_plan(n: usize) -> (tempfile::TempDir, Plan) {
         let lines: String = (0..n)
             .map(|i| {
                 format!(
@@ -1032,31 +1031,13 @@ mod tests {
                 )
             })
             .collect();
-        std::fs::write(dir.join("d.jsonl"), lines).unwrap();
-        std::fs::write(dir.join("p_v1.md"), "Keyword: {{keyword}}").unwrap();
-        std::fs::write(
-            dir.join("s.json"),
-            r#"{"name": "m14", "strict": true, "schema": {"type": "object", "additionalProperties": false,
-                "required": ["relevancy"], "properties": {"relevancy": {"type": "string", "enum": ["R", "N"]}}}}"#,
-        )
-        .unwrap();
-        let catalog = core_config::Catalog::load(&dir.join("modules.toml")).unwrap();
-        let settings = crate::RunSettings {
-            prompt_version: "v1".into(),
-            model: "m".into(),
-            samples: None,
-            seed: crate::plan::DEFAULT_SEED,
-            dataset: None,
-            token_param: core_config::TokenParam::MaxCompletionTokens,
-            started: chrono::Local::now(),
-        };
-        crate::plan::plan(&catalog, &catalog.modules()[0], settings, false, None).unwrap()
+        let (dir, plan) = crate::plan::tests::plan_of(&lines, crate::plan::tests::SCHEMA);
+        (dir, plan.unwrap())
     }
 
     #[test]
     fn records_are_read_ahead_in_run_order_without_the_done_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let plan = small_plan(dir.path(), 6);
+        let (_dir, plan) = small_plan(6);
         let done: HashSet<String> = ["r1", "r4"].into_iter().map(String::from).collect();
         let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(16);
         assert!(read_ahead(&plan, &done, &ready), "every record handed over");
@@ -1078,8 +1059,7 @@ mod tests {
 
     #[test]
     fn reading_ahead_stops_when_nobody_takes_the_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let plan = small_plan(dir.path(), 50);
+        let (_dir, plan) = small_plan(50);
         let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(2);
         let reader = std::thread::spawn(move || read_ahead(&plan, &HashSet::new(), &ready));
         // Two records fill the buffer; take one, then leave: the reader must end, not wait on.
