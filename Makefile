@@ -86,7 +86,7 @@ bench-registry: ## Time `experiment-registry list --module` and `stats` on a 100
 	$(CARGO) run --release --locked -p registry --example bench_registry -- --bin target/release/experiment-registry --entries 100000 --repeat 10
 
 .PHONY: bench-run
-bench-run: ## Benchmark `orchestrator run` on 2,000 rows at 100 ms simulated latency, concurrency 64: rows/s vs ideal (target >= 95%), where the time goes, peak memory
+bench-run: ## Benchmark `orchestrator run` on 2,000 rows at 100 ms simulated latency, concurrency 64: rows/s vs ideal (median of 5 runs; target >= 95%), where the time goes, peak memory
 	$(CARGO) build --release --locked --bins -p kw-cli
 	$(CARGO) run --release --locked -p kw-cli --example bench_run -- --rows 2000 --concurrency 64 --latency-ms 100 --target-percent 95 --repeat 5 --bin-dir target/release
 
