@@ -71,7 +71,23 @@ struct Measured {
     call_ms: Option<(f64, f64)>,
     /// Peak memory, KiB.
     peak_kib: u64,
+    /// Share of the machine's CPU time the hypervisor gave to others during the run (steal).
+    steal: Option<f64>,
     detail: String,
+}
+
+/// The machine's CPU time so far, in ticks: (steal, total), from the first line of /proc/stat.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    Some((*ticks.get(7)?, ticks.iter().take(8).sum()))
 }
 
 /// Median and 90th percentile of the `duration` the client recorded for each call (results
@@ -100,6 +116,7 @@ fn measure(
     // answers itself, so nothing polls it while the run goes (on two cores, a poller would take
     // CPU from the run it measures).
     sim_request(port, "POST /_sim/reset").expect("the simulator resets its counters");
+    let ticks_before = cpu_ticks();
     let started_us = unix_micros();
     let start = Instant::now();
     let mut child = Command::new(bin_dir.join("orchestrator"))
@@ -170,6 +187,12 @@ fn measure(
         last_answer,
         call_ms: call_durations_ms(&csv),
         peak_kib: peak,
+        #[expect(clippy::cast_precision_loss, reason = "a share")]
+        steal: ticks_before
+            .zip(cpu_ticks())
+            .and_then(|((s0, t0), (s1, t1))| {
+                (t1 > t0).then(|| (s1 - s0) as f64 / (t1 - t0) as f64)
+            }),
         detail: format!(
             "accuracy {:.1}%, {} http requests",
             accuracy * 100.0,
@@ -334,5 +357,11 @@ fn main() {
         big.peak_kib as f64 / 1024.0,
         small_run.peak_kib as f64 / 1024.0
     );
+    if let Some(steal) = big.steal {
+        println!(
+            "  cpu steal:     {:.1}% of the machine's CPU time went to other guests during the median run (figures are only comparable at a low steal)",
+            steal * 100.0
+        );
+    }
     println!("  {}", big.detail);
 }
