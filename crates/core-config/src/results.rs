@@ -142,8 +142,10 @@ impl ResultsWriter {
     }
 
     /// Appends one row whose input is given as JSON text (compact, as `Value::to_string` writes
-    /// it) instead of in `row.input`: the text goes into the `input` column as it is, which
-    /// spares parsing and re-serialising the largest column.
+    /// it): the text goes into the `input` column as it is, which spares serialising the largest
+    /// column again (or parsing and re-serialising it). A row that still holds its input in
+    /// `row.input` gives the module's input columns from there; a row whose `row.input` is null
+    /// has them read from the text.
     ///
     /// # Errors
     /// When writing fails, or `input_json` is not JSON while a module column needs to read it.
@@ -153,14 +155,13 @@ impl ResultsWriter {
             .results_columns
             .iter()
             .any(|c| c.from.root() == Root::Input);
-        let mut fields = if reads_input {
+        let fields = if reads_input && row.input.is_null() {
             let mut full = row.clone();
             full.input = serde_json::from_str(input_json).map_err(io::Error::other)?;
-            row_fields(&self.module, &full)
+            fields_with_input(&self.module, &full, input_json.to_owned())
         } else {
-            row_fields(&self.module, row)
+            fields_with_input(&self.module, row, input_json.to_owned())
         };
-        input_json.clone_into(&mut fields[1]);
         self.csv.write_record(&fields).map_err(io::Error::from)
     }
 
@@ -190,11 +191,16 @@ impl ResultsWriter {
 /// The cells of one row, in [`headers`] order.
 #[must_use]
 pub fn row_fields(module: &ModuleSpec, row: &ResultRow) -> Vec<String> {
+    fields_with_input(module, row, row.input.to_string())
+}
+
+/// The cells of one row with the `input` cell given as text.
+fn fields_with_input(module: &ModuleSpec, row: &ResultRow, input: String) -> Vec<String> {
     let mut fields = Vec::with_capacity(
         LEADING_COLUMNS.len() + module.results_columns.len() + TRAILING_COLUMNS.len(),
     );
     fields.push("eval".to_owned());
-    fields.push(row.input.to_string());
+    fields.push(input);
     fields.push(row.output.to_string());
     fields.push(row.expected.to_string());
     fields.push(row.asin.clone());
@@ -987,6 +993,7 @@ mod tests {
         write_results(&a, &module, std::slice::from_ref(&row)).unwrap();
         let mut writer = ResultsWriter::create(&b, &module).unwrap();
         let text = row.input.to_string();
+        let row_input = row.input.clone();
         let without = ResultRow {
             input: Value::Null,
             ..row
@@ -994,6 +1001,19 @@ mod tests {
         writer.write_with_input_json(&without, &text).unwrap();
         writer.finish().unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+        // A row that keeps its input gives the same file from the same text.
+        let (c, kept) = (
+            dir.path().join("c.csv"),
+            ResultRow {
+                input: row_input,
+                ..without
+            },
+        );
+        let mut writer = ResultsWriter::create(&c, &module).unwrap();
+        writer.write_with_input_json(&kept, &text).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     }
 
     #[test]

@@ -54,6 +54,39 @@ pub struct CallOptions {
     pub invalid_retries: u32,
 }
 
+/// A chat request made ready to send by [`Client::prepare`]: its body serialised and its cache
+/// key computed, once.
+#[derive(Debug, Clone)]
+pub struct PreparedChat {
+    request: ChatRequest,
+    body: Bytes,
+    repeat: u32,
+    key: CacheKey,
+    url: Arc<str>,
+    parsed_url: reqwest::Url,
+    estimate: u64,
+}
+
+impl PreparedChat {
+    /// The request as it was prepared.
+    #[must_use]
+    pub fn request(&self) -> &ChatRequest {
+        &self.request
+    }
+
+    /// The request body, as it is sent.
+    #[must_use]
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The cache key of the call.
+    #[must_use]
+    pub fn key(&self) -> CacheKey {
+        self.key
+    }
+}
+
 /// Configures a [`Client`].
 pub struct ClientBuilder {
     settings: OpenAiSettings,
@@ -517,10 +550,67 @@ impl Client {
         request: &ChatRequest,
         options: &CallOptions,
     ) -> Result<ChatResponse, Error> {
+        match self.prepare(request.clone(), options.repeat) {
+            Ok(prepared) => self.chat_prepared(&prepared, options).await,
+            // Counted and reported as a call that failed, as a failure to send is.
+            Err(error) => {
+                self.inner.counters.call_started();
+                self.finish_call(Err(error), options, Instant::now())
+            }
+        }
+    }
+
+    /// Serialises a request once and computes its cache key, ready for
+    /// [`Client::chat_prepared`]. It needs no runtime and does no I/O: a caller with many calls
+    /// to make can prepare them ahead on a thread of its own (the runner does, while earlier
+    /// calls are in flight), and leave the tasks that send them with nothing but the sending.
+    ///
+    /// # Errors
+    /// When the request cannot be serialised or the client's base URL gives no valid chat URL.
+    pub fn prepare(&self, request: ChatRequest, repeat: u32) -> Result<PreparedChat, Error> {
+        let body = Bytes::from(request.to_body_bytes().map_err(|e| {
+            Error::InvalidRequest(format!("the request cannot be serialised: {e}"))
+        })?);
+        let (url, parsed_url) = self.parsed_chat_url(&request.model)?;
+        let key = CacheKey::from_serialized(&url, &body, repeat);
+        let estimate =
+            request.estimated_prompt_tokens() + u64::from(request.max_tokens.unwrap_or(0));
+        Ok(PreparedChat {
+            request,
+            body,
+            repeat,
+            key,
+            url,
+            parsed_url,
+            estimate,
+        })
+    }
+
+    /// Sends a prepared chat completion, or answers it from the cache: [`Client::chat`] without
+    /// the serialising. The repeat index is the one the call was prepared with
+    /// (`options.repeat` is not read).
+    ///
+    /// # Errors
+    /// As [`Client::chat`].
+    pub async fn chat_prepared(
+        &self,
+        prepared: &PreparedChat,
+        options: &CallOptions,
+    ) -> Result<ChatResponse, Error> {
         let start = Instant::now();
+        self.inner.counters.call_started();
+        let result = self.chat_inner(prepared, options, start).await;
+        self.finish_call(result, options, start)
+    }
+
+    /// Reports a finished call to the reporter and the counters.
+    fn finish_call(
+        &self,
+        result: Result<ChatResponse, Error>,
+        options: &CallOptions,
+        start: Instant,
+    ) -> Result<ChatResponse, Error> {
         let inner = &self.inner;
-        inner.counters.call_started();
-        let result = self.chat_inner(request, options, start).await;
         let reporter = inner.reporter.as_ref();
         match &result {
             Ok(response) => reporter.call_done(&CallEvent {
@@ -550,17 +640,22 @@ impl Client {
 
     async fn chat_inner(
         &self,
-        request: &ChatRequest,
+        prepared: &PreparedChat,
         options: &CallOptions,
         start: Instant,
     ) -> Result<ChatResponse, Error> {
         let inner = &self.inner;
-        let payload = Bytes::from(request.to_body_bytes().map_err(|e| {
-            Error::InvalidRequest(format!("the request cannot be serialised: {e}"))
-        })?);
+        let PreparedChat {
+            request,
+            body: payload,
+            repeat,
+            key,
+            url,
+            parsed_url,
+            estimate,
+        } = prepared;
+        let (key, estimate) = (*key, *estimate);
         let endpoint = "POST /chat/completions";
-        let (url, parsed_url) = self.parsed_chat_url(&request.model)?;
-        let key = CacheKey::from_serialized(&url, &payload, options.repeat);
         let schema = self.schema_for(request)?;
         let cache = inner
             .cache
@@ -574,8 +669,6 @@ impl Client {
         }
 
         self.check_halted()?;
-        let estimate =
-            request.estimated_prompt_tokens() + u64::from(request.max_tokens.unwrap_or(0));
         let mut attempts = 0;
         let mut invalid_left = options.invalid_retries;
         loop {
@@ -614,7 +707,7 @@ impl Client {
             if outcome.is_cacheable()
                 && let Some(cache) = cache
             {
-                self.store_in_cache(cache, key, &url, options, &payload, &raw)
+                self.store_in_cache(cache, key, url, *repeat, payload, &raw)
                     .await;
             }
             return Ok(ChatResponse {
@@ -732,7 +825,7 @@ impl Client {
         cache: &Cache,
         key: CacheKey,
         url: &str,
-        options: &CallOptions,
+        repeat: u32,
         payload: &[u8],
         raw: &[u8],
     ) {
@@ -743,7 +836,7 @@ impl Client {
             key: key.hex(),
             created_at: chrono::Utc::now().to_rfc3339(),
             url: url.to_string(),
-            repeat: options.repeat,
+            repeat,
             request: serde_json::from_slice(payload).unwrap_or_default(),
             response,
         };

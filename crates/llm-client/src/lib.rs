@@ -30,7 +30,7 @@ mod retry;
 mod totals;
 
 pub use cache::{Cache, CacheEntry, CacheKey, CacheStats, ClearReport};
-pub use client::{CacheMode, CallOptions, Client, ClientBuilder};
+pub use client::{CacheMode, CallOptions, Client, ClientBuilder, PreparedChat};
 pub use duration::{format_duration, parse_duration};
 pub use error::{Error, FailureKind};
 pub use files::{

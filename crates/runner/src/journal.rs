@@ -117,6 +117,23 @@ impl JournalWriter {
     /// # Errors
     /// When writing fails.
     pub fn write(&mut self, index: usize, row: &ResultRow, error_kind: Option<&str>) -> Result<()> {
+        let input = serde_json::value::to_raw_value(&row.input)
+            .map_err(|e| Error::io(&self.path, e.into()))?;
+        self.write_with_input(index, row, error_kind, &input)
+    }
+
+    /// Appends one finished row whose input is given as JSON text (`row.input` is not read):
+    /// a caller that has the text already spares serialising the largest field again.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn write_with_input(
+        &mut self,
+        index: usize,
+        row: &ResultRow,
+        error_kind: Option<&str>,
+        input: &RawValue,
+    ) -> Result<()> {
         let line = LineOut {
             index,
             record_id: &row.record_id,
@@ -131,16 +148,11 @@ impl JournalWriter {
             output: &row.output,
             metrics: &row.metrics,
             metadata: &row.metadata,
-            input: &row.input,
+            input,
         };
-        let line = serde_json::to_string(&line).map_err(|e| Error::io(&self.path, e.into()))?;
-        self.write_line(&line)
-    }
-
-    fn write_line(&mut self, line: &str) -> Result<()> {
         // One write call per line keeps a killed process from interleaving half lines.
-        let mut buffer = Vec::with_capacity(line.len() + 1);
-        buffer.extend_from_slice(line.as_bytes());
+        let mut buffer = Vec::with_capacity(input.get().len() + 1024);
+        serde_json::to_writer(&mut buffer, &line).map_err(|e| Error::io(&self.path, e.into()))?;
         buffer.push(b'\n');
         self.file
             .write_all(&buffer)
@@ -301,7 +313,7 @@ struct LineOut<'a> {
     output: &'a Value,
     metrics: &'a Value,
     metadata: &'a Value,
-    input: &'a Value,
+    input: &'a RawValue,
 }
 
 /// A journal line as read. The input, the largest part, stays raw JSON text: writing the results

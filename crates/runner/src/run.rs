@@ -10,8 +10,9 @@ use std::time::Instant;
 use core_config::results::{ResultsWriter, reasoning_of};
 use core_config::{Record, RecordReader, ResultRow};
 use futures::FutureExt;
-use llm_client::{CacheMode, CallOptions, ChatRequest, ChatResponse, Client, Outcome, Totals};
+use llm_client::{CacheMode, CallOptions, ChatResponse, Client, Outcome, PreparedChat, Totals};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -138,6 +139,8 @@ pub struct ScoredRow {
 struct Finished {
     index: usize,
     scored: ScoredRow,
+    /// The record's input as JSON text, for the journal and the results CSV.
+    input_json: Box<RawValue>,
     fatal: Option<llm_client::Error>,
 }
 
@@ -202,9 +205,19 @@ pub async fn execute(
         if is_transient(scored.error_kind.as_deref()) {
             retryable_rows += 1;
         }
-        journal.write(finished.index, &scored.row, scored.error_kind.as_deref())?;
+        journal.write_with_input(
+            finished.index,
+            &scored.row,
+            scored.error_kind.as_deref(),
+            &finished.input_json,
+        )?;
         add_to_tally(&mut tally, plan, &scored.row, scored.error_kind.as_deref());
-        stream_row(&mut in_order, plan, finished.index, scored.row)?;
+        stream_row(
+            &mut in_order,
+            plan,
+            finished.index,
+            (scored.row, finished.input_json),
+        )?;
         early_sync.row_written(&journal, in_order.as_ref());
         reporter.row_done(&progress(&tally, total, &totals_before, &client.totals()));
     }
@@ -233,6 +246,10 @@ pub async fn execute(
     // rewrites this CSV and this registry entry.
     if retryable_rows == 0 {
         let _ = std::fs::remove_file(&plan.journal);
+        // Closing the last handle on the removed file frees its pages, milliseconds for the
+        // journal of a big run: a thread of its own does it while the report is made and printed.
+        // (Were it cut short by the process ending, the kernel closes the file then.)
+        std::thread::spawn(move || drop(journal));
     }
 
     let after = client.totals();
@@ -323,7 +340,7 @@ fn stream_row(
     in_order: &mut Option<InOrder>,
     plan: &Plan,
     index: usize,
-    row: ResultRow,
+    row: (ResultRow, Box<RawValue>),
 ) -> Result<()> {
     if let Some(stream) = in_order.as_mut()
         && !stream
@@ -469,12 +486,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A record ready to send: its position in the run, the record, and its rendered request.
-type Ready = (
-    usize,
-    Record,
-    std::result::Result<ChatRequest, core_config::TemplateError>,
-);
+/// A record read ahead, ready to send.
+struct Ready {
+    /// Its position in the run.
+    index: usize,
+    record: Record,
+    /// Its input as JSON text: the journal and the results CSV take it as it is, so the
+    /// largest field is serialised once, here, rather than once for each on the run loop.
+    input_json: Box<RawValue>,
+    /// Its call, serialised and keyed (or why it cannot be sent).
+    call: std::result::Result<PreparedChat, NotSent>,
+}
+
+/// Why a record read ahead has no call to send.
+enum NotSent {
+    /// A placeholder is not fed (the record changed on disk since planning).
+    Render(core_config::TemplateError),
+    /// The client cannot make the request (it cannot be serialised, or no valid URL).
+    Client(llm_client::Error),
+}
 
 /// Streams the records of the run that are not done yet (pass 2 over the dataset) and sends a
 /// call for each as soon as a permit is free. Ends when every call is sent, or when the run loop
@@ -495,9 +525,10 @@ async fn send_calls(
     let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(slots);
     let reader = {
         let plan = Arc::clone(&plan);
-        tokio::task::spawn_blocking(move || read_ahead(&plan, &done, &ready))
+        let client = client.clone();
+        tokio::task::spawn_blocking(move || read_ahead(&plan, &client, &done, &ready))
     };
-    while let Some((index, record, request)) = next.recv().await {
+    while let Some(record) = next.recv().await {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
@@ -508,13 +539,7 @@ async fn send_calls(
         let client = client.clone();
         let sender = sender.clone();
         tokio::spawn(async move {
-            let call = call_one(
-                &plan,
-                &client,
-                options.cache,
-                (index, record, request),
-                permit,
-            );
+            let call = call_one(&plan, &client, options.cache, record, permit);
             let message = match std::panic::AssertUnwindSafe(call).catch_unwind().await {
                 Ok(finished) => Message::Finished(Box::new(finished)),
                 Err(panic) => Message::Panicked(panic),
@@ -531,11 +556,12 @@ async fn send_calls(
     }
 }
 
-/// Pass 2: reads the records of the run that are not `done`, renders their requests and hands
-/// them to `ready`, in run order, until the last one or until nobody takes them any more;
-/// whether every record was handed over.
+/// Pass 2: reads the records of the run that are not `done`, renders and prepares their calls
+/// and hands them to `ready`, in run order, until the last one or until nobody takes them any
+/// more; whether every record was handed over.
 fn read_ahead(
     plan: &Plan,
+    client: &Client,
     done: &HashSet<String>,
     ready: &tokio::sync::mpsc::Sender<Ready>,
 ) -> bool {
@@ -558,8 +584,20 @@ fn read_ahead(
         if done.contains(&record.id) {
             continue;
         }
-        let request = plan.request(&record.input);
-        if ready.blocking_send((index, record, request)).is_err() {
+        let call = match plan.request(&record.input) {
+            Ok(request) => client.prepare(request, 0).map_err(NotSent::Client),
+            Err(e) => Err(NotSent::Render(e)),
+        };
+        // A map of JSON values always serialises.
+        let input_json = serde_json::value::to_raw_value(&record.input)
+            .unwrap_or_else(|_| RawValue::NULL.to_owned());
+        let record = Ready {
+            index,
+            record,
+            input_json,
+            call,
+        };
+        if ready.blocking_send(record).is_err() {
             return false;
         }
     }
@@ -605,39 +643,45 @@ async fn call_one(
     plan: &Plan,
     client: &Client,
     cache: CacheMode,
-    (index, record, request): (
-        usize,
-        Record,
-        std::result::Result<ChatRequest, core_config::TemplateError>,
-    ),
+    ready: Ready,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Finished {
+    let Ready {
+        index,
+        record,
+        input_json,
+        call,
+    } = ready;
     let done = |scored| Finished {
         index,
         scored,
+        input_json,
         fatal: None,
     };
-    let request = match request {
-        Ok(request) => request,
+    let answer = match call {
+        Ok(call) => {
+            let options = CallOptions {
+                repeat: 0,
+                cache,
+                label: Some(record.id.clone()),
+                invalid_retries: 0,
+            };
+            client.chat_prepared(&call, &options).await
+        }
         // Planning checked every placeholder; a record changed on disk since then.
-        Err(e) => return done(error_row(plan, record, "render", &e.to_string(), json!({}))),
+        Err(NotSent::Render(e)) => {
+            return done(error_row(plan, record, "render", &e.to_string(), json!({})));
+        }
+        Err(NotSent::Client(error)) => Err(error),
     };
-    let options = CallOptions {
-        repeat: 0,
-        cache,
-        label: Some(record.id.clone()),
-        invalid_retries: 0,
-    };
-    let answer = client.chat(&request, &options).await;
     drop(permit);
     match answer {
         Err(error) if error.is_fatal() => Finished {
-            index,
-            scored: ScoredRow {
+            fatal: Some(error),
+            ..done(ScoredRow {
                 row: ResultRow::default(),
                 error_kind: None,
-            },
-            fatal: Some(error),
+            })
         },
         Err(error) => {
             let kind = error.kind().map_or("error", failure_name);
@@ -858,16 +902,16 @@ const REORDER_CAP: usize = 4096;
 struct InOrder {
     writer: ResultsWriter,
     next: usize,
-    waiting: BTreeMap<usize, ResultRow>,
+    waiting: BTreeMap<usize, (ResultRow, Box<RawValue>)>,
 }
 
 impl InOrder {
-    /// Adds a finished row; writes every row whose turn has come. `false` when the buffer
-    /// overflowed and streaming should stop.
-    fn push(&mut self, index: usize, row: ResultRow) -> std::io::Result<bool> {
+    /// Adds a finished row (with its input as JSON text); writes every row whose turn has come.
+    /// `false` when the buffer overflowed and streaming should stop.
+    fn push(&mut self, index: usize, row: (ResultRow, Box<RawValue>)) -> std::io::Result<bool> {
         self.waiting.insert(index, row);
-        while let Some(row) = self.waiting.remove(&self.next) {
-            self.writer.write(&row)?;
+        while let Some((row, input)) = self.waiting.remove(&self.next) {
+            self.writer.write_with_input_json(&row, input.get())?;
             self.next += 1;
         }
         Ok(self.waiting.len() <= REORDER_CAP)
@@ -1023,6 +1067,20 @@ mod tests {
 
     /// A plan over `n` records of the one-module test project (`r0`, `r1`, … with keywords
     /// `k0`, `k1`, …).
+    /// A client for preparing calls; nothing is sent.
+    fn test_client() -> Client {
+        let settings = core_config::OpenAiSettings {
+            provider: core_config::Provider::OpenAi,
+            base_url: "http://127.0.0.1:9/v1".to_owned(),
+            api_key: Some(core_config::Secret::new("sk-test")),
+            organization: None,
+            project: None,
+            api_version: None,
+            token_param: core_config::TokenParam::MaxCompletionTokens,
+        };
+        Client::builder(settings).build().unwrap()
+    }
+
     fn small_plan(n: usize) -> (tempfile::TempDir, Plan) {
         let lines: String = (0..n)
             .map(|i| {
@@ -1038,21 +1096,35 @@ mod tests {
     #[test]
     fn records_are_read_ahead_in_run_order_without_the_done_ones() {
         let (_dir, plan) = small_plan(6);
+        let client = test_client();
         let done: HashSet<String> = ["r1", "r4"].into_iter().map(String::from).collect();
         let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(16);
-        assert!(read_ahead(&plan, &done, &ready), "every record handed over");
+        assert!(
+            read_ahead(&plan, &client, &done, &ready),
+            "every record handed over"
+        );
         drop(ready);
         let mut seen = Vec::new();
-        while let Ok((index, record, request)) = next.try_recv() {
-            assert_eq!(plan.records[index].0, record.id);
-            let request = request.unwrap();
+        while let Ok(ready) = next.try_recv() {
+            let record = &ready.record;
+            assert_eq!(plan.records[ready.index].0, record.id);
+            let Ok(call) = &ready.call else {
+                panic!("the record's call is prepared")
+            };
+            let request = plan.request(&record.input).unwrap();
+            assert_eq!(call.request(), &request, "the request is the record's");
             assert!(
                 request.messages[0]
                     .content
-                    .contains(&format!("k{}", &record.id[1..])),
-                "the request is the record's"
+                    .contains(&format!("k{}", &record.id[1..]))
             );
-            seen.push(record.id);
+            assert_eq!(call.key(), client.cache_key(&request, 0));
+            assert_eq!(
+                ready.input_json.get(),
+                Value::Object(record.input.clone()).to_string(),
+                "the input text is the compact JSON of the record's input"
+            );
+            seen.push(record.id.clone());
         }
         assert_eq!(seen, ["r0", "r2", "r3", "r5"]);
     }
@@ -1061,7 +1133,8 @@ mod tests {
     fn reading_ahead_stops_when_nobody_takes_the_records() {
         let (_dir, plan) = small_plan(50);
         let (ready, mut next) = tokio::sync::mpsc::channel::<Ready>(2);
-        let reader = std::thread::spawn(move || read_ahead(&plan, &HashSet::new(), &ready));
+        let reader =
+            std::thread::spawn(move || read_ahead(&plan, &test_client(), &HashSet::new(), &ready));
         // Two records fill the buffer; take one, then leave: the reader must end, not wait on.
         let first = loop {
             if let Ok(item) = next.try_recv() {
@@ -1069,7 +1142,7 @@ mod tests {
             }
             std::thread::yield_now();
         };
-        assert_eq!(first.1.id, "r0");
+        assert_eq!(first.record.id, "r0");
         drop(next);
         assert!(
             !reader.join().unwrap(),

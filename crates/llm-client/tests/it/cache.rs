@@ -69,6 +69,41 @@ async fn a_second_identical_run_sends_zero_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_call_sends_the_same_body_under_the_same_key_as_a_plain_one() {
+    let server = sim(SimConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let client = cached_client(&server, dir.path());
+    let prepared = client.prepare(request(3), 2).unwrap();
+    assert_eq!(prepared.key(), client.cache_key(&request(3), 2));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(prepared.body()).unwrap(),
+        request(3).to_body()
+    );
+    assert_eq!(prepared.request(), &request(3));
+
+    // The prepared call is answered by the server and cached under the key a plain call with
+    // the same repeat index looks up; `options.repeat` does not override the prepared one.
+    let options = CallOptions {
+        repeat: 7,
+        ..CallOptions::default()
+    };
+    let sent = client.chat_prepared(&prepared, &options).await.unwrap();
+    assert!(!sent.cached);
+    assert_eq!(sent.cache_key, prepared.key().hex());
+    let again = CallOptions {
+        repeat: 2,
+        ..CallOptions::default()
+    };
+    let hit = client.chat(&request(3), &again).await.unwrap();
+    assert!(
+        hit.cached,
+        "the plain call finds the prepared call's answer"
+    );
+    assert_eq!(hit.content, sent.content);
+    assert_eq!(server.stats().total(CHAT), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_answers_are_not_cached_and_keys_never_reach_the_files() {
     let server = sim(SimConfig {
         invalid_json_rate: 1.0,
