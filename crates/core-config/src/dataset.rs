@@ -253,38 +253,100 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
+    /// The next record's line (UTF-8, a byte-order mark removed, blank lines skipped) and its
+    /// number, or `None` at the end of the file. [`parse_record`] reads it as [`Iterator::next`]
+    /// would.
+    ///
+    /// # Errors
+    /// When the line cannot be read or is not UTF-8.
+    pub fn next_text(&mut self) -> Option<Result<(usize, &str)>> {
+        let text = next_line(
+            &mut self.reader,
+            &mut self.buffer,
+            &mut self.line,
+            &self.path,
+        )?;
+        Some(text.map(|text| (self.line, text)))
+    }
+
     /// The next raw line as parsed JSON, or `None` at the end of the file.
     ///
     /// # Errors
     /// When the line is not UTF-8 or not valid JSON.
     pub fn next_value(&mut self) -> Option<Result<(usize, Value)>> {
-        loop {
-            self.buffer.clear();
-            match self.reader.read_until(b'\n', &mut self.buffer) {
-                Ok(0) => return None,
-                Ok(_) => self.line += 1,
-                Err(e) => return Some(Err(Error::io(&self.path, e))),
+        let text = match next_line(
+            &mut self.reader,
+            &mut self.buffer,
+            &mut self.line,
+            &self.path,
+        )? {
+            Ok(text) => text,
+            Err(e) => return Some(Err(e)),
+        };
+        let line = self.line;
+        Some(
+            crate::json::parse(text)
+                .map(|value| (line, value))
+                .map_err(|e| Error::Dataset {
+                    path: self.path.clone(),
+                    line,
+                    message: json_error_message(&e, text),
+                }),
+        )
+    }
+}
+
+/// Reads the next non-blank line into `buffer`, counting lines in `line`; its text without a
+/// byte-order mark.
+fn next_line<'b, R: Read>(
+    reader: &mut BufReader<R>,
+    buffer: &'b mut Vec<u8>,
+    line: &mut usize,
+    path: &Path,
+) -> Option<Result<&'b str>> {
+    let start = loop {
+        buffer.clear();
+        match reader.read_until(b'\n', buffer) {
+            Ok(0) => return None,
+            Ok(_) => *line += 1,
+            Err(e) => return Some(Err(Error::io(path, e))),
+        }
+        match std::str::from_utf8(buffer) {
+            Ok(text) => {
+                let start = text.len() - text.strip_prefix('\u{feff}').unwrap_or(text).len();
+                if !text[start..].trim().is_empty() {
+                    break start;
+                }
             }
-            let text = match std::str::from_utf8(&self.buffer) {
-                Ok(text) => text,
-                Err(e) => {
-                    return Some(Err(self.error(format!(
+            Err(e) => {
+                return Some(Err(Error::Dataset {
+                    path: path.to_owned(),
+                    line: *line,
+                    message: format!(
                         "not valid UTF-8 (invalid byte at column {})",
                         e.valid_up_to() + 1
-                    ))));
-                }
-            };
-            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-            if text.trim().is_empty() {
-                continue;
+                    ),
+                }));
             }
-            return Some(
-                crate::json::parse(text)
-                    .map(|value| (self.line, value))
-                    .map_err(|e| self.error(json_error_message(&e, text))),
-            );
         }
-    }
+    };
+    // Checked in the loop; the borrow checker wants the text made again outside it.
+    Some(Ok(std::str::from_utf8(&buffer[start..]).unwrap_or_default()))
+}
+
+/// Reads a record from its line's text as [`RecordReader`] does (see
+/// [`RecordReader::next_text`]); `path` and `line` are only used in messages.
+///
+/// # Errors
+/// When the text is not valid JSON or not a record.
+pub fn parse_record(path: &Path, line: usize, text: &str) -> Result<Record> {
+    let error = |message| Error::Dataset {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let value = crate::json::parse(text).map_err(|e| error(json_error_message(&e, text)))?;
+    Record::from_json(value, line).map_err(error)
 }
 
 impl<R: Read> Iterator for RecordReader<R> {

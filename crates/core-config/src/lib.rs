@@ -29,6 +29,7 @@ mod git;
 mod ids;
 pub mod json;
 pub mod labels;
+pub mod lite;
 mod paths;
 pub mod results;
 pub mod sample;

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::context::TextStats;
+use crate::lite::Lite;
+
 /// A placeholder occurrence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placeholder {
@@ -26,6 +29,8 @@ pub struct Template {
     text: String,
     pieces: Vec<Piece>,
     placeholders: Vec<Placeholder>,
+    /// The counts of the text around the placeholders.
+    literal: TextStats,
 }
 
 /// A problem in a template or in filling it.
@@ -96,10 +101,18 @@ impl Template {
         if cursor < text.len() {
             pieces.push(Piece::Text(cursor..text.len()));
         }
+        let literal = pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Text(range) => Some(TextStats::of(&text[range.clone()])),
+                Piece::Field(_) => None,
+            })
+            .fold(TextStats::default(), TextStats::plus);
         Ok(Self {
             text,
             pieces,
             placeholders,
+            literal,
         })
     }
 
@@ -155,6 +168,86 @@ impl Template {
     }
 }
 
+impl Template {
+    /// The counts of what [`Template::render`] would make of a light input (see
+    /// [`crate::lite`]), without making it; `None` when a placeholder is not fed.
+    #[must_use]
+    pub fn render_stats(&self, input: &[(Cow<'_, str>, Lite<'_>)]) -> Option<TextStats> {
+        let mut stats = self.literal;
+        for piece in &self.pieces {
+            if let Piece::Field(i) = piece {
+                let name = self.placeholders[*i].name.as_str();
+                let (_, value) = input.iter().find(|(key, _)| key == name)?;
+                stats = stats.plus(value_stats(value));
+            }
+        }
+        Some(stats)
+    }
+}
+
+/// The counts of [`render_value`] of the value a light value stands for.
+fn value_stats(value: &Lite<'_>) -> TextStats {
+    match value {
+        Lite::Null => TextStats::default(),
+        Lite::Str(s) => TextStats::of(s),
+        Lite::Bool(b) => TextStats::of(if *b { "true" } else { "false" }),
+        Lite::Number(n) => TextStats::of(&n.to_string()),
+        Lite::Array(_) | Lite::Object(_) => pretty_stats(value, 0),
+    }
+}
+
+/// The counts of `serde_json::to_string_pretty` of the value a light value stands for, written
+/// `depth` levels deep, without writing it: two spaces per level, `[]` and `{}` when empty, keys
+/// and strings quoted with serde_json's escapes.
+fn pretty_stats(value: &Lite<'_>, depth: u64) -> TextStats {
+    let ascii = |n: u64| TextStats { ascii: n, other: 0 };
+    match value {
+        Lite::Null => ascii(4),
+        Lite::Bool(b) => ascii(if *b { 4 } else { 5 }),
+        Lite::Number(n) => TextStats::of(&n.to_string()),
+        Lite::Str(s) => quoted_stats(s),
+        Lite::Array(items) if items.is_empty() => ascii(2),
+        Lite::Object(members) if members.is_empty() => ascii(2),
+        // `[`, then per item a line break (after a comma but for the first) and the indent,
+        // then a line break, the closing indent and `]`.
+        Lite::Array(items) => items.iter().fold(
+            ascii(4 + 2 * depth + 2 * (items.len() as u64 - 1)),
+            |stats, item| {
+                stats
+                    .plus(ascii(2 * (depth + 1)))
+                    .plus(pretty_stats(item, depth + 1))
+            },
+        ),
+        // As an array, each member being the quoted key, `: ` and the value.
+        Lite::Object(members) => members.iter().fold(
+            ascii(4 + 2 * depth + 2 * (members.len() as u64 - 1)),
+            |stats, (key, item)| {
+                stats
+                    .plus(ascii(2 * (depth + 1) + 2))
+                    .plus(quoted_stats(key))
+                    .plus(pretty_stats(item, depth + 1))
+            },
+        ),
+    }
+}
+
+/// The counts of a string as serde_json writes it: quoted, `"` and `\` escaped with a
+/// backslash, the control characters with a short escape (`\n`) or `\u00XX`.
+fn quoted_stats(text: &str) -> TextStats {
+    let escapes: u64 = text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | 0x08 | 0x0C | b'\n' | b'\r' | b'\t' => 1,
+            0..0x20 => 5,
+            _ => 0,
+        })
+        .sum();
+    TextStats::of(text).plus(TextStats {
+        ascii: 2 + escapes,
+        other: 0,
+    })
+}
+
 /// How one input value is written into a prompt.
 #[must_use]
 pub fn render_value(value: &Value) -> Cow<'_, str> {
@@ -202,6 +295,46 @@ mod tests {
             ["description", "keyword", "n", "taxonomy"]
         );
         assert_eq!(t.placeholders()[1].line, 2);
+    }
+
+    #[test]
+    fn render_stats_count_what_render_writes() {
+        let t = Template::parse(
+            "Ké: {{keyword}}\nT: {{taxonomy}}\nD: [{{description}}] n={{n}} {{keyword}} {{b}}{{f}}",
+        )
+        .unwrap();
+        let line = r#"{"id": "r", "input": {"keyword": "gant \"four\" ✓", "taxonomy": [{"level": 1, "name": "Küche\n\u0001\t\"q\" \\ /"}, [], {}, [[{"x": []}]]], "description": null, "n": 2, "b": false, "f": 1.50}}"#;
+        let view = crate::lite::view_record(line).unwrap();
+        let record = crate::dataset::parse_record(std::path::Path::new("d"), 1, line).unwrap();
+        let rendered = t.render(&record.input).unwrap();
+        let stats = t.render_stats(&view.input).unwrap();
+        assert_eq!(stats, TextStats::of(&rendered));
+        assert_eq!(stats.chars(), rendered.chars().count() as u64);
+        assert_eq!(stats.tokens(), crate::context::estimate_tokens(&rendered));
+        // An unfed placeholder gives nothing to count.
+        let unfed = crate::lite::view_record(r#"{"id": "r", "input": {"keyword": "k"}}"#).unwrap();
+        assert_eq!(t.render_stats(&unfed.input), None);
+    }
+
+    #[test]
+    fn render_stats_count_every_shipped_prompt_over_its_dataset() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let catalog = crate::Catalog::load(&root.join(crate::CATALOG_FILE)).unwrap();
+        let mut checked = 0;
+        for module in catalog.modules() {
+            let prompt = catalog.prompt_path(module, &catalog.defaults().prompt_version);
+            let t = Template::parse(std::fs::read_to_string(prompt).unwrap()).unwrap();
+            let text = std::fs::read_to_string(catalog.dataset_path(module)).unwrap();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let view = crate::lite::view_record(line).unwrap();
+                let record =
+                    crate::dataset::parse_record(std::path::Path::new("d"), 1, line).unwrap();
+                let rendered = t.render(&record.input).unwrap();
+                assert_eq!(t.render_stats(&view.input), Some(TextStats::of(&rendered)));
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked} records");
     }
 
     #[test]

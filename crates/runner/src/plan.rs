@@ -346,6 +346,7 @@ fn check_dataset(
         prompt,
         template,
         schema_text: &schema_text,
+        schema_tokens: core_config::context::estimate_tokens(&schema_text),
         window,
     };
     let ranges = core_config::dataset::line_ranges(dataset, pass_one_parts(dataset))?;
@@ -371,6 +372,8 @@ struct RecordCheck<'a> {
     prompt: &'a Path,
     template: &'a Template,
     schema_text: &'a str,
+    /// The schema text's estimated tokens.
+    schema_tokens: u64,
     window: Option<u64>,
 }
 
@@ -441,15 +444,24 @@ impl RecordCheck<'_> {
             prompt_chars: 0,
             problem: None,
         };
-        let reader = match RecordReader::open_range(self.dataset, range) {
+        let mut reader = match RecordReader::open_range(self.dataset, range) {
             Ok(reader) => reader,
             Err(e) => {
                 part.problem = Some(e.into());
                 return part;
             }
         };
-        for record in reader {
-            match record.map_err(Error::from).and_then(|r| self.record(r)) {
+        while let Some(next) = reader.next_text() {
+            let checked = next.map_err(Error::from).and_then(|(line, text)| {
+                match self.usual_record(line, text) {
+                    Some(checked) => Ok(checked),
+                    // Anything unusual goes the full way, which also words the problem.
+                    None => core_config::dataset::parse_record(self.dataset, line, text)
+                        .map_err(Error::from)
+                        .and_then(|record| self.record(record)),
+                }
+            });
+            match checked {
                 Ok((id, line, chars)) => {
                     part.records.push((id, line));
                     part.prompt_chars += chars;
@@ -461,6 +473,32 @@ impl RecordCheck<'_> {
             }
         }
         part
+    }
+
+    /// Checks a record line of the usual shape without building its values or its prompt
+    /// (see [`core_config::lite`]): what [`RecordCheck::record`] gives, or `None` when the line
+    /// is unusual or has a problem, for [`RecordCheck::record`] to check and word.
+    fn usual_record(&self, line: usize, text: &str) -> Option<(String, usize, u64)> {
+        let view = core_config::lite::view_record(text)?;
+        let stats = self.template.render_stats(&view.input)?;
+        let expected = core_config::lite::object_map(&view.expected);
+        if let Err(ScoreError::Expected { .. }) =
+            score_row(self.module, &expected, &serde_json::Map::new())
+        {
+            return None;
+        }
+        if let Some(window) = self.window
+            && core_config::context::check_estimate(
+                stats.tokens(),
+                self.schema_tokens,
+                self.module.settings.max_tokens,
+                window,
+            )
+            .is_some()
+        {
+            return None;
+        }
+        Some((view.id.into_owned(), line, stats.chars()))
     }
 
     /// Checks one record; its id, line and rendered prompt's length in characters.
@@ -824,11 +862,8 @@ pub(crate) mod tests {
         message.replace(&format!("{}/", dir.path().display()), "")
     }
 
-    /// Pass 1 over `dataset` cut into `parts` ranges: the records or the error message.
-    fn pass_one(
-        dataset: &str,
-        parts: usize,
-    ) -> std::result::Result<(Vec<(String, usize)>, u64), String> {
+    /// Runs `check` with pass 1's checker over a project holding `dataset`.
+    fn with_checker<T>(dataset: &str, check: impl FnOnce(&RecordCheck<'_>, &Path) -> T) -> T {
         let (dir, catalog) = project(dataset, SCHEMA);
         let module = &catalog.modules()[0];
         let paths = ProjectPaths::new(catalog.root());
@@ -842,17 +877,64 @@ pub(crate) mod tests {
             dataset: &dataset,
             prompt: &prompt,
             template: &template,
-            schema_text: "",
+            schema_text: "{}",
+            schema_tokens: 1,
             window: Some(1_000),
         };
-        let ranges = core_config::dataset::line_ranges(&dataset, parts).unwrap();
+        check(&checker, dir.path())
+    }
+
+    #[test]
+    fn a_usual_record_is_checked_as_the_full_way_checks_it() {
+        let lines = [
+            r#"{"id": "r1", "input": {"keyword": "oven mitt"}, "expected": {"relevancy": "R"}}"#,
+            r#"{"id": "r2", "input": {"keyword": ["a", {"b": 1.50}], "x": null}, "expected": {"relevancy": "N"}, "metadata": {"asin": "B0"}}"#,
+            r#"{"id": "r3", "input": {"keyword": "gant \"four\" ✓ ü"}, "other": [1]}"#,
+            r#"{"id": "r4", "input": {"keyword": 12}, "expected": null}"#,
+            // Each of these the full way refuses, so the usual way must leave it.
+            r#"{"id": "r5", "input": {"title": "no keyword"}, "expected": {"relevancy": "R"}}"#,
+            r#"{"id": "r6", "input": {"keyword": "k"}, "expected": {"relevancy": "maybe"}}"#,
+            r#"{"id": "r7", "input": {"keyword": "k"}, "metadata": {"a": 1, "a": 2}}"#,
+            r#"{"id": 8, "input": {"keyword": "k"}}"#,
+        ];
+        let long = format!(
+            r#"{{"id": "r9", "input": {{"keyword": "{}"}}, "expected": {{"relevancy": "R"}}}}"#,
+            "w ".repeat(3000)
+        );
+        with_checker("", |checker, _| {
+            for text in lines.iter().copied().chain([long.as_str()]) {
+                let full = core_config::dataset::parse_record(checker.dataset, 7, text)
+                    .map_err(Error::from)
+                    .and_then(|record| checker.record(record));
+                match (checker.usual_record(7, text), full) {
+                    (Some(usual), Ok(full)) => assert_eq!(usual, full, "{text}"),
+                    (None, Ok(_)) => assert!(text.contains(r#""id": 8"#), "left aside: {text}"),
+                    (Some(usual), Err(e)) => panic!("{text}: {usual:?}, but the full way says {e}"),
+                    (None, Err(_)) => {}
+                }
+            }
+        });
+    }
+
+    /// Pass 1 over `dataset` cut into `parts` ranges: the records or the error message.
+    fn pass_one(
+        dataset: &str,
+        parts: usize,
+    ) -> std::result::Result<(Vec<(String, usize)>, u64), String> {
+        with_checker(dataset, |checker, dir| pass_one_with(checker, dir, parts))
+    }
+
+    fn pass_one_with(
+        checker: &RecordCheck<'_>,
+        dir: &Path,
+        parts: usize,
+    ) -> std::result::Result<(Vec<(String, usize)>, u64), String> {
+        let dataset = checker.dataset;
+        let ranges = core_config::dataset::line_ranges(dataset, parts).unwrap();
         checker
             .ranges(&ranges)
             .map(|c| (c.records, c.prompt_chars))
-            .map_err(|e| {
-                e.to_string()
-                    .replace(&format!("{}/", dir.path().display()), "")
-            })
+            .map_err(|e| e.to_string().replace(&format!("{}/", dir.display()), ""))
     }
 
     #[test]
