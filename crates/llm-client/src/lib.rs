@@ -6,6 +6,8 @@
 //!   clone; [`Client::chat`] takes a [`ChatRequest`] and [`CallOptions`] and returns a
 //!   [`ChatResponse`] whose [`Outcome`] tells a usable answer from invalid JSON, a schema
 //!   mismatch, a refusal, a truncated answer or a filtered one, each with the raw content.
+//!   [`Client::prepare`] does the serialising and keying ahead (no runtime needed, so on a
+//!   thread of the caller's) and [`Client::chat_prepared`] sends the [`PreparedChat`].
 //! - [`ChatRequest::to_body`] is the exact body sent; batch files ([`batch_input_line`]) and
 //!   cache keys ([`CacheKey`]) are built from it.
 //! - [`RetryPolicy`] and [`PacingConfig`] say how hard to push; [`Cache`] stores answers;
