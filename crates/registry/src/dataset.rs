@@ -143,16 +143,7 @@ impl DatasetRef {
             }
         }
         records += u64::from(line_has_text);
-        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => a == b,
-        };
-        let stored = crate::paths::stored_csv_path(root, path);
-        let kind = if same(path, default) {
-            DatasetKind::Golden
-        } else {
-            kind_of(&stored, &first_line)
-        };
+        let (stored, kind) = stored_and_kind(root, path, default, &first_line);
         Ok(Self {
             path: stored,
             sha256: hex_lower(&hasher.finalize()),
@@ -161,6 +152,56 @@ impl DatasetRef {
         })
     }
 
+    /// The path [`DatasetRef::describe`] records for `path` and the kind it tells, from the
+    /// file's first line only (no hashing, no counting): what a run needs to know before its
+    /// first call.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn path_and_kind(
+        root: &Path,
+        path: &Path,
+        default: &Path,
+    ) -> std::io::Result<(String, DatasetKind)> {
+        let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if std::io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+        }
+        Ok(stored_and_kind(root, path, default, &line))
+    }
+}
+
+/// The stored path of a dataset and its kind, from its first line with text.
+fn stored_and_kind(
+    root: &Path,
+    path: &Path,
+    default: &Path,
+    first_line: &[u8],
+) -> (String, DatasetKind) {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let stored = crate::paths::stored_csv_path(root, path);
+    let kind = if same(path, default) {
+        DatasetKind::Golden
+    } else {
+        kind_of(&stored, first_line)
+    };
+    (stored, kind)
+}
+
+impl DatasetRef {
     /// `gold validated_data/M12_gold_….jsonl (40 records)`: how reports name the dataset.
     #[must_use]
     pub fn label(&self) -> String {
@@ -295,10 +336,39 @@ mod tests {
             "{\"id\": \"a\", \"metadata\": {\"label_source\": \"silver:exp_1\"}}\n",
         )
         .unwrap();
-        let silver = DatasetRef::describe(root, &silver, &default).unwrap();
+        let silver_file = silver;
+        let silver = DatasetRef::describe(root, &silver_file, &default).unwrap();
         assert_eq!(silver.kind, DatasetKind::Silver);
         assert!(silver.matches("silver") && silver.matches("s.jsonl"));
         assert!(silver.matches(&silver.sha256[..8]) && !silver.matches("gold"));
+
+        // The first line alone tells the same path and kind, also past blank lines and for a
+        // file whose only line has no line feed.
+        let late = root.join("late.jsonl");
+        std::fs::write(
+            &late,
+            "\n  \r\n{\"id\": \"a\", \"metadata\": {\"dataset_kind\": \"gold\"}}",
+        )
+        .unwrap();
+        for file in [
+            &default,
+            &validated.join("M12_gold_20260116_120000.jsonl"),
+            &synth,
+            &silver_file,
+            &late,
+        ] {
+            let full = DatasetRef::describe(root, file, &default).unwrap();
+            assert_eq!(
+                DatasetRef::path_and_kind(root, file, &default).unwrap(),
+                (full.path, full.kind),
+                "{}",
+                file.display()
+            );
+        }
+        assert_eq!(
+            DatasetRef::path_and_kind(root, &late, &default).unwrap().1,
+            DatasetKind::Gold
+        );
     }
 
     #[test]

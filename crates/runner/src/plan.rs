@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Local};
 use core_config::TokenParam;
@@ -78,8 +78,10 @@ pub struct Plan {
     pub dataset_records: usize,
     /// Dataset version recorded in the registry.
     pub dataset_version: String,
-    /// The dataset's identity (path, SHA-256, records, kind), recorded with the run.
-    pub dataset_ref: registry::DatasetRef,
+    /// The dataset's kind (known before the first call; see [`Plan::dataset_ref`]).
+    pub dataset_kind: registry::DatasetKind,
+    /// The dataset's identity, worked out on a thread of its own (see [`Plan::dataset_ref`]).
+    described: Described,
     /// Registry id of the run.
     pub local_id: String,
     /// Results CSV.
@@ -94,7 +96,53 @@ pub struct Plan {
     pub json_mode_check: Option<llm_client::SchemaCheck>,
 }
 
+/// A dataset's identity (path, SHA-256, records, kind) being worked out on a thread of its own.
+/// Reading and hashing a big file takes milliseconds of CPU that pass 1 would otherwise share
+/// (on two cores, about 4 ms of the time before the first call for 5.5 MB); the identity is only
+/// recorded when the run ends, so the thread starts once pass 1 is done and works while the
+/// first calls are out.
+#[derive(Debug, Clone)]
+struct Described(
+    Arc<OnceLock<std::result::Result<registry::DatasetRef, (std::io::ErrorKind, String)>>>,
+);
+
+impl Described {
+    fn start(root: &Path, dataset: &Path, default: &Path) -> Self {
+        let cell = Arc::new(OnceLock::new());
+        let out = Arc::clone(&cell);
+        let (root, dataset, default) = (root.to_owned(), dataset.to_owned(), default.to_owned());
+        std::thread::spawn(move || {
+            // Whatever happens, the cell is filled: a waiter must never wait for ever.
+            let described = std::panic::catch_unwind(|| {
+                registry::DatasetRef::describe(&root, &dataset, &default)
+                    .map_err(|e| (e.kind(), e.to_string()))
+            })
+            .unwrap_or_else(|_| {
+                Err((
+                    std::io::ErrorKind::Other,
+                    "describing the dataset failed".to_owned(),
+                ))
+            });
+            let _ = out.set(described);
+        });
+        Self(cell)
+    }
+}
+
 impl Plan {
+    /// The dataset's identity (path, SHA-256, records, kind), recorded with the run. It is
+    /// worked out on a thread of its own from planning on; this waits for it.
+    ///
+    /// # Errors
+    /// When the dataset could not be read.
+    pub fn dataset_ref(&self) -> Result<registry::DatasetRef> {
+        self.described
+            .0
+            .wait()
+            .clone()
+            .map_err(|(kind, message)| Error::io(&self.dataset, std::io::Error::new(kind, message)))
+    }
+
     /// Builds the chat request for one record.
     ///
     /// # Errors
@@ -188,21 +236,9 @@ pub fn plan(
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
-    // The dataset's identity (a SHA-256 of its bytes) is read on a thread of its own while pass
-    // 1 checks every record: the two reads of the file overlap instead of adding up.
-    let default_dataset = catalog.dataset_path(module);
-    let (checked, described) = std::thread::scope(|scope| {
-        let described =
-            scope.spawn(|| registry::DatasetRef::describe(&paths.root, &dataset, &default_dataset));
-        let checked = check_dataset(
-            &paths, module, &settings, prices, &dataset, &prompt, &template, &schema,
-        );
-        let described = described
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (checked, described)
-    });
-    let checked = checked?;
+    let checked = check_dataset(
+        &paths, module, &settings, prices, &dataset, &prompt, &template, &schema,
+    )?;
     let dataset_records = checked.records.len();
     if dataset_records == 0 {
         return Err(Error::EmptyDataset {
@@ -210,11 +246,15 @@ pub fn plan(
             path: dataset,
         });
     }
-    let dataset_ref = described.map_err(|e| Error::io(&dataset, e))?;
+    let default_dataset = catalog.dataset_path(module);
+    let (_, dataset_kind) =
+        registry::DatasetRef::path_and_kind(&paths.root, &dataset, &default_dataset)
+            .map_err(|e| Error::io(&dataset, e))?;
+    let described = Described::start(&paths.root, &dataset, &default_dataset);
     let chosen = choose_records(
         &paths,
         module,
-        (&settings, dataset_tag(&dataset_ref).as_deref()),
+        (&settings, dataset_tag(&dataset_kind).as_deref()),
         resume,
         &checked.records,
         &prompt_text,
@@ -251,7 +291,8 @@ pub fn plan(
         records: chosen.records,
         dataset_records,
         dataset_version: catalog.defaults().dataset_version.clone(),
-        dataset_ref,
+        dataset_kind,
+        described,
         local_id: chosen.local_id,
         csv: chosen.csv,
         journal: chosen.journal,
@@ -706,12 +747,11 @@ fn estimate(
 
 /// The tag results CSV names carry when the dataset is not the module's own: its kind
 /// (`gold`, `synthetic`, …), so `M12_v1_gold_20260116_123456.csv` is not taken for a golden run.
-fn dataset_tag(dataset: &registry::DatasetRef) -> Option<String> {
-    if dataset.kind == registry::DatasetKind::Golden {
+fn dataset_tag(kind: &registry::DatasetKind) -> Option<String> {
+    if *kind == registry::DatasetKind::Golden {
         return None;
     }
-    let tag: String = dataset
-        .kind
+    let tag: String = kind
         .as_str()
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -1081,8 +1121,12 @@ pub(crate) mod tests {
     fn a_run_on_another_dataset_carries_its_kind_in_the_csv_name_and_resumes_by_it() {
         let (dir, result) = plan_of(&format!("{LINE}\n"), SCHEMA);
         let golden = result.unwrap();
-        assert_eq!(golden.dataset_ref.kind, registry::DatasetKind::Golden);
-        assert_eq!(golden.dataset_ref.path, "d.jsonl");
+        assert_eq!(golden.dataset_kind, registry::DatasetKind::Golden);
+        let described = golden.dataset_ref().unwrap();
+        assert_eq!(described.kind, registry::DatasetKind::Golden);
+        assert_eq!(described.path, "d.jsonl");
+        assert_eq!(described.records, 1);
+        assert_eq!(described.sha256.len(), 64);
         let name = golden
             .csv
             .file_name()
@@ -1112,7 +1156,11 @@ pub(crate) mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(plan.dataset_ref.kind, registry::DatasetKind::Gold);
+        assert_eq!(plan.dataset_kind, registry::DatasetKind::Gold);
+        assert_eq!(
+            plan.dataset_ref().unwrap().kind,
+            registry::DatasetKind::Gold
+        );
         let name = plan.csv.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("M14_v1_gold_2"), "{name}");
         // A journal of a tagged run that lost its header still gives its names back.

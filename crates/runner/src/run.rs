@@ -253,7 +253,7 @@ pub async fn execute(
     }
 
     let after = client.totals();
-    Ok(run_report(
+    run_report(
         plan,
         entry,
         (resumed_rows, retryable_rows),
@@ -261,7 +261,7 @@ pub async fn execute(
         &totals_before,
         &after,
         started,
-    ))
+    )
 }
 
 /// Rows written between two background flushes of the journal and the results CSV.
@@ -438,6 +438,9 @@ fn finish_results(plan: &Plan, in_order: Option<InOrder>, total: usize) -> Resul
 
 /// The report of a finished run; `rows` are its resumed and retryable row counts, and the
 /// usage is the difference between the client totals `before` and `after` it.
+///
+/// # Errors
+/// When the dataset could not be described (see [`Plan::dataset_ref`]).
 fn run_report(
     plan: &Plan,
     local_id: String,
@@ -446,16 +449,16 @@ fn run_report(
     before: &Totals,
     after: &Totals,
     started: Instant,
-) -> RunReport {
+) -> Result<RunReport> {
     let (resumed_rows, retryable_rows) = rows;
-    RunReport {
+    Ok(RunReport {
         module: plan.module.id.to_string(),
         local_id,
         csv: plan.display(&plan.csv),
         model: plan.settings.model.clone(),
         prompt_version: plan.settings.prompt_version.clone(),
         prompt_hash: plan.prompt_hash.clone(),
-        dataset: plan.dataset_ref.clone(),
+        dataset: plan.dataset_ref()?,
         rows: plan.records.len(),
         resumed_rows,
         retryable_rows,
@@ -468,7 +471,7 @@ fn run_report(
         cost_usd: after.spent_usd - before.spent_usd,
         cost_complete: after.unpriced_responses == before.unpriced_responses,
         seconds: started.elapsed().as_secs_f64(),
-    }
+    })
 }
 
 /// What a call task reports to the run loop.
@@ -990,7 +993,7 @@ pub fn register_as(plan: &Plan, metrics: &RunMetrics, tier: registry::Tier) -> R
         prompt_version: plan.settings.prompt_version.clone(),
         prompt_hash: Some(plan.prompt_hash.clone()),
         dataset_version: plan.dataset_version.clone(),
-        dataset: Some(plan.dataset_ref.clone()),
+        dataset: Some(plan.dataset_ref()?),
         samples: plan.records.len() as u64,
         accuracy: metrics.accuracy,
         metrics: serde_json::to_value(metrics).unwrap_or_default(),
